@@ -1,0 +1,64 @@
+# One entry point for people and CI. Every target sets up what it needs by itself.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ENV ?= dev
+STAGE = $(if $(filter prod,$(ENV)),Prod,$(if $(filter dev,$(ENV)),Dev,$(error ENV must be dev or prod, got '$(ENV)')))
+CDK := npx --no-install cdk
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+PY_SOURCES := app.py stacks constructs_lib lambdas tests $(wildcard benchmarks) $(wildcard dashboard_app) $(wildcard scripts)
+
+.PHONY: help setup test lint format synth diff deploy bench clean
+
+help:
+	@echo "make test            install everything, then lint, type-check and run every test"
+	@echo "make synth           synthesize dev and prod into cdk.out/ with cdk-nag on (no AWS needed)"
+	@echo "make diff ENV=dev    cdk diff of one environment against what is deployed"
+	@echo "make deploy ENV=dev  deploy one environment"
+	@echo "make lint / format   ruff + mypy / apply ruff formatting"
+	@echo "make bench           run benchmarks, results in benchmarks/results/"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
+
+lint: setup
+	$(BIN)/ruff check $(PY_SOURCES)
+	$(BIN)/ruff format --check $(PY_SOURCES)
+	$(BIN)/mypy $(PY_SOURCES)
+
+format: setup
+	$(BIN)/ruff check --fix $(PY_SOURCES)
+	$(BIN)/ruff format $(PY_SOURCES)
+
+test: setup lint
+	$(BIN)/pytest
+
+synth: setup
+	rm -rf cdk.out
+	$(CDK) synth --quiet
+	$(BIN)/python scripts/synth_summary.py cdk.out
+
+diff: setup
+	$(CDK) diff '$(STAGE)/*'
+
+deploy: setup
+	$(CDK) deploy '$(STAGE)/*' --require-approval never
+
+bench: setup
+	mkdir -p benchmarks/results
+	@for b in benchmarks/*.py; do case $$b in */_*|*/__init__.py) continue;; esac; \
+	  echo "== $$b"; $(BIN)/python $$b; done
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,274 @@
+"""The media data lake: raw, processed and access-log buckets with lifecycle tiers.
+
+Raw video is large and rarely read after analysis, so it tiers down to Glacier and Deep Archive;
+renditions stay instantly readable (Glacier Instant Retrieval) so previews keep working; the small
+``*_labels.json`` documents stay in Standard because editors and agents read them all the time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+VIDEO_PREFIX = "video/"
+UPLOADS_PREFIX = "uploads/"
+SCRATCH_PREFIX = "scratch/"
+# Lifecycle transitions skip objects below 128 KiB anyway; 1 MiB keeps every labels document
+# (JSON, usually tens of KiB) in Standard while video renditions and HLS segments tier down.
+RENDITION_MIN_BYTES = 1024 * 1024
+
+
+class LifecycleError(ValueError):
+    """Lifecycle days are inconsistent; the message names the field."""
+
+
+@dataclass(frozen=True)
+class LifecycleDays:
+    """Days after creation for each storage transition, validated against S3's own rules."""
+
+    raw_intelligent_tiering_days: int = 0
+    raw_glacier_days: int = 90
+    raw_deep_archive_days: int = 365
+    renditions_instant_archive_days: int = 90
+    noncurrent_version_expiry_days: int = 30
+    abort_incomplete_multipart_days: int = 1
+    scratch_expiry_days: int = 14
+    uploads_expiry_days: int = 30
+    access_log_expiry_days: int = 365
+
+    def __post_init__(self) -> None:
+        def fail(name: str, message: str) -> None:
+            raise LifecycleError(f"lifecycle.{name}: {message}")
+
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                fail(f.name, f"must be a whole number of days >= 0, got {value!r}")
+        for name in (
+            "noncurrent_version_expiry_days",
+            "abort_incomplete_multipart_days",
+            "scratch_expiry_days",
+            "uploads_expiry_days",
+            "access_log_expiry_days",
+        ):
+            if getattr(self, name) < 1:
+                fail(name, f"must be at least 1 day, got {getattr(self, name)}")
+        if self.raw_glacier_days <= self.raw_intelligent_tiering_days:
+            fail(
+                "raw_glacier_days",
+                f"Glacier ({self.raw_glacier_days}) must come after Intelligent-Tiering "
+                f"({self.raw_intelligent_tiering_days})",
+            )
+        if self.raw_deep_archive_days < self.raw_glacier_days + 90:
+            fail(
+                "raw_deep_archive_days",
+                f"Deep Archive ({self.raw_deep_archive_days}) must come at least 90 days after "
+                f"Glacier ({self.raw_glacier_days}): S3's minimum storage duration in Glacier",
+            )
+        if self.renditions_instant_archive_days < 30:
+            fail(
+                "renditions_instant_archive_days",
+                f"must be at least 30 days, got {self.renditions_instant_archive_days}",
+            )
+
+
+class DataLake(Construct):
+    """Three buckets hardened the same way; callers get access through ``grant_*`` only.
+
+    Every bucket blocks public access, enforces TLS, is encrypted with S3-managed keys (so
+    MediaConvert and Rekognition read it without KMS grants) and is versioned. The raw bucket
+    sends its events to EventBridge, which is how uploads start the pipeline.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        lifecycle: LifecycleDays,
+        retain_data: bool,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.lifecycle = lifecycle
+        removal = cdk.RemovalPolicy.RETAIN if retain_data else cdk.RemovalPolicy.DESTROY
+        auto_delete = not retain_data
+
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireAccessLogs",
+                    expiration=cdk.Duration.days(lifecycle.access_log_expiry_days),
+                    noncurrent_version_expiration=cdk.Duration.days(
+                        lifecycle.noncurrent_version_expiry_days
+                    ),
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(
+                        lifecycle.abort_incomplete_multipart_days
+                    ),
+                )
+            ],
+        )
+        cdk.Validations.of(self.access_logs).acknowledge(
+            cdk.Acknowledgment(
+                id="AwsSolutions-S1",
+                reason="This is the server access log bucket; logging it into itself would loop.",
+            )
+        )
+
+        self.raw = self._bucket(
+            "Raw",
+            removal=removal,
+            auto_delete=auto_delete,
+            event_bridge=True,
+            rules=[
+                s3.LifecycleRule(
+                    id="RawVideoTiers",
+                    prefix=VIDEO_PREFIX,
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INTELLIGENT_TIERING,
+                            transition_after=cdk.Duration.days(
+                                lifecycle.raw_intelligent_tiering_days
+                            ),
+                        ),
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER,
+                            transition_after=cdk.Duration.days(lifecycle.raw_glacier_days),
+                        ),
+                        s3.Transition(
+                            storage_class=s3.StorageClass.DEEP_ARCHIVE,
+                            transition_after=cdk.Duration.days(lifecycle.raw_deep_archive_days),
+                        ),
+                    ],
+                ),
+                s3.LifecycleRule(
+                    id="ExpireUploadedOriginals",
+                    prefix=UPLOADS_PREFIX,
+                    expiration=cdk.Duration.days(lifecycle.uploads_expiry_days),
+                ),
+                self._scratch_rule(),
+                self._housekeeping_rule(),
+            ],
+        )
+        self.processed = self._bucket(
+            "Processed",
+            removal=removal,
+            auto_delete=auto_delete,
+            event_bridge=False,
+            rules=[
+                s3.LifecycleRule(
+                    id="RenditionTiers",
+                    prefix=VIDEO_PREFIX,
+                    object_size_greater_than=RENDITION_MIN_BYTES,
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+                            transition_after=cdk.Duration.days(
+                                lifecycle.renditions_instant_archive_days
+                            ),
+                        )
+                    ],
+                ),
+                self._scratch_rule(),
+                self._housekeeping_rule(),
+            ],
+        )
+        # CloudFormation types ObjectSizeGreaterThan as a string; the L2 emits a number.
+        cfn_processed = self.processed.node.default_child
+        if not isinstance(cfn_processed, s3.CfnBucket):  # pragma: no cover - CDK invariant
+            raise TypeError("processed bucket has no CfnBucket")
+        cfn_processed.add_property_override(
+            "LifecycleConfiguration.Rules.0.ObjectSizeGreaterThan", str(RENDITION_MIN_BYTES)
+        )
+        self._acknowledge_notifications_handler()
+
+    def _acknowledge_notifications_handler(self) -> None:
+        """EventBridge delivery is switched on by CDK's own singleton custom resource."""
+        stack = cdk.Stack.of(self)
+        for child in stack.node.children:
+            if child.node.id.startswith("BucketNotificationsHandler"):
+                cdk.Validations.of(child).acknowledge(
+                    cdk.Acknowledgment(
+                        id=(
+                            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                            "service-role/AWSLambdaBasicExecutionRole]"
+                        ),
+                        reason=(
+                            "CDK's built-in handler that turns on EventBridge delivery for the "
+                            "raw bucket; the managed policy only lets it write its own logs."
+                        ),
+                    )
+                )
+
+    def _bucket(
+        self,
+        construct_id: str,
+        *,
+        removal: cdk.RemovalPolicy,
+        auto_delete: bool,
+        event_bridge: bool,
+        rules: list[s3.LifecycleRule],
+    ) -> s3.Bucket:
+        return s3.Bucket(
+            self,
+            construct_id,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix=f"{construct_id.lower()}/",
+            event_bridge_enabled=event_bridge,
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+            lifecycle_rules=rules,
+        )
+
+    def _scratch_rule(self) -> s3.LifecycleRule:
+        return s3.LifecycleRule(
+            id="ExpireScratch",
+            prefix=SCRATCH_PREFIX,
+            expiration=cdk.Duration.days(self.lifecycle.scratch_expiry_days),
+        )
+
+    def _housekeeping_rule(self) -> s3.LifecycleRule:
+        return s3.LifecycleRule(
+            id="Housekeeping",
+            noncurrent_version_expiration=cdk.Duration.days(
+                self.lifecycle.noncurrent_version_expiry_days
+            ),
+            abort_incomplete_multipart_upload_after=cdk.Duration.days(
+                self.lifecycle.abort_incomplete_multipart_days
+            ),
+            expired_object_delete_marker=True,
+        )
+
+    # -- grants: the only way other units get access ---------------------------------------------
+    def grant_raw_write(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Ingest writes new video (and aborts its own multipart uploads) in the raw zone."""
+        return self.raw.grant_put(grantee, f"{VIDEO_PREFIX}*")
+
+    def grant_raw_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        return self.raw.grant_read(grantee)
+
+    def grant_scratch_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
+        return self.raw.grant_read_write(grantee, f"{SCRATCH_PREFIX}*")
+
+    def grant_processed_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        return self.processed.grant_read(grantee)
+
+    def grant_processed_write(self, grantee: iam.IGrantable) -> iam.Grant:
+        return self.processed.grant_put(grantee, f"{VIDEO_PREFIX}*")

@@ -1,0 +1,325 @@
+"""Access to the asset catalog (one DynamoDB table, single-table design).
+
+Item shapes (``pk`` / ``sk`` are the table key; GSIs are sparse):
+
+==============  ===============================  ====================  ==========================
+item            pk                               sk                    purpose
+==============  ===============================  ====================  ==========================
+asset           ``ASSET#<asset_id>``             ``ASSET``             one clip and its state
+source marker   ``SOURCE#<source>#<source_id>``  ``SOURCE``            "has this item been seen"
+status counter  ``CAMPAIGN#<campaign>``          ``STATUS#<status>``   counts per campaign/status
+label index     ``LABEL#<label>``                ``ASSET#<asset_id>``  search by label
+task token      ``TOKEN#<job_tag>``              ``TOKEN``             Rekognition callback
+==============  ===============================  ====================  ==========================
+
+Asset items also carry ``gsi1pk=CAMPAIGN#<campaign>`` / ``gsi1sk=<created_at>#<asset_id>``
+(index ``ByCampaign``: "assets of a campaign, newest first") and
+``gsi2pk=CAMPAIGN#<campaign>#STATUS#<status>`` / ``gsi2sk=<updated_at>#<asset_id>``
+(index ``ByCampaignStatus``: "failed assets of a campaign with their reason").
+Counters are changed in the same transaction as the asset's status, so they never drift.
+``expires_at`` (epoch seconds) is the table's TTL attribute: claims of crashed ingests and stale
+task tokens disappear on their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+STATUSES = ("INGESTED", "PROCESSING", "PROCESSED", "FAILED")
+BY_CAMPAIGN_INDEX = "ByCampaign"
+BY_CAMPAIGN_STATUS_INDEX = "ByCampaignStatus"
+CLAIM_TTL_S = 3600
+TOKEN_TTL_S = 2 * 24 * 3600
+MAX_REASON_LEN = 1000
+
+
+class CatalogError(Exception):
+    """The catalog could not record a change (for example an unknown asset or status)."""
+
+
+class AlreadyClaimed(CatalogError):
+    """Another run already has (or had) this source item with the same checksum."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def asset_pk(asset_id: str) -> dict[str, str]:
+    return {"pk": f"ASSET#{asset_id}", "sk": "ASSET"}
+
+
+def source_pk(source: str, source_id: str) -> dict[str, str]:
+    return {"pk": f"SOURCE#{source}#{source_id}", "sk": "SOURCE"}
+
+
+def counter_pk(campaign: str, status: str) -> dict[str, str]:
+    return {"pk": f"CAMPAIGN#{campaign}", "sk": f"STATUS#{status}"}
+
+
+def token_pk(job_tag: str) -> dict[str, str]:
+    return {"pk": f"TOKEN#{job_tag}", "sk": "TOKEN"}
+
+
+def _check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise CatalogError(f"unknown asset status {status!r}; expected one of {STATUSES}")
+    return status
+
+
+class Catalog:
+    """Typed operations on the catalog table; handlers never build keys themselves."""
+
+    def __init__(self, table_name: str, *, resource: Any | None = None) -> None:
+        self._resource = resource or boto3.resource("dynamodb")
+        self.table = self._resource.Table(table_name)
+        self.table_name = table_name
+        self._client = self.table.meta.client
+
+    # -- source markers: "has this source item been seen" -------------------------------------
+    def seen(self, source: str, source_id: str, checksum: str) -> bool:
+        """True when this exact content of the item is already committed or being ingested."""
+        item = self.table.get_item(Key=source_pk(source, source_id), ConsistentRead=True).get(
+            "Item"
+        )
+        if not item or item.get("checksum") != checksum:
+            return False
+        expires = item.get("expires_at")
+        return expires is None or int(expires) > int(time.time())
+
+    def claim(self, source: str, source_id: str, checksum: str, asset_id: str) -> None:
+        """Reserve a source item for this run; concurrent runs lose the conditional write.
+
+        A claim expires (TTL) unless committed, so a crashed run never blocks the item forever.
+        """
+        now = int(time.time())
+        try:
+            self.table.put_item(
+                Item={
+                    **source_pk(source, source_id),
+                    "asset_id": asset_id,
+                    "checksum": checksum,
+                    "claimed_at": now_iso(),
+                    "expires_at": now + CLAIM_TTL_S,
+                },
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR checksum <> :c "
+                    "OR (attribute_exists(expires_at) AND expires_at < :now)"
+                ),
+                ExpressionAttributeValues={":c": checksum, ":now": now},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise AlreadyClaimed(
+                    f"{source} item {source_id} is already in the catalog"
+                ) from err
+            raise
+
+    def release(self, source: str, source_id: str, asset_id: str) -> None:
+        """Drop an uncommitted claim after a failed ingest, leaving no trace of the attempt."""
+        try:
+            self.table.delete_item(
+                Key=source_pk(source, source_id),
+                ConditionExpression="asset_id = :a AND attribute_exists(expires_at)",
+                ExpressionAttributeValues={":a": asset_id},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def commit_asset(self, asset: Mapping[str, Any]) -> None:
+        """Record a newly ingested asset, make its claim permanent and count it, atomically."""
+        required = ("asset_id", "source", "source_id", "campaign", "checksum")
+        missing = [name for name in required if not asset.get(name)]
+        if missing:
+            raise CatalogError(f"asset is missing {', '.join(missing)}")
+        at = now_iso()
+        asset_id, campaign = asset["asset_id"], asset["campaign"]
+        item = {
+            **asset,
+            **asset_pk(asset_id),
+            "status": "INGESTED",
+            "created_at": at,
+            "updated_at": at,
+            "gsi1pk": f"CAMPAIGN#{campaign}",
+            "gsi1sk": f"{at}#{asset_id}",
+            "gsi2pk": f"CAMPAIGN#{campaign}#STATUS#INGESTED",
+            "gsi2sk": f"{at}#{asset_id}",
+        }
+        self._client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self.table_name,
+                        "Key": source_pk(asset["source"], asset["source_id"]),
+                        "UpdateExpression": "REMOVE expires_at SET committed_at = :at",
+                        "ConditionExpression": "asset_id = :a",
+                        "ExpressionAttributeValues": {":a": asset_id, ":at": at},
+                    }
+                },
+                self._count(campaign, "INGESTED", +1),
+            ]
+        )
+
+    # -- status transitions --
+    def get_asset(self, asset_id: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key=asset_pk(asset_id), ConsistentRead=True).get("Item")
+        return dict(item) if item else None
+
+    def set_status(
+        self, asset_id: str, status: str, *, attributes: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Move an asset to ``status`` and adjust both counters in one transaction.
+
+        Extra ``attributes`` (labels key, failure reason...) are written with the same change.
+        Setting the status an asset already has only updates the attributes.
+        """
+        _check_status(status)
+        current = self.get_asset(asset_id)
+        if current is None:
+            raise CatalogError(f"asset {asset_id} is not in the catalog")
+        old, campaign = current["status"], current["campaign"]
+        at = now_iso()
+        values: dict[str, Any] = {
+            ":s": status,
+            ":old": old,
+            ":at": at,
+            ":g": f"CAMPAIGN#{campaign}#STATUS#{status}",
+            ":gs": f"{at}#{asset_id}",
+        }
+        names = {"#status": "status"}
+        sets = ["#status = :s", "updated_at = :at", "gsi2pk = :g", "gsi2sk = :gs"]
+        for i, (name, value) in enumerate(sorted((attributes or {}).items())):
+            names[f"#a{i}"] = name
+            values[f":a{i}"] = value
+            sets.append(f"#a{i} = :a{i}")
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": asset_pk(asset_id),
+                    "UpdateExpression": "SET " + ", ".join(sets),
+                    "ConditionExpression": "#status = :old",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        ]
+        if old != status:
+            items += [self._count(campaign, old, -1), self._count(campaign, status, +1)]
+        self._client.transact_write_items(TransactItems=items)
+        return {**current, **(attributes or {}), "status": status, "updated_at": at}
+
+    def mark_failed(self, asset_id: str, reason: str) -> dict[str, Any]:
+        """Record why an asset failed; the reason is shortened to stay readable on the page."""
+        text = reason.strip() or "unknown error"
+        if len(text) > MAX_REASON_LEN:
+            text = text[: MAX_REASON_LEN - 1] + "…"
+        return self.set_status(asset_id, "FAILED", attributes={"failure_reason": text})
+
+    def _count(self, campaign: str, status: str, delta: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": counter_pk(campaign, status),
+                "UpdateExpression": "ADD #n :d",
+                "ExpressionAttributeNames": {"#n": "count"},
+                "ExpressionAttributeValues": {":d": delta},
+            }
+        }
+
+    # -- reads for the dashboard --
+    def status_counts(self, campaign: str) -> dict[str, int]:
+        """Counts per status for one campaign, from the counter items (one small query)."""
+        resp = self.table.query(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+            ExpressionAttributeValues={":p": f"CAMPAIGN#{campaign}", ":s": "STATUS#"},
+        )
+        counts = {status: 0 for status in STATUSES}
+        for item in resp.get("Items", []):
+            counts[item["sk"].removeprefix("STATUS#")] = int(item.get("count", 0))
+        return counts
+
+    def campaign_assets(
+        self, campaign: str, *, limit: int = 50, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest assets of a campaign, optionally only those in one status."""
+        if status is None:
+            index, key, value = BY_CAMPAIGN_INDEX, "gsi1pk", f"CAMPAIGN#{campaign}"
+        else:
+            index, key = BY_CAMPAIGN_STATUS_INDEX, "gsi2pk"
+            value = f"CAMPAIGN#{campaign}#STATUS#{_check_status(status)}"
+        resp = self.table.query(
+            IndexName=index,
+            KeyConditionExpression=f"{key} = :v",
+            ExpressionAttributeValues={":v": value},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [dict(item) for item in resp.get("Items", [])]
+
+    # -- label index --
+    def index_labels(self, asset: Mapping[str, Any], labels: Mapping[str, float]) -> None:
+        """Write one small item per top label so "clips showing X" is a query, not a scan."""
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for label, confidence in labels.items():
+                batch.put_item(
+                    Item={
+                        "pk": f"LABEL#{label.lower()}",
+                        "sk": f"ASSET#{asset['asset_id']}",
+                        "label": label,
+                        "asset_id": asset["asset_id"],
+                        "campaign": asset["campaign"],
+                        "confidence": str(round(confidence, 2)),
+                    }
+                )
+
+    def assets_with_label(self, label: str, *, limit: int = 50) -> Iterator[dict[str, Any]]:
+        resp = self.table.query(
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": f"LABEL#{label.lower()}"},
+            Limit=limit,
+        )
+        for item in resp.get("Items", []):
+            yield dict(item)
+
+    # -- task tokens for the Rekognition callback --
+    def put_token(self, job_tag: str, token: str, *, asset_id: str, feature: str) -> None:
+        """Store a waiting task's token before the job starts, so no completion can outrun it."""
+        self.table.put_item(
+            Item={
+                **token_pk(job_tag),
+                "task_token": token,
+                "asset_id": asset_id,
+                "feature": feature,
+                "stored_at": now_iso(),
+                "expires_at": int(time.time()) + TOKEN_TTL_S,
+            }
+        )
+
+    def set_token_job(self, job_tag: str, job_id: str) -> None:
+        self.table.update_item(
+            Key=token_pk(job_tag),
+            UpdateExpression="SET job_id = :j",
+            ExpressionAttributeValues={":j": job_id},
+        )
+
+    def get_token(self, job_tag: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key=token_pk(job_tag), ConsistentRead=True).get("Item")
+        return dict(item) if item else None
+
+    def delete_token(self, job_tag: str) -> None:
+        self.table.delete_item(Key=token_pk(job_tag))

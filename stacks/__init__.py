@@ -1,0 +1,1 @@
+"""CDK stacks and stages: thin wiring of the constructs in ``constructs_lib``."""

@@ -1,0 +1,60 @@
+"""Session-wide fixtures: the CDK app is synthesized once and shared read-only by every test."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+# Handlers and clients must never reach AWS from a test.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class SynthesizedApp:
+    """The synthesized assembly: templates by display path (``Dev/Stateful``) and stacks."""
+
+    outdir: Path
+    templates: dict[str, dict]
+    stacks: dict[str, object]
+    stages: list[Any]
+    assembly_dirs: list[Path]
+
+
+def cdk_context() -> dict:
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    # Skip bundling (pip downloads): asset hashes come from the source, so templates match.
+    context["aws:cdk:bundling-stacks"] = []
+    return context
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthesizedApp]:
+    import aws_cdk as cdk
+
+    from app import build_app
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app, stages = build_app(cdk.App(context=cdk_context(), outdir=str(outdir)))
+    assembly = app.synth()
+    templates: dict[str, dict] = {}
+    stacks: dict[str, object] = {}
+    dirs = []
+    for stage in stages:
+        stage_assembly = assembly.get_nested_assembly(stage.artifact_id)
+        dirs.append(Path(stage_assembly.directory))
+        for stack in stage.stacks:
+            artifact = stage_assembly.get_stack_artifact(stack.artifact_id)
+            templates[stack.node.path] = artifact.template
+            stacks[stack.node.path] = stack
+    yield SynthesizedApp(outdir, templates, stacks, stages, dirs)

@@ -1,0 +1,35 @@
+"""cfn-lint over every synthesized template: zero errors and zero warnings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cfnlint.api import ManualArgs, lint
+
+
+def _lint(template: dict) -> list[str]:
+    matches = lint(json.dumps(template), config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
+    return [f"{m.rule.id} {m.message} ({'/'.join(map(str, m.path))})" for m in matches]
+
+
+def test_every_template_is_clean(synthesized):
+    problems = {path: _lint(t) for path, t in synthesized.templates.items()}
+    assert {p: m for p, m in problems.items() if m} == {}
+
+
+def test_cfn_lint_reports_a_broken_template():
+    # Given a template with an unknown property, Then the gate reports it (it can fail).
+    broken = {"Resources": {"B": {"Type": "AWS::S3::Bucket", "Properties": {"NotAProperty": True}}}}
+    assert any(m.startswith("E3002") for m in _lint(broken))
+
+
+@pytest.mark.parametrize("rule", ["W3005"])
+def test_lint_silencing_is_limited_to_cdk_generated_handlers(synthesized, rule):
+    for path, template in synthesized.templates.items():
+        for logical_id, resource in template["Resources"].items():
+            ignored = resource.get("Metadata", {}).get("cfn-lint", {}).get("config", {})
+            if rule in ignored.get("ignore_checks", []):
+                assert logical_id.startswith(
+                    ("CustomS3AutoDeleteObjects", "BucketNotificationsHandler")
+                ), f"{path} {logical_id}"
