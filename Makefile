@@ -8,7 +8,8 @@ ENV ?= dev
 STAGE = $(if $(filter prod,$(ENV)),Prod,$(if $(filter dev,$(ENV)),Dev,$(error ENV must be dev or prod, got '$(ENV)')))
 CDK := npx --no-install cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-PY_SOURCES := app.py stacks constructs_lib lambdas tests $(wildcard benchmarks) $(wildcard dashboard_app) $(wildcard scripts)
+PY_SOURCES := app.py stacks constructs_lib lambdas tests $(wildcard benchmarks) $(wildcard dashboard_app) \
+	scripts .github/scripts
 
 .PHONY: help setup test lint format synth diff deploy bench clean
 

@@ -24,7 +24,7 @@ def summarize(outdir: Path) -> list[str]:
             template = json.loads((assembly / props["templateFile"]).read_text())
             resources = template.get("Resources", {})
             kinds = Counter(r["Type"].split("::")[1] for r in resources.values())
-            acks = Counter()
+            acks: Counter[str] = Counter()
             meta_file = assembly / f"{Path(props['templateFile']).stem.removesuffix('.template')}"
             for meta in assembly.glob(f"{meta_file.name}.metadata.json"):
                 for entries in json.loads(meta.read_text()).values():
@@ -46,4 +46,4 @@ def summarize(outdir: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(summarize(Path(sys.argv[1] if len(sys.argv) > 1 else "cdk.out"))))  # noqa: T201
+    print("\n".join(summarize(Path(sys.argv[1] if len(sys.argv) > 1 else "cdk.out"))))
