@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 FEATURES = ("labels", "moderation", "segments")
 SEGMENT_TYPES = ("TECHNICAL_CUE", "SHOT")
@@ -60,6 +60,11 @@ class FeatureApi:
     results_key: str
     model_version_key: str | None
     get_params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def get_api_name(self) -> str:
+        """``GetLabelDetection`` for ``get_label_detection``: the name people see in docs."""
+        return "".join(part.title() for part in self.get_operation.split("_"))
 
 
 APIS: dict[str, FeatureApi] = {
@@ -152,6 +157,9 @@ class RekognitionVideo:
             response = getattr(self._client, api.start_operation)(**params)
         except ClientError as err:
             raise translate(err, api.api_name) from err
+        except BotoCoreError as err:
+            # Timeouts and dropped connections: the ClientRequestToken makes a retry safe.
+            raise RekognitionUnavailable(f"{api.api_name} failed: {err}") from err
         return str(response["JobId"])
 
     def job_status(self, feature: str, job_id: str) -> tuple[str, str]:
@@ -160,7 +168,9 @@ class RekognitionVideo:
         try:
             response = getattr(self._client, api.get_operation)(JobId=job_id, MaxResults=1)
         except ClientError as err:
-            raise translate(err, api.get_operation) from err
+            raise translate(err, api.get_api_name) from err
+        except BotoCoreError as err:
+            raise RekognitionUnavailable(f"{api.get_api_name} failed: {err}") from err
         return str(response.get("JobStatus", "")), str(response.get("StatusMessage", ""))
 
     def pages(
@@ -181,11 +191,13 @@ class RekognitionVideo:
                 code = err.response.get("Error", {}).get("Code", "")
                 if code in GONE_CODES:
                     raise AnalysisResultsUnavailable(
-                        f"{api.get_operation} for job {job_id} failed with {code}: "
+                        f"{api.get_api_name} for job {job_id} failed with {code}: "
                         f"{err.response.get('Error', {}).get('Message', '')} "
                         "(results are kept for 7 days)"
                     ) from err
-                raise translate(err, api.get_operation) from err
+                raise translate(err, api.get_api_name) from err
+            except BotoCoreError as err:
+                raise RekognitionUnavailable(f"{api.get_api_name} failed: {err}") from err
             status = page.get("JobStatus")
             if status != "SUCCEEDED":
                 detail = page.get("StatusMessage") or "no status message"
@@ -198,7 +210,7 @@ class RekognitionVideo:
                 return
             if token in seen_tokens:
                 raise AnalysisResultsUnavailable(
-                    f"{api.get_operation} for job {job_id} returned the same NextToken twice"
+                    f"{api.get_api_name} for job {job_id} returned the same NextToken twice"
                 )
             seen_tokens.add(token)
             params["NextToken"] = token

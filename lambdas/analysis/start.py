@@ -1,0 +1,212 @@
+"""Step 3b: start one Rekognition Video analysis and leave its task waiting for the callback.
+
+Invoked by a Lambda task with ``waitForTaskToken``. The token is stored in the catalog *before*
+the job starts, so a completion notice can never arrive before its token. The job is named from
+the asset id and feature (``JobTag`` and ``ClientRequestToken``), so a retried start resumes the
+same job instead of starting (and paying for) a second one.
+
+A start can also return a job that finished long ago (an execution re-driven after the asset's
+analysis already ran): Rekognition does not notify twice, so the handler checks the job once and
+resumes the task itself when the job is already over.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.analysis.jobs import (
+    JobOutcome,
+    TaskCallbacks,
+    client_request_token,
+    complete,
+    job_tag,
+)
+from lambdas.shared.catalog import Catalog
+from lambdas.shared.errors import InvalidInput
+from lambdas.shared.rekognition import (
+    FEATURES,
+    RekognitionLimitExceeded,
+    RekognitionRequestRejected,
+    RekognitionUnavailable,
+    RekognitionVideo,
+    feature_api,
+)
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+DEFAULT_MIN_LABEL_CONFIDENCE = 70.0
+# Moderation errs on the side of flagging: a reviewer can dismiss a flag, not find a missed one.
+DEFAULT_MIN_MODERATION_CONFIDENCE = 50.0
+FINISHED_STATUSES = frozenset({"SUCCEEDED", "FAILED"})
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    task_token: str
+    feature: str
+    asset_id: str
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, event: object) -> StartRequest:
+        if not isinstance(event, Mapping):
+            raise InvalidInput("analysis start payload must be an object")
+        for name in ("task_token", "feature", "asset_id"):
+            if not isinstance(event.get(name), str) or not event[name]:
+                raise InvalidInput(f"{name}: must be a non-empty string, got {event.get(name)!r}")
+        if event["feature"] not in FEATURES:
+            raise InvalidInput(f"feature: {event['feature']!r} is not one of {list(FEATURES)}")
+        video = event.get("video")
+        if not isinstance(video, Mapping):
+            raise InvalidInput('video: must be an object such as {"bucket": "...", "key": "..."}')
+        for name in ("bucket", "key"):
+            if not isinstance(video.get(name), str) or not video[name]:
+                raise InvalidInput(
+                    f"video.{name}: must be a non-empty string, got {video.get(name)!r}"
+                )
+        return cls(
+            event["task_token"], event["feature"], event["asset_id"], video["bucket"], video["key"]
+        )
+
+
+def _confidence(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number from 0 to 100, got {raw!r}") from None
+    if not 0 <= value <= 100:
+        raise ValueError(f"{name} must be a number from 0 to 100, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class StartSettings:
+    topic_arn: str
+    role_arn: str
+    min_label_confidence: float = DEFAULT_MIN_LABEL_CONFIDENCE
+    min_moderation_confidence: float = DEFAULT_MIN_MODERATION_CONFIDENCE
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> StartSettings:
+        return cls(
+            topic_arn=env["REKOGNITION_TOPIC_ARN"],
+            role_arn=env["REKOGNITION_ROLE_ARN"],
+            min_label_confidence=_confidence(
+                env, "MIN_LABEL_CONFIDENCE", DEFAULT_MIN_LABEL_CONFIDENCE
+            ),
+            min_moderation_confidence=_confidence(
+                env, "MIN_MODERATION_CONFIDENCE", DEFAULT_MIN_MODERATION_CONFIDENCE
+            ),
+        )
+
+    def min_confidence(self, feature: str) -> float | None:
+        return {
+            "labels": self.min_label_confidence,
+            "moderation": self.min_moderation_confidence,
+        }.get(feature)
+
+
+def _finished_outcome(
+    rekognition: RekognitionVideo, feature: str, job_id: str
+) -> JobOutcome | None:
+    """The outcome of a job that is already over, or None while it runs (or cannot be read)."""
+    try:
+        status, message = rekognition.job_status(feature, job_id)
+    except (RekognitionRequestRejected, RekognitionLimitExceeded, RekognitionUnavailable) as err:
+        # Best effort: the SNS notice still resumes the task for a job that is running; only a
+        # job that finished before this start (a re-driven execution) needs this check.
+        logger.warning(
+            "could not check whether the job already finished; a job that ended before this "
+            "start will not notify again (the function needs rekognition:Get* for this check)",
+            extra={"job_id": job_id, "feature": feature, "error": str(err)},
+        )
+        return None
+    if status not in FINISHED_STATUSES:
+        return None
+    return JobOutcome(job_id, status, feature_api(feature).api_name, message)
+
+
+def start_analysis(
+    request: StartRequest,
+    *,
+    settings: StartSettings,
+    catalog: Catalog,
+    rekognition: RekognitionVideo,
+    callbacks: TaskCallbacks,
+) -> dict[str, Any]:
+    """Store the token, start (or re-attach to) the job, record its id; returns what it did."""
+    tag = job_tag(request.asset_id, request.feature)
+    catalog.put_token(tag, request.task_token, asset_id=request.asset_id, feature=request.feature)
+    try:
+        job_id = rekognition.start(
+            request.feature,
+            bucket=request.bucket,
+            key=request.key,
+            client_request_token=client_request_token(request.asset_id, request.feature),
+            job_tag=tag,
+            topic_arn=settings.topic_arn,
+            role_arn=settings.role_arn,
+            min_confidence=settings.min_confidence(request.feature),
+        )
+    except Exception:
+        # A retry stores its own token; a final failure must not leave a dangling one behind.
+        catalog.delete_token(tag)
+        raise
+    catalog.set_token_job(tag, job_id)
+    state = "waiting"
+    outcome = _finished_outcome(rekognition, request.feature, job_id)
+    if outcome is not None:
+        state = "resumed_" + complete(catalog, callbacks, tag, outcome)
+    return {"job_tag": tag, "job_id": job_id, "state": state}
+
+
+@functools.cache
+def _dependencies() -> tuple[StartSettings, Catalog, RekognitionVideo, TaskCallbacks]:
+    return (
+        StartSettings.from_env(os.environ),
+        Catalog(os.environ["CATALOG_TABLE"]),
+        RekognitionVideo(),
+        TaskCallbacks(),
+    )
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = StartRequest.parse(event)
+    settings, catalog, rekognition, callbacks = _dependencies()
+    try:
+        result = start_analysis(
+            request,
+            settings=settings,
+            catalog=catalog,
+            rekognition=rekognition,
+            callbacks=callbacks,
+        )
+    except RekognitionLimitExceeded as err:
+        logger.warning(
+            "Rekognition quota reached; the state machine retries",
+            extra={"asset_id": request.asset_id, "feature": request.feature, "error": str(err)},
+        )
+        metrics.add_metric(name="AnalysisStartsThrottled", unit=MetricUnit.Count, value=1)
+        raise
+    logger.info(
+        "analysis started",
+        extra={"asset_id": request.asset_id, "feature": request.feature, **result},
+    )
+    metrics.add_metadata(key="asset_id", value=request.asset_id)
+    metrics.add_metric(name="AnalysisJobsStarted", unit=MetricUnit.Count, value=1)
+    return result

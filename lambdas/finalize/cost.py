@@ -1,0 +1,50 @@
+"""Estimated cost of one asset from unit prices held in the deployment's configuration.
+
+Not a bill: a per-asset estimate that lets operators see what a campaign costs before the
+monthly invoice does. Prices arrive as JSON in ``UNIT_PRICES`` (set from ``stacks/config.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Rekognition bills per started minute of video, per feature.
+ANALYSIS_FEATURES = 3
+# Transitions one asset costs in the Map (measured by the local run's orchestration benchmark).
+TRANSITIONS_PER_ASSET = 16
+# GB-seconds of Lambda per asset: plan, three starts, three callbacks, finalize (upper bound).
+LAMBDA_GB_SECONDS_PER_ASSET = 20.0
+
+
+@dataclass(frozen=True)
+class UnitPrices:
+    rekognition_per_minute_per_feature: float
+    mediaconvert_per_normalized_minute: float
+    stepfunctions_per_transition: float
+    lambda_per_gb_second: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> UnitPrices | None:
+        """None when no prices are configured: the estimate is then simply not emitted."""
+        raw = env.get("UNIT_PRICES", "").strip()
+        data = json.loads(raw) if raw else {}
+        if not data:
+            return None
+        try:
+            return cls(**{name: float(data[name]) for name in cls.__dataclass_fields__})
+        except KeyError as err:
+            raise ValueError(f"UNIT_PRICES is missing {err.args[0]!r}") from err
+
+
+def estimate_usd(duration_s: float, prices: UnitPrices) -> float:
+    """Analysis + transcode (SD/HD normalized minutes ~ video minutes x renditions) + overhead."""
+    minutes = math.ceil(max(duration_s, 0.0) / 60)
+    analysis = minutes * ANALYSIS_FEATURES * prices.rekognition_per_minute_per_feature
+    # MP4 proxy + up to four HLS renditions; MediaConvert normalizes HD at 2x SD minutes.
+    transcode = minutes * 5 * 2 * prices.mediaconvert_per_normalized_minute
+    orchestration = TRANSITIONS_PER_ASSET * prices.stepfunctions_per_transition
+    compute = LAMBDA_GB_SECONDS_PER_ASSET * prices.lambda_per_gb_second
+    return round(analysis + transcode + orchestration + compute, 6)

@@ -1,0 +1,406 @@
+"""Step 3c: turn one asset's transcode and analysis results into ``<stem>_labels.json``.
+
+Pages through every Get* result (aggregating as it goes, see ``results.py``), adds the license
+and attribution recorded at ingest, the rendition and thumbnail keys, and writes the document to
+the processed zone next to the renditions. Then the catalog moves the asset to PROCESSED and
+indexes its top labels. Only a small summary goes back to the state machine (payloads are capped
+at 256 KB; the document lives in S3).
+
+An asset whose license cannot be found is not published: ``AttributionMissing`` fails it, because
+openly licensed media without its attribution is not openly licensed for us.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from lambdas.finalize.cost import UnitPrices, estimate_usd
+from lambdas.finalize.results import LabelSummary, ModerationSummary, SegmentSummary, consume
+from lambdas.shared.catalog import Catalog
+from lambdas.shared.errors import InvalidInput
+from lambdas.shared.keys import AssetKeys
+from lambdas.shared.rekognition import FEATURES, RekognitionVideo
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+SCHEMA_VERSION = "1.0"
+DEFAULT_MIN_LABEL_CONFIDENCE = 70.0
+DEFAULT_TOP_LABELS = 15
+RETURNED_TOP_LABELS = 5
+# Where ingest records the item's public page: sidecar, catalog record, uploaded object.
+SOURCE_URL_FIELDS = ("source_page_url", "source_url", "uploaded_object")
+ATTRIBUTION_FIELDS = ("title", "author", "license", "license_url", *SOURCE_URL_FIELDS)
+
+
+class AttributionMissing(RuntimeError):
+    """Neither the attribution sidecar nor the asset record names the license."""
+
+
+def _text(mapping: Mapping[str, Any], name: str, where: str) -> str:
+    value = mapping.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{where}{name}: must be a non-empty string, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class FinalizeRequest:
+    asset: dict[str, Any]
+    mp4_key: str
+    hls_manifest_key: str
+    thumbnails_prefix: str
+    transcode_job_id: str | None
+    job_ids: dict[str, str]
+
+    @property
+    def asset_id(self) -> str:
+        return str(self.asset["asset_id"])
+
+    @classmethod
+    def parse(cls, event: object) -> FinalizeRequest:
+        if not isinstance(event, Mapping):
+            raise InvalidInput("finalize input must be an object")
+        asset = event.get("asset")
+        if not isinstance(asset, Mapping):
+            raise InvalidInput("asset: must be the ingested asset object")
+        for name in ("asset_id", "campaign", "bucket", "key", "source"):
+            _text(asset, name, "asset.")
+        transcode = event.get("transcode")
+        if not isinstance(transcode, Mapping) or not isinstance(transcode.get("outputs"), Mapping):
+            raise InvalidInput("transcode.outputs: must be the transcode plan's outputs object")
+        outputs = transcode["outputs"]
+        for name in ("mp4_key", "hls_manifest_key", "thumbnails_prefix"):
+            _text(outputs, name, "transcode.outputs.")
+        analysis = event.get("analysis")
+        if not isinstance(analysis, list):
+            raise InvalidInput("analysis: must be the list of the three analysis results")
+        job_ids: dict[str, str] = {}
+        for i, result in enumerate(analysis):
+            if not isinstance(result, Mapping) or result.get("feature") not in FEATURES:
+                raise InvalidInput(
+                    f"analysis[{i}].feature: must be one of {list(FEATURES)}, "
+                    f"got {result.get('feature') if isinstance(result, Mapping) else result!r}"
+                )
+            job_ids[result["feature"]] = _text(result, "job_id", f"analysis[{i}].")
+        missing = [feature for feature in FEATURES if feature not in job_ids]
+        if missing:
+            raise InvalidInput(f"analysis: no result for {', '.join(missing)}")
+        job_id = transcode.get("job_id")
+        return cls(
+            asset=dict(asset),
+            mp4_key=outputs["mp4_key"],
+            hls_manifest_key=outputs["hls_manifest_key"],
+            thumbnails_prefix=outputs["thumbnails_prefix"],
+            transcode_job_id=str(job_id) if job_id else None,
+            job_ids=job_ids,
+        )
+
+
+def _plain(value: object) -> int | float:
+    """DynamoDB hands numbers back as Decimal; JSON wants int or float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+class Storage:
+    """The few S3 calls finalize makes."""
+
+    def __init__(self, client: BaseClient | None = None) -> None:
+        self._s3: Any = client or boto3.client("s3")
+
+    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+        try:
+            body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        data = json.loads(body)
+        return data if isinstance(data, dict) else None
+
+    def write_json(self, bucket: str, key: str, document: Mapping[str, Any]) -> None:
+        self._s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=json.dumps(document, ensure_ascii=False, indent=1, default=_plain).encode("utf-8"),
+            ContentType="application/json; charset=utf-8",
+        )
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix
+        ):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(keys)
+
+
+def _env_number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "")
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class FinalizeSettings:
+    processed_bucket: str
+    min_label_confidence: float = DEFAULT_MIN_LABEL_CONFIDENCE
+    top_labels: int = DEFAULT_TOP_LABELS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FinalizeSettings:
+        top = int(_env_number(env, "TOP_LABELS", DEFAULT_TOP_LABELS))
+        if top < 1:
+            raise ValueError(f"TOP_LABELS must be at least 1, got {top}")
+        return cls(
+            processed_bucket=env["PROCESSED_BUCKET"],
+            min_label_confidence=_env_number(
+                env, "MIN_LABEL_CONFIDENCE", DEFAULT_MIN_LABEL_CONFIDENCE
+            ),
+            top_labels=top,
+        )
+
+
+def rights(
+    asset_id: str,
+    sidecar: Mapping[str, Any] | None,
+    record: Mapping[str, Any] | None,
+    where: str,
+) -> dict[str, Any]:
+    """License and attribution: the sidecar written at ingest, else the catalog's asset record."""
+    source: Mapping[str, Any] | None = sidecar if sidecar and sidecar.get("license") else record
+    if not source or not source.get("license"):
+        raise AttributionMissing(
+            f"asset {asset_id} has no license: the attribution sidecar {where} is missing or "
+            "names none, and the catalog record has none either"
+        )
+    if source is sidecar:
+        attribution = dict(source)
+    else:
+        attribution = {name: source[name] for name in ATTRIBUTION_FIELDS if name in source}
+    return {
+        "license": {"name": source.get("license"), "url": source.get("license_url")},
+        "attribution": attribution,
+        "source_url": next((source[f] for f in SOURCE_URL_FIELDS if source.get(f)), None),
+        "title": source.get("title"),
+        "source_id": source.get("source_id"),
+        "from_sidecar": source is sidecar,
+    }
+
+
+@dataclass(frozen=True)
+class FinalizeResult:
+    output: dict[str, Any]
+    document: dict[str, Any]
+    duration_s: float | None
+    labels_found: int
+    label_detections: int
+    moderation_flags: int
+
+
+def _poster(thumbnails: list[str]) -> str | None:
+    """A frame from the middle of the clip: the first one is often black or a title card."""
+    return thumbnails[len(thumbnails) // 2] if thumbnails else None
+
+
+def finalize(
+    request: FinalizeRequest,
+    *,
+    settings: FinalizeSettings,
+    storage: Storage,
+    rekognition: RekognitionVideo,
+    catalog: Catalog,
+    now: datetime | None = None,
+) -> FinalizeResult:
+    asset = request.asset
+    keys = AssetKeys(asset["key"])
+
+    # Rights first: an asset that cannot be credited is not worth paging through results for.
+    sidecar_uri = f"s3://{asset['bucket']}/{keys.attribution}"
+    sidecar = storage.read_json(asset["bucket"], keys.attribution)
+    record = None if sidecar and sidecar.get("license") else catalog.get_asset(request.asset_id)
+    credit = rights(request.asset_id, sidecar, record, sidecar_uri)
+    if not credit["from_sidecar"]:
+        logger.warning(
+            "attribution sidecar missing or without license; using the catalog record",
+            extra={"asset_id": request.asset_id, "sidecar": sidecar_uri},
+        )
+
+    segments = SegmentSummary()
+    consume(rekognition.pages("segments", request.job_ids["segments"]), segments)
+    segments.finish()
+    labels = LabelSummary(min_confidence=settings.min_label_confidence, shots=segments)
+    consume(rekognition.pages("labels", request.job_ids["labels"]), labels)
+    moderation = ModerationSummary()
+    consume(rekognition.pages("moderation", request.job_ids["moderation"]), moderation)
+    thumbnails = storage.list_keys(settings.processed_bucket, request.thumbnails_prefix)
+    video = labels.video or moderation.video or segments.video
+    if video is not None and segments.audio:
+        video = {**video, "audio": segments.audio}
+    duration_s = (video or {}).get("duration_s") or asset.get("duration_s")
+    top = labels.top(settings.top_labels)
+    generated_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    document: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": generated_at,
+        "asset": {
+            "asset_id": request.asset_id,
+            "source": asset["source"],
+            "source_id": asset.get("source_id") or credit["source_id"],
+            "campaign": asset["campaign"],
+            "title": credit["title"],
+            "raw_bucket": asset["bucket"],
+            "raw_key": asset["key"],
+            "source_url": credit["source_url"],
+        },
+        "license": credit["license"],
+        "attribution": credit["attribution"],
+        "video": video,
+        "summary": {
+            "label_count": len(labels.labels),
+            "label_detections": labels.detections,
+            "min_label_confidence": settings.min_label_confidence,
+            "top_labels": top,
+            "shots": [shot.to_dict() for shot in segments.shots],
+            "technical_cues": segments.technical_cues,
+            "moderation": moderation.to_dict(),
+        },
+        "renditions": {
+            "bucket": settings.processed_bucket,
+            "mp4_key": request.mp4_key,
+            "hls_manifest_key": request.hls_manifest_key,
+        },
+        "thumbnails": {
+            "bucket": settings.processed_bucket,
+            "prefix": request.thumbnails_prefix,
+            "poster_key": _poster(thumbnails),
+            "keys": thumbnails,
+        },
+        "processing": {
+            "transcode_job_id": request.transcode_job_id,
+            "analysis": {
+                "labels": {
+                    "job_id": request.job_ids["labels"],
+                    "model_version": labels.model_version,
+                },
+                "moderation": {
+                    "job_id": request.job_ids["moderation"],
+                    "model_version": moderation.model_version,
+                },
+                "segments": {
+                    "job_id": request.job_ids["segments"],
+                    "model_versions": segments.model_versions,
+                },
+            },
+        },
+    }
+    storage.write_json(settings.processed_bucket, keys.labels, document)
+
+    names = [label["name"] for label in top]
+    attributes: dict[str, Any] = {
+        "labels_key": keys.labels,
+        "top_labels": names,
+        "mp4_key": request.mp4_key,
+        "hls_key": request.hls_manifest_key,
+        "moderation_flagged": bool(moderation.flags),
+    }
+    if duration_s is not None:
+        attributes["duration_s"] = Decimal(str(round(float(duration_s), 3)))
+    if document["thumbnails"]["poster_key"]:
+        attributes["thumbnail_key"] = document["thumbnails"]["poster_key"]
+    catalog.set_status(request.asset_id, "PROCESSED", attributes=attributes)
+    catalog.index_labels(asset, {label["name"]: label["max_confidence"] for label in top})
+
+    return FinalizeResult(
+        output={
+            "asset_id": request.asset_id,
+            "status": "PROCESSED",
+            "labels_key": keys.labels,
+            "top_labels": names[:RETURNED_TOP_LABELS],
+        },
+        document=document,
+        duration_s=float(duration_s) if duration_s is not None else None,
+        labels_found=len(labels.labels),
+        label_detections=labels.detections,
+        moderation_flags=len(moderation.flags),
+    )
+
+
+@functools.cache
+def _dependencies() -> tuple[FinalizeSettings, Storage, RekognitionVideo, Catalog]:
+    return (
+        FinalizeSettings.from_env(os.environ),
+        Storage(),
+        RekognitionVideo(),
+        Catalog(os.environ["CATALOG_TABLE"]),
+    )
+
+
+def publish_cost(duration_s: float | None, *, campaign: str) -> float | None:
+    """Estimated USD for this asset, overall and per campaign (its own dimension set)."""
+    prices = UnitPrices.from_env(os.environ)
+    if prices is None or duration_s is None:
+        return None
+    usd = estimate_usd(duration_s, prices)
+    metrics.add_metric(name="EstimatedCostUSD", unit=MetricUnit.Count, value=usd)
+    with single_metric(
+        name="EstimatedCostUSD",
+        unit=MetricUnit.Count,
+        value=usd,
+        default_dimensions=metrics.default_dimensions,
+    ) as metric:
+        metric.add_dimension(name="campaign", value=campaign)
+    return usd
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = FinalizeRequest.parse(event)
+    settings, storage, rekognition, catalog = _dependencies()
+    result = finalize(
+        request, settings=settings, storage=storage, rekognition=rekognition, catalog=catalog
+    )
+    metrics.add_metadata(key="asset_id", value=request.asset_id)
+    metrics.add_metric(name="AssetsProcessed", unit=MetricUnit.Count, value=1)
+    if result.duration_s is not None:
+        minutes = result.duration_s / 60
+        metrics.add_metric(name="VideoMinutesTranscoded", unit=MetricUnit.Count, value=minutes)
+        # Rekognition bills each feature per video minute: three analyses, three times.
+        metrics.add_metric(
+            name="VideoMinutesAnalyzed", unit=MetricUnit.Count, value=minutes * len(FEATURES)
+        )
+    metrics.add_metric(name="LabelsFound", unit=MetricUnit.Count, value=result.labels_found)
+    metrics.add_metric(name="LabelDetections", unit=MetricUnit.Count, value=result.label_detections)
+    metrics.add_metric(name="ModerationFlags", unit=MetricUnit.Count, value=result.moderation_flags)
+    publish_cost(result.duration_s, campaign=str(request.asset.get("campaign", "unknown")))
+    logger.info(
+        "asset finalized",
+        extra={
+            **result.output,
+            "labels_found": result.labels_found,
+            "moderation_flags": result.moderation_flags,
+        },
+    )
+    return result.output

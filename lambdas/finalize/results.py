@@ -1,0 +1,320 @@
+"""Aggregate Rekognition Video results page by page into a small, readable summary (pure).
+
+Why aggregation happens while paging: a long video yields many thousands of label detections
+(one per label per sampled frame), far more than a Lambda should hold or a person should read.
+Each aggregator keeps only per-label / per-flag / per-shot counters whose size is bounded by the
+number of distinct labels and shots, never by the number of detections, and caps every list it
+keeps (time ranges, timestamps).
+
+Order matters: segments first (shots are needed to place labels), then labels, then moderation.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Detections of one label closer than this are one continuous appearance.
+RANGE_GAP_MS = 2000
+MAX_RANGES_PER_LABEL = 50
+MAX_TIMESTAMPS_PER_FLAG = 100
+LABELS_PER_SHOT = 10
+
+
+def _round(value: float) -> float:
+    return round(float(value), 2)
+
+
+def video_metadata(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Rekognition's VideoMetadata in the document's own, stable field names."""
+    if not metadata:
+        return None
+    duration_ms = metadata.get("DurationMillis")
+    return {
+        "codec": metadata.get("Codec"),
+        "format": metadata.get("Format"),
+        "duration_ms": duration_ms,
+        "duration_s": round(duration_ms / 1000, 3) if duration_ms is not None else None,
+        "frame_rate": _round(metadata["FrameRate"]) if "FrameRate" in metadata else None,
+        "width": metadata.get("FrameWidth"),
+        "height": metadata.get("FrameHeight"),
+        "color_range": metadata.get("ColorRange"),
+    }
+
+
+@dataclass
+class Shot:
+    index: int
+    start_ms: int
+    end_ms: int
+    start_timecode: str | None
+    end_timecode: str | None
+    confidence: float | None
+    # label name -> [occurrences, max confidence]
+    labels: dict[str, list[float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        ranked = sorted(self.labels.items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
+        return {
+            "index": self.index,
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "start_timecode": self.start_timecode,
+            "end_timecode": self.end_timecode,
+            "confidence": _round(self.confidence) if self.confidence is not None else None,
+            "labels": [
+                {"name": name, "occurrences": int(count), "max_confidence": _round(conf)}
+                for name, (count, conf) in ranked[:LABELS_PER_SHOT]
+            ],
+        }
+
+
+class SegmentSummary:
+    """Shots and technical cues from GetSegmentDetection pages."""
+
+    def __init__(self) -> None:
+        self.shots: list[Shot] = []
+        self.technical_cues: list[dict[str, Any]] = []
+        self.video: dict[str, Any] | None = None
+        self.audio: list[dict[str, Any]] = []
+        self.model_versions: dict[str, str] = {}
+        self._starts: list[int] = []
+
+    def add_page(self, page: Mapping[str, Any]) -> None:
+        if self.video is None and page.get("VideoMetadata"):
+            self.video = video_metadata(page["VideoMetadata"][0])
+        if not self.audio and page.get("AudioMetadata"):
+            self.audio = [
+                {
+                    "codec": audio.get("Codec"),
+                    "duration_ms": audio.get("DurationMillis"),
+                    "sample_rate": audio.get("SampleRate"),
+                    "channels": audio.get("NumberOfChannels"),
+                }
+                for audio in page["AudioMetadata"]
+            ]
+        for selected in page.get("SelectedSegmentTypes", []):
+            self.model_versions[selected["Type"]] = selected.get("ModelVersion", "")
+        for segment in page.get("Segments", []):
+            if segment["Type"] == "SHOT":
+                shot = segment.get("ShotSegment", {})
+                self.shots.append(
+                    Shot(
+                        index=int(shot.get("Index", len(self.shots))),
+                        start_ms=int(segment["StartTimestampMillis"]),
+                        end_ms=int(segment["EndTimestampMillis"]),
+                        start_timecode=segment.get("StartTimecodeSMPTE"),
+                        end_timecode=segment.get("EndTimecodeSMPTE"),
+                        confidence=shot.get("Confidence"),
+                    )
+                )
+            elif segment["Type"] == "TECHNICAL_CUE":
+                cue = segment.get("TechnicalCueSegment", {})
+                self.technical_cues.append(
+                    {
+                        "type": cue.get("Type"),
+                        "start_ms": int(segment["StartTimestampMillis"]),
+                        "end_ms": int(segment["EndTimestampMillis"]),
+                        "duration_ms": segment.get("DurationMillis"),
+                        "start_timecode": segment.get("StartTimecodeSMPTE"),
+                        "end_timecode": segment.get("EndTimecodeSMPTE"),
+                        "confidence": _round(cue["Confidence"]) if "Confidence" in cue else None,
+                    }
+                )
+
+    def finish(self) -> None:
+        """Sort shots by time so labels can be placed with a binary search."""
+        self.shots.sort(key=lambda shot: shot.start_ms)
+        self.technical_cues.sort(key=lambda cue: cue["start_ms"])
+        self._starts = [shot.start_ms for shot in self.shots]
+
+    def shot_at(self, timestamp_ms: int) -> Shot | None:
+        i = bisect.bisect_right(self._starts, timestamp_ms) - 1
+        if i >= 0 and self.shots[i].start_ms <= timestamp_ms <= self.shots[i].end_ms:
+            return self.shots[i]
+        return None
+
+
+@dataclass
+class LabelStats:
+    occurrences: int = 0
+    max_confidence: float = 0.0
+    confidence_sum: float = 0.0
+    first_ms: int | None = None
+    last_ms: int | None = None
+    ranges: list[list[int]] = field(default_factory=list)
+    ranges_truncated: bool = False
+    parents: set[str] = field(default_factory=set)
+    categories: set[str] = field(default_factory=set)
+
+    def add(self, timestamp_ms: int, confidence: float) -> None:
+        self.occurrences += 1
+        self.max_confidence = max(self.max_confidence, confidence)
+        self.confidence_sum += confidence
+        self.first_ms = timestamp_ms if self.first_ms is None else min(self.first_ms, timestamp_ms)
+        self.last_ms = timestamp_ms if self.last_ms is None else max(self.last_ms, timestamp_ms)
+        # Pages come in time order (SortBy=TIMESTAMP), so only the last range can grow.
+        if self.ranges:
+            last = self.ranges[-1]
+            if last[0] - RANGE_GAP_MS <= timestamp_ms <= last[1] + RANGE_GAP_MS:
+                last[0], last[1] = min(last[0], timestamp_ms), max(last[1], timestamp_ms)
+                return
+        if len(self.ranges) < MAX_RANGES_PER_LABEL:
+            self.ranges.append([timestamp_ms, timestamp_ms])
+        else:
+            self.ranges_truncated = True
+
+
+class LabelSummary:
+    """Per-label counters from GetLabelDetection pages, and labels per shot."""
+
+    def __init__(self, *, min_confidence: float, shots: SegmentSummary | None = None) -> None:
+        self.min_confidence = min_confidence
+        self.shots = shots
+        self.labels: dict[str, LabelStats] = {}
+        self.detections = 0
+        self.video: dict[str, Any] | None = None
+        self.model_version: str | None = None
+
+    def add_page(self, page: Mapping[str, Any]) -> None:
+        if self.video is None and page.get("VideoMetadata"):
+            self.video = video_metadata(page["VideoMetadata"])
+        self.model_version = page.get("LabelModelVersion", self.model_version)
+        for detection in page.get("Labels", []):
+            label = detection.get("Label") or {}
+            name, confidence = label.get("Name"), float(label.get("Confidence", 0.0))
+            if not name or confidence < self.min_confidence:
+                continue
+            timestamp = int(detection.get("Timestamp", detection.get("StartTimestampMillis", 0)))
+            self.detections += 1
+            stats = self.labels.setdefault(name, LabelStats())
+            stats.add(timestamp, confidence)
+            stats.parents.update(p["Name"] for p in label.get("Parents", []) if p.get("Name"))
+            stats.categories.update(c["Name"] for c in label.get("Categories", []) if c.get("Name"))
+            shot = self.shots.shot_at(timestamp) if self.shots else None
+            if shot is not None:
+                counter = shot.labels.setdefault(name, [0, 0.0])
+                counter[0] += 1
+                counter[1] = max(counter[1], confidence)
+
+    def ranked(self) -> list[tuple[str, LabelStats]]:
+        """Most frequent first; the clearest sighting breaks ties."""
+        return sorted(
+            self.labels.items(), key=lambda kv: (-kv[1].occurrences, -kv[1].max_confidence, kv[0])
+        )
+
+    def top(self, count: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": name,
+                "occurrences": stats.occurrences,
+                "max_confidence": _round(stats.max_confidence),
+                "mean_confidence": _round(stats.confidence_sum / stats.occurrences),
+                "first_seen_ms": stats.first_ms,
+                "last_seen_ms": stats.last_ms,
+                "time_ranges_ms": [list(r) for r in stats.ranges],
+                "time_ranges_truncated": stats.ranges_truncated,
+                "parents": sorted(stats.parents),
+                "categories": sorted(stats.categories),
+            }
+            for name, stats in self.ranked()[:count]
+        ]
+
+
+@dataclass
+class FlagStats:
+    parent_name: str
+    taxonomy_level: int | None
+    occurrences: int = 0
+    max_confidence: float = 0.0
+    first_ms: int | None = None
+    last_ms: int | None = None
+    timestamps_ms: list[int] = field(default_factory=list)
+    timestamps_truncated: bool = False
+
+
+class ModerationSummary:
+    """Moderation flags from GetContentModeration pages, grouped by label."""
+
+    def __init__(self) -> None:
+        self.flags: dict[str, FlagStats] = {}
+        self.content_types: set[str] = set()
+        self.detections = 0
+        self.video: dict[str, Any] | None = None
+        self.model_version: str | None = None
+
+    def add_page(self, page: Mapping[str, Any]) -> None:
+        if self.video is None and page.get("VideoMetadata"):
+            self.video = video_metadata(page["VideoMetadata"])
+        self.model_version = page.get("ModerationModelVersion", self.model_version)
+        for detection in page.get("ModerationLabels", []):
+            label = detection.get("ModerationLabel") or {}
+            name = label.get("Name")
+            if not name:
+                continue
+            timestamp = int(detection.get("Timestamp", detection.get("StartTimestampMillis", 0)))
+            self.detections += 1
+            flag = self.flags.setdefault(
+                name, FlagStats(label.get("ParentName") or "", label.get("TaxonomyLevel"))
+            )
+            flag.occurrences += 1
+            flag.max_confidence = max(flag.max_confidence, float(label.get("Confidence", 0.0)))
+            flag.first_ms = timestamp if flag.first_ms is None else min(flag.first_ms, timestamp)
+            flag.last_ms = timestamp if flag.last_ms is None else max(flag.last_ms, timestamp)
+            if len(flag.timestamps_ms) < MAX_TIMESTAMPS_PER_FLAG:
+                flag.timestamps_ms.append(timestamp)
+            else:
+                flag.timestamps_truncated = True
+            self.content_types.update(
+                c["Name"] for c in detection.get("ContentTypes", []) if c.get("Name")
+            )
+
+    def top_level_category(self, name: str) -> str:
+        """Walk up ParentName links as far as the detections tell (the taxonomy has 3 levels)."""
+        seen = {name}
+        while True:
+            flag = self.flags.get(name)
+            parent = flag.parent_name if flag else ""
+            if not parent or parent in seen:
+                return name
+            seen.add(parent)
+            name = parent
+
+    def to_dict(self) -> dict[str, Any]:
+        ranked = sorted(self.flags.items(), key=lambda kv: (-kv[1].max_confidence, kv[0]))
+        flags = [
+            {
+                "name": name,
+                "parent_name": flag.parent_name or None,
+                "top_level_category": self.top_level_category(name),
+                "taxonomy_level": flag.taxonomy_level,
+                "occurrences": flag.occurrences,
+                "max_confidence": _round(flag.max_confidence),
+                "first_seen_ms": flag.first_ms,
+                "last_seen_ms": flag.last_ms,
+                "timestamps_ms": flag.timestamps_ms,
+                "timestamps_truncated": flag.timestamps_truncated,
+            }
+            for name, flag in ranked
+        ]
+        return {
+            "flagged": bool(flags),
+            "categories": sorted({flag["top_level_category"] for flag in flags}),
+            "content_types": sorted(self.content_types),
+            "flags": flags,
+        }
+
+
+class PageSink(Protocol):
+    def add_page(self, page: Mapping[str, Any]) -> None: ...
+
+
+def consume(pages: Iterable[Mapping[str, Any]], summary: PageSink) -> int:
+    """Feed pages one by one into an aggregator; returns how many pages were read."""
+    count = 0
+    for page in pages:
+        summary.add_page(page)
+        count += 1
+    return count

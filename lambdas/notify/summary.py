@@ -1,0 +1,235 @@
+"""Step 4: publish a readable run summary to the alerts topic and return the counts.
+
+Operators read this message in their mail client, so it is plain text that says what happened
+first (counts, then each failure with its reason) and links the execution in the console. The
+subject stays within SNS's limits (ASCII, one line, under 100 characters).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.client import BaseClient
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+MAX_SUBJECT_LEN = 99
+MAX_MESSAGE_BYTES = 240_000  # SNS allows 256 KiB per message, counted in UTF-8 bytes
+MAX_LISTED = 50
+_NOT_SUBJECT = re.compile(r"[^\x20-\x7e]+")
+_EXECUTION_ARN = re.compile(r"^arn:aws:states:([a-z0-9-]+):\d{12}:execution:[^:]+:[^:]+$")
+
+
+@dataclass
+class RunSummary:
+    execution: str
+    campaign: str
+    deployment: str
+    processed: list[Mapping[str, Any]] = field(default_factory=list)
+    failed: list[Mapping[str, Any]] = field(default_factory=list)
+    ingest_skipped: dict[str, int] = field(default_factory=dict)
+    ingest_errors: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if not self.processed and not self.failed:
+            return "EMPTY"
+        return "PARTIAL" if self.failed else "SUCCEEDED"
+
+    def counts(self) -> dict[str, Any]:
+        return {"processed": len(self.processed), "failed": len(self.failed), "status": self.status}
+
+
+def _skipped(value: object) -> dict[str, int]:
+    """Ingest reports skipped items as ``{reason: count}``; a list or a number is accepted too."""
+    if isinstance(value, Mapping):
+        counts: dict[str, int] = {}
+        for reason, count in value.items():
+            number = (
+                count
+                if isinstance(count, int) and not isinstance(count, bool)
+                else (len(count) if isinstance(count, list) else 1)
+            )
+            counts[str(reason)] = number
+        return counts
+    if isinstance(value, list):
+        counts = {}
+        for item in value:
+            reason = str(item.get("reason", "skipped")) if isinstance(item, Mapping) else "skipped"
+            counts[reason] = counts.get(reason, 0) + 1
+        return counts
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return {"skipped": value}
+    return {}
+
+
+def _error_line(item: object) -> str:
+    if isinstance(item, Mapping):
+        who = item.get("source") or item.get("source_id") or ""
+        what = item.get("message") or item.get("error") or item.get("reason") or item
+        return f"{who}: {what}" if who else str(what)
+    return str(item)
+
+
+def summarize(event: object, *, deployment: str) -> RunSummary:
+    """Sort per-asset results into processed and failed (pure)."""
+    data: Mapping[str, Any] = event if isinstance(event, Mapping) else {}
+    summary = RunSummary(
+        execution=str(data.get("execution") or "unknown execution"),
+        campaign=str(data.get("campaign") or "unknown campaign"),
+        deployment=deployment,
+    )
+    for item in data.get("results") or []:
+        result = item if isinstance(item, Mapping) else {"asset_id": None, "raw": item}
+        if result.get("status") == "PROCESSED":
+            summary.processed.append(result)
+        elif result.get("status") == "FAILED":
+            summary.failed.append(result)
+        else:
+            # Neither outcome still counts as a failure: silence would hide a broken step.
+            summary.failed.append(
+                {
+                    "asset_id": result.get("asset_id"),
+                    "reason": f"unrecognized result: {str(result.get('raw', result))[:200]}",
+                }
+            )
+    ingest = data.get("ingest")
+    ingest = ingest if isinstance(ingest, Mapping) else {}
+    summary.ingest_skipped = _skipped(ingest.get("skipped"))
+    errors = ingest.get("errors") or []
+    summary.ingest_errors = [
+        _error_line(e) for e in (errors if isinstance(errors, list) else [errors])
+    ]
+    return summary
+
+
+def subject(summary: RunSummary) -> str:
+    if summary.status == "EMPTY":
+        text = f"[{summary.deployment}] {summary.campaign}: no new assets"
+    else:
+        text = (
+            f"[{summary.deployment}] {summary.campaign}: {len(summary.processed)} processed, "
+            f"{len(summary.failed)} failed"
+        )
+    text = _NOT_SUBJECT.sub(" ", text).strip()
+    return text if len(text) <= MAX_SUBJECT_LEN else text[: MAX_SUBJECT_LEN - 3] + "..."
+
+
+def console_url(execution: str) -> str | None:
+    match = _EXECUTION_ARN.match(execution)
+    if not match:
+        return None
+    region = match.group(1)
+    return (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{execution}"
+    )
+
+
+def _listed(lines: list[str]) -> list[str]:
+    shown = [f"- {line}" for line in lines[:MAX_LISTED]]
+    if len(lines) > MAX_LISTED:
+        shown.append(f"- ... and {len(lines) - MAX_LISTED} more")
+    return shown
+
+
+def message(summary: RunSummary) -> str:
+    lines = [
+        f"Media pipeline run: {summary.status}",
+        "",
+        f"Deployment: {summary.deployment}",
+        f"Campaign:   {summary.campaign}",
+        f"Execution:  {summary.execution}",
+    ]
+    url = console_url(summary.execution)
+    if url:
+        lines.append(f"Console:    {url}")
+    skipped_total = sum(summary.ingest_skipped.values())
+    lines += [
+        "",
+        f"Processed: {len(summary.processed)}",
+        f"Failed:    {len(summary.failed)}",
+        f"Skipped at ingest: {skipped_total}"
+        + (
+            " ("
+            + ", ".join(
+                f"{reason}: {count}" for reason, count in sorted(summary.ingest_skipped.items())
+            )
+            + ")"
+            if skipped_total
+            else ""
+        ),
+        f"Ingest errors: {len(summary.ingest_errors)}",
+    ]
+    if summary.status == "EMPTY":
+        lines += ["", "No new assets were found for this campaign; nothing was transcoded."]
+    if summary.failed:
+        failures = [
+            f"{r.get('asset_id') or 'unknown asset'}: {r.get('reason') or 'no reason recorded'}"
+            for r in summary.failed
+        ]
+        lines += ["", "Failed assets:", *_listed(failures)]
+    if summary.processed:
+        processed = [
+            f"{r.get('asset_id')}: {', '.join(r.get('top_labels') or []) or 'no labels'}"
+            + (f" ({r['labels_key']})" if r.get("labels_key") else "")
+            for r in summary.processed
+        ]
+        lines += ["", "Processed assets:", *_listed(processed)]
+    if summary.ingest_errors:
+        lines += ["", "Ingest errors:", *_listed(summary.ingest_errors)]
+    text = "\n".join(lines) + "\n"
+    data = text.encode("utf-8")
+    if len(data) > MAX_MESSAGE_BYTES:
+        text = data[: MAX_MESSAGE_BYTES - 64].decode("utf-8", "ignore")
+        text += "\n... (message shortened)\n"
+    return text
+
+
+class AlertsTopic:
+    """The alerts topic; one publish per run."""
+
+    def __init__(self, topic_arn: str, client: BaseClient | None = None) -> None:
+        self.topic_arn = topic_arn
+        self._sns: Any = client or boto3.client("sns")
+
+    def publish(self, subject: str, message: str) -> str:
+        response = self._sns.publish(TopicArn=self.topic_arn, Subject=subject, Message=message)
+        return str(response["MessageId"])
+
+
+@functools.cache
+def _topic() -> AlertsTopic:
+    return AlertsTopic(os.environ["ALERTS_TOPIC_ARN"])
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    summary = summarize(event, deployment=os.environ.get("DEPLOYMENT", "media-pipeline"))
+    message_id = _topic().publish(subject(summary), message(summary))
+    counts = summary.counts()
+    logger.info(
+        "run summary published",
+        extra={
+            **counts,
+            "execution": summary.execution,
+            "campaign": summary.campaign,
+            "message_id": message_id,
+        },
+    )
+    metrics.add_metric(name="RunAssetsProcessed", unit=MetricUnit.Count, value=counts["processed"])
+    metrics.add_metric(name="RunAssetsFailed", unit=MetricUnit.Count, value=counts["failed"])
+    return counts

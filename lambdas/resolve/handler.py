@@ -1,0 +1,109 @@
+"""Step 1 of the pipeline: turn the execution input into a complete, validated run request.
+
+``{}`` means "the active campaign and batch sizes from the configuration parameter"; overrides
+(``campaign``, ``batch_sizes``) are validated against that configuration; an upload event adds
+``upload: {bucket, key}``. Anything wrong raises ``InvalidInput`` with a message naming the field,
+so the execution fails at once with ``Error=InvalidInput`` and a readable ``Cause`` instead of
+failing later, deep inside the Map, after money was spent.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.shared.campaign_config import CampaignConfig, CampaignConfigStore, resolve
+from lambdas.shared.errors import InvalidInput
+from lambdas.shared.keys import UPLOADS_PREFIX
+
+logger = Logger()
+tracer = Tracer()
+
+UPLOAD_REQUIRED = ("bucket", "key")
+# Extra S3 event fields a trigger may pass along; kept so ingest can check what it reads.
+UPLOAD_OPTIONAL = ("size", "etag", "version_id", "sequencer")
+MAX_KEY_LEN = 1024
+
+
+def parse_upload(value: object, *, raw_bucket: str | None) -> dict[str, Any]:
+    """Validate the upload that started this run; only objects under ``uploads/`` qualify."""
+    if not isinstance(value, Mapping):
+        raise InvalidInput(
+            'upload: must be an object such as {"bucket": "...", "key": "uploads/..."}'
+        )
+    unknown = sorted(set(value) - set(UPLOAD_REQUIRED) - set(UPLOAD_OPTIONAL))
+    if unknown:
+        raise InvalidInput(
+            f"upload: unknown field(s) {unknown}; allowed: "
+            f"{', '.join(UPLOAD_REQUIRED + UPLOAD_OPTIONAL)}"
+        )
+    for name in UPLOAD_REQUIRED:
+        if not isinstance(value.get(name), str) or not value[name].strip():
+            raise InvalidInput(
+                f"upload.{name}: must be a non-empty string, got {value.get(name)!r}"
+            )
+    bucket, key = value["bucket"], value["key"]
+    if raw_bucket and bucket != raw_bucket:
+        raise InvalidInput(
+            f"upload.bucket: {bucket!r} is not this deployment's raw bucket {raw_bucket!r}"
+        )
+    if not key.startswith(UPLOADS_PREFIX) or key.endswith("/") or len(key) > MAX_KEY_LEN:
+        raise InvalidInput(
+            f"upload.key: {key!r} must name an object under {UPLOADS_PREFIX!r} "
+            f"(not a folder, at most {MAX_KEY_LEN} characters)"
+        )
+    if any(part in ("", ".", "..") for part in key.split("/")[1:]):
+        raise InvalidInput(f"upload.key: {key!r} has an empty, '.' or '..' path segment")
+    size = value.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise InvalidInput(f"upload.size: must be a whole number of bytes, got {size!r}")
+    return {name: value[name] for name in UPLOAD_REQUIRED + UPLOAD_OPTIONAL if name in value}
+
+
+def resolve_input(
+    event: object, config: CampaignConfig, *, raw_bucket: str | None = None
+) -> dict[str, Any]:
+    """Merge the execution input over the stored configuration (pure; raises InvalidInput)."""
+    if event is None:
+        event = {}
+    if not isinstance(event, Mapping):
+        raise InvalidInput(
+            f"execution input must be a JSON object such as {{}} or "
+            f'{{"campaign": "travel"}}, got {type(event).__name__}'
+        )
+    overrides = dict(event)
+    upload = overrides.pop("upload", None)
+    result = resolve(config, overrides)
+    if upload is not None:
+        result["upload"] = parse_upload(upload, raw_bucket=raw_bucket)
+    return result
+
+
+@functools.cache
+def _config_store() -> CampaignConfigStore:
+    return CampaignConfigStore(os.environ["CONFIG_PARAMETER"])
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    config = _config_store().load()
+    try:
+        result = resolve_input(event, config, raw_bucket=os.environ.get("RAW_BUCKET") or None)
+    except InvalidInput as err:
+        logger.warning("rejected execution input", extra={"reason": str(err)})
+        raise
+    logger.info(
+        "resolved run",
+        extra={
+            "campaign": result["campaign"],
+            "batch_sizes": result["batch_sizes"],
+            "upload": result.get("upload", {}).get("key"),
+        },
+    )
+    return result

@@ -1,0 +1,77 @@
+"""Starts one execution per uploaded object, however often EventBridge delivers the event.
+
+The execution name is derived from the object (bucket, key, version or sequencer), and Step
+Functions refuses a second execution with the same name, so a repeated event starts nothing new.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from lambdas.shared.errors import InvalidInput
+from lambdas.shared.keys import UPLOADS_PREFIX
+
+logger = Logger()
+
+
+def execution_name(bucket: str, key: str, version: str) -> str:
+    """Deterministic, valid (<= 80 chars of [A-Za-z0-9-_]) and readable enough to find."""
+    digest = hashlib.sha256(f"{bucket}\x1f{key}\x1f{version}".encode()).hexdigest()[:40]
+    return f"upload-{digest}"
+
+
+def parse_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Read the S3 "Object Created" EventBridge event; anything else is a clear error."""
+    detail = event.get("detail")
+    if event.get("source") != "aws.s3" or not isinstance(detail, Mapping):
+        raise InvalidInput("expected an S3 'Object Created' event from EventBridge")
+    bucket = (detail.get("bucket") or {}).get("name")
+    obj = detail.get("object") or {}
+    key = obj.get("key")
+    if not isinstance(bucket, str) or not isinstance(key, str):
+        raise InvalidInput("event detail is missing bucket.name or object.key")
+    if not key.startswith(UPLOADS_PREFIX):
+        raise InvalidInput(f"object {key!r} is not under {UPLOADS_PREFIX!r}")
+    version = str(obj.get("version-id") or obj.get("sequencer") or obj.get("etag") or "")
+    upload: dict[str, Any] = {"bucket": bucket, "key": key}
+    if isinstance(obj.get("size"), int):
+        upload["size"] = obj["size"]
+    if obj.get("etag"):
+        upload["etag"] = str(obj["etag"])
+    return {"name": execution_name(bucket, key, version), "input": {"upload": upload}}
+
+
+@functools.cache
+def _sfn() -> Any:
+    return boto3.client("stepfunctions")
+
+
+def start(request: Mapping[str, Any], *, state_machine_arn: str, client: Any) -> dict[str, Any]:
+    try:
+        response = client.start_execution(
+            stateMachineArn=state_machine_arn,
+            name=request["name"],
+            input=json.dumps(request["input"]),
+        )
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "ExecutionAlreadyExists":
+            raise
+        logger.info("execution already started for this object", extra={"name": request["name"]})
+        return {"started": False, "name": request["name"]}
+    return {"started": True, "name": request["name"], "execution_arn": response["executionArn"]}
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_event(event)
+    return start(request, state_machine_arn=os.environ["STATE_MACHINE_ARN"], client=_sfn())

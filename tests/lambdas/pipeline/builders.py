@@ -1,0 +1,403 @@
+"""Real-shaped events and responses for the pipeline handler tests, and botocore model checks.
+
+Everything here mirrors a documented AWS shape: Rekognition Get* pages (validated against
+botocore's model wherever they are used), Rekognition's SNS completion message, the SNS Lambda
+event, and MediaConvert's job description.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import moto  # noqa: F401 - loaded first, so the session below is intercepted by moto
+from botocore.validate import ParamValidator
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+TABLE = "catalog"
+RAW_BUCKET = "media-raw-test"
+PROCESSED_BUCKET = "media-processed-test"
+CONFIG_PARAMETER = "/media-pipeline/dev/campaigns"
+REKOGNITION_TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:rekognition-completions"
+REKOGNITION_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/rekognition-publish"
+MEDIACONVERT_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/mediaconvert"
+DEPLOYMENT = "media-pipeline-dev"
+ASSET_ID = "wikimedia-3f2a9c1e8b7d6a5f4e3d"
+RAW_KEY = "video/wikimedia/travel/20250101_060000/Lisbon_tram_28.webm"
+
+
+def ingested_asset(**overrides: Any) -> dict[str, Any]:
+    """One asset exactly as the ingest step hands it to the Map."""
+    asset: dict[str, Any] = {
+        "bucket": RAW_BUCKET,
+        "key": RAW_KEY,
+        "asset_id": ASSET_ID,
+        "source": "wikimedia",
+        "campaign": "travel",
+        "duration_s": 93.5,
+        "size_bytes": 48_213_771,
+        "width": 1920,
+        "height": 1080,
+    }
+    asset.update(overrides)
+    return asset
+
+
+# -- botocore model checks ----------------------------------------------------------------------
+
+
+# One session for the whole run: creating sessions and clients re-reads botocore's data and
+# copies its event hooks (tens of ms each). moto intercepts them whenever a mock is active.
+SESSION = boto3.Session(region_name=REGION)
+
+
+@functools.cache
+def aws_client(service: str) -> Any:
+    return SESSION.client(service)  # type: ignore[call-overload]
+
+
+@functools.cache
+def dynamodb() -> Any:
+    return SESSION.resource("dynamodb")
+
+
+def service_model(service: str) -> Any:
+    return SESSION._session.get_service_model(service)
+
+
+def _scalar_errors(value: Any, shape: Any, path: str) -> list[str]:
+    meta, errors = shape.metadata, []
+    if shape.type_name == "string":
+        if shape.enum and value not in shape.enum:
+            errors.append(f"{path}: {value!r} not in enum {shape.enum}")
+        if "max" in meta and len(value) > meta["max"]:
+            errors.append(f"{path}: length {len(value)} > max {meta['max']}")
+        if "pattern" in meta and not re.search(meta["pattern"], value):
+            errors.append(f"{path}: {value!r} does not match {meta['pattern']}")
+    elif shape.type_name in ("integer", "long", "double", "float"):
+        if "max" in meta and value > meta["max"]:
+            errors.append(f"{path}: {value} > max {meta['max']}")
+        if "min" in meta and value < meta["min"]:
+            errors.append(f"{path}: {value} < min {meta['min']}")
+    return errors
+
+
+def model_errors(params: Any, shape: Any, path: str = "") -> list[str]:
+    """What ParamValidator does not check: enums, maximums, lengths and patterns."""
+    errors: list[str] = []
+    if shape.type_name == "structure":
+        for name, value in params.items():
+            if name in shape.members:
+                errors += model_errors(value, shape.members[name], f"{path}.{name}")
+    elif shape.type_name == "list":
+        if "max" in shape.metadata and len(params) > shape.metadata["max"]:
+            errors.append(f"{path}: {len(params)} items > max {shape.metadata['max']}")
+        for i, item in enumerate(params):
+            errors += model_errors(item, shape.member, f"{path}[{i}]")
+    elif shape.type_name == "map":
+        for key, value in params.items():
+            errors += model_errors(value, shape.value, f"{path}[{key}]")
+    else:
+        errors += _scalar_errors(params, shape, path)
+    return errors
+
+
+def validate(params: Any, shape: Any) -> list[str]:
+    """Every problem botocore's model finds in ``params``: ParamValidator plus the extra checks."""
+    report = ParamValidator().validate(params, shape)
+    problems = [report.generate_report()] if report.has_errors() else []
+    return problems + model_errors(params, shape)
+
+
+# -- Rekognition Video: real-shaped results ---------------------------------------------------
+
+
+def video_metadata(duration_ms: int = 93_500) -> dict[str, Any]:
+    return {
+        "Codec": "h264",
+        "DurationMillis": duration_ms,
+        "Format": "QuickTime / MOV",
+        "FrameRate": 29.97003,
+        "FrameHeight": 720,
+        "FrameWidth": 1280,
+        "ColorRange": "LIMITED",
+    }
+
+
+def label_detection(
+    timestamp: int,
+    name: str,
+    confidence: float,
+    parents: tuple[str, ...] = (),
+    categories: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    return {
+        "Timestamp": timestamp,
+        "Label": {
+            "Name": name,
+            "Confidence": confidence,
+            "Instances": [],
+            "Parents": [{"Name": p} for p in parents],
+            "Aliases": [],
+            "Categories": [{"Name": c} for c in categories],
+        },
+    }
+
+
+def label_page(
+    labels: list[dict[str, Any]],
+    *,
+    job_id: str,
+    next_token: str | None = None,
+    duration_ms: int = 93_500,
+) -> dict[str, Any]:
+    page: dict[str, Any] = {
+        "JobStatus": "SUCCEEDED",
+        "VideoMetadata": video_metadata(duration_ms),
+        "Labels": labels,
+        "LabelModelVersion": "3.0",
+        "JobId": job_id,
+        "Video": {"S3Object": {"Bucket": PROCESSED_BUCKET, "Name": "proxy.mp4"}},
+        "JobTag": f"{ASSET_ID}-labels",
+        "GetRequestMetadata": {"SortBy": "TIMESTAMP", "AggregateBy": "TIMESTAMPS"},
+    }
+    if next_token:
+        page["NextToken"] = next_token
+    return page
+
+
+def moderation_detection(
+    timestamp: int, name: str, confidence: float, parent: str, level: int
+) -> dict[str, Any]:
+    return {
+        "Timestamp": timestamp,
+        "ModerationLabel": {
+            "Confidence": confidence,
+            "Name": name,
+            "ParentName": parent,
+            "TaxonomyLevel": level,
+        },
+        "ContentTypes": [],
+    }
+
+
+def moderation_page(
+    detections: list[dict[str, Any]], *, job_id: str, next_token: str | None = None
+) -> dict[str, Any]:
+    page: dict[str, Any] = {
+        "JobStatus": "SUCCEEDED",
+        "VideoMetadata": video_metadata(),
+        "ModerationLabels": detections,
+        "ModerationModelVersion": "7.0",
+        "JobId": job_id,
+        "Video": {"S3Object": {"Bucket": PROCESSED_BUCKET, "Name": "proxy.mp4"}},
+        "JobTag": f"{ASSET_ID}-moderation",
+        "GetRequestMetadata": {"SortBy": "TIMESTAMP", "AggregateBy": "TIMESTAMPS"},
+    }
+    if next_token:
+        page["NextToken"] = next_token
+    return page
+
+
+def smpte(ms: int, fps: int = 30) -> str:
+    seconds, rest = divmod(ms, 1000)
+    return (
+        f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:"
+        f"{rest * fps // 1000:02d}"
+    )
+
+
+def shot_segment(index: int, start_ms: int, end_ms: int) -> dict[str, Any]:
+    return {
+        "Type": "SHOT",
+        "StartTimestampMillis": start_ms,
+        "EndTimestampMillis": end_ms,
+        "DurationMillis": end_ms - start_ms,
+        "StartTimecodeSMPTE": smpte(start_ms),
+        "EndTimecodeSMPTE": smpte(end_ms),
+        "DurationSMPTE": smpte(end_ms - start_ms),
+        "ShotSegment": {"Index": index, "Confidence": 99.1},
+        "StartFrameNumber": start_ms * 30 // 1000,
+        "EndFrameNumber": end_ms * 30 // 1000,
+        "DurationFrames": (end_ms - start_ms) * 30 // 1000,
+    }
+
+
+def cue_segment(kind: str, start_ms: int, end_ms: int) -> dict[str, Any]:
+    return {
+        "Type": "TECHNICAL_CUE",
+        "StartTimestampMillis": start_ms,
+        "EndTimestampMillis": end_ms,
+        "DurationMillis": end_ms - start_ms,
+        "StartTimecodeSMPTE": smpte(start_ms),
+        "EndTimecodeSMPTE": smpte(end_ms),
+        "DurationSMPTE": smpte(end_ms - start_ms),
+        "TechnicalCueSegment": {"Type": kind, "Confidence": 95.5},
+        "StartFrameNumber": start_ms * 30 // 1000,
+        "EndFrameNumber": end_ms * 30 // 1000,
+        "DurationFrames": (end_ms - start_ms) * 30 // 1000,
+    }
+
+
+def segment_page(
+    segments: list[dict[str, Any]], *, job_id: str, next_token: str | None = None
+) -> dict[str, Any]:
+    page: dict[str, Any] = {
+        "JobStatus": "SUCCEEDED",
+        "VideoMetadata": [video_metadata()],
+        "AudioMetadata": [
+            {"Codec": "aac", "DurationMillis": 93_500, "SampleRate": 48_000, "NumberOfChannels": 2}
+        ],
+        "Segments": segments,
+        "SelectedSegmentTypes": [
+            {"Type": "TECHNICAL_CUE", "ModelVersion": "2.0"},
+            {"Type": "SHOT", "ModelVersion": "1.0"},
+        ],
+        "JobId": job_id,
+        "Video": {"S3Object": {"Bucket": PROCESSED_BUCKET, "Name": "proxy.mp4"}},
+        "JobTag": f"{ASSET_ID}-segments",
+    }
+    if next_token:
+        page["NextToken"] = next_token
+    return page
+
+
+class Page(dict):  # type: ignore[type-arg]
+    """A response page that can be watched with a weak reference (plain dicts cannot)."""
+
+
+class PagedRekognition:
+    """Get* pages made on demand, for result sets too big to write out by hand.
+
+    ``results`` maps an operation (``get_label_detection``) to ``(page count, make_page(i))``.
+    Every request is validated against the operation's input shape and the first and last page
+    of each result against its output shape. ``max_alive`` counts how many earlier pages were
+    still referenced when a new one was requested: 1 means the caller only ever holds the page it
+    is working on, which is what "aggregate while paging" promises.
+    """
+
+    def __init__(self, results: dict[str, tuple[int, Callable[[int], dict[str, Any]]]]) -> None:
+        self.results = results
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.alive: list[weakref.ref[Page]] = []
+        self.max_alive = 0
+        self._model = service_model("rekognition")
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.results:
+            raise AttributeError(name)
+        return lambda **params: self._page(name, params)
+
+    def _page(self, operation: str, params: dict[str, Any]) -> Page:
+        model = self._model.operation_model("".join(p.title() for p in operation.split("_")))
+        problems = validate(params, model.input_shape)
+        assert not problems, problems
+        self.calls.append((operation, params))
+        total, make_page = self.results[operation]
+        index = int(params["NextToken"].split("-")[-1]) if "NextToken" in params else 0
+        self.max_alive = max(self.max_alive, sum(1 for ref in self.alive if ref() is not None))
+        body = make_page(index)
+        if index + 1 < total:
+            body["NextToken"] = f"{operation}-{index + 1}"
+        if index in (0, total - 1):
+            problems = validate(body, model.output_shape)
+            assert not problems, problems
+        page = Page(body)
+        self.alive.append(weakref.ref(page))
+        return page
+
+
+# -- SNS and MediaConvert shapes ------------------------------------------------------------------
+
+
+def rekognition_notice(
+    *, job_id: str, status: str, api: str, job_tag: str | None, video_key: str = "proxy.mp4"
+) -> dict[str, Any]:
+    """The message Rekognition publishes to SNS when a video job ends."""
+    body: dict[str, Any] = {
+        "JobId": job_id,
+        "Status": status,
+        "API": api,
+        "Timestamp": 1_735_711_200_123,
+        "Video": {"S3ObjectName": video_key, "S3Bucket": PROCESSED_BUCKET},
+    }
+    if job_tag is not None:
+        body["JobTag"] = job_tag
+    return body
+
+
+def sns_event(*messages: dict[str, Any] | str) -> dict[str, Any]:
+    """The Lambda event SNS delivers: one record per notice."""
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{REKOGNITION_TOPIC_ARN}:0b0c5b4e-3f7a-4d0e-9d8a-1",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": f"95df01b4-ee98-5cb9-9903-4c221d41eb5{i}",
+                    "TopicArn": REKOGNITION_TOPIC_ARN,
+                    "Subject": None,
+                    "Message": m if isinstance(m, str) else json.dumps(m),
+                    "Timestamp": "2025-01-01T06:40:00.123Z",
+                    "SignatureVersion": "1",
+                    "Signature": "EXAMPLE",
+                    "SigningCertUrl": "https://sns.us-east-1.amazonaws.com/cert.pem",
+                    "UnsubscribeUrl": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+                    "MessageAttributes": {},
+                },
+            }
+            for i, m in enumerate(messages)
+        ]
+    }
+
+
+def mediaconvert_job(
+    settings: dict[str, Any],
+    user_metadata: dict[str, str],
+    *,
+    job_id: str = "1735711260123-ab1c2d",
+    status: str = "COMPLETE",
+    error_code: int | None = None,
+    error_message: str | None = None,
+) -> dict[str, Any]:
+    """A GetJob response, which is what ``mediaconvert:createJob.sync`` returns when it ends."""
+    job: dict[str, Any] = {
+        "Arn": f"arn:aws:mediaconvert:{REGION}:{ACCOUNT}:jobs/{job_id}",
+        "Id": job_id,
+        "Role": MEDIACONVERT_ROLE_ARN,
+        "Settings": settings,
+        "Status": status,
+        "UserMetadata": user_metadata,
+        "Queue": f"arn:aws:mediaconvert:{REGION}:{ACCOUNT}:queues/Default",
+        "Priority": 0,
+        "StatusUpdateInterval": "SECONDS_60",
+        "JobPercentComplete": 100 if status == "COMPLETE" else 42,
+    }
+    if status == "COMPLETE":
+        job["OutputGroupDetails"] = [
+            {
+                "OutputDetails": [
+                    {
+                        "DurationInMs": 93_500,
+                        "VideoDetails": {
+                            "HeightInPx": output["VideoDescription"]["Height"],
+                            "WidthInPx": output["VideoDescription"]["Height"] * 16 // 9,
+                        },
+                    }
+                    for output in group["Outputs"]
+                ]
+            }
+            for group in settings["OutputGroups"]
+        ]
+    if error_code is not None:
+        job["ErrorCode"] = error_code
+        job["ErrorMessage"] = error_message or ""
+    return {"Job": job}

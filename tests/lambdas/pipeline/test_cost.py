@@ -1,0 +1,50 @@
+"""The per-asset cost estimate that feeds the dashboard's cost widgets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lambdas.finalize.cost import UnitPrices, estimate_usd
+
+PRICES = {
+    "rekognition_per_minute_per_feature": 0.10,
+    "mediaconvert_per_normalized_minute": 0.0075,
+    "stepfunctions_per_transition": 0.000025,
+    "lambda_per_gb_second": 0.0000166667,
+}
+
+
+def test_a_ten_minute_clip_is_dominated_by_rekognition():
+    # Given list prices, When a 10-minute clip is estimated,
+    prices = UnitPrices.from_env({"UNIT_PRICES": json.dumps(PRICES)})
+    assert prices is not None
+    usd = estimate_usd(600, prices)
+    # Then analysis (10 min x 3 features x $0.10 = $3.00) plus transcode ($0.75) and overhead.
+    assert usd == pytest.approx(3.0 + 0.75 + 16 * 0.000025 + 20 * 0.0000166667, abs=1e-6)
+
+
+def test_a_partial_minute_is_billed_as_a_whole_minute():
+    prices = UnitPrices(**PRICES)
+    assert estimate_usd(61, prices) == estimate_usd(120, prices)
+
+
+def test_no_prices_means_no_estimate_and_missing_price_is_named():
+    assert UnitPrices.from_env({}) is None
+    partial = {k: v for k, v in PRICES.items() if k != "lambda_per_gb_second"}
+    with pytest.raises(ValueError, match="lambda_per_gb_second"):
+        UnitPrices.from_env({"UNIT_PRICES": json.dumps(partial)})
+
+
+def test_finalize_publishes_the_estimate_per_campaign(monkeypatch, capsys):
+    from lambdas.finalize import handler as finalize
+
+    monkeypatch.setenv("UNIT_PRICES", json.dumps(PRICES))
+    usd = finalize.publish_cost(600, campaign="travel")
+    finalize.metrics.flush_metrics()
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    per_campaign = [e for e in emitted if e.get("campaign") == "travel"]
+    assert per_campaign and per_campaign[0]["EstimatedCostUSD"] == [usd]
+    dims = per_campaign[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
+    assert sorted(dims) == ["campaign", "service"]

@@ -1,0 +1,516 @@
+"""Finalize: every Get* page is read, the labels document is written, the catalog updated."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.stub import Stubber
+
+import lambdas.finalize.handler as finalize_module
+from lambdas.finalize.handler import (
+    AttributionMissing,
+    FinalizeRequest,
+    FinalizeSettings,
+    Storage,
+    finalize,
+    handler,
+)
+from lambdas.shared.errors import InvalidInput
+from lambdas.shared.keys import AssetKeys
+from lambdas.shared.rekognition import (
+    AnalysisResultsUnavailable,
+    RekognitionLimitExceeded,
+    RekognitionVideo,
+)
+from lambdas.transcode.plan import PlanAsset, build_plan
+from tests.lambdas.pipeline.builders import (
+    DEPLOYMENT,
+    PROCESSED_BUCKET,
+    RAW_BUCKET,
+    RAW_KEY,
+    PagedRekognition,
+    aws_client,
+    cue_segment,
+    ingested_asset,
+    label_detection,
+    label_page,
+    mediaconvert_job,
+    moderation_detection,
+    moderation_page,
+    segment_page,
+    service_model,
+    shot_segment,
+    validate,
+)
+
+KEYS = AssetKeys(RAW_KEY)
+JOBS = {
+    "labels": "labels-job-0001",
+    "moderation": "moderation-job-0001",
+    "segments": "segments-job-0001",
+}
+SIDECAR = {  # as ingest writes it next to the raw file
+    "asset_id": "wikimedia-3f2a9c1e8b7d6a5f4e3d",
+    "source": "wikimedia",
+    "source_id": "File:Lisbon_tram_28.webm",
+    "campaign": "travel",
+    "title": "Lisbon tram 28",
+    "license": "CC BY-SA 4.0",
+    "license_url": "https://creativecommons.org/licenses/by-sa/4.0",
+    "source_page_url": "https://commons.wikimedia.org/wiki/File:Lisbon_tram_28.webm",
+    "download_url": "https://upload.wikimedia.org/wikipedia/commons/a/ab/Lisbon_tram_28.webm",
+    "checksum": "sha1-abc",
+    "retrieved_at": "2025-01-01T06:00:03+00:00",
+    "author": "Jane Doe",
+    "credit": "Own work",
+}
+SETTINGS = FinalizeSettings(
+    processed_bucket=PROCESSED_BUCKET, min_label_confidence=70.0, top_labels=15
+)
+
+
+def transcode_result() -> dict:
+    """What the state machine keeps from the plan and the MediaConvert .sync output."""
+    plan = build_plan(
+        PlanAsset.parse(ingested_asset()), processed_bucket=PROCESSED_BUCKET, deployment=DEPLOYMENT
+    )
+    job = mediaconvert_job(plan["settings"], plan["user_metadata"])
+    output_shape = service_model("mediaconvert").operation_model("GetJob").output_shape
+    assert validate(job, output_shape) == []
+    return {"outputs": plan["outputs"], "job_id": job["Job"]["Id"]}
+
+
+def finalize_event(asset: dict) -> dict:
+    return {
+        "asset": asset,
+        "transcode": transcode_result(),
+        "analysis": [
+            {"feature": f, "job_id": JOBS[f], "status": "SUCCEEDED"}
+            for f in ("labels", "moderation", "segments")
+        ],
+    }
+
+
+@pytest.fixture
+def processing(committed_asset, catalog, buckets):
+    """An asset mid-pipeline: PROCESSING, its sidecar in raw, thumbnails in processed."""
+    catalog.set_status(committed_asset["asset_id"], "PROCESSING")
+    buckets.put_object(Bucket=RAW_BUCKET, Key=KEYS.attribution, Body=json.dumps(SIDECAR))
+    for i in range(10):
+        buckets.put_object(
+            Bucket=PROCESSED_BUCKET, Key=f"{KEYS.thumbnails_prefix}thumb.{i:07d}.jpg", Body=b"jpg"
+        )
+    return committed_asset
+
+
+def stub_results(stubber: Stubber) -> None:
+    """Two pages of segments, three of labels, two of moderation, in the order finalize reads."""
+
+    def params(feature, token=None, **extra):
+        p = {"JobId": JOBS[feature], "MaxResults": 1000, **extra}
+        if token:
+            p["NextToken"] = token
+        return p
+
+    stubber.add_response(
+        "get_segment_detection",
+        segment_page(
+            [
+                cue_segment("ColorBars", 0, 2000),
+                shot_segment(0, 0, 29_999),
+                shot_segment(1, 30_000, 59_999),
+            ],
+            job_id=JOBS["segments"],
+            next_token="s1",
+        ),
+        params("segments"),
+    )
+    stubber.add_response(
+        "get_segment_detection",
+        segment_page(
+            [shot_segment(2, 60_000, 93_499), cue_segment("EndCredits", 88_000, 93_499)],
+            job_id=JOBS["segments"],
+        ),
+        params("segments", "s1"),
+    )
+    sort = {"SortBy": "TIMESTAMP", "AggregateBy": "TIMESTAMPS"}
+    tram = ("Vehicle", "Transportation")
+    stubber.add_response(
+        "get_label_detection",
+        label_page(
+            [
+                label_detection(1000, "Tram", 98.0, tram, ("Vehicles and Automotive",)),
+                label_detection(1000, "Street", 91.0),
+                label_detection(1500, "Tram", 97.0, tram),
+                label_detection(2000, "Person", 65.0),  # below MIN_LABEL_CONFIDENCE
+            ],
+            job_id=JOBS["labels"],
+            next_token="l1",
+        ),
+        params("labels", **sort),
+    )
+    stubber.add_response(
+        "get_label_detection",
+        label_page(
+            [
+                label_detection(31_000, "Tram", 95.0, tram),
+                label_detection(31_000, "Building", 88.0),
+                label_detection(32_000, "Building", 90.0),
+            ],
+            job_id=JOBS["labels"],
+            next_token="l2",
+        ),
+        params("labels", "l1", **sort),
+    )
+    stubber.add_response(
+        "get_label_detection",
+        label_page(
+            [
+                label_detection(61_000, "River", 85.0),
+                label_detection(62_000, "Tram", 80.0, tram),
+                label_detection(90_000, "Sky", 75.0),
+            ],
+            job_id=JOBS["labels"],
+        ),
+        params("labels", "l2", **sort),
+    )
+    stubber.add_response(
+        "get_content_moderation",
+        moderation_page(
+            [
+                moderation_detection(45_000, "Violence", 62.0, "", 1),
+                moderation_detection(45_000, "Weapons", 62.0, "Violence", 2),
+            ],
+            job_id=JOBS["moderation"],
+            next_token="m1",
+        ),
+        params("moderation", SortBy="TIMESTAMP"),
+    )
+    stubber.add_response(
+        "get_content_moderation",
+        moderation_page(
+            [
+                moderation_detection(47_000, "Weapons", 71.0, "Violence", 2),
+            ],
+            job_id=JOBS["moderation"],
+        ),
+        params("moderation", "m1", SortBy="TIMESTAMP"),
+    )
+
+
+@pytest.fixture
+def rekognition():
+    client = aws_client("rekognition")
+    with Stubber(client) as stubber:
+        yield client, stubber
+
+
+def read_labels(s3) -> dict:
+    return json.loads(s3.get_object(Bucket=PROCESSED_BUCKET, Key=KEYS.labels)["Body"].read())
+
+
+@pytest.fixture
+def deployed_handler(catalog, rekognition, monkeypatch, lambda_context):
+    """The Lambda handler, its dependency factory swapped for one with stubbed Rekognition."""
+    client, stubber = rekognition
+    monkeypatch.setattr(
+        finalize_module,
+        "_dependencies",
+        lambda: (SETTINGS, Storage(), RekognitionVideo(client), catalog),
+    )
+    return lambda event: handler(event, lambda_context), stubber
+
+
+def test_handler_writes_the_labels_document_and_updates_the_catalog(
+    processing, catalog, buckets, deployed_handler, capsys
+):
+    # Given an asset whose transcode and three analyses succeeded, with paged results
+    invoke, stubber = deployed_handler
+    stub_results(stubber)
+    # When finalize runs
+    result = invoke(finalize_event(processing))
+    # Then every page was read (all NextTokens followed, nothing left unread)
+    stubber.assert_no_pending_responses()
+    # And the state machine gets a small summary
+    assert result == {
+        "asset_id": processing["asset_id"],
+        "status": "PROCESSED",
+        "labels_key": KEYS.labels,
+        "top_labels": ["Tram", "Building", "Street", "River", "Sky"],
+    }
+    # And the document holds the summary people read
+    doc = read_labels(buckets)
+    assert doc["schema_version"] == "1.0" and doc["generated_at"].endswith("Z")
+    assert doc["asset"] == {
+        "asset_id": processing["asset_id"],
+        "source": "wikimedia",
+        "source_id": "File:Lisbon_tram_28.webm",
+        "campaign": "travel",
+        "title": "Lisbon tram 28",
+        "raw_bucket": RAW_BUCKET,
+        "raw_key": RAW_KEY,
+        "source_url": "https://commons.wikimedia.org/wiki/File:Lisbon_tram_28.webm",
+    }
+    assert doc["license"] == {
+        "name": "CC BY-SA 4.0",
+        "url": "https://creativecommons.org/licenses/by-sa/4.0",
+    }
+    assert (doc["attribution"]["author"], doc["attribution"]["credit"]) == ("Jane Doe", "Own work")
+    assert doc["video"] == {
+        "codec": "h264",
+        "format": "QuickTime / MOV",
+        "duration_ms": 93_500,
+        "duration_s": 93.5,
+        "frame_rate": 29.97,
+        "width": 1280,
+        "height": 720,
+        "color_range": "LIMITED",
+        "audio": [{"codec": "aac", "duration_ms": 93_500, "sample_rate": 48_000, "channels": 2}],
+    }
+    tram = doc["summary"]["top_labels"][0]
+    assert tram == {
+        "name": "Tram",
+        "occurrences": 4,
+        "max_confidence": 98.0,
+        "mean_confidence": 92.5,
+        "first_seen_ms": 1000,
+        "last_seen_ms": 62_000,
+        "time_ranges_ms": [[1000, 1500], [31_000, 31_000], [62_000, 62_000]],
+        "time_ranges_truncated": False,
+        "parents": ["Transportation", "Vehicle"],
+        "categories": ["Vehicles and Automotive"],
+    }
+    assert "Person" not in {label["name"] for label in doc["summary"]["top_labels"]}
+    shots = doc["summary"]["shots"]
+    assert [s["index"] for s in shots] == [0, 1, 2]
+    assert [label["name"] for label in shots[1]["labels"]] == ["Tram", "Building"]
+    assert shots[0]["start_timecode"] == "00:00:00:00"
+    assert [c["type"] for c in doc["summary"]["technical_cues"]] == ["ColorBars", "EndCredits"]
+    moderation = doc["summary"]["moderation"]
+    assert moderation["flagged"] is True and moderation["categories"] == ["Violence"]
+    weapons = next(f for f in moderation["flags"] if f["name"] == "Weapons")
+    expected_flag = {
+        "parent_name": "Violence",
+        "top_level_category": "Violence",
+        "occurrences": 2,
+        "max_confidence": 71.0,
+        "timestamps_ms": [45_000, 47_000],
+    }
+    assert {key: weapons[key] for key in expected_flag} == expected_flag
+    assert doc["renditions"] == {
+        "bucket": PROCESSED_BUCKET,
+        "mp4_key": f"{KEYS.mp4_prefix}proxy.mp4",
+        "hls_manifest_key": f"{KEYS.hls_prefix}index.m3u8",
+    }
+    assert len(doc["thumbnails"]["keys"]) == 10
+    assert doc["thumbnails"]["poster_key"] == f"{KEYS.thumbnails_prefix}thumb.0000005.jpg"
+    assert doc["processing"]["transcode_job_id"] == "1735711260123-ab1c2d"
+    assert doc["processing"]["analysis"]["labels"] == {
+        "job_id": JOBS["labels"],
+        "model_version": "3.0",
+    }
+    # And the catalog shows the asset as processed, with its keys, and indexed by label
+    item = catalog.get_asset(processing["asset_id"])
+    assert item["status"] == "PROCESSED"
+    assert item["labels_key"] == KEYS.labels
+    assert item["top_labels"] == ["Tram", "Building", "Street", "River", "Sky"]
+    assert item["mp4_key"] == f"{KEYS.mp4_prefix}proxy.mp4"
+    assert item["hls_key"] == f"{KEYS.hls_prefix}index.m3u8"
+    assert item["thumbnail_key"] == doc["thumbnails"]["poster_key"]
+    assert float(item["duration_s"]) == 93.5
+    assert item["moderation_flagged"] is True
+    assert catalog.status_counts("travel") == {
+        "INGESTED": 0,
+        "PROCESSING": 0,
+        "PROCESSED": 1,
+        "FAILED": 0,
+    }
+    assert [hit["asset_id"] for hit in catalog.assets_with_label("tram")] == [
+        processing["asset_id"]
+    ]
+    # And per-asset metrics were emitted as EMF
+    metrics = {}
+    for line in capsys.readouterr().out.splitlines():
+        if '"_aws"' in line:
+            blob = json.loads(line)
+            for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                metrics[definition["Name"]] = blob[definition["Name"]][0]
+    assert metrics["VideoMinutesTranscoded"] == pytest.approx(93.5 / 60)
+    assert metrics["VideoMinutesAnalyzed"] == pytest.approx(3 * 93.5 / 60)
+    assert metrics["LabelsFound"] == 5 and metrics["ModerationFlags"] == 2
+
+
+def test_many_thousand_detections_are_aggregated_page_by_page(processing, catalog, buckets):
+    # Given a 50-minute video: 30 pages of 1,000 label detections (40 labels recurring every
+    # 4 s), 3 pages of moderation detections and 100 shots
+    names = [f"Label{i:02d}" for i in range(40)]
+
+    def labels(i):
+        return label_page(
+            [
+                label_detection((i * 1000 + n) * 100, names[(i * 1000 + n) % 40], 71.0 + (n % 29))
+                for n in range(1000)
+            ],
+            job_id=JOBS["labels"],
+            duration_ms=3_000_000,
+        )
+
+    def moderation(i):
+        return moderation_page(
+            [
+                moderation_detection((i * 1000 + n) * 1000, "Suggestive", 80.0, "", 1)
+                for n in range(1000)
+            ],
+            job_id=JOBS["moderation"],
+        )
+
+    def segments(_):
+        return segment_page(
+            [shot_segment(n, n * 30_000, n * 30_000 + 29_999) for n in range(100)],
+            job_id=JOBS["segments"],
+        )
+
+    fake = PagedRekognition(
+        {
+            "get_label_detection": (30, labels),
+            "get_content_moderation": (3, moderation),
+            "get_segment_detection": (1, segments),
+        }
+    )
+    # When finalize runs
+    result = finalize(
+        FinalizeRequest.parse(finalize_event(processing)),
+        settings=SETTINGS,
+        storage=Storage(),
+        rekognition=RekognitionVideo(fake),
+        catalog=catalog,
+    )
+    # Then every page was requested, in order, each with the previous page's NextToken
+    label_calls = [p for op, p in fake.calls if op == "get_label_detection"]
+    assert len(label_calls) == 30
+    assert [p.get("NextToken") for p in label_calls] == [None] + [
+        f"get_label_detection-{i}" for i in range(1, 30)
+    ]
+    # And no page was kept once the next one was requested (memory stays bounded)
+    assert fake.max_alive <= 1
+    # And all detections were counted, while the document stays small
+    assert result.label_detections == 30_000 and result.labels_found == 40
+    top = result.document["summary"]["top_labels"]
+    assert len(top) == 15 and all(label["occurrences"] == 750 for label in top)
+    assert all(
+        len(label["time_ranges_ms"]) == 50 and label["time_ranges_truncated"] for label in top
+    )
+    flag = result.document["summary"]["moderation"]["flags"][0]
+    assert flag["occurrences"] == 3000 and len(flag["timestamps_ms"]) == 100
+    assert sum(len(s["labels"]) for s in result.document["summary"]["shots"]) <= 100 * 10
+    assert (
+        len(buckets.get_object(Bucket=PROCESSED_BUCKET, Key=KEYS.labels)["Body"].read()) < 400_000
+    )
+    assert result.duration_s == 3000.0
+
+
+def test_missing_sidecar_falls_back_to_the_catalog_license(
+    processing, catalog, buckets, rekognition
+):
+    # Given an attribution sidecar that is missing (the catalog record has the license)
+    buckets.delete_object(Bucket=RAW_BUCKET, Key=KEYS.attribution)
+    client, stubber = rekognition
+    stub_results(stubber)
+    # When finalize runs
+    result = finalize(
+        FinalizeRequest.parse(finalize_event(processing)),
+        settings=SETTINGS,
+        storage=Storage(),
+        rekognition=RekognitionVideo(client),
+        catalog=catalog,
+    )
+    # Then the license and credit come from the catalog record
+    assert result.document["license"]["name"] == "CC BY-SA 4.0"
+    assert result.document["attribution"] == {
+        "title": "Lisbon tram 28",
+        "author": "Jane Doe",
+        "license": "CC BY-SA 4.0",
+        "license_url": "https://creativecommons.org/licenses/by-sa/4.0",
+        "source_url": "https://commons.wikimedia.org/wiki/File:Lisbon_tram_28.webm",
+    }
+    assert result.document["asset"]["source_url"].startswith("https://commons.wikimedia.org/")
+
+
+def test_asset_without_any_license_is_not_published(catalog, buckets, rekognition, asset):
+    # Given an asset with no sidecar and no license in the catalog
+    catalog.claim("wikimedia", "x", "c", asset["asset_id"])
+    catalog.commit_asset({**asset, "duration_s": None, "source_id": "x", "checksum": "c"})
+    client, _ = rekognition  # no responses queued: any Get* call would fail the test
+    # When finalize runs
+    with pytest.raises(AttributionMissing, match="no license"):
+        finalize(
+            FinalizeRequest.parse(finalize_event(asset)),
+            settings=SETTINGS,
+            storage=Storage(),
+            rekognition=RekognitionVideo(client),
+            catalog=catalog,
+        )
+    # Then no result was paged through and nothing was written
+    assert buckets.list_objects_v2(Bucket=PROCESSED_BUCKET).get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        (
+            {"JobStatus": "FAILED", "StatusMessage": "Unsupported codec."},
+            AnalysisResultsUnavailable,
+        ),
+        ({"JobStatus": "IN_PROGRESS"}, AnalysisResultsUnavailable),
+        ("ResourceNotFoundException", AnalysisResultsUnavailable),
+        ("InvalidParameterException", AnalysisResultsUnavailable),
+        ("ThrottlingException", RekognitionLimitExceeded),
+    ],
+)
+def test_unreadable_results_raise_typed_errors(processing, catalog, rekognition, response, error):
+    # Given segment results that cannot be read
+    client, stubber = rekognition
+    if isinstance(response, str):
+        stubber.add_client_error(
+            "get_segment_detection", service_error_code=response, http_status_code=400
+        )
+    else:
+        stubber.add_response("get_segment_detection", response)
+    # When finalize runs
+    with pytest.raises(error) as raised:
+        finalize(
+            FinalizeRequest.parse(finalize_event(processing)),
+            settings=SETTINGS,
+            storage=Storage(),
+            rekognition=RekognitionVideo(client),
+            catalog=catalog,
+        )
+    # Then the error names the job, and the asset is still PROCESSING (the Catch marks it)
+    assert JOBS["segments"] in str(raised.value) or "Throttling" in str(raised.value)
+    assert catalog.get_asset(processing["asset_id"])["status"] == "PROCESSING"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda e: e["analysis"].pop(), "segments"),
+        (lambda e: e["analysis"].append({"feature": "faces", "job_id": "x"}), "feature"),
+        (lambda e: e["transcode"]["outputs"].pop("mp4_key"), "mp4_key"),
+        (lambda e: e["asset"].pop("key"), "asset.key"),
+        (lambda e: e["analysis"][0].pop("job_id"), "job_id"),
+    ],
+)
+def test_bad_input_names_the_field(mutate, field):
+    event = finalize_event(ingested_asset())
+    mutate(event)
+    with pytest.raises(InvalidInput) as raised:
+        FinalizeRequest.parse(event)
+    assert field in str(raised.value)
+
+
+def test_settings_from_environment():
+    settings = FinalizeSettings.from_env({"PROCESSED_BUCKET": "b"})
+    assert (settings.min_label_confidence, settings.top_labels) == (70.0, 15)
+    with pytest.raises(ValueError, match="TOP_LABELS"):
+        FinalizeSettings.from_env({"PROCESSED_BUCKET": "b", "TOP_LABELS": "0"})

@@ -1,0 +1,101 @@
+"""Resolve: the execution input becomes a validated run request, or fails with a clear cause."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lambdas.resolve.handler import handler, resolve_input
+from lambdas.shared.campaign_config import CampaignConfig
+from lambdas.shared.errors import InvalidInput
+from tests.lambdas.pipeline.builders import CONFIG_PARAMETER, RAW_BUCKET
+
+
+def test_empty_input_takes_active_campaign_and_batch_sizes(config_parameter, lambda_context):
+    # Given the stored configuration (active campaign "travel", 2 videos per run)
+    # When the weekly schedule starts a run with {}
+    result = handler({}, lambda_context)
+    # Then the run uses the stored values
+    assert result == {"campaign": "travel", "batch_sizes": {"video": 2}}
+
+
+def test_overrides_replace_stored_values(config_parameter, lambda_context):
+    # Given an operator who starts a run from the console with overrides
+    event = {"campaign": "tech", "batch_sizes": {"video": 5}}
+    # When resolved
+    result = handler(event, lambda_context)
+    # Then the overrides win and nothing else is added
+    assert result == {"campaign": "tech", "batch_sizes": {"video": 5}}
+
+
+def test_upload_event_is_passed_on(config_parameter, lambda_context):
+    # Given the upload trigger's input built from an EventBridge "Object Created" detail
+    event = {"upload": {"bucket": RAW_BUCKET, "key": "uploads/edge-cam/clip 01.mp4", "size": 1024}}
+    # When resolved
+    result = handler(event, lambda_context)
+    # Then the run is for the active campaign and carries the upload
+    assert result == {
+        "campaign": "travel",
+        "batch_sizes": {"video": 2},
+        "upload": {"bucket": RAW_BUCKET, "key": "uploads/edge-cam/clip 01.mp4", "size": 1024},
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"campaign": "cooking"}, "campaign"),
+        ({"campaign": 7}, "campaign"),
+        ({"batch_sizes": {"video": 0}}, "batch_sizes.video"),
+        ({"batch_sizes": {"video": 51}}, "batch_sizes.video"),
+        ({"batch_sizes": {"video": "5"}}, "batch_sizes.video"),
+        ({"batch_sizes": {"video": True}}, "batch_sizes.video"),
+        ({"batch_sizes": {"audio": 2}}, "batch_sizes"),
+        ({"batch_sizes": [5]}, "batch_sizes"),
+        ({"campain": "tech"}, "campain"),
+        ({"upload": "uploads/x.mp4"}, "upload"),
+        ({"upload": {"bucket": RAW_BUCKET}}, "upload.key"),
+        ({"upload": {"bucket": "someone-elses", "key": "uploads/x.mp4"}}, "upload.bucket"),
+        ({"upload": {"bucket": RAW_BUCKET, "key": "video/x.mp4"}}, "upload.key"),
+        ({"upload": {"bucket": RAW_BUCKET, "key": "uploads/dir/"}}, "upload.key"),
+        ({"upload": {"bucket": RAW_BUCKET, "key": "uploads/../video/x.mp4"}}, "upload.key"),
+        ({"upload": {"bucket": RAW_BUCKET, "key": "uploads/x.mp4", "size": -1}}, "upload.size"),
+        ({"upload": {"bucket": RAW_BUCKET, "key": "uploads/x.mp4", "acl": "x"}}, "acl"),
+        (["travel"], "execution input"),
+    ],
+)
+def test_bad_input_fails_with_the_field_named(event, field):
+    # Given the stored configuration and input with one bad value
+    config = CampaignConfig("travel", ("travel", "tech", "nature"), {"video": 2})
+    # When resolved
+    with pytest.raises(InvalidInput) as raised:
+        resolve_input(event, config, raw_bucket=RAW_BUCKET)
+    # Then the error (Step Functions' Error=InvalidInput) names the field in its message (Cause)
+    assert field in str(raised.value)
+
+
+def test_handler_rejects_bad_input_with_invalid_input(config_parameter, lambda_context):
+    # Given a console run with an unknown campaign
+    # When the handler resolves it
+    with pytest.raises(InvalidInput) as raised:
+        handler({"campaign": "cooking", "batch_sizes": {"video": 5}}, lambda_context)
+    # Then the class name is the state machine's Error and the message its Cause
+    assert type(raised.value).__name__ == "InvalidInput"
+    assert str(raised.value) == "campaign: 'cooking' is not one of ['travel', 'tech', 'nature']"
+
+
+def test_broken_configuration_parameter_is_reported(config_parameter, lambda_context):
+    # Given a hand-edited parameter that lost its active campaign
+    config_parameter.put_parameter(
+        Name=CONFIG_PARAMETER,
+        Overwrite=True,
+        Value=json.dumps(
+            {"active_campaign": "gone", "campaigns": ["travel"], "batch_sizes": {"video": 2}}
+        ),
+    )
+    # When a scheduled run resolves {}
+    with pytest.raises(InvalidInput) as raised:
+        handler({}, lambda_context)
+    # Then the failure says which stored field is wrong
+    assert "active_campaign" in str(raised.value)

@@ -1,0 +1,255 @@
+"""Transcode plan: MediaConvert job settings from data files, validated against botocore's model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lambdas.shared.catalog import CatalogError
+from lambdas.shared.errors import InvalidInput
+from lambdas.shared.keys import AssetKeys
+from lambdas.transcode.plan import (
+    SETTINGS_DIR,
+    PlanAsset,
+    UnsupportedSource,
+    build_plan,
+    handler,
+    ladder_for,
+    load_settings,
+)
+from tests.lambdas.pipeline.builders import (
+    DEPLOYMENT,
+    MEDIACONVERT_ROLE_ARN,
+    PROCESSED_BUCKET,
+    RAW_KEY,
+    ingested_asset,
+    service_model,
+    validate,
+)
+
+MODEL = service_model("mediaconvert")
+CREATE_JOB = MODEL.operation_model("CreateJob").input_shape
+SHAPES = {
+    "job.json": "JobSettings",
+    "mp4_proxy.json": "OutputGroup",
+    "hls_group.json": "OutputGroup",
+    "thumbnails.json": "OutputGroup",
+}
+
+
+def create_job_request(plan: dict) -> dict:
+    """The request the state machine's MediaConvertCreateJob task sends."""
+    return {
+        "Role": MEDIACONVERT_ROLE_ARN,
+        "Settings": plan["settings"],
+        "UserMetadata": plan["user_metadata"],
+    }
+
+
+def hls_heights(plan: dict) -> list[int]:
+    hls = plan["settings"]["OutputGroups"][1]
+    return [output["VideoDescription"]["Height"] for output in hls["Outputs"]]
+
+
+def test_every_settings_file_is_known_and_valid():
+    # Given every JSON file in the settings folder
+    files = sorted(p.name for p in Path(SETTINGS_DIR).glob("*.json"))
+    assert files == sorted([*SHAPES, "hls_ladder.json"])
+    # When each is validated against its MediaConvert shape
+    problems = {
+        name: validate(load_settings(name), MODEL.shape_for(shape))
+        for name, shape in SHAPES.items()
+    }
+    ladder = load_settings("hls_ladder.json")
+    problems |= {
+        f"hls_ladder.json:{rung}": validate(output, MODEL.shape_for("Output"))
+        for rung, output in ladder["rungs"].items()
+    }
+    # Then none has a problem (names, types, minimums, enums, maximums, patterns)
+    assert {name: p for name, p in problems.items() if p} == {}
+    # And every ladder names only rungs that exist, lowest first
+    for rule in [*ladder["ladders"], {"rungs": ladder["unknown_source_height"]}]:
+        heights = [ladder["rungs"][name]["VideoDescription"]["Height"] for name in rule["rungs"]]
+        assert heights == sorted(heights)
+
+
+def test_validator_catches_what_param_validator_misses():
+    # Given settings with an enum typo, a quality above its maximum and a bad destination
+    group = load_settings("mp4_proxy.json")
+    h264 = group["Outputs"][0]["VideoDescription"]["CodecSettings"]["H264Settings"]
+    h264["RateControlMode"] = "QVBRR"
+    h264["QvbrSettings"]["QvbrQualityLevel"] = 11
+    group["OutputGroupSettings"]["FileGroupSettings"]["Destination"] = "https://x/y"
+    # When validated
+    problems = validate(group, MODEL.shape_for("OutputGroup"))
+    # Then all three are reported
+    text = "\n".join(problems)
+    assert "QVBRR" in text and "11 > max 10" in text and "does not match" in text
+
+
+@pytest.mark.parametrize(
+    ("height", "expected"),
+    [
+        (360, [360]),  # low: <=480 ladder, 480p would upscale
+        (480, [360, 480]),  # low
+        (720, [360, 480, 720]),  # mid
+        (1080, [360, 480, 720, 1080]),  # high
+        (2160, [360, 480, 720, 1080]),  # 4K source: the ladder tops out at 1080p
+        (1000, [360, 480, 720, 1000]),  # between rungs: top rung capped at the source
+        (240, [240]),  # tiny source: one rung at its own height, never upscaled
+        (None, [360, 480, 720]),  # unknown height: the default ladder
+    ],
+)
+def test_each_ladder_is_a_valid_create_job_request(height, expected):
+    # Given an ingested asset of a given height
+    asset = PlanAsset.parse(ingested_asset(height=height))
+    # When the job is planned
+    plan = build_plan(asset, processed_bucket=PROCESSED_BUCKET, deployment=DEPLOYMENT)
+    # Then the full CreateJob request is valid against botocore's model
+    assert validate(create_job_request(plan), CREATE_JOB) == []
+    # And the HLS ladder fits the source
+    assert hls_heights(plan) == expected
+    # And no output is taller than a known source
+    if height is not None:
+        for group in plan["settings"]["OutputGroups"]:
+            for output in group["Outputs"]:
+                assert output["VideoDescription"]["Height"] <= height
+
+
+def test_ladder_rules_come_from_the_data_file():
+    # Given the ladder data
+    ladder = load_settings("hls_ladder.json")
+    # When a 480p, a 720p and a 1080p source are planned
+    # Then each gets the rungs its rule names
+    assert [name for name, _ in ladder_for(480, ladder)] == ["360p", "480p"]
+    assert [name for name, _ in ladder_for(720, ladder)] == ["360p", "480p", "720p"]
+    assert [name for name, _ in ladder_for(1080, ladder)] == ["360p", "480p", "720p", "1080p"]
+
+
+def test_outputs_have_predictable_names_under_the_asset_prefixes():
+    # Given an asset in the raw zone
+    keys = AssetKeys(RAW_KEY)
+    # When planned
+    plan = build_plan(
+        PlanAsset.parse(ingested_asset()), processed_bucket=PROCESSED_BUCKET, deployment=DEPLOYMENT
+    )
+    # Then the outputs are fixed names in the asset's rendition folders
+    assert plan["outputs"] == {
+        "mp4_key": f"{keys.mp4_prefix}proxy.mp4",
+        "hls_manifest_key": f"{keys.hls_prefix}index.m3u8",
+        "thumbnails_prefix": keys.thumbnails_prefix,
+    }
+    # And MediaConvert's naming rule (destination + name modifier + extension) yields exactly them
+    mp4, hls, thumbs = plan["settings"]["OutputGroups"]
+    mp4_dest = mp4["OutputGroupSettings"]["FileGroupSettings"]["Destination"]
+    mp4_out = mp4["Outputs"][0]
+    assert f"{mp4_dest}{mp4_out.get('NameModifier', '')}.{mp4_out['Extension']}" == (
+        f"s3://{PROCESSED_BUCKET}/{plan['outputs']['mp4_key']}"
+    )
+    hls_dest = hls["OutputGroupSettings"]["HlsGroupSettings"]["Destination"]
+    assert f"{hls_dest}.m3u8" == f"s3://{PROCESSED_BUCKET}/{plan['outputs']['hls_manifest_key']}"
+    thumbs_dest = thumbs["OutputGroupSettings"]["FileGroupSettings"]["Destination"]
+    assert thumbs_dest.startswith(f"s3://{PROCESSED_BUCKET}/{keys.thumbnails_prefix}")
+    # And the input is the raw object; the job is tagged with this deployment
+    assert plan["settings"]["Inputs"][0]["FileInput"] == f"s3://media-raw-test/{RAW_KEY}"
+    assert plan["user_metadata"] == {
+        "deployment": DEPLOYMENT,
+        "asset_id": ingested_asset()["asset_id"],
+        "campaign": "travel",
+    }
+
+
+def test_proxy_is_h264_aac_mp4_for_rekognition():
+    # Given a planned job
+    plan = build_plan(
+        PlanAsset.parse(ingested_asset()), processed_bucket=PROCESSED_BUCKET, deployment=DEPLOYMENT
+    )
+    # When the proxy output is inspected
+    output = plan["settings"]["OutputGroups"][0]["Outputs"][0]
+    # Then it is what Rekognition Video reads: H.264 in MP4, with AAC audio
+    assert output["ContainerSettings"]["Container"] == "MP4"
+    assert output["VideoDescription"]["CodecSettings"]["Codec"] == "H_264"
+    assert output["AudioDescriptions"][0]["CodecSettings"]["Codec"] == "AAC"
+
+
+def test_quicktime_sources_follow_rotation_metadata():
+    # Given a phone upload in MP4 and a WebM from Commons
+    mp4 = build_plan(
+        PlanAsset.parse(ingested_asset(key="video/upload/travel/20250101_060000/a.mp4")),
+        processed_bucket=PROCESSED_BUCKET,
+        deployment=DEPLOYMENT,
+    )
+    webm = build_plan(
+        PlanAsset.parse(ingested_asset()), processed_bucket=PROCESSED_BUCKET, deployment=DEPLOYMENT
+    )
+    # Then only the MP4 input asks MediaConvert to honour rotation metadata
+    assert mp4["settings"]["Inputs"][0]["VideoSelector"] == {"Rotate": "AUTO"}
+    assert webm["settings"]["Inputs"][0]["VideoSelector"] == {}
+
+
+def test_plans_never_share_state():
+    # Given two plans built one after the other
+    first = build_plan(
+        PlanAsset.parse(ingested_asset(height=240)),
+        processed_bucket=PROCESSED_BUCKET,
+        deployment=DEPLOYMENT,
+    )
+    second = build_plan(
+        PlanAsset.parse(ingested_asset(height=1080)),
+        processed_bucket=PROCESSED_BUCKET,
+        deployment=DEPLOYMENT,
+    )
+    # Then capping the first did not alter the cached settings the second was built from
+    assert first["settings"]["OutputGroups"][0]["Outputs"][0]["VideoDescription"]["Height"] == 240
+    assert second["settings"]["OutputGroups"][0]["Outputs"][0]["VideoDescription"]["Height"] == 720
+
+
+def test_handler_marks_the_asset_processing_and_returns_the_plan(
+    committed_asset, catalog, lambda_context
+):
+    # Given an ingested asset in the catalog
+    # When the Map's transcode step plans it
+    result = handler(committed_asset, lambda_context)
+    # Then the asset is PROCESSING and the plan is small enough for a state payload
+    assert catalog.get_asset(committed_asset["asset_id"])["status"] == "PROCESSING"
+    assert catalog.status_counts("travel")["PROCESSING"] == 1
+    assert set(result) == {"settings", "user_metadata", "outputs"}
+    assert len(json.dumps(result)) < 32_000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"key": ""}, "key"),
+        ({"asset_id": None}, "asset_id"),
+        ({"height": "1080"}, "height"),
+        ({"duration_s": -3}, "duration_s"),
+    ],
+)
+def test_bad_asset_is_rejected_before_the_catalog_changes(
+    committed_asset, catalog, lambda_context, overrides, field
+):
+    # Given an asset with one bad field
+    # When planned
+    with pytest.raises(InvalidInput) as raised:
+        handler({**committed_asset, **overrides}, lambda_context)
+    # Then the error names the field and the asset was not marked PROCESSING
+    assert field in str(raised.value)
+    assert catalog.get_asset(committed_asset["asset_id"])["status"] == "INGESTED"
+
+
+def test_ogg_theora_is_refused_before_mediaconvert_is_paid(committed_asset, lambda_context):
+    # Given an Ogg Theora file (MediaConvert cannot decode it)
+    asset = {**committed_asset, "key": RAW_KEY.replace(".webm", ".ogv")}
+    # When planned
+    with pytest.raises(UnsupportedSource, match="Ogg Theora"):
+        handler(asset, lambda_context)
+
+
+def test_asset_missing_from_catalog_fails(catalog, lambda_context):
+    # Given an asset that ingest never committed
+    # When planned
+    with pytest.raises(CatalogError, match="not in the catalog"):
+        handler(ingested_asset(), lambda_context)
