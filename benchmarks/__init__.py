@@ -1,0 +1,1 @@
+"""Runnable benchmarks; each writes its figures as JSON under ``benchmarks/results/``."""

@@ -1,0 +1,1 @@
+"""Ingest unit: find new openly licensed clips and land them, with provenance, in the raw zone."""

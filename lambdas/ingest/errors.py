@@ -1,0 +1,85 @@
+"""Errors of the ingest unit.
+
+Only ``InvalidInput`` and ``SourceUnavailable`` (from ``lambdas.shared.errors``) ever leave the
+handler, because Step Functions matches ``Error`` on the exact class name. The classes below are
+caught inside the unit: item errors become a ``skipped`` reason (and, when they point at a problem
+rather than a policy decision, an ``errors`` entry); source errors become an ``errors`` entry for
+that source.
+"""
+
+from __future__ import annotations
+
+from lambdas.shared.errors import SourceUnavailable
+
+
+class IngestConfigurationError(RuntimeError):
+    """The function's environment is incomplete or wrong; a deployment problem, not bad input."""
+
+
+class SourceNotConfigured(Exception):
+    """A source has no credentials yet (placeholder secret); the run skips it with a reason."""
+
+
+class BadSourceResponse(SourceUnavailable):
+    """A source answered, but with something unusable: HTML, malformed JSON, missing fields."""
+
+
+class SourceHttpError(SourceUnavailable):
+    """A source kept failing (timeouts, 429/5xx) after retries, or refused the request."""
+
+
+class ItemError(Exception):
+    """One candidate cannot be ingested; ``reason`` is the ``skipped`` key it is counted under.
+
+    ``noteworthy`` errors (a checksum mismatch, a redirect to a foreign host...) are also listed
+    in the run's ``errors`` so an operator sees them; policy decisions (a non-free license) are not.
+    """
+
+    reason = "download_failed"
+    noteworthy = True
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class Skip(ItemError):
+    """A policy decision: the candidate is fine, we just do not take it (license, length...)."""
+
+    noteworthy = False
+
+
+class ForeignHost(ItemError):
+    reason = "foreign_host"
+
+
+class NotVideo(ItemError):
+    reason = "not_video"
+
+
+class TooLarge(ItemError):
+    """Over the size limit, declared or discovered while streaming; a limit, not a fault."""
+
+    reason = "too_large"
+    noteworthy = False
+
+
+class ChecksumMismatch(ItemError):
+    reason = "checksum_mismatch"
+
+
+class SizeMismatch(ItemError):
+    reason = "size_mismatch"
+
+
+class DownloadFailed(ItemError):
+    reason = "download_failed"
+
+
+class KeyCollision(ItemError):
+    reason = "key_collision"
+
+
+class OutOfTime(ItemError):
+    reason = "out_of_time"

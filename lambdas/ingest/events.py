@@ -1,0 +1,73 @@
+"""The two events the state machine sends, parsed and validated into typed requests."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas.shared.campaign_config import CampaignConfig, resolve
+from lambdas.shared.errors import InvalidInput
+from lambdas.shared.keys import UPLOADS_PREFIX, UnsafeKeyError, check_slug
+
+UPLOADS_CAMPAIGN = "uploads"
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+MAX_KEY_LEN = 1024
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Event A: search the sources for ``target`` new clips (total over all sources)."""
+
+    campaign: str
+    target: int
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """Event B: register one file dropped under ``uploads/``."""
+
+    bucket: str
+    key: str
+    campaign: str
+
+
+def parse_event(
+    event: object, load_config: Callable[[], CampaignConfig]
+) -> SearchRequest | UploadRequest:
+    """Validate again what the resolve step produced: the function may be invoked directly."""
+    if not isinstance(event, Mapping):
+        raise InvalidInput(f"event must be a JSON object, got {type(event).__name__}")
+    if event.get("upload") is not None:
+        return _parse_upload(event, load_config)
+    overrides = {name: event[name] for name in ("campaign", "batch_sizes") if name in event}
+    resolved = resolve(load_config(), overrides)
+    return SearchRequest(campaign=resolved["campaign"], target=resolved["batch_sizes"]["video"])
+
+
+def _parse_upload(
+    event: Mapping[str, Any], load_config: Callable[[], CampaignConfig]
+) -> UploadRequest:
+    upload: object = event["upload"]
+    if not isinstance(upload, Mapping):
+        raise InvalidInput('upload: must be an object such as {"bucket": "...", "key": "..."}')
+    bucket, key = upload.get("bucket"), upload.get("key")
+    if not isinstance(bucket, str) or not _BUCKET_RE.match(bucket):
+        raise InvalidInput(f"upload.bucket: {bucket!r} is not a valid bucket name")
+    if not isinstance(key, str) or not key.startswith(UPLOADS_PREFIX) or key == UPLOADS_PREFIX:
+        raise InvalidInput(f"upload.key: {key!r} must name a file under {UPLOADS_PREFIX}")
+    if len(key.encode()) > MAX_KEY_LEN or key.endswith("/"):
+        raise InvalidInput(f"upload.key: {key[:80]!r}… is not an object key")
+    campaign = event.get("campaign")
+    if campaign is None or campaign == UPLOADS_CAMPAIGN:
+        campaign = UPLOADS_CAMPAIGN
+    else:
+        try:
+            check_slug("campaign", campaign)
+        except UnsafeKeyError as err:
+            raise InvalidInput(f"campaign: {err}") from err
+        known = load_config().campaigns
+        if campaign not in known:
+            raise InvalidInput(f"campaign: {campaign!r} is not one of {[*known, UPLOADS_CAMPAIGN]}")
+    return UploadRequest(bucket=bucket, key=key, campaign=campaign)

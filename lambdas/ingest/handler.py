@@ -1,0 +1,104 @@
+"""Lambda entry point of the ingest step (``lambdas.ingest.handler.handler``).
+
+Thin on purpose: read the environment, build AWS clients, delegate to ``app.process``, publish
+metrics and return the small output document. ``InvalidInput`` and ``SourceUnavailable``
+propagate with those class names, which the state machine's Catch/Retry match on.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.ingest.adapters import AwsClients
+from lambdas.ingest.app import process
+from lambdas.ingest.service import RunReport
+from lambdas.ingest.settings import Settings
+
+logger = Logger()
+metrics = Metrics()
+# The unit's modules log through ``logging.getLogger(__name__)``; give them the same JSON output.
+copy_config_to_registered_loggers(source_logger=logger, include={"lambdas"})
+
+
+@functools.cache
+def aws_clients() -> AwsClients:
+    """Created on the first invocation and reused while the container is warm."""
+    return AwsClients.create()
+
+
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    metrics.add_metric(name="IngestRuns", unit=MetricUnit.Count, value=1)
+    try:
+        report = process(
+            event,
+            settings=Settings.from_env(),
+            clients=aws_clients(),
+            time_left=lambda: context.get_remaining_time_in_millis() / 1000.0,
+        )
+    except Exception as err:
+        # Re-raised with its class name, which the state machine's Catch matches on.
+        metrics.add_metric(name="IngestRunsFailed", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "ingest failed", extra={"error_type": type(err).__name__, "error": str(err)[:1000]}
+        )
+        raise
+    publish_metrics(report)
+    output = report.to_output()
+    logger.info(
+        "ingest finished",
+        extra={
+            "campaign": output["campaign"],
+            "new_assets": len(output["assets"]),
+            "skipped": output["skipped"],
+            "errors": len(report.errors),
+        },
+    )
+    return output
+
+
+def publish_metrics(report: RunReport) -> None:
+    """Per-source counts need their own dimensions, so each goes out as a single EMF metric."""
+    per_source: dict[str, int] = {}
+    for asset in report.assets:
+        per_source[asset.source] = per_source.get(asset.source, 0) + 1
+    for source, count in sorted(per_source.items()):
+        with single_metric(
+            name="AssetsIngested",
+            unit=MetricUnit.Count,
+            value=count,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="source", value=source)
+    for source, total in sorted(report.bytes_by_source().items()):
+        with single_metric(
+            name="BytesIngested",
+            unit=MetricUnit.Bytes,
+            value=total,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="source", value=source)
+    for (source, reason), count in sorted(report.skipped_by_source().items()):
+        with single_metric(
+            name="AssetsSkipped",
+            unit=MetricUnit.Count,
+            value=count,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="source", value=source)
+            metric.add_dimension(name="reason", value=reason)
+    for source in sorted(report.failed_sources):
+        with single_metric(
+            name="SourceFailures",
+            unit=MetricUnit.Count,
+            value=1,
+            default_dimensions=metrics.default_dimensions,
+        ) as metric:
+            metric.add_dimension(name="source", value=source)

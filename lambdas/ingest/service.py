@@ -1,0 +1,677 @@
+"""The ingest logic: pick new candidates fairly across sources and land each one completely or not.
+
+Per candidate the order is fixed, so a failure at any step leaves nothing behind:
+
+1. policy checks on what the source declared (length, size, type, a usable file name);
+2. ``catalog.seen`` (already ingested: no download) and ``catalog.claim`` (conditional write:
+   a concurrent run loses and moves on);
+3. stream into a multipart upload (aborted on any failure), then the attribution sidecar;
+4. ``catalog.commit_asset`` only once the object is complete. If anything after the upload fails,
+   the object and sidecar are deleted and the claim released.
+
+Filling the batch: ``batch_sizes.video`` is the total for the run. Sources take turns, one new
+asset per turn (round-robin, in the ``SOURCES`` order), so a batch of 4 from two healthy sources is
+2 + 2. A source that fails, is not configured, or runs out of hits drops out and the others keep
+taking turns until the batch is full, so one bad source never shrinks the batch if another can
+fill it.
+
+Reporting: every hit not ingested is counted once under a ``skipped`` reason (``non_free_license``,
+``already_ingested``, ``too_large``...). Problems an operator should look at (a source down, a
+checksum mismatch, a redirect to a foreign host, a failed catalog commit) are also listed in
+``errors``. Only when nothing new landed and every usable source failed does the run raise
+``SourceUnavailable``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import quote, unquote_plus
+
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.ingest.aws_types import S3Client
+from lambdas.ingest.errors import (
+    DownloadFailed,
+    ItemError,
+    Skip,
+    SourceNotConfigured,
+    TooLarge,
+)
+from lambdas.ingest.http import is_video_type
+from lambdas.ingest.models import Candidate, IngestedAsset, Rejected
+from lambdas.ingest.settings import Settings
+from lambdas.ingest.sources import Source
+from lambdas.ingest.upload import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_PART_SIZE,
+    part_size_for,
+    stream_to_s3,
+)
+from lambdas.shared.catalog import AlreadyClaimed, Catalog
+from lambdas.shared.errors import InvalidInput, SourceUnavailable
+from lambdas.shared.keys import (
+    UPLOADS_PREFIX,
+    AssetKeys,
+    UnsafeKeyError,
+    asset_id,
+    raw_key,
+    safe_file_name,
+)
+
+log = logging.getLogger(__name__)
+
+UPLOAD_SOURCE = "upload"
+UPLOAD_LICENSE = "unspecified (uploaded by an operator)"
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".mpg", ".mpeg", ".ts", ".mts", ".avi", ".mxf"}
+)
+EXTENSION_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".mpg": "video/mpeg",
+    ".mpeg": "video/mpeg",
+    ".ts": "video/mp2t",
+    ".mts": "video/mp2t",
+    ".avi": "video/x-msvideo",
+    ".mxf": "application/mxf",
+}
+MAX_ERRORS = 20
+MAX_ERROR_LEN = 300
+MAX_METADATA_VALUE = 512
+# After this many failed downloads in a row a source is treated as down for the rest of the run.
+MAX_FAILURES_PER_SOURCE = 5
+# Do not start a download with less Lambda time than this left; stop one with less than RESERVE.
+START_BUDGET_S = 120.0
+RESERVE_S = 30.0
+_NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+# Errors of a whole source (while creating it or paging its search), recorded, not raised.
+SOURCE_ERRORS: tuple[type[BaseException], ...] = (
+    SourceUnavailable,
+    ItemError,
+    ClientError,
+    BotoCoreError,
+    requests.RequestException,
+)
+
+
+@dataclass(frozen=True)
+class SkipNote:
+    source: str
+    source_id: str
+    reason: str
+    detail: str
+
+
+@dataclass
+class RunReport:
+    """What one invocation did; ``to_output`` is the small document the state machine receives."""
+
+    campaign: str
+    assets: list[IngestedAsset] = field(default_factory=list)
+    skips: list[SkipNote] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    failed_sources: dict[str, str] = field(default_factory=dict)
+
+    def skip(self, source: str, source_id: str, reason: str, detail: str) -> None:
+        self.skips.append(SkipNote(source, source_id, reason, detail))
+        log.info("skipped %s item %s: %s", source, source_id, detail, extra={"reason": reason})
+
+    def error(self, source: str, message: str) -> None:
+        self.errors.append({"source": source, "error": message})
+        log.warning("%s: %s", source, message)
+
+    def source_failed(self, source: str, err: BaseException | str) -> None:
+        message = str(err)
+        self.failed_sources[source] = message
+        self.error(source, message)
+
+    def skipped_counts(self) -> Counter[str]:
+        return Counter(note.reason for note in self.skips)
+
+    def skipped_by_source(self) -> Counter[tuple[str, str]]:
+        return Counter((note.source, note.reason) for note in self.skips)
+
+    def bytes_by_source(self) -> Counter[str]:
+        totals: Counter[str] = Counter()
+        for asset in self.assets:
+            totals[asset.source] += asset.size_bytes
+        return totals
+
+    def to_output(self) -> dict[str, Any]:
+        """Small by construction: only new assets, counts, and at most ``MAX_ERRORS`` errors."""
+        errors = [
+            {"source": e["source"], "error": _shorten(e["error"], MAX_ERROR_LEN)}
+            for e in self.errors[:MAX_ERRORS]
+        ]
+        if len(self.errors) > MAX_ERRORS:
+            errors.append(
+                {"source": "ingest", "error": f"{len(self.errors) - MAX_ERRORS} more in the logs"}
+            )
+        return {
+            "campaign": self.campaign,
+            "assets": [asset.to_output() for asset in self.assets],
+            "skipped": dict(sorted(self.skipped_counts().items())),
+            "errors": errors,
+        }
+
+
+@dataclass
+class _Turns:
+    name: str
+    source: Source
+    hits: Iterator[Candidate | Rejected]
+    failures: int = 0
+
+
+class Ingestor:
+    """Lands candidates in the raw zone and the catalog; all AWS access is injected."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        s3: S3Client,
+        catalog: Catalog,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        time_left: Callable[[], float] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        part_size: int = DEFAULT_PART_SIZE,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    ) -> None:
+        self.settings = settings
+        self.s3 = s3
+        self.catalog = catalog
+        self._now = now
+        self._time_left = time_left
+        self._monotonic = monotonic
+        self.part_size = part_size_for(settings.max_file_bytes, part_size)
+        self.max_in_flight = max_in_flight
+
+    # -- campaign searches ---------------------------------------------------------------------
+    def run_campaign(
+        self,
+        campaign: str,
+        target: int,
+        sources: Sequence[tuple[str, Callable[[], Source]]],
+    ) -> RunReport:
+        """Ingest up to ``target`` new clips for ``campaign``, taking turns across ``sources``.
+
+        Raises ``SourceUnavailable`` only when nothing new landed and every source that could be
+        used failed; otherwise failures are in the report's ``errors``.
+        """
+        report = RunReport(campaign)
+        at = self._now()
+        used_keys: set[str] = set()
+        turns: list[_Turns] = []
+        for name, factory in sources:
+            try:
+                source = factory()
+                turns.append(_Turns(name, source, iter(source.search(campaign, target))))
+            except SourceNotConfigured as err:
+                report.skip(name, "-", "source_not_configured", str(err))
+            except SOURCE_ERRORS as err:
+                report.source_failed(name, err)
+        usable = [t.name for t in turns]
+        active = list(turns)
+        try:
+            while active and len(report.assets) < target:
+                for turn in list(active):
+                    if len(report.assets) >= target:
+                        break
+                    if not self._has_time(START_BUDGET_S):
+                        report.skip(turn.name, "-", "out_of_time", "Lambda time budget used up")
+                        active.clear()
+                        break
+                    if not self._take_turn(turn, campaign, at, used_keys, report):
+                        active.remove(turn)
+        except Exception as err:
+            # Assets already committed must reach the state machine, or they would never be
+            # processed (a retry would see them as already ingested). So with assets in hand the
+            # run stops and reports; with none, the error propagates.
+            if not report.assets:
+                raise
+            report.error("ingest", f"run stopped early: {type(err).__name__}: {err}")
+        tried = set(usable) | set(report.failed_sources)
+        if not report.assets and report.failed_sources and set(report.failed_sources) >= tried:
+            raise SourceUnavailable(
+                "every source failed: "
+                + "; ".join(f"{name}: {msg}" for name, msg in report.failed_sources.items())
+            )
+        return report
+
+    def _take_turn(
+        self,
+        turn: _Turns,
+        campaign: str,
+        at: datetime,
+        used_keys: set[str],
+        report: RunReport,
+    ) -> bool:
+        """Pull hits until one new asset lands; False when the source is done for this run."""
+        while True:
+            try:
+                item = next(turn.hits)
+            except StopIteration:
+                return False
+            except SOURCE_ERRORS as err:
+                report.source_failed(turn.name, err)
+                return False
+            if isinstance(item, Rejected):
+                report.skip(item.source, item.source_id, item.reason, item.detail)
+                continue
+            try:
+                asset = self.ingest_candidate(turn.source, item, campaign, at, used_keys)
+            except ItemError as err:
+                report.skip(item.source, item.source_id, err.reason, str(err))
+                if not err.noteworthy:
+                    continue
+                report.error(item.source, str(err))
+                turn.failures += 1
+                if turn.failures >= MAX_FAILURES_PER_SOURCE:
+                    report.source_failed(
+                        turn.name, f"{turn.name}: {turn.failures} downloads failed; giving up"
+                    )
+                    return False
+                if not self._has_time(START_BUDGET_S):
+                    return False
+                continue
+            turn.failures = 0
+            report.assets.append(asset)
+            return True
+
+    def ingest_candidate(
+        self,
+        source: Source,
+        candidate: Candidate,
+        campaign: str,
+        at: datetime,
+        used_keys: set[str] | None = None,
+    ) -> IngestedAsset:
+        """Land one candidate completely, or raise an ``ItemError`` and leave nothing behind."""
+        used_keys = set() if used_keys is None else used_keys
+        c, limits = candidate, self.settings
+        label = f"{c.source} {c.title}"
+        if c.duration_s is not None and c.duration_s > limits.max_duration_s:
+            raise Skip(
+                f"{label}: {c.duration_s:.0f} s long, over the {limits.max_duration_s} s "
+                "limit (Rekognition Video reads at most 6 hours)",
+                reason="too_long",
+            )
+        if c.size_bytes is not None and c.size_bytes > limits.max_file_bytes:
+            raise TooLarge(
+                f"{label}: {c.size_bytes} bytes, over the {limits.max_file_bytes}-byte limit"
+            )
+        if not c.mime.lower().startswith("video/"):
+            raise Skip(f"{label}: {c.mime} is not a video type", reason="not_video")
+        name = file_name_for(c)
+        new_id = asset_id(c.source, c.source_id, c.checksum)
+        if self.catalog.seen(c.source, c.source_id, c.checksum):
+            raise Skip(f"{label}: already in the catalog as {new_id}", reason="already_ingested")
+        key = self._free_key(
+            source=c.source, campaign=campaign, at=at, name=name, new_id=new_id, used=used_keys
+        )
+        try:
+            self.catalog.claim(c.source, c.source_id, c.checksum, new_id)
+        except AlreadyClaimed as err:
+            raise Skip(f"{label}: {err}", reason="already_claimed") from err
+
+        stored: list[str] = []
+        try:
+            with source.open(c) as download:
+                download.check(max_bytes=limits.max_file_bytes)
+                result = stream_to_s3(
+                    download.chunks(),
+                    client=self.s3,
+                    bucket=limits.raw_bucket,
+                    key=key,
+                    content_type=c.mime,
+                    metadata=object_metadata(
+                        source=c.source,
+                        source_id=c.source_id,
+                        source_url=c.source_page_url or c.download_url,
+                        license=c.license,
+                        checksum=c.checksum,
+                        asset=new_id,
+                    ),
+                    max_bytes=limits.max_file_bytes,
+                    expected_size=c.size_bytes,
+                    expected_sha1=c.expected_sha1,
+                    part_size=self.part_size,
+                    max_in_flight=self.max_in_flight,
+                    deadline=self._deadline(),
+                    clock=self._monotonic,
+                    label=label,
+                )
+            stored.append(key)
+            sidecar = AssetKeys(key).attribution
+            self._put_sidecar(
+                sidecar,
+                {
+                    "asset_id": new_id,
+                    "source": c.source,
+                    "source_id": c.source_id,
+                    "campaign": campaign,
+                    "title": c.title,
+                    "license": c.license,
+                    "license_url": c.license_url,
+                    "source_page_url": c.source_page_url,
+                    "download_url": c.download_url,
+                    "checksum": c.checksum,
+                    "sha1": result.sha1,
+                    "size_bytes": result.size_bytes,
+                    "retrieved_at": self._now().isoformat(),
+                    **c.attribution,
+                },
+            )
+            stored.append(sidecar)
+            asset = IngestedAsset(
+                bucket=limits.raw_bucket,
+                key=key,
+                asset_id=new_id,
+                source=c.source,
+                campaign=campaign,
+                duration_s=c.duration_s,
+                size_bytes=result.size_bytes,
+                width=c.width,
+                height=c.height,
+            )
+            self._commit(
+                asset,
+                checksum=c.checksum,
+                source_id=c.source_id,
+                extra={
+                    "title": _shorten(c.title, 300),
+                    "mime": c.mime,
+                    "sha1": result.sha1,
+                    "license": c.license,
+                    "license_url": c.license_url,
+                    "source_url": c.source_page_url,
+                    "author": _shorten(str(c.attribution.get("author") or ""), 300) or None,
+                    "attribution_key": sidecar,
+                },
+            )
+        except BaseException as err:
+            self._undo(stored, c.source, c.source_id, new_id)
+            if isinstance(err, requests.RequestException):
+                raise DownloadFailed(f"{label}: {type(err).__name__}") from err
+            raise
+        used_keys.add(key)
+        return asset
+
+    # -- uploads -------------------------------------------------------------------------------
+    def ingest_upload(self, bucket: str, key: str, campaign: str) -> RunReport:
+        """Register a file a person dropped under ``uploads/`` (copied, the original stays)."""
+        report = RunReport(campaign)
+        if not key.startswith(UPLOADS_PREFIX) or key.endswith("/"):
+            raise InvalidInput(f"upload key {key!r} must name a file under {UPLOADS_PREFIX}")
+        head, key = self._head_upload(bucket, key)
+        limits = self.settings
+        where = f"upload s3://{bucket}/{key}"
+        name = PurePosixPath(key).name
+        suffix = PurePosixPath(name).suffix.lower()
+        if suffix not in VIDEO_EXTENSIONS:
+            raise InvalidInput(
+                f"{where}: {suffix or 'no extension'} is not a video file; expected one of "
+                f"{', '.join(sorted(VIDEO_EXTENSIONS))}"
+            )
+        content_type = str(head.get("ContentType") or "")
+        if not is_video_type(content_type):
+            raise InvalidInput(f"{where}: content type {content_type!r} is not a video type")
+        size = int(head.get("ContentLength", 0))
+        if size <= 0:
+            raise InvalidInput(f"{where}: the file is empty")
+        if size > limits.max_file_bytes:
+            raise InvalidInput(
+                f"{where}: {size} bytes, over the {limits.max_file_bytes}-byte limit"
+            )
+        try:
+            safe = safe_file_name(name)
+        except UnsafeKeyError as err:
+            raise InvalidInput(f"{where}: {err}") from err
+        etag = str(head["ETag"]).strip('"')
+        new_id = asset_id(UPLOAD_SOURCE, key, etag)
+        if self.catalog.seen(UPLOAD_SOURCE, key, etag):
+            report.skip(UPLOAD_SOURCE, key, "already_ingested", f"{where}: already {new_id}")
+            return report
+        at = self._now()
+        dest = self._free_key(
+            source=UPLOAD_SOURCE, campaign=campaign, at=at, name=safe, new_id=new_id, used=set()
+        )
+        try:
+            self.catalog.claim(UPLOAD_SOURCE, key, etag, new_id)
+        except AlreadyClaimed as err:
+            report.skip(UPLOAD_SOURCE, key, "already_claimed", f"{where}: {err}")
+            return report
+        user_meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
+        license_name = user_meta.get("license") or UPLOAD_LICENSE
+        mime = (
+            content_type.split(";", maxsplit=1)[0].strip()
+            if content_type.lower().startswith("video/")
+            else EXTENSION_TYPES.get(suffix, "application/octet-stream")
+        )
+        stored: list[str] = []
+        try:
+            self.s3.copy(
+                {"Bucket": bucket, "Key": key},
+                limits.raw_bucket,
+                dest,
+                ExtraArgs={
+                    "ContentType": mime,
+                    "MetadataDirective": "REPLACE",
+                    "CopySourceIfMatch": head["ETag"],
+                    "Metadata": object_metadata(
+                        source=UPLOAD_SOURCE,
+                        source_id=key,
+                        source_url=f"s3://{bucket}/{key}",
+                        license=license_name,
+                        checksum=etag,
+                        asset=new_id,
+                    ),
+                },
+            )
+            stored.append(dest)
+            sidecar = AssetKeys(dest).attribution
+            self._put_sidecar(
+                sidecar,
+                {
+                    "asset_id": new_id,
+                    "source": UPLOAD_SOURCE,
+                    "source_id": key,
+                    "campaign": campaign,
+                    "title": name,
+                    "license": license_name,
+                    "license_url": None,
+                    "author": user_meta.get("author"),
+                    "uploaded_object": f"s3://{bucket}/{key}",
+                    "checksum": etag,
+                    "size_bytes": size,
+                    "retrieved_at": self._now().isoformat(),
+                    "attribution_required": None,
+                },
+            )
+            stored.append(sidecar)
+            asset = IngestedAsset(
+                bucket=limits.raw_bucket,
+                key=dest,
+                asset_id=new_id,
+                source=UPLOAD_SOURCE,
+                campaign=campaign,
+                duration_s=None,
+                size_bytes=size,
+                width=None,
+                height=None,
+            )
+            self._commit(
+                asset,
+                checksum=etag,
+                source_id=key,
+                extra={
+                    "title": _shorten(name, 300),
+                    "mime": mime,
+                    "license": license_name,
+                    "source_url": f"s3://{bucket}/{key}",
+                    "attribution_key": sidecar,
+                },
+            )
+        except BaseException:
+            self._undo(stored, UPLOAD_SOURCE, key, new_id)
+            raise
+        report.assets.append(asset)
+        return report
+
+    def _head_upload(self, bucket: str, key: str) -> tuple[dict[str, Any], str]:
+        """HEAD the upload; keys that arrive URL-encoded (S3 notifications) are tried decoded."""
+        candidates = [key]
+        decoded = unquote_plus(key)
+        if decoded != key:
+            candidates.append(decoded)
+        for attempt in candidates:
+            try:
+                return self.s3.head_object(Bucket=bucket, Key=attempt), attempt
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") not in _NOT_FOUND:
+                    raise
+        raise InvalidInput(
+            f"upload s3://{bucket}/{key} does not exist (deleted, or not yet written)"
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _commit(
+        self, asset: IngestedAsset, *, checksum: str, source_id: str, extra: dict[str, Any]
+    ) -> None:
+        item = {
+            "asset_id": asset.asset_id,
+            "source": asset.source,
+            "source_id": source_id,
+            "campaign": asset.campaign,
+            "checksum": checksum,
+            "bucket": asset.bucket,
+            "key": asset.key,
+            "size_bytes": asset.size_bytes,
+            "duration_s": Decimal(str(asset.duration_s)) if asset.duration_s is not None else None,
+            "width": asset.width,
+            "height": asset.height,
+            **extra,
+        }
+        try:
+            self.catalog.commit_asset({k: v for k, v in item.items() if v not in (None, "")})
+        except (ClientError, BotoCoreError) as err:
+            raise ItemError(
+                f"{asset.source} {source_id}: catalog commit failed: {err}",
+                reason="catalog_commit_failed",
+            ) from err
+
+    def _undo(self, keys: list[str], source: str, source_id: str, new_id: str) -> None:
+        """Remove what this attempt wrote; each step is best effort so the others still run."""
+        for key in keys:
+            try:
+                self.s3.delete_object(Bucket=self.settings.raw_bucket, Key=key)
+            except (ClientError, BotoCoreError):
+                log.exception("could not delete s3://%s/%s", self.settings.raw_bucket, key)
+        try:
+            self.catalog.release(source, source_id, new_id)
+        except (ClientError, BotoCoreError):
+            log.exception("could not release the claim on %s %s", source, source_id)
+
+    def _put_sidecar(self, key: str, document: dict[str, Any]) -> None:
+        self.s3.put_object(
+            Bucket=self.settings.raw_bucket,
+            Key=key,
+            Body=json.dumps(document, ensure_ascii=False, indent=2, default=str).encode(),
+            ContentType="application/json",
+        )
+
+    def _free_key(
+        self,
+        *,
+        source: str,
+        campaign: str,
+        at: datetime,
+        name: str,
+        new_id: str,
+        used: set[str],
+    ) -> str:
+        """The layout key, made unique when two titles fold to the same safe name."""
+        key = raw_key(source, campaign, at, name)
+        if key not in used and not self._exists(key):
+            return key
+        path = PurePosixPath(name)
+        return raw_key(source, campaign, at, f"{path.stem}_{new_id[-8:]}{path.suffix}")
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.settings.raw_bucket, Key=key)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in _NOT_FOUND:
+                return False
+            raise
+        return True
+
+    def _has_time(self, needed_s: float) -> bool:
+        return self._time_left is None or self._time_left() >= needed_s
+
+    def _deadline(self) -> float | None:
+        if self._time_left is None:
+            return None
+        return self._monotonic() + max(0.0, self._time_left() - RESERVE_S)
+
+
+def object_metadata(
+    *, source: str, source_id: str, source_url: str, license: str, checksum: str, asset: str
+) -> dict[str, str]:
+    """S3 user metadata must be ASCII: non-ASCII is percent-encoded, long values shortened."""
+
+    def ascii_value(value: str) -> str:
+        return quote(value, safe=" !#$&'()*+,/:;=?@[]~-._%")[:MAX_METADATA_VALUE]
+
+    return {
+        "source": ascii_value(source),
+        "source-id": ascii_value(source_id),
+        "source-url": ascii_value(source_url),
+        "license": ascii_value(license),
+        "checksum": ascii_value(checksum),
+        "asset-id": ascii_value(asset),
+    }
+
+
+def file_name_for(candidate: Candidate) -> str:
+    """A readable, safe file name; titles with nothing usable fall back to the source id.
+
+    ``safe_file_name`` folds accents and replaces separators, control characters and ``..``; a
+    title written only in a non-Latin script folds to nothing but its extension, which would make
+    an unreadable (or extension-less) key, so it becomes ``<source>_<id><ext>`` instead.
+    """
+    suffix = PurePosixPath(candidate.file_name).suffix.lower()
+    suffix = suffix if suffix and len(suffix) <= 6 and suffix[1:].isalnum() else ""
+    try:
+        name = safe_file_name(candidate.file_name)
+    except UnsafeKeyError:
+        name = ""
+    kept_suffix = not suffix or name.lower().endswith(suffix)
+    stem = name[: len(name) - len(suffix)] if kept_suffix else ""
+    if not any(ch.isalnum() for ch in stem):
+        try:
+            return safe_file_name(f"{candidate.source}_{candidate.source_id}{suffix}")
+        except UnsafeKeyError as err:
+            raise Skip(
+                f"{candidate.source} {candidate.title!r}: no safe file name ({err})",
+                reason="unsafe_title",
+            ) from err
+    return name
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

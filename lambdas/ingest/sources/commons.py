@@ -1,0 +1,354 @@
+"""Wikimedia Commons: keyword search over video files, free licenses only, with attribution.
+
+One request per page, serially, as Wikimedia asks of anonymous clients:
+
+``action=query&generator=search&gsrnamespace=6&gsrsearch=filetype:video <terms>`` with
+``prop=videoinfo``. ``videoinfo`` (TimedMediaHandler) extends ``imageinfo`` and takes the same
+properties under the ``vi`` prefix, so one module gives ``url|size|mime|mediatype|sha1|
+extmetadata`` (``size`` includes ``duration`` for media) plus ``derivatives``, the WebM transcodes
+we need for Ogg Theora files that MediaConvert cannot read. Asking for ``imageinfo`` as well would
+only double the payload. Continuation sends the whole ``continue`` object back, as the API
+requires. ``maxlag=5`` makes us back off when the database replicas lag; MediaWiki answers that with
+HTTP 200, ``MediaWiki-API-Error: maxlag`` and ``Retry-After``, which the HTTP client honours.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from html.parser import HTMLParser
+from pathlib import PurePosixPath
+from typing import Any
+
+import requests
+
+from lambdas.ingest.errors import BadSourceResponse, SourceHttpError
+from lambdas.ingest.http import HostPolicy, HttpClient
+from lambdas.ingest.models import Candidate, Rejected
+from lambdas.ingest.sources import HttpSource, SourceContext
+
+NAME = "commons"
+API_URL = "https://commons.wikimedia.org/w/api.php"
+API_POLICY = HostPolicy.of("commons.wikimedia.org")
+MEDIA_POLICY = HostPolicy.of("upload.wikimedia.org")
+MAX_PAGES = 10
+MAX_DERIVATIVE_HEIGHT = 1080
+MAX_TEXT_LEN = 500
+EXTMETADATA_FIELDS = (
+    "LicenseShortName",
+    "License",
+    "LicenseUrl",
+    "Artist",
+    "Credit",
+    "Attribution",
+    "AttributionRequired",
+    "UsageTerms",
+    "ObjectName",
+    "ImageDescription",
+)
+VIPROP = "url|size|mime|mediatype|sha1|extmetadata|derivatives"
+# Containers MediaConvert reads as they are; Ogg (Theora) must come from a WebM derivative.
+DIRECT_TYPES = frozenset({"video/webm", "video/mpeg"})
+OGG_TYPES = frozenset({"application/ogg", "video/ogg"})
+_FREE_LICENSE_RE = re.compile(
+    r"^(?:cc0(?:-1\.0)?|pd|pdm|public-domain|cc-pdm(?:-1\.0)?"
+    r"|cc-by(?:-sa)?(?:-\d\.\d(?:-[a-z]{2,5})?)?)$"
+)
+_HEIGHT_RE = re.compile(r"^(\d{3,4})p\.")
+
+
+def create(context: SourceContext) -> CommonsSource:
+    return CommonsSource(context.http_client(NAME), max_file_bytes=context.settings.max_file_bytes)
+
+
+def search_terms(campaign: str) -> str:
+    """Campaigns are slugs (``city-life``); Commons wants words."""
+    return " ".join(part for part in re.split(r"[-_]+", campaign) if part)
+
+
+def is_free_license(*names: str | None) -> bool:
+    """CC0, public domain, CC BY and CC BY-SA of any version/port; nothing NC, ND or GFDL-only.
+
+    Commons' machine-readable ``License`` can list versions (``cc-by-sa-3.0,2.5,2.0``), and the
+    display ``LicenseShortName`` can list dual licenses (``GFDL, CC BY-SA 3.0``): a file is free
+    when one of the offered licenses is.
+    """
+    for name in names:
+        if not name:
+            continue
+        for offered in re.split(r"[,;]|\bor\b|\band\b", name):
+            code = re.sub(r"[\s_]+", "-", offered.strip().lower())
+            if code and _FREE_LICENSE_RE.match(code):
+                return True
+    return False
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in {"script", "style"}:
+            self._skip += 1
+        elif tag in {"br", "p", "div", "li"}:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"script", "style"} and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(value: object, *, max_len: int = MAX_TEXT_LEN) -> str | None:
+    """Plain text from an extmetadata value (often HTML with links and entities)."""
+    if value is None:
+        return None
+    parser = _TextExtractor()
+    parser.feed(str(value))
+    parser.close()
+    text = re.sub(r"\s+", " ", "".join(parser.parts)).strip()
+    if len(text) > max_len:
+        text = text[: max_len - 1].rstrip() + "…"
+    return text or None
+
+
+class CommonsSource(HttpSource):
+    name = NAME
+    media_policy = MEDIA_POLICY
+
+    def __init__(self, http: HttpClient, *, max_file_bytes: int) -> None:
+        super().__init__(http)
+        self.max_file_bytes = max_file_bytes
+
+    def search(self, campaign: str, limit: int) -> Iterator[Candidate | Rejected]:
+        params: dict[str, str] = {
+            "action": "query",
+            "format": "json",
+            "formatversion": "2",
+            "generator": "search",
+            "gsrsearch": f"filetype:video {search_terms(campaign)}",
+            "gsrnamespace": "6",
+            "gsrlimit": str(min(50, max(10, limit * 4))),
+            "prop": "videoinfo",
+            "viprop": VIPROP,
+            "viextmetadatafilter": "|".join(EXTMETADATA_FIELDS),
+            "viextmetadatalanguage": "en",
+            "maxlag": "5",
+        }
+        for _ in range(MAX_PAGES):
+            data = _envelope(
+                self.http.get_json(API_URL, params=params, policy=API_POLICY, retry_if=_maxlag)
+            )
+            for page in _pages(data):
+                yield self._parse_file(page)
+            follow = data.get("continue")
+            if not follow:
+                return
+            if not isinstance(follow, Mapping):
+                raise BadSourceResponse(f"{NAME}: 'continue' is not an object: {follow!r}")
+            # The API requires the whole continue object back, not just the offset.
+            params = {**params, **{str(k): str(v) for k, v in follow.items()}}
+
+    def _parse_file(self, page: Mapping[str, Any]) -> Candidate | Rejected:
+        checked = _check_file(page)
+        if isinstance(checked, Rejected):
+            return checked
+        source_id, title, info = checked
+        label = f"{NAME} {title}"
+        meta = _ExtMetadata(info["extmetadata"])
+        license_name = meta.text("LicenseShortName")
+        if not is_free_license(meta.text("License"), license_name):
+            return Rejected(
+                NAME,
+                source_id,
+                "non_free_license",
+                f"{label}: license {license_name or meta.text('License') or 'unknown'!r} is not "
+                "CC0, public domain, CC BY or CC BY-SA",
+            )
+        display_title = title.split(":", 1)[1] if title.lower().startswith("file:") else title
+        sha1 = str(info["sha1"]).lower()
+        common: dict[str, Any] = {
+            "source": NAME,
+            "source_id": source_id,
+            "title": display_title,
+            "license": license_name or str(meta.text("License")),
+            "license_url": meta.text("LicenseUrl"),
+            "source_page_url": info.get("descriptionurl"),
+            "attribution": meta.attribution(display_title, info.get("descriptionurl")),
+            "duration_s": float(info["duration"]),
+        }
+        mime = str(info["mime"]).lower()
+        if mime in DIRECT_TYPES:
+            return Candidate(
+                checksum=sha1,
+                file_name=display_title,
+                download_url=str(info["url"]),
+                mime=mime,
+                size_bytes=int(info["size"]),
+                expected_sha1=sha1,
+                width=_int_or_none(info.get("width")),
+                height=_int_or_none(info.get("height")),
+                **common,
+            )
+        derivative = best_webm_derivative(info.get("derivatives"))
+        if derivative is None:
+            return Rejected(
+                NAME,
+                source_id,
+                "unsupported_format",
+                f"{label}: {mime} cannot be read by MediaConvert and Commons offers no WebM "
+                "derivative",
+            )
+        return Candidate(
+            # The transcode's bytes are not the original's: version it by original + transcode.
+            checksum=f"{sha1}:{derivative['transcodekey']}",
+            file_name=f"{PurePosixPath(display_title).stem}.webm",
+            download_url=str(derivative["src"]),
+            mime="video/webm",
+            size_bytes=None,
+            expected_sha1=None,
+            width=_int_or_none(derivative.get("width")),
+            height=_int_or_none(derivative.get("height")),
+            **common,
+        )
+
+
+class _ExtMetadata:
+    """``extmetadata`` values are ``{"value": ..., "source": ...}``, often HTML."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self._raw = raw
+
+    def text(self, name: str) -> str | None:
+        entry = self._raw.get(name)
+        value = entry.get("value") if isinstance(entry, Mapping) else None
+        return html_to_text(value) if value not in (None, "") else None
+
+    def attribution(self, display_title: str, file_page: object) -> dict[str, Any]:
+        """What a credit needs (TASL: title, author, source, license), as plain text."""
+        license_name, license_url = self.text("LicenseShortName"), self.text("LicenseUrl")
+        title = self.text("ObjectName") or PurePosixPath(display_title).stem
+        author = self.text("Artist")
+        credit_line = (
+            title
+            + (f" by {author}" if author else "")
+            + f", {license_name or 'free license'}"
+            + (f" ({license_url})" if license_url else "")
+            + ", via Wikimedia Commons"
+        )
+        return {
+            "title": title,
+            "author": author,
+            "credit": self.text("Credit"),
+            "attribution": self.text("Attribution"),
+            # Unless Commons says otherwise, assume attribution is required.
+            "attribution_required": (self.text("AttributionRequired") or "").lower() != "false",
+            "usage_terms": self.text("UsageTerms"),
+            "description": self.text("ImageDescription"),
+            "file_page": file_page if isinstance(file_page, str) else None,
+            "credit_line": credit_line,
+        }
+
+
+def _envelope(data: object) -> Mapping[str, Any]:
+    """The top level of an API answer; API errors become source errors naming the code."""
+    if not isinstance(data, Mapping):
+        raise BadSourceResponse(f"{NAME}: API answered {type(data).__name__}, not an object")
+    error = data.get("error")
+    if error:
+        code = error.get("code", "?") if isinstance(error, Mapping) else "?"
+        info = error.get("info", error) if isinstance(error, Mapping) else error
+        if code == "maxlag":
+            raise SourceHttpError(f"{NAME}: database lag persisted ({info})")
+        raise BadSourceResponse(f"{NAME}: API error {code}: {info}")
+    return data
+
+
+def _pages(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Hits in search rank order; MediaWiki omits ``query`` entirely when nothing matched."""
+    query = data.get("query")
+    if query is None:
+        return []
+    pages = query.get("pages") if isinstance(query, Mapping) else None
+    if isinstance(pages, Mapping):  # formatversion=1 shape, tolerated
+        pages = list(pages.values())
+    if not isinstance(pages, list):
+        raise BadSourceResponse(f"{NAME}: API answer has no query.pages list")
+    return sorted(
+        (p for p in pages if isinstance(p, Mapping)),
+        key=lambda p: p["index"] if isinstance(p.get("index"), int) else 0,
+    )
+
+
+_REQUIRED_INFO: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("url", str),
+    ("mime", str),
+    ("size", int),
+    ("sha1", str),
+    ("extmetadata", Mapping),
+    ("duration", (int, float)),
+)
+
+
+def _check_file(page: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] | Rejected:
+    """Shape checks before any decision: ids, a videoinfo entry with the fields we rely on."""
+    page_id, title = page.get("pageid"), page.get("title")
+    if not isinstance(page_id, int) or not isinstance(title, str) or not title:
+        return Rejected(NAME, str(page_id), "missing_fields", f"{NAME}: hit without pageid/title")
+    source_id, label = str(page_id), f"{NAME} {title}"
+    infos = page.get("videoinfo") or page.get("imageinfo")
+    if not isinstance(infos, list) or not infos or not isinstance(infos[0], Mapping):
+        return Rejected(NAME, source_id, "missing_fields", f"{label}: no videoinfo")
+    info: Mapping[str, Any] = infos[0]
+    missing = [
+        name
+        for name, kind in _REQUIRED_INFO
+        if not isinstance(info.get(name), kind)
+        or isinstance(info.get(name), bool)
+        or info.get(name) in ("", 0)
+    ]
+    if missing:
+        return Rejected(NAME, source_id, "missing_fields", f"{label}: missing or empty {missing}")
+    mime = str(info["mime"]).lower()
+    media_type = str(info.get("mediatype", "")).upper()
+    if media_type != "VIDEO" or not (mime.startswith("video/") or mime in OGG_TYPES):
+        return Rejected(
+            NAME, source_id, "not_video", f"{label}: {mime} ({media_type or '?'}) is not video"
+        )
+    return source_id, title, info
+
+
+def best_webm_derivative(derivatives: object) -> Mapping[str, Any] | None:
+    """The tallest WebM transcode up to 1080p, VP9 before VP8 at the same height."""
+    best: tuple[int, int] | None = None
+    chosen: Mapping[str, Any] | None = None
+    for item in derivatives if isinstance(derivatives, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        key, src = item.get("transcodekey"), item.get("src")
+        kind = str(item.get("type", "")).lower()
+        if not key or not src or not kind.startswith("video/webm"):
+            continue
+        height = _int_or_none(item.get("height"))
+        if height is None:
+            match = _HEIGHT_RE.match(str(key))
+            height = int(match.group(1)) if match else None
+        if height is None or height > MAX_DERIVATIVE_HEIGHT:
+            continue
+        rank = (height, 1 if "vp9" in str(key) or "vp9" in kind else 0)
+        if best is None or rank > best:
+            best, chosen = rank, item
+    return chosen
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _maxlag(response: requests.Response) -> bool:
+    return response.headers.get("MediaWiki-API-Error") == "maxlag"

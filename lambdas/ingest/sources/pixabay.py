@@ -1,0 +1,232 @@
+"""Pixabay videos: search with the API key from Secrets Manager, cache answers for 24 hours.
+
+Facts that shape this module (Pixabay API documentation):
+
+* ``GET https://pixabay.com/api/videos/?key=…&q=…&per_page=3..200&page=…``; ``q`` is at most
+  100 characters; at most 100 requests per 60 s per key, HTTP 429 beyond.
+* Search answers must be cached for 24 hours, so each page is kept as an S3 object under
+  ``scratch/cache/pixabay/<sha256 of the query>.json`` (the key is never part of the cache key
+  or the object). The scratch prefix expires by lifecycle.
+* Each hit offers ``videos.{large,medium,small,tiny}`` renditions with ``url``, ``width``,
+  ``height`` and ``size``; ``large`` may be empty (``url: ""``, ``size: 0``). Files are served
+  from ``cdn.pixabay.com``.
+* There is no checksum: the version token is ``pixabay:<id>:<rendition size>`` and the size is
+  verified after download.
+* Content is under the Pixabay Content License, which is not Creative Commons; it is recorded as
+  such and never presented as CC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from lambdas.ingest.adapters import PLACEHOLDER_VALUES
+from lambdas.ingest.errors import BadSourceResponse, SourceNotConfigured
+from lambdas.ingest.http import HostPolicy, HttpClient
+from lambdas.ingest.models import Candidate, Rejected
+from lambdas.ingest.sources import HttpSource, SearchCache, SourceContext
+from lambdas.shared.keys import CACHE_PREFIX
+
+NAME = "pixabay"
+API_URL = "https://pixabay.com/api/videos/"
+API_POLICY = HostPolicy.of("pixabay.com")
+MEDIA_POLICY = HostPolicy.of("cdn.pixabay.com")
+LICENSE = "Pixabay Content License"
+LICENSE_URL = "https://pixabay.com/service/license-summary/"
+RENDITIONS = ("large", "medium", "small", "tiny")
+MAX_QUERY_LEN = 100
+MAX_PAGES = 5
+# A fixed page size keeps cache keys independent of the batch size, so reruns hit the cache.
+PER_PAGE = 50
+CACHE_FOLDER = f"{CACHE_PREFIX}pixabay/"
+EXTENSION_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime"}
+
+
+def create(context: SourceContext) -> PixabaySource:
+    arn = context.settings.pixabay_secret_arn
+    if not arn:
+        raise SourceNotConfigured(f"{NAME}: PIXABAY_SECRET_ARN is not set")
+    api_key = parse_api_key(context.read_secret(arn))
+    return PixabaySource(
+        context.http_client(NAME),
+        api_key=api_key,
+        cache=context.cache,
+        max_file_bytes=context.settings.max_file_bytes,
+    )
+
+
+def parse_api_key(secret: str) -> str:
+    """The secret holds the bare key or ``{"api_key": "..."}``; a placeholder means "not yet"."""
+    value = secret.strip()
+    if value.startswith("{"):
+        try:
+            document = json.loads(value)
+        except ValueError as err:
+            raise SourceNotConfigured(f"{NAME}: the API key secret is not valid JSON") from err
+        found = document.get("api_key") if isinstance(document, dict) else None
+        value = found.strip() if isinstance(found, str) else ""
+    if value.lower() in PLACEHOLDER_VALUES:
+        raise SourceNotConfigured(
+            f"{NAME}: the API key secret still holds a placeholder; set it to enable Pixabay"
+        )
+    return value
+
+
+def cache_key(query: Mapping[str, str]) -> str:
+    """S3 key of a cached answer: a hash of the query without the API key."""
+    canonical = json.dumps({k: v for k, v in query.items() if k != "key"}, sort_keys=True)
+    return f"{CACHE_FOLDER}{hashlib.sha256(canonical.encode()).hexdigest()}.json"
+
+
+def pick_rendition(videos: object, max_bytes: int) -> tuple[str, Mapping[str, Any]] | None:
+    """The biggest rendition that exists and fits the size limit."""
+    if not isinstance(videos, Mapping):
+        return None
+    fitting: list[tuple[int, str, Mapping[str, Any]]] = []
+    for name in RENDITIONS:
+        item = videos.get(name)
+        if not isinstance(item, Mapping):
+            continue
+        url, size = item.get("url"), item.get("size")
+        if isinstance(url, str) and url and isinstance(size, int) and 0 < size <= max_bytes:
+            fitting.append((size, name, item))
+    if not fitting:
+        return None
+    _size, name, item = max(fitting, key=lambda entry: entry[0])
+    return name, item
+
+
+class PixabaySource(HttpSource):
+    name = NAME
+    media_policy = MEDIA_POLICY
+
+    def __init__(
+        self, http: HttpClient, *, api_key: str, cache: SearchCache, max_file_bytes: int
+    ) -> None:
+        super().__init__(http)
+        self._api_key = api_key
+        self.cache = cache
+        self.max_file_bytes = max_file_bytes
+
+    def search(self, campaign: str, limit: int) -> Iterator[Candidate | Rejected]:
+        query = {
+            "q": " ".join(part for part in re.split(r"[-_]+", campaign) if part)[:MAX_QUERY_LEN],
+            "per_page": str(PER_PAGE),
+            "safesearch": "true",
+            "order": "popular",
+        }
+        per_page = PER_PAGE
+        for page in range(1, MAX_PAGES + 1):
+            data = self._page({**query, "page": str(page)})
+            hits, total = data["hits"], data["totalHits"]
+            for hit in hits:
+                yield self._parse_hit(hit)
+            if len(hits) < per_page or page * per_page >= total:
+                return
+
+    def _page(self, query: Mapping[str, str]) -> Mapping[str, Any]:
+        key = cache_key(query)
+        cached = self.cache.get(key)
+        if cached is not None:
+            try:
+                return _check_envelope(cached)
+            except BadSourceResponse:
+                pass  # a corrupt cache entry is refetched, not trusted
+        params = {**query, "key": self._api_key}
+        data = self.http.get_json(API_URL, params=params, policy=API_POLICY)
+        checked = _check_envelope(data)
+        self.cache.put(key, data)
+        return checked
+
+    def _parse_hit(self, hit: object) -> Candidate | Rejected:
+        checked = _check_hit(hit, self.max_file_bytes)
+        if isinstance(checked, Rejected):
+            return checked
+        video_id, hit_fields, rendition, item = checked
+        url = str(item["url"])
+        suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
+        mime = EXTENSION_TYPES.get(suffix)
+        if mime is None:
+            return Rejected(
+                NAME,
+                str(video_id),
+                "not_video",
+                f"{NAME} video {video_id}: {suffix or 'no extension'} is not a video file",
+            )
+        tags = [t.strip() for t in str(hit_fields.get("tags", "")).split(",") if t.strip()]
+        user = str(hit_fields.get("user") or "unknown")
+        user_id = hit_fields.get("user_id")
+        page_url = hit_fields.get("pageURL")
+        return Candidate(
+            source=NAME,
+            source_id=str(video_id),
+            checksum=f"{NAME}:{video_id}:{item['size']}",
+            title=f"Pixabay video {video_id}" + (f": {', '.join(tags[:5])}" if tags else ""),
+            file_name=f"pixabay_{video_id}_{'_'.join(tags[:3])}{suffix}",
+            download_url=url,
+            mime=mime,
+            license=LICENSE,
+            license_url=LICENSE_URL,
+            source_page_url=page_url if isinstance(page_url, str) else None,
+            attribution={
+                "title": ", ".join(tags[:5]) or f"Pixabay video {video_id}",
+                "author": user,
+                "author_url": f"https://pixabay.com/users/{user}-{user_id}/" if user_id else None,
+                "tags": tags,
+                "rendition": rendition,
+                "attribution_required": False,
+                "credit_line": f"Video by {user} from Pixabay ({LICENSE})",
+            },
+            size_bytes=int(item["size"]),
+            expected_sha1=None,
+            duration_s=float(hit_fields["duration"]),
+            width=_dimension(item.get("width")),
+            height=_dimension(item.get("height")),
+        )
+
+
+def _check_hit(
+    hit: object, max_bytes: int
+) -> tuple[int, Mapping[str, Any], str, Mapping[str, Any]] | Rejected:
+    """Shape checks and the rendition choice; a hit we cannot use says why."""
+    if not isinstance(hit, Mapping) or not isinstance(hit.get("id"), int):
+        return Rejected(NAME, "?", "missing_fields", f"{NAME}: hit without a numeric id")
+    video_id: int = hit["id"]
+    label = f"{NAME} video {video_id}"
+    duration = hit.get("duration")
+    if not isinstance(duration, int | float) or isinstance(duration, bool) or duration <= 0:
+        return Rejected(NAME, str(video_id), "missing_fields", f"{label}: no duration")
+    videos = hit.get("videos")
+    if not isinstance(videos, Mapping):
+        return Rejected(NAME, str(video_id), "missing_fields", f"{label}: no videos object")
+    choice = pick_rendition(videos, max_bytes)
+    if choice is not None:
+        return video_id, hit, choice[0], choice[1]
+    offered = [r.get("size") for r in videos.values() if isinstance(r, Mapping) and r.get("url")]
+    if offered:
+        return Rejected(
+            NAME,
+            str(video_id),
+            "too_large",
+            f"{label}: every rendition ({offered} bytes) is over the {max_bytes}-byte limit",
+        )
+    return Rejected(NAME, str(video_id), "missing_fields", f"{label}: no rendition has a URL")
+
+
+def _check_envelope(data: object) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise BadSourceResponse(f"{NAME}: API answered {type(data).__name__}, not an object")
+    hits, total = data.get("hits"), data.get("totalHits")
+    if not isinstance(hits, list) or not isinstance(total, int) or isinstance(total, bool):
+        raise BadSourceResponse(f"{NAME}: API answer lacks 'hits' list or 'totalHits' number")
+    return data
+
+
+def _dimension(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

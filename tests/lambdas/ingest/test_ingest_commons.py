@@ -1,0 +1,257 @@
+"""Wikimedia Commons source: the search request, continuation, licenses, attribution, formats."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+
+from lambdas.ingest.errors import BadSourceResponse
+from lambdas.ingest.http import HttpClient
+from lambdas.ingest.models import Candidate, Rejected
+from lambdas.ingest.sources.commons import CommonsSource, is_free_license
+from tests.lambdas.ingest.support import (
+    FERRY_480_URL,
+    LISBON_URL,
+    commons_file,
+    commons_page,
+    fixture,
+    mock_commons,
+)
+
+UA = "media-pipeline-ingest/1.0 (media-team@example.org) python-requests/2.34.2"
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def commons() -> CommonsSource:
+    http = HttpClient(source="commons", user_agent=UA, sleep=lambda _s: None)
+    return CommonsSource(http, max_file_bytes=2 * 1024**3)
+
+
+def query_of(call: responses.Call) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(call.request.url).query).items()}
+
+
+def test_search_asks_for_video_files_with_everything_needed_and_a_descriptive_agent(rsps, commons):
+    # Given the API with the first result page
+    mock_commons(rsps, fixture("commons_search_page2.json"))
+
+    # When the first hit is taken
+    next(commons.search("travel", 2))
+
+    # Then the request is a namespace-6 keyword search for videos with videoinfo and maxlag
+    query = query_of(rsps.calls[0])
+    assert query["action"] == "query"
+    assert query["generator"] == "search"
+    assert query["gsrnamespace"] == "6"
+    assert query["gsrsearch"] == "filetype:video travel"
+    assert query["prop"] == "videoinfo"
+    assert query["viprop"].split("|") == [
+        "url", "size", "mime", "mediatype", "sha1", "extmetadata", "derivatives",
+    ]  # fmt: skip
+    assert query["maxlag"] == "5"
+    assert query["formatversion"] == "2"
+    assert rsps.calls[0].request.headers["User-Agent"] == UA
+
+
+def test_hits_come_in_rank_order_and_continuation_sends_the_whole_continue_object(rsps, commons):
+    # Given two pages, the first with a continue object and its pages out of rank order
+    mock_commons(rsps, fixture("commons_search_page1.json"), fixture("commons_search_page2.json"))
+
+    # When every hit is read
+    hits = list(commons.search("travel", 2))
+
+    # Then they follow the search index, across pages
+    assert [h.source_id for h in hits] == ["133133133", "98765432", "55512345", "77700077"]
+    # and the second request carried back both continue fields
+    second = query_of(rsps.calls[1])
+    assert second["gsroffset"] == "3"
+    assert second["continue"] == "gsroffset||"
+    assert second["gsrsearch"] == "filetype:video travel"
+    assert len(rsps.calls) == 2
+
+
+def test_pages_are_fetched_only_as_hits_are_consumed(rsps, commons):
+    # Given two pages
+    mock_commons(rsps, fixture("commons_search_page1.json"), fixture("commons_search_page2.json"))
+
+    # When only the first hit is taken
+    next(commons.search("travel", 2))
+
+    # Then the second page was not requested (serial, polite, no wasted requests)
+    assert len(rsps.calls) == 1
+
+
+def test_a_free_webm_becomes_a_candidate_with_checksum_and_plain_text_attribution(rsps, commons):
+    # Given a CC BY-SA WebM whose extmetadata is HTML
+    mock_commons(rsps, commons_page(commons_file("File:Lisbon tram 28 in Alfama.webm")))
+
+    # When searched
+    [hit] = list(commons.search("travel", 1))
+
+    # Then it is fetched as is, verified by SHA-1, and credited in plain text
+    assert isinstance(hit, Candidate)
+    assert hit.download_url == LISBON_URL
+    assert hit.mime == "video/webm"
+    assert hit.size_bytes == 48213
+    assert hit.expected_sha1 == hit.checksum
+    assert len(hit.checksum) == 40
+    assert (hit.duration_s, hit.width, hit.height) == (93.5, 1920, 1080)
+    assert hit.license == "CC BY-SA 4.0"
+    assert hit.license_url == "https://creativecommons.org/licenses/by-sa/4.0"
+    assert hit.attribution["author"] == "Ana Silva & friends"
+    assert hit.attribution["credit"] == "Own work"
+    assert hit.attribution["description"] == (
+        "Tram 28 climbing through Alfama, Lisbon – early morning."
+    )
+    assert hit.attribution["attribution_required"] is True
+    assert hit.attribution["credit_line"] == (
+        "Lisbon tram 28 in Alfama by Ana Silva & friends, CC BY-SA 4.0 "
+        "(https://creativecommons.org/licenses/by-sa/4.0), via Wikimedia Commons"
+    )
+
+
+def test_a_non_free_license_is_rejected_with_the_license_named(rsps, commons):
+    # Given a GFDL-only file
+    mock_commons(rsps, commons_page(commons_file("File:Night train to Porto.webm")))
+
+    # When searched
+    [hit] = list(commons.search("travel", 1))
+
+    # Then it is turned down, saying which license and what is accepted
+    assert isinstance(hit, Rejected)
+    assert hit.reason == "non_free_license"
+    assert hit.detail == (
+        "commons File:Night train to Porto.webm: license 'GFDL' is not CC0, public domain, "
+        "CC BY or CC BY-SA"
+    )
+
+
+def test_ogg_theora_is_taken_from_the_best_webm_derivative(rsps, commons):
+    # Given an Ogg file with VP9 and VP8 transcodes at 360p and 480p
+    mock_commons(rsps, commons_page(commons_file("File:Ferry crossing the Tagus.ogv")))
+
+    # When searched
+    [hit] = list(commons.search("travel", 1))
+
+    # Then the 480p VP9 WebM is fetched, versioned by original SHA-1 plus transcode
+    assert isinstance(hit, Candidate)
+    assert hit.download_url == FERRY_480_URL
+    assert hit.mime == "video/webm"
+    assert hit.file_name == "Ferry crossing the Tagus.webm"
+    assert hit.checksum.endswith(":480p.vp9.webm")
+    assert hit.expected_sha1 is None  # the transcode's bytes differ from the original's
+    assert hit.size_bytes is None
+    assert (hit.width, hit.height) == (640, 480)
+    assert hit.license == "CC BY 3.0"
+
+
+def test_ogg_without_a_webm_derivative_is_skipped_with_a_reason(rsps, commons):
+    # Given an Ogg file whose transcodes are not ready
+    page = commons_file("File:Ferry crossing the Tagus.ogv")
+    page["videoinfo"][0]["derivatives"] = page["videoinfo"][0]["derivatives"][:1]
+    mock_commons(rsps, commons_page(page))
+
+    # When searched
+    [hit] = list(commons.search("travel", 1))
+
+    # Then it is skipped because MediaConvert cannot read Theora
+    assert isinstance(hit, Rejected)
+    assert hit.reason == "unsupported_format"
+    assert "application/ogg cannot be read by MediaConvert" in hit.detail
+
+
+def test_missing_fields_are_rejected_with_the_fields_named(rsps, commons):
+    # Given a hit whose videoinfo lost its sha1 and duration
+    page = commons_file("File:Sintra palace timelapse.webm")
+    del page["videoinfo"][0]["sha1"]
+    del page["videoinfo"][0]["duration"]
+    mock_commons(rsps, commons_page(page, {"pageid": 5, "ns": 6, "index": 9}))
+
+    # When searched
+    hits = list(commons.search("travel", 1))
+
+    # Then both hits are rejected, each saying what is missing
+    assert [(h.reason, h.detail) for h in hits if isinstance(h, Rejected)] == [
+        (
+            "missing_fields",
+            "commons File:Sintra palace timelapse.webm: missing or empty ['sha1', 'duration']",
+        ),
+        ("missing_fields", "commons: hit without pageid/title"),
+    ]
+
+
+def test_a_still_image_is_not_video(rsps, commons):
+    # Given a hit that is a JPEG
+    page = commons_file("File:Sintra palace timelapse.webm")
+    page["videoinfo"][0].update(mime="image/jpeg", mediatype="BITMAP")
+    mock_commons(rsps, commons_page(page))
+
+    # When searched
+    [hit] = list(commons.search("travel", 1))
+
+    # Then it is rejected as not video
+    assert isinstance(hit, Rejected)
+    assert hit.reason == "not_video"
+    assert "image/jpeg (BITMAP) is not video" in hit.detail
+
+
+def test_no_results_is_an_empty_search(rsps, commons):
+    # Given MediaWiki's answer for a search without hits (no "query" at all)
+    mock_commons(rsps, {"batchcomplete": True})
+
+    # When searched
+    # Then nothing is offered, and that is not an error
+    assert list(commons.search("travel", 2)) == []
+
+
+def test_an_api_error_is_a_bad_response_naming_the_code(rsps, commons):
+    # Given an API error document
+    mock_commons(
+        rsps,
+        {"error": {"code": "badvalue", "info": 'Unrecognized value for parameter "prop".'}},
+    )
+
+    # When searched
+    with pytest.raises(BadSourceResponse) as caught:
+        list(commons.search("travel", 2))
+
+    # Then the code and text are in the message
+    assert str(caught.value) == (
+        'commons: API error badvalue: Unrecognized value for parameter "prop".'
+    )
+
+
+def test_a_body_without_pages_is_a_bad_response(rsps, commons):
+    mock_commons(rsps, {"batchcomplete": True, "query": {"searchinfo": {}}})
+    with pytest.raises(BadSourceResponse, match=r"no query\.pages list"):
+        list(commons.search("travel", 2))
+
+
+@pytest.mark.parametrize(
+    ("license_code", "short_name", "free"),
+    [
+        ("cc-by-sa-4.0", "CC BY-SA 4.0", True),
+        ("cc-by-3.0-de", "CC BY 3.0 DE", True),
+        ("cc-by-sa-3.0,2.5,2.0,1.0", "CC BY-SA 3.0", True),
+        ("cc0", "CC0", True),
+        ("pd", "Public domain", True),
+        (None, "CC BY-SA 3.0 IGO", True),
+        ("gfdl", "GFDL", False),
+        ("gfdl", "GFDL, CC BY-SA 3.0", True),
+        ("cc-by-nc-4.0", "CC BY-NC 4.0", False),
+        ("cc-by-nd-2.0", "CC BY-ND 2.0", False),
+        (None, "Fair use", False),
+        (None, None, False),
+    ],
+)
+def test_free_licenses_are_cc0_pd_cc_by_and_cc_by_sa_only(license_code, short_name, free):
+    assert is_free_license(license_code, short_name) is free
