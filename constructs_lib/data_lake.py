@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -256,6 +257,17 @@ class DataLake(Construct):
             expired_object_delete_marker=True,
         )
 
+    # -- metrics ---------------------------------------------------------------------------
+    def metric_size_bytes(self, bucket: s3.IBucket, storage_type: str) -> cloudwatch.Metric:
+        """Daily S3 storage metric; one line per storage class shows where the bytes sit."""
+        return cloudwatch.Metric(
+            namespace="AWS/S3",
+            metric_name="BucketSizeBytes",
+            dimensions_map={"BucketName": bucket.bucket_name, "StorageType": storage_type},
+            statistic="Average",
+            period=cdk.Duration.days(1),
+        )
+
     # -- grants: the only way other units get access ---------------------------------------------
     def grant_raw_write(self, grantee: iam.IGrantable) -> iam.Grant:
         """Ingest writes new video (and aborts its own multipart uploads) in the raw zone."""
@@ -263,6 +275,10 @@ class DataLake(Construct):
 
     def grant_raw_read(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.raw.grant_read(grantee)
+
+    def grant_uploads_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Ingest reads files people dropped under ``uploads/`` to register them as assets."""
+        return self.raw.grant_read(grantee, f"{UPLOADS_PREFIX}*")
 
     def grant_scratch_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.raw.grant_read_write(grantee, f"{SCRATCH_PREFIX}*")

@@ -1,4 +1,4 @@
-"""Template hygiene that applies to resources CDK generates for us, not to our own code."""
+"""Template hygiene for what CDK generates for us, not for our own logic."""
 
 from __future__ import annotations
 
@@ -6,21 +6,20 @@ import jsii
 from aws_cdk import CfnResource, IAspect
 from constructs import IConstruct
 
-# Singleton handlers CDK adds for bucket notifications and auto-delete. Their function declares
-# DependsOn its role although it already references it by GetAtt; cfn-lint warns (W3005) about
-# CDK's code, which we cannot change, so the check is silenced on exactly those resources.
-CDK_SINGLETON_HANDLERS = (
-    "Custom::S3AutoDeleteObjectsCustomResourceProvider",
-    "BucketNotificationsHandler",
-)
+# The L2s of these types add DependsOn their role next to a GetAtt of it.
+SILENCED_TYPES = ("AWS::Lambda::Function", "AWS::StepFunctions::StateMachine")
 
 
 @jsii.implements(IAspect)
 class SilenceCdkHandlerLint:
-    """Mark the generated handlers so cfn-lint skips W3005 on them and nowhere else."""
+    """Skip cfn-lint W3005 on Lambda functions and state machines, and only there.
+
+    CDK's ``lambda.Function`` (ours and the singleton handlers CDK adds for bucket notifications
+    and auto-delete) declares ``DependsOn`` its role although ``Role: GetAtt`` already orders
+    them; the warning is about CDK's code, which we cannot change. A test checks nothing else is
+    silenced.
+    """
 
     def visit(self, node: IConstruct) -> None:
-        if not isinstance(node, CfnResource) or node.cfn_resource_type != "AWS::Lambda::Function":
-            return
-        if any(part.startswith(CDK_SINGLETON_HANDLERS) for part in node.node.path.split("/")):
+        if isinstance(node, CfnResource) and node.cfn_resource_type in SILENCED_TYPES:
             node.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})

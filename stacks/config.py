@@ -142,6 +142,32 @@ class UnitPrices:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """Alarm thresholds and cost controls; alarms notify the alerts topic."""
+
+    failed_executions_threshold: int = 1
+    lambda_errors_threshold: int = 1
+    lambda_throttles_threshold: int = 1
+    anomaly_threshold_usd: int = 10
+    slack_workspace_id: str | None = None
+    slack_channel_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in (
+            "failed_executions_threshold",
+            "lambda_errors_threshold",
+            "lambda_throttles_threshold",
+            "anomaly_threshold_usd",
+        ):
+            _require(getattr(self, name) >= 1, f"monitoring.{name}", "must be >= 1")
+        _require(
+            (self.slack_workspace_id is None) == (self.slack_channel_id is None),
+            "monitoring.slack_channel_id",
+            "set both slack_workspace_id and slack_channel_id, or neither",
+        )
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     """Everything that differs between deployments of the pipeline."""
 
@@ -154,6 +180,7 @@ class EnvironmentConfig:
     campaigns: CampaignDefaults = field(default_factory=CampaignDefaults)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     prices: UnitPrices = field(default_factory=UnitPrices)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     map_concurrency: int = 2
     alert_emails: tuple[str, ...] = ()
     monthly_budget_usd: int = 50
@@ -216,6 +243,7 @@ def build_environments(
             ),
             schedule=ScheduleConfig(hour="7", week_day="MON"),
             map_concurrency=2,
+            monitoring=MonitoringConfig(lambda_errors_threshold=3, anomaly_threshold_usd=10),
             alert_emails=emails.get("dev", ()),
             monthly_budget_usd=25,
             account=account,
@@ -229,6 +257,7 @@ def build_environments(
             lifecycle=LifecycleDays(),
             schedule=ScheduleConfig(hour="6", week_day="MON"),
             map_concurrency=5,
+            monitoring=MonitoringConfig(lambda_errors_threshold=1, anomaly_threshold_usd=25),
             alert_emails=emails.get("prod", ()),
             monthly_budget_usd=200,
             account=account,

@@ -9,6 +9,8 @@ from constructs import Construct
 
 from constructs_lib.hygiene import SilenceCdkHandlerLint
 from stacks.config import EnvironmentConfig
+from stacks.monitoring import MonitoringStack
+from stacks.pipeline import PipelineStack
 from stacks.stateful import StatefulStack
 
 
@@ -27,6 +29,21 @@ class PipelineStage(cdk.Stage):
             description=f"Media pipeline ({config.name}): data lake, catalog, configuration",
             termination_protection=config.retain_data,
         )
+        self.pipeline = PipelineStack(
+            self,
+            "Pipeline",
+            config=config,
+            stateful=self.stateful,
+            description=f"Media pipeline ({config.name}): functions, state machine, triggers",
+        )
+        self.monitoring = MonitoringStack(
+            self,
+            "Monitoring",
+            config=config,
+            stateful=self.stateful,
+            pipeline=self.pipeline,
+            description=f"Media pipeline ({config.name}): alerts, alarms, dashboard, budget",
+        )
         cdk.Aspects.of(self).add(SilenceCdkHandlerLint())
         cdk.Tags.of(self).add("project", "media-pipeline")
         cdk.Tags.of(self).add("environment", config.name)
@@ -34,4 +51,4 @@ class PipelineStage(cdk.Stage):
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [self.stateful]
+        return [self.stateful, self.pipeline, self.monitoring]

@@ -7,7 +7,14 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from tests.infra.normalize import normalize
 
-STACKS = ["Dev/Stateful", "Prod/Stateful"]
+STACKS = [
+    "Dev/Stateful",
+    "Dev/Pipeline",
+    "Dev/Monitoring",
+    "Prod/Stateful",
+    "Prod/Pipeline",
+    "Prod/Monitoring",
+]
 
 
 @pytest.fixture
@@ -15,13 +22,11 @@ def snapshot_json(snapshot):
     return snapshot.use_extension(JSONSnapshotExtension)
 
 
-@pytest.mark.parametrize("stack_path", STACKS)
+@pytest.mark.parametrize("stack_path", STACKS, ids=lambda p: p.replace("/", "-"))
 def test_stack_template_matches_snapshot(synthesized, snapshot_json, stack_path):
     # Given the synthesized app, When a stack's template is normalized,
     # Then it equals the reviewed snapshot.
-    assert normalize(synthesized.templates[stack_path]) == snapshot_json(
-        name=stack_path.replace("/", "_")
-    )
+    assert normalize(synthesized.templates[stack_path]) == snapshot_json
 
 
 def test_every_stack_has_a_snapshot(synthesized):

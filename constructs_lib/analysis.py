@@ -1,0 +1,176 @@
+"""The analysis unit: Rekognition Video jobs that resume the workflow by callback, not polling."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from constructs_lib.alerts import EncryptedTopic
+from constructs_lib.catalog import AssetCatalog
+from constructs_lib.data_lake import DataLake
+from constructs_lib.functions import DependenciesLayer, PipelineFunction
+from constructs_lib.nag import (
+    S3_READ_ACTIONS,
+    acknowledge,
+    acknowledge_dead_letter_queue,
+    arn_finding,
+)
+
+START_ACTIONS = (
+    "rekognition:StartLabelDetection",
+    "rekognition:StartContentModeration",
+    "rekognition:StartSegmentDetection",
+)
+GET_ACTIONS = (
+    "rekognition:GetLabelDetection",
+    "rekognition:GetContentModeration",
+    "rekognition:GetSegmentDetection",
+)
+NO_RESOURCE_LEVEL = (
+    "Rekognition Video Start*/Get* operations support no resource-level permissions "
+    "(service authorization reference), so Resource must be *; the actions are listed one by one."
+)
+
+
+class Analysis(Construct):
+    """Start Lambda (stores the task token, starts the job) and callback Lambda (SNS -> token).
+
+    Rekognition publishes completion to an encrypted topic through a role it assumes; the callback
+    resolves the waiting task with ``SendTaskSuccess``/``SendTaskFailure``. Waiting costs no state
+    transitions, however long the analysis takes.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data_lake: DataLake,
+        catalog: AssetCatalog,
+        layer: DependenciesLayer,
+        deployment: str,
+        log_retention_days: int,
+        min_label_confidence: int = 70,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = EncryptedTopic(self, "CompletionTopic", description="Rekognition completion")
+        self.rekognition_role = iam.Role(
+            self,
+            "RekognitionRole",
+            assumed_by=iam.ServicePrincipal("rekognition.amazonaws.com"),
+            description="Lets Rekognition Video publish job completion to the pipeline's topic",
+        )
+        self.topic.grant_publish(self.rekognition_role)
+
+        common = {
+            "CATALOG_TABLE": catalog.table_name,
+            "DEPLOYMENT": deployment,
+            "MIN_LABEL_CONFIDENCE": str(min_label_confidence),
+        }
+        self.start = PipelineFunction(
+            self,
+            "Start",
+            unit="analysis",
+            handler="lambdas.analysis.start.handler",
+            layer=layer,
+            log_retention_days=log_retention_days,
+            service="analysis",
+            description="Stores the task token and starts one Rekognition Video job",
+            environment={
+                **common,
+                "REKOGNITION_TOPIC_ARN": self.topic.topic_arn,
+                "REKOGNITION_ROLE_ARN": self.rekognition_role.role_arn,
+            },
+        )
+        self.start.role.add_to_principal_policy(
+            # Get* lets a re-driven start see a job that already finished and resume at once.
+            iam.PolicyStatement(actions=[*START_ACTIONS, *GET_ACTIONS], resources=["*"])
+        )
+        self.rekognition_role.grant_pass_role(self.start.role)
+        # Rekognition reads the MP4 proxy with the caller's permissions.
+        data_lake.processed.grant_read(self.start.role, "video/*")
+        catalog.grant_read_write(self.start.function)
+
+        self.callback = PipelineFunction(
+            self,
+            "Callback",
+            unit="analysis",
+            handler="lambdas.analysis.callback.handler",
+            layer=layer,
+            log_retention_days=log_retention_days,
+            service="analysis-callback",
+            description="Resumes the waiting task when Rekognition reports completion",
+            environment=common,
+        )
+        # A completion notice that cannot be delivered must not vanish: the task would then wait
+        # until its timeout. Undeliverable notices are kept for inspection and redrive.
+        self.undelivered = sqs.Queue(
+            self,
+            "UndeliveredNotices",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge_dead_letter_queue(self.undelivered)
+        self.topic.topic.add_subscription(
+            subscriptions.LambdaSubscription(
+                self.callback.function, dead_letter_queue=self.undelivered
+            )
+        )
+        catalog.grant_read_write(self.callback.function)
+
+        processed = data_lake.processed.node.default_child
+        table = catalog.table.node.default_child
+        acknowledge(
+            self.start.default_policy,
+            [
+                "Resource::*",
+                *S3_READ_ACTIONS,
+                arn_finding(self.start.default_policy, processed, "/video/*"),  # type: ignore[arg-type]
+                arn_finding(self.start.default_policy, table, "/index/*"),  # type: ignore[arg-type]
+            ],
+            NO_RESOURCE_LEVEL + " S3 read is limited to the processed video/ prefix Rekognition "
+            "reads the proxy from; catalog access is the table and its GSIs.",
+        )
+        acknowledge(
+            self.callback.default_policy,
+            [arn_finding(self.callback.default_policy, table, "/index/*")],  # type: ignore[arg-type]
+            "Catalog access through grant_*: the table's own GSIs.",
+        )
+
+    def grant_callbacks(self, state_machine: sfn.IStateMachine) -> None:
+        """Only this state machine's tasks can be resumed by the callback."""
+        state_machine.grant_task_response(self.callback.function)
+        # The start function also resumes a task whose job had already finished (a re-driven
+        # execution). It is referenced by the state machine, so a Ref back to the machine would
+        # be circular; its name is CloudFormation's "<LogicalId>-<random>", so the ARN is scoped
+        # by that prefix instead.
+        stack = cdk.Stack.of(state_machine)
+        cfn = state_machine.node.default_child
+        if not isinstance(cfn, cdk.CfnResource):
+            raise TypeError("state machine has no CfnResource")
+        logical_id = stack.get_logical_id(cfn)
+        arn = stack.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=f"{logical_id}-*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.start.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=[arn]
+            )
+        )
+        acknowledge(
+            self.start.default_policy,
+            [
+                "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+                f"stateMachine:{logical_id}-*"
+            ],
+            "The pipeline's own state machine, named <LogicalId>-<random> by CloudFormation; a "
+            "Ref would make the machine and this function depend on each other.",
+        )

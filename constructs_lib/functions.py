@@ -1,0 +1,250 @@
+"""Python Lambda functions built without Docker, with the project's defaults in one place.
+
+Handler source ships as ``lambdas/__init__.py`` + ``lambdas/shared`` + ``lambdas/<unit>``, so
+imports (``lambdas.shared.catalog``) are the same in tests, the local run and on AWS. Third-party
+packages go into one layer built by ``pip install --platform`` (local bundling), so synthesis and
+deploys need no Docker. Asset hashes come from the source files, so skipping bundling in tests
+(``aws:cdk:bundling-stacks: []``) yields the same template.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct, IConstruct
+
+from constructs_lib.nag import acknowledge, acknowledge_rule
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS = ROOT / "lambdas"
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+PIP_PLATFORM = "manylinux2014_x86_64"
+# Powertools Metrics writes EMF into this namespace with a ``service`` dimension per unit.
+METRICS_NAMESPACE = "MediaPipeline"
+
+
+@jsii.implements(cdk.ILocalBundling)
+class PipLayerBundler:
+    """Installs a requirements file for the Lambda runtime's platform into ``python/``."""
+
+    def __init__(self, requirements: Path, python_version: str) -> None:
+        self.requirements = requirements
+        self.python_version = python_version
+
+    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+        target = Path(output_dir) / "python"
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
+            "--disable-pip-version-check", "-r", str(self.requirements),
+            "--target", str(target), "--platform", PIP_PLATFORM, "--implementation", "cp",
+            "--python-version", self.python_version, "--only-binary=:all:",
+        ]  # fmt: skip
+        subprocess.run(command, check=True)  # noqa: S603 - fixed argv, no shell
+        for cache in target.rglob("__pycache__"):
+            shutil.rmtree(cache, ignore_errors=True)
+        return True
+
+
+class DependenciesLayer(Construct):
+    """One layer with the pinned third-party packages all units share."""
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        requirements = LAMBDAS / "requirements.txt"
+        version = RUNTIME.name.removeprefix("python")
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Resource",
+            code=lambda_.Code.from_asset(
+                str(LAMBDAS),
+                exclude=["*", "!requirements.txt"],
+                asset_hash_type=cdk.AssetHashType.SOURCE,
+                bundling=cdk.BundlingOptions(
+                    image=RUNTIME.bundling_image,
+                    local=PipLayerBundler(requirements, version),
+                    command=["false"],  # Docker is never used; local bundling always succeeds
+                ),
+            ),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[lambda_.Architecture.X86_64],
+            description="Pinned third-party packages for the media pipeline handlers",
+        )
+
+
+_STAGED: dict[str, Path] = {}
+
+
+def _stage_unit(unit: str) -> Path:
+    """Copy ``lambdas/{__init__.py,shared,<unit>}`` into a private folder, once per process.
+
+    An explicit copy is clearer than exclude globs over the repository root, and the asset hash
+    is computed from the copied content, so it only changes when that unit's code changes.
+    """
+    if unit in _STAGED:
+        return _STAGED[unit]
+    root = Path(tempfile.mkdtemp(prefix=f"media-pipeline-{unit}-"))
+    atexit.register(shutil.rmtree, root, True)
+    package = root / "lambdas"
+    package.mkdir()
+    shutil.copy2(LAMBDAS / "__init__.py", package / "__init__.py")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt")
+    for name in ("shared", unit):
+        shutil.copytree(LAMBDAS / name, package / name, ignore=ignore)
+    _STAGED[unit] = root
+    return root
+
+
+def unit_code(unit: str) -> lambda_.Code:
+    """Source asset of one unit: the ``lambdas`` package with only ``shared`` and ``unit``."""
+    if not (LAMBDAS / unit).is_dir():
+        raise ValueError(f"no handler folder lambdas/{unit}")
+    return lambda_.Code.from_asset(str(_stage_unit(unit)))
+
+
+class PipelineFunction(Construct):
+    """A handler of the pipeline with tracing, structured logs and a retained log group.
+
+    Defaults are behaviour, not decoration: X-Ray tracing on, JSON logs at INFO, a log group
+    whose retention comes from config, 256 MiB and 60 s unless the unit needs more.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        unit: str,
+        handler: str,
+        layer: DependenciesLayer,
+        log_retention_days: int,
+        service: str,
+        environment: dict[str, str] | None = None,
+        timeout_sec: int = 60,
+        memory_mib: int = 256,
+        description: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.service = service
+        if not handler.startswith(f"lambdas.{unit}."):
+            raise ValueError(f"handler {handler!r} must live in lambdas.{unit}")
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention(log_retention_days),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        # An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this group only.
+        self.execution_role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Execution role of the {unit} handler",
+        )
+        self.log_group.grant_write(self.execution_role)
+        self.function = lambda_.Function(
+            self,
+            "Resource",
+            role=self.execution_role,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            code=unit_code(unit),
+            handler=handler,
+            layers=[layer.layer],
+            timeout=cdk.Duration.seconds(timeout_sec),
+            memory_size=memory_mib,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+            system_log_level_v2=lambda_.SystemLogLevel.WARN,
+            description=description,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": service,
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                **(environment or {}),
+            },
+        )
+
+        policy = self.execution_role.node.find_child("DefaultPolicy")
+        acknowledge(
+            policy,
+            ["Resource::*"],
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
+            "added by tracing=ACTIVE and nothing else uses Resource *.",
+        )
+        acknowledge_rule(
+            self.function,
+            "Serverless-LambdaDLQ",
+            "Invoked synchronously by Step Functions (or SNS with its own retry policy): the "
+            "caller sees every failure, so an async dead-letter queue would never receive one.",
+        )
+
+    @property
+    def role(self) -> iam.IRole:
+        return self.execution_role
+
+    def metric_errors(self, period: cdk.Duration | None = None) -> cloudwatch.Metric:
+        return self.function.metric_errors(period=period or cdk.Duration.minutes(5))
+
+    def metric_throttles(self, period: cdk.Duration | None = None) -> cloudwatch.Metric:
+        return self.function.metric_throttles(period=period or cdk.Duration.minutes(5))
+
+    def metric_duration(self, statistic: str = "p90") -> cloudwatch.Metric:
+        return self.function.metric_duration(statistic=statistic, period=cdk.Duration.minutes(5))
+
+    def metric_custom(
+        self, name: str, *, dimensions: dict[str, str] | None = None, statistic: str = "Sum"
+    ) -> cloudwatch.Metric:
+        """A metric this unit's handler emits in EMF (namespace and ``service`` set here)."""
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={**(dimensions or {}), "service": self.service},
+            statistic=statistic,
+            period=cdk.Duration.hours(1),
+        )
+
+    @property
+    def default_policy(self) -> IConstruct:
+        """The role's policy, where grant wildcards are reported and acknowledged."""
+        return self.execution_role.node.find_child("DefaultPolicy")
+
+
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+}
+
+
+def log_retention(days: int) -> logs.RetentionDays:
+    """CloudWatch Logs accepts only a fixed set of retention periods."""
+    if days not in _RETENTION:
+        raise ValueError(f"log_retention_days: {days} is not one of {sorted(_RETENTION)}")
+    return _RETENTION[days]

@@ -1,0 +1,125 @@
+"""The ingest unit: searches the sources and streams new clips into the raw zone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from constructs_lib.campaign_config import CampaignConfig, PixabayApiKey
+from constructs_lib.catalog import AssetCatalog
+from constructs_lib.data_lake import DataLake
+from constructs_lib.functions import DependenciesLayer, PipelineFunction
+from constructs_lib.nag import (
+    S3_DELETE_ACTIONS,
+    S3_READ_ACTIONS,
+    S3_WRITE_ACTIONS,
+    acknowledge,
+    arn_finding,
+)
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    """What the ingest function accepts and how it identifies itself to the sources."""
+
+    contact_email: str
+    max_file_bytes: int
+    max_duration_s: int
+    timeout_sec: int = 900
+    memory_mib: int = 512
+    sources: tuple[str, ...] = ("commons", "pixabay")
+
+
+class Ingest(Construct):
+    """Deploys ``lambdas/ingest`` with its own least-privilege role.
+
+    The role may write only under ``video/`` and ``scratch/`` of the raw bucket, read only
+    ``uploads/``, use the catalog table, read the campaign parameter and the Pixabay secret.
+    Streaming keeps memory bounded, so 512 MiB is enough even for multi-GiB files; the 15 minute
+    timeout bounds one batch (the state machine retries a timed-out batch idempotently).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        data_lake: DataLake,
+        catalog: AssetCatalog,
+        campaign_config: CampaignConfig,
+        pixabay_key: PixabayApiKey,
+        layer: DependenciesLayer,
+        limits: IngestLimits,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = PipelineFunction(
+            self,
+            "Function",
+            unit="ingest",
+            handler="lambdas.ingest.handler.handler",
+            layer=layer,
+            log_retention_days=log_retention_days,
+            service="ingest",
+            timeout_sec=limits.timeout_sec,
+            memory_mib=limits.memory_mib,
+            description="Searches media sources and streams new clips into the raw zone",
+            environment={
+                "RAW_BUCKET": data_lake.raw.bucket_name,
+                "CATALOG_TABLE": catalog.table_name,
+                "CONFIG_PARAMETER": campaign_config.parameter_name,
+                "PIXABAY_SECRET_ARN": pixabay_key.secret_arn,
+                "CONTACT_EMAIL": limits.contact_email,
+                "MAX_FILE_BYTES": str(limits.max_file_bytes),
+                "MAX_DURATION_S": str(limits.max_duration_s),
+                "SOURCES": ",".join(limits.sources),
+            },
+        )
+        data_lake.grant_raw_write(self.handler.function)
+        data_lake.grant_uploads_read(self.handler.function)
+        data_lake.grant_scratch_read_write(self.handler.function)
+        catalog.grant_read_write(self.handler.function)
+        campaign_config.grant_read(self.handler.function)
+        pixabay_key.grant_read(self.handler.function)
+
+        policy = self.handler.default_policy
+        raw = data_lake.raw.node.default_child
+        table = catalog.table.node.default_child
+        if not isinstance(raw, cdk.CfnResource) or not isinstance(table, cdk.CfnResource):
+            raise TypeError("data lake and catalog must expose their Cfn resources")
+        acknowledge(
+            policy,
+            [
+                *S3_READ_ACTIONS,
+                *S3_WRITE_ACTIONS,
+                *S3_DELETE_ACTIONS,
+                arn_finding(policy, raw, "/video/*"),
+                arn_finding(policy, raw, "/uploads/*"),
+                arn_finding(policy, raw, "/scratch/*"),
+            ],
+            "grant_* action groups scoped to key prefixes of the raw bucket: write new clips "
+            "under video/ (and abort its own multipart uploads), read uploads/, read-write the "
+            "scratch/ search cache. Object keys are not known in advance.",
+        )
+        acknowledge(
+            policy,
+            [arn_finding(policy, table, "/index/*")],
+            "Queries the catalog's own GSIs (ByCampaign, ByCampaignStatus) through grant_*.",
+        )
+
+    @property
+    def function(self) -> lambda_.IFunction:
+        return self.handler.function
+
+    def metric_assets_ingested(self, source: str) -> cloudwatch.Metric:
+        return self.handler.metric_custom("AssetsIngested", dimensions={"source": source})
+
+    def metric_bytes_ingested(self, source: str) -> cloudwatch.Metric:
+        return self.handler.metric_custom("BytesIngested", dimensions={"source": source})
+
+    def metric_source_failures(self, source: str) -> cloudwatch.Metric:
+        return self.handler.metric_custom("SourceFailures", dimensions={"source": source})

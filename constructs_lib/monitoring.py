@@ -1,0 +1,478 @@
+"""Operations: failure notices, alarms, the pipeline-and-cost dashboard, budgets.
+
+Every widget is built from ``metric_*`` methods of the constructs that own or emit the metric, so
+a renamed metric breaks synthesis or a test, not a dashboard nobody looks at.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_budgets as budgets
+from aws_cdk import aws_ce as ce
+from aws_cdk import aws_chatbot as chatbot
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from constructs_lib.alerts import EncryptedTopic
+from constructs_lib.data_lake import DataLake
+from constructs_lib.finalize import Finalize
+from constructs_lib.functions import PipelineFunction
+from constructs_lib.ingest import Ingest
+from constructs_lib.nag import acknowledge_dead_letter_queue
+from constructs_lib.state_machine import PipelineStateMachine
+from constructs_lib.transcode import Transcode
+
+SOURCES = ("commons", "pixabay", "upload")
+STORAGE_TYPES = (
+    "StandardStorage",
+    "IntelligentTieringFAStorage",
+    "IntelligentTieringIAStorage",
+    "IntelligentTieringAIAStorage",
+    "GlacierInstantRetrievalStorage",
+    "GlacierStorage",
+    "DeepArchiveStorage",
+)
+# CloudWatch evaluates at most 7 days of data in one alarm.
+MAX_ALARM_WINDOW_HOURS = 7 * 24
+BILLING_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    failed_executions: int
+    lambda_errors: int
+    lambda_throttles: int
+    no_success_hours: int
+
+
+class FailureNotices(Construct):
+    """EventBridge rules that turn failures into readable messages on the alerts topic."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        workflow: PipelineStateMachine,
+        alerts: EncryptedTopic,
+        deployment: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        region = cdk.Stack.of(self).region
+        field = events.EventField.from_path
+        # A notice that cannot be delivered is kept (and alarmed on) instead of lost.
+        self.dead_letters = sqs.Queue(
+            self,
+            "Undelivered",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge_dead_letter_queue(self.dead_letters)
+        self.executions = events.Rule(
+            self,
+            "ExecutionFailed",
+            description="Pipeline executions that failed, timed out or were aborted",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "status": ["FAILED", "TIMED_OUT", "ABORTED"],
+                    "stateMachineArn": [workflow.state_machine.state_machine_arn],
+                },
+            ),
+        )
+        self.executions.add_target(
+            targets.SnsTopic(
+                alerts.topic,
+                message=events.RuleTargetInput.from_multiline_text(
+                    f"Media pipeline ({deployment}) execution {field('$.detail.name')} "
+                    f"{field('$.detail.status')}.\n"
+                    f"Error: {field('$.detail.error')}\n"
+                    f"Root cause: {field('$.detail.cause')}\n"
+                    f"Input (campaign, upload): {field('$.detail.input')}\n"
+                    f"Console: https://{region}.console.aws.amazon.com/states/home?region="
+                    f"{region}#/v2/executions/details/{field('$.detail.executionArn')}"
+                ),
+                dead_letter_queue=self.dead_letters,
+            )
+        )
+        self.mediaconvert = events.Rule(
+            self,
+            "TranscodeFailed",
+            description="MediaConvert jobs of this deployment that ended in ERROR",
+            event_pattern=events.EventPattern(
+                source=["aws.mediaconvert"],
+                detail_type=["MediaConvert Job State Change"],
+                detail={"status": ["ERROR"], "userMetadata": {"deployment": [deployment]}},
+            ),
+        )
+        self.mediaconvert.add_target(
+            targets.SnsTopic(
+                alerts.topic,
+                message=events.RuleTargetInput.from_multiline_text(
+                    f"Media pipeline ({deployment}) transcode failed for asset "
+                    f"{field('$.detail.userMetadata.asset_id')} of campaign "
+                    f"{field('$.detail.userMetadata.campaign')}.\n"
+                    f"Root cause: {field('$.detail.errorMessage')} "
+                    f"(code {field('$.detail.errorCode')})\n"
+                    f"Console: https://{region}.console.aws.amazon.com/mediaconvert/home?region="
+                    f"{region}#/jobs/summary/{field('$.detail.jobId')}"
+                ),
+                dead_letter_queue=self.dead_letters,
+            )
+        )
+        alerts.grant_publish(iam.ServicePrincipal("events.amazonaws.com"))
+
+
+class PipelineAlarms(Construct):
+    """Alarms with thresholds from config; every alarm notifies the alerts topic."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        workflow: PipelineStateMachine,
+        functions: dict[str, PipelineFunction],
+        dead_letter_queues: dict[str, sqs.IQueue],
+        alerts: EncryptedTopic,
+        thresholds: AlarmThresholds,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        action = cw_actions.SnsAction(alerts.topic)
+        alerts.grant_publish(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        self.alarms: list[cloudwatch.Alarm] = []
+        machine = workflow.state_machine
+
+        def add(alarm: cloudwatch.Alarm) -> cloudwatch.Alarm:
+            alarm.add_alarm_action(action)
+            self.alarms.append(alarm)
+            return alarm
+
+        self.failed_executions = add(
+            machine.metric_failed(period=cdk.Duration.minutes(5)).create_alarm(
+                self,
+                "ExecutionsFailed",
+                alarm_description="A pipeline execution failed (see the alerts for the cause)",
+                threshold=thresholds.failed_executions,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+        )
+        window_hours = min(thresholds.no_success_hours, MAX_ALARM_WINDOW_HOURS)
+        days = max(1, window_hours // 24)
+        self.no_success = add(
+            machine.metric_succeeded(period=cdk.Duration.days(1)).create_alarm(
+                self,
+                "NoSuccessfulRun",
+                alarm_description=(
+                    f"No successful pipeline run for {days} day(s): the weekly schedule plus its "
+                    "margin (CloudWatch evaluates at most 7 days)"
+                ),
+                threshold=1,
+                evaluation_periods=days,
+                datapoints_to_alarm=days,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            )
+        )
+        for name, fn in functions.items():
+            add(
+                fn.metric_errors().create_alarm(
+                    self,
+                    f"{name}Errors",
+                    alarm_description=f"The {name} function reported errors",
+                    threshold=thresholds.lambda_errors,
+                    evaluation_periods=1,
+                    comparison_operator=(
+                        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+                    ),
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            )
+            add(
+                fn.metric_throttles().create_alarm(
+                    self,
+                    f"{name}Throttles",
+                    alarm_description=f"The {name} function was throttled",
+                    threshold=thresholds.lambda_throttles,
+                    evaluation_periods=1,
+                    comparison_operator=(
+                        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+                    ),
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            )
+        for name, queue in dead_letter_queues.items():
+            add(
+                queue.metric_approximate_number_of_messages_visible(
+                    period=cdk.Duration.minutes(5), statistic="Maximum"
+                ).create_alarm(
+                    self,
+                    f"{name}NotEmpty",
+                    alarm_description=f"Messages are waiting in the {name} dead-letter queue",
+                    threshold=1,
+                    evaluation_periods=1,
+                    comparison_operator=(
+                        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+                    ),
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
+            )
+
+
+class PipelineDashboard(Construct):
+    """Health and cost on one page, in the order an operator reads it."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        workflow: PipelineStateMachine,
+        functions: dict[str, PipelineFunction],
+        ingest: Ingest,
+        transcode: Transcode,
+        finalize: Finalize,
+        data_lake: DataLake,
+        campaigns: tuple[str, ...],
+        alarms: list[cloudwatch.Alarm],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        machine = workflow.state_machine
+        hour = cdk.Duration.hours(1)
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Resource", default_interval=cdk.Duration.days(7)
+        )
+        graph = cloudwatch.GraphWidget
+        self.dashboard.add_widgets(
+            cloudwatch.TextWidget(
+                markdown=(
+                    "# Media pipeline\nRuns, stages, sources and spend. Alarms notify the "
+                    "alerts topic; the alarm panel at the bottom shows their state."
+                ),
+                width=24,
+                height=2,
+            )
+        )
+        self.dashboard.add_widgets(
+            graph(
+                title="Executions",
+                left=[
+                    machine.metric_started(period=hour),
+                    machine.metric_succeeded(period=hour),
+                    machine.metric_failed(period=hour),
+                ],
+                width=12,
+            ),
+            graph(
+                title="Execution duration (p50 / p90 / p99)",
+                left=[machine.metric_time(statistic=s, period=hour) for s in ("p50", "p90", "p99")],
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            graph(
+                title="Lambda errors per stage",
+                left=[fn.metric_errors(hour).with_(label=n) for n, fn in functions.items()],
+                width=8,
+            ),
+            graph(
+                title="Lambda throttles per stage",
+                left=[fn.metric_throttles(hour).with_(label=n) for n, fn in functions.items()],
+                width=8,
+            ),
+            graph(
+                title="Lambda duration p90 per stage",
+                left=[fn.metric_duration().with_(label=n) for n, fn in functions.items()],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            graph(
+                title="MediaConvert jobs",
+                left=[
+                    transcode.metric_jobs_completed().with_(label="completed"),
+                    transcode.metric_jobs_errored().with_(label="errored"),
+                ],
+                width=8,
+            ),
+            graph(
+                title="Video minutes (Rekognition billable / transcoded)",
+                left=[
+                    finalize.metric_minutes_analyzed().with_(label="Rekognition minutes"),
+                    finalize.metric_minutes_transcoded().with_(label="transcoded minutes"),
+                ],
+                width=8,
+            ),
+            graph(
+                title="Assets processed / failed, labels, moderation flags",
+                left=[
+                    finalize.metric_assets_processed().with_(label="processed"),
+                    finalize.metric_assets_failed().with_(label="failed"),
+                ],
+                right=[
+                    finalize.metric_labels_found().with_(label="labels"),
+                    finalize.metric_moderation_flags().with_(label="moderation flags"),
+                ],
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            graph(
+                title="Ingested per source",
+                left=[ingest.metric_assets_ingested(s).with_(label=s) for s in SOURCES],
+                right=[ingest.metric_source_failures(s).with_(label=f"{s} down") for s in SOURCES],
+                width=12,
+            ),
+            graph(
+                title="Data lake size by storage class",
+                left=[
+                    data_lake.metric_size_bytes(bucket, storage).with_(label=f"{name} {storage}")
+                    for name, bucket in (("raw", data_lake.raw), ("processed", data_lake.processed))
+                    for storage in STORAGE_TYPES
+                ],
+                stacked=True,
+                width=12,
+            ),
+        )
+        self.dashboard.add_widgets(
+            graph(
+                title="Estimated AWS charges (account, USD)",
+                left=[
+                    cloudwatch.Metric(
+                        namespace="AWS/Billing",
+                        metric_name="EstimatedCharges",
+                        dimensions_map={"Currency": "USD"},
+                        statistic="Maximum",
+                        period=cdk.Duration.hours(6),
+                        region=BILLING_REGION,
+                    )
+                ],
+                width=8,
+            ),
+            graph(
+                title="Estimated pipeline cost per asset (USD)",
+                left=[finalize.metric_estimated_cost().with_(label="per asset (avg)")],
+                width=8,
+            ),
+            graph(
+                title="Estimated pipeline cost per campaign (USD)",
+                left=[finalize.metric_estimated_cost(campaign=c).with_(label=c) for c in campaigns],
+                stacked=True,
+                width=8,
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms, width=24, height=4)
+        )
+
+
+class CostControls(Construct):
+    """A monthly budget with 80 % / 100 % alerts and a cost anomaly monitor, per deployment.
+
+    Both filter on the ``deployment`` tag every resource carries; activate it as a cost
+    allocation tag in the Billing console once per account.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        alerts: EncryptedTopic,
+        deployment: str,
+        monthly_budget_usd: int,
+        anomaly_threshold_usd: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        for service in ("budgets.amazonaws.com", "costalerts.amazonaws.com"):
+            alerts.grant_publish(iam.ServicePrincipal(service))
+        subscriber = budgets.CfnBudget.SubscriberProperty(
+            subscription_type="SNS", address=alerts.topic_arn
+        )
+        self.budget = budgets.CfnBudget(
+            self,
+            "Budget",
+            budget=budgets.CfnBudget.BudgetDataProperty(
+                budget_type="COST",
+                time_unit="MONTHLY",
+                budget_limit=budgets.CfnBudget.SpendProperty(amount=monthly_budget_usd, unit="USD"),
+                cost_filters={"TagKeyValue": [f"user:deployment${deployment}"]},
+            ),
+            notifications_with_subscribers=[
+                budgets.CfnBudget.NotificationWithSubscribersProperty(
+                    notification=budgets.CfnBudget.NotificationProperty(
+                        notification_type="ACTUAL",
+                        comparison_operator="GREATER_THAN",
+                        threshold=percent,
+                        threshold_type="PERCENTAGE",
+                    ),
+                    subscribers=[subscriber],
+                )
+                for percent in (80, 100)
+            ],
+        )
+        self.anomaly_monitor = ce.CfnAnomalyMonitor(
+            self,
+            "AnomalyMonitor",
+            monitor_name=f"{deployment}-spend",
+            monitor_type="CUSTOM",
+            monitor_specification=json.dumps(
+                {"Tags": {"Key": "deployment", "Values": [deployment], "MatchOptions": ["EQUALS"]}}
+            ),
+        )
+        self.anomaly_subscription = ce.CfnAnomalySubscription(
+            self,
+            "AnomalySubscription",
+            subscription_name=f"{deployment}-spend-alerts",
+            frequency="IMMEDIATE",
+            monitor_arn_list=[self.anomaly_monitor.attr_monitor_arn],
+            subscribers=[
+                ce.CfnAnomalySubscription.SubscriberProperty(type="SNS", address=alerts.topic_arn)
+            ],
+            threshold_expression=json.dumps(
+                {
+                    "Dimensions": {
+                        "Key": "ANOMALY_TOTAL_IMPACT_ABSOLUTE",
+                        "MatchOptions": ["GREATER_THAN_OR_EQUAL"],
+                        "Values": [str(anomaly_threshold_usd)],
+                    }
+                }
+            ),
+        )
+
+
+class SlackAlerts(Construct):
+    """Optional: the alerts topic in a Slack channel through AWS Chatbot."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        alerts: EncryptedTopic,
+        deployment: str,
+        workspace_id: str,
+        channel_id: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.channel = chatbot.SlackChannelConfiguration(
+            self,
+            "Resource",
+            slack_channel_configuration_name=f"{deployment}-alerts",
+            slack_workspace_id=workspace_id,
+            slack_channel_id=channel_id,
+            notification_topics=[alerts.topic],
+            guardrail_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("ReadOnlyAccess")],
+        )

@@ -1,0 +1,75 @@
+"""Narrow cdk-nag acknowledgments for the wildcards that ``grant_*`` methods produce.
+
+cdk-nag reports each wildcard of a policy separately (``AwsSolutions-IAM5[Action::s3:List*]``,
+``AwsSolutions-IAM5[Resource::<arn>/video/*]``), and an acknowledgment must name the finding
+exactly. The resource part is the ARN as cdk-nag prints it, which depends on whether the resource
+lives in the same stack (``<LogicalId.Arn>``) or is read across stacks (a ``Fn::GetStackOutput``
+published by the producing stack); ``arn_finding`` renders both forms. If CDK ever changes how it
+publishes references, the acknowledgment stops matching and synthesis fails: it fails closed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+
+import aws_cdk as cdk
+from constructs import IConstruct
+
+
+def _unique_id(components: list[str]) -> str:
+    """CDK's ``makeUniqueId`` for a two-part path: readable part plus an md5 path hash."""
+    human = "".join(re.sub(r"[^A-Za-z0-9]", "", c) for c in components)
+    digest = hashlib.md5("/".join(components).encode(), usedforsecurity=False).hexdigest()
+    return human[:240] + digest[:8].upper()
+
+
+def arn_finding(consumer: IConstruct, resource: cdk.CfnResource, suffix: str = "") -> str:
+    """The ``Resource::`` part of a finding for ``resource.Arn + suffix`` seen from ``consumer``."""
+    producer = cdk.Stack.of(resource)
+    logical_id = producer.get_logical_id(resource)
+    if producer is cdk.Stack.of(consumer):
+        return f"Resource::<{logical_id}.Arn>{suffix}"
+    reference = json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, separators=(",", ":"))
+    output = _unique_id(["Publish", f"Output{reference}"])
+    rendered = json.dumps(
+        {
+            "Fn::GetStackOutput": {
+                "StackName": producer.stack_name,
+                "Region": {"Ref": "AWS::Region"},
+                "OutputName": output,
+            }
+        },
+        separators=(",", ":"),
+    )
+    return f"Resource::{rendered}{suffix}"
+
+
+def acknowledge(scope: IConstruct, findings: Iterable[str], reason: str) -> None:
+    """Acknowledge each listed ``AwsSolutions-IAM5`` finding on ``scope`` with one reason."""
+    for finding in findings:
+        cdk.Validations.of(scope).acknowledge(
+            cdk.Acknowledgment(id=f"AwsSolutions-IAM5[{finding}]", reason=reason)
+        )
+
+
+def acknowledge_rule(scope: IConstruct, rule_id: str, reason: str) -> None:
+    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
+
+
+S3_READ_ACTIONS = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")
+S3_WRITE_ACTIONS = ("Action::s3:Abort*",)
+S3_DELETE_ACTIONS = ("Action::s3:DeleteObject*",)
+
+
+def acknowledge_dead_letter_queue(queue: IConstruct) -> None:
+    """A dead-letter queue needs no dead-letter queue of its own."""
+    for rule in ("AwsSolutions-SQS3", "Serverless-SQSRedrivePolicy"):
+        acknowledge_rule(
+            queue,
+            rule,
+            "This queue is itself a dead-letter queue (alarmed when not empty); a DLQ of a DLQ "
+            "would only hide messages one level deeper.",
+        )

@@ -1,0 +1,342 @@
+"""The pipeline's Standard workflow, built from CDK's typed states (no hand-written ASL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from constructs_lib.alerts import EncryptedTopic
+from constructs_lib.analysis import Analysis
+from constructs_lib.data_lake import DataLake
+from constructs_lib.finalize import Finalize
+from constructs_lib.functions import PipelineFunction, log_retention
+from constructs_lib.nag import acknowledge, arn_finding
+from constructs_lib.transcode import Transcode
+
+MAX_MAP_CONCURRENCY = 6  # Rekognition's 20 concurrent jobs / 3 jobs per asset
+ANALYSIS_FEATURES = ("labels", "moderation", "segments")
+LAMBDA_TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+]
+MEDIACONVERT_TRANSIENT = [
+    "MediaConvert.TooManyRequestsException",
+    "MediaConvert.InternalServerErrorException",
+    "MediaConvert.ConflictException",
+]
+SNS_TRANSIENT = [
+    "SNS.ThrottledException",
+    "SNS.InternalErrorException",
+    "SNS.KmsThrottlingException",
+]
+
+
+@dataclass(frozen=True)
+class WorkflowTimeouts:
+    """How long each wait may take before it is treated as a failure of that asset."""
+
+    analysis_hours: int = 8
+    execution_hours: int = 48
+
+
+def _retry_transient(state: sfn.TaskStateBase, errors: list[str]) -> None:
+    """Throttling and service errors: jittered exponential backoff, bounded."""
+    state.add_retry(
+        errors=errors,
+        interval=cdk.Duration.seconds(2),
+        backoff_rate=2,
+        max_attempts=6,
+        max_delay=cdk.Duration.seconds(60),
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+
+
+class PipelineStateMachine(Construct):
+    """Campaign (or upload) -> ingest -> per asset: transcode, analyze, finalize -> summary."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        resolve: PipelineFunction,
+        ingest: PipelineFunction,
+        transcode: Transcode,
+        analysis: Analysis,
+        finalize: Finalize,
+        alerts: EncryptedTopic,
+        data_lake: DataLake,
+        map_concurrency: int,
+        log_retention_days: int,
+        timeouts: WorkflowTimeouts | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if not 1 <= map_concurrency <= MAX_MAP_CONCURRENCY:
+            raise ValueError(
+                f"map_concurrency: must be 1..{MAX_MAP_CONCURRENCY} to stay under Rekognition's "
+                f"20 concurrent jobs, got {map_concurrency}"
+            )
+        timeouts = timeouts or WorkflowTimeouts()
+        path = sfn.JsonPath
+
+        # Outline (mirrors the chain below):
+        # 1. Resolve input: {} = active campaign and batch sizes from the config parameter;
+        #    InvalidInput fails the execution at once with the handler's message as Cause.
+        # 2. Run (a one-branch Parallel so one Catch covers every step below):
+        #    2a. Ingest: search the sources, stream new clips into raw, record them.
+        #    2b. Map over new assets (max concurrency from config, <= 6):
+        #        i.   Plan transcode (Lambda: MediaConvert settings from JSON, ladder by height)
+        #        ii.  Transcode (MediaConvert createJob.sync)
+        #        iii. Analyze: labels | moderation | segments in parallel, each waiting for
+        #             Rekognition's SNS completion through a task token (no polling)
+        #        iv.  Finalize (Lambda: page every result, write <stem>_labels.json, catalog)
+        #        any failure of i-iv -> Mark failed (catalog + root cause); the batch goes on
+        #    2c. Summary (Lambda: publish the run summary to the alerts topic)
+        # 3. Succeed; an unhandled failure publishes its root cause to the alerts topic, then Fails.
+
+        # 1. Resolve input
+        resolve_task = tasks.LambdaInvoke(
+            self,
+            "Resolve input",
+            lambda_function=resolve.function,
+            payload=sfn.TaskInput.from_json_path_at("$"),
+            output_path="$.Payload",
+            retry_on_service_exceptions=False,
+        )
+        _retry_transient(resolve_task, LAMBDA_TRANSIENT)
+        read_cause = sfn.Pass(
+            self,
+            "Read input error",
+            parameters={"detail": path.string_to_json(path.string_at("$.error.Cause"))},
+        )
+        invalid_input = sfn.Fail(
+            self, "Invalid input", error="InvalidInput", cause_path="$.detail.errorMessage"
+        )
+        resolve_task.add_catch(
+            read_cause.next(invalid_input), errors=["InvalidInput"], result_path="$.error"
+        )
+
+        # 2a. Ingest
+        ingest_task = tasks.LambdaInvoke(
+            self,
+            "Ingest",
+            lambda_function=ingest.function,
+            payload=sfn.TaskInput.from_json_path_at("$"),
+            result_selector={
+                "assets.$": "$.Payload.assets",
+                "skipped.$": "$.Payload.skipped",
+                "errors.$": "$.Payload.errors",
+            },
+            result_path="$.ingest",
+            retry_on_service_exceptions=False,
+        )
+        _retry_transient(ingest_task, LAMBDA_TRANSIENT)
+
+        # 2b. Per asset
+        mark_failed = tasks.LambdaInvoke(
+            self,
+            "Mark failed",
+            lambda_function=finalize.mark_failed.function,
+            payload=sfn.TaskInput.from_object(
+                {"asset": path.object_at("$.asset"), "error": path.object_at("$.error")}
+            ),
+            output_path="$.Payload",
+            retry_on_service_exceptions=False,
+        )
+        _retry_transient(mark_failed, LAMBDA_TRANSIENT)
+
+        plan = tasks.LambdaInvoke(
+            self,
+            "Plan transcode",
+            lambda_function=transcode.plan.function,
+            payload=sfn.TaskInput.from_json_path_at("$.asset"),
+            result_selector={
+                "settings.$": "$.Payload.settings",
+                "user_metadata.$": "$.Payload.user_metadata",
+                "outputs.$": "$.Payload.outputs",
+            },
+            result_path="$.plan",
+            retry_on_service_exceptions=False,
+        )
+        _retry_transient(plan, LAMBDA_TRANSIENT)
+
+        transcode_job = tasks.MediaConvertCreateJob(
+            self,
+            "Transcode",
+            create_job_request={
+                "Role": transcode.mediaconvert_role.role_arn,
+                "Settings": path.object_at("$.plan.settings"),
+                "UserMetadata": path.object_at("$.plan.user_metadata"),
+                "StatusUpdateInterval": "SECONDS_60",
+            },
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            result_selector={"job_id.$": "$.Job.Id", "status.$": "$.Job.Status"},
+            result_path="$.transcode",
+        )
+        _retry_transient(transcode_job, MEDIACONVERT_TRANSIENT)
+
+        analyze = sfn.Parallel(self, "Analyze", result_path="$.analysis")
+        for feature in ANALYSIS_FEATURES:
+            start = tasks.LambdaInvoke(
+                self,
+                f"Analyze {feature}",
+                lambda_function=analysis.start.function,
+                integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+                payload=sfn.TaskInput.from_object(
+                    {
+                        "task_token": path.task_token,
+                        "feature": feature,
+                        "asset_id": path.string_at("$.asset.asset_id"),
+                        "video": {
+                            "bucket": data_lake.processed.bucket_name,
+                            "key": path.string_at("$.plan.outputs.mp4_key"),
+                        },
+                    }
+                ),
+                task_timeout=sfn.Timeout.duration(cdk.Duration.hours(timeouts.analysis_hours)),
+                retry_on_service_exceptions=False,
+            )
+            _retry_transient(start, LAMBDA_TRANSIENT)
+            # Rekognition's concurrent-job quota: wait and try again rather than fail the asset.
+            start.add_retry(
+                errors=["RekognitionLimitExceeded"],
+                interval=cdk.Duration.seconds(30),
+                backoff_rate=2,
+                max_attempts=8,
+                max_delay=cdk.Duration.minutes(15),
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+            analyze.branch(start)
+
+        finalize_task = tasks.LambdaInvoke(
+            self,
+            "Finalize",
+            lambda_function=finalize.finalize.function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "asset": path.object_at("$.asset"),
+                    "transcode": {
+                        "outputs": path.object_at("$.plan.outputs"),
+                        "job_id": path.string_at("$.transcode.job_id"),
+                    },
+                    "analysis": path.list_at("$.analysis"),
+                }
+            ),
+            output_path="$.Payload",
+            retry_on_service_exceptions=False,
+        )
+        _retry_transient(finalize_task, LAMBDA_TRANSIENT)
+
+        for state in (plan, transcode_job, analyze, finalize_task):
+            state.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
+
+        per_asset = sfn.Map(
+            self,
+            "Each new asset",
+            items_path="$.ingest.assets",
+            item_selector={"asset.$": "$$.Map.Item.Value"},
+            max_concurrency=map_concurrency,
+            result_path="$.results",
+        )
+        per_asset.item_processor(plan.next(transcode_job).next(analyze).next(finalize_task))
+
+        # 2c. Summary
+        summary = tasks.LambdaInvoke(
+            self,
+            "Summary",
+            lambda_function=finalize.summary.function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "execution": path.execution_id,
+                    "campaign": path.string_at("$.campaign"),
+                    "results": path.list_at("$.results"),
+                    "ingest": {
+                        "skipped": path.object_at("$.ingest.skipped"),
+                        "errors": path.list_at("$.ingest.errors"),
+                    },
+                }
+            ),
+            output_path="$.Payload",
+            retry_on_service_exceptions=False,
+        )
+        _retry_transient(summary, LAMBDA_TRANSIENT)
+
+        run = sfn.Parallel(self, "Run", output_path="$[0]")
+        run.branch(ingest_task.next(per_asset).next(summary))
+
+        # 3. Unhandled failure: alert with the root cause, then fail with it.
+        publish_failure = tasks.SnsPublish(
+            self,
+            "Alert failure",
+            topic=alerts.topic,
+            subject="Media pipeline run failed",
+            message=sfn.TaskInput.from_object(
+                {
+                    "execution": path.execution_id,
+                    "error": path.string_at("$.error.Error"),
+                    "cause": path.string_at("$.error.Cause"),
+                }
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        _retry_transient(publish_failure, SNS_TRANSIENT)
+        failed = sfn.Fail(
+            self, "Run failed", error_path="$.error.Error", cause_path="$.error.Cause"
+        )
+        for state in (run, resolve_task):
+            state.add_catch(publish_failure, errors=["States.ALL"], result_path="$.error")
+        publish_failure.next(failed)
+
+        definition = resolve_task.next(run).next(sfn.Succeed(self, "Done"))
+
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=log_retention(log_retention_days),
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "Resource",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=cdk.Duration.hours(timeouts.execution_hours),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+            comment="Media pipeline: ingest, transcode, analyze, finalize",
+        )
+        alerts.key.grant(self.state_machine, "kms:GenerateDataKey", "kms:Decrypt")
+        analysis.grant_callbacks(self.state_machine)
+        # MediaConvert runs the job as its own role; only that role may be passed.
+        transcode.mediaconvert_role.grant_pass_role(self.state_machine.role)
+
+        policy = self.state_machine.role.node.find_child("DefaultPolicy")
+        functions = (
+            resolve, ingest, transcode.plan, analysis.start,
+            finalize.finalize, finalize.mark_failed, finalize.summary,
+        )  # fmt: skip
+        acknowledge(
+            policy,
+            [
+                arn_finding(policy, fn.function.node.default_child, ":*")  # type: ignore[arg-type]
+                for fn in functions
+            ],
+            "LambdaInvoke's grant covers the function and its versions/aliases (ARN:*) of "
+            "exactly the pipeline's own functions.",
+        )
+        acknowledge(
+            policy,
+            ["Resource::*"],
+            "mediaconvert:CreateJob/GetJob/CancelJob for the .sync integration and X-Ray "
+            "tracing actions support no resource-level scoping of new jobs/traces.",
+        )

@@ -1,0 +1,104 @@
+"""What starts the pipeline: a weekly schedule and objects dropped under ``uploads/``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from constructs_lib.data_lake import UPLOADS_PREFIX, DataLake
+from constructs_lib.functions import DependenciesLayer, PipelineFunction
+from constructs_lib.nag import acknowledge_dead_letter_queue
+
+
+@dataclass(frozen=True)
+class WeeklySchedule:
+    """EventBridge cron fields, UTC."""
+
+    minute: str
+    hour: str
+    week_day: str
+    enabled: bool = True
+
+
+class Triggers(Construct):
+    """Weekly run with ``{}``; one run per uploaded object with a deterministic name.
+
+    EventBridge cannot name executions, so uploads go through a small Lambda that derives the name
+    from the object; undeliverable events land in a dead-letter queue the alarms watch.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine: sfn.IStateMachine,
+        data_lake: DataLake,
+        layer: DependenciesLayer,
+        schedule: WeeklySchedule,
+        log_retention_days: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge_dead_letter_queue(self.dead_letters)
+        self.weekly = events.Rule(
+            self,
+            "Weekly",
+            description="Weekly campaign run with the active campaign",
+            enabled=schedule.enabled,
+            schedule=events.Schedule.cron(
+                minute=schedule.minute, hour=schedule.hour, week_day=schedule.week_day
+            ),
+            targets=[
+                targets.SfnStateMachine(
+                    state_machine,
+                    input=events.RuleTargetInput.from_object({}),
+                    dead_letter_queue=self.dead_letters,
+                    retry_attempts=3,
+                )
+            ],
+        )
+        self.starter = PipelineFunction(
+            self,
+            "UploadStarter",
+            unit="trigger",
+            handler="lambdas.trigger.handler.handler",
+            layer=layer,
+            log_retention_days=log_retention_days,
+            service="trigger",
+            description="Starts one execution per uploaded object (deterministic name)",
+            environment={"STATE_MACHINE_ARN": state_machine.state_machine_arn},
+        )
+        state_machine.grant_start_execution(self.starter.function)
+        self.uploads = events.Rule(
+            self,
+            "Uploads",
+            description="Objects created under uploads/ in the raw bucket",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [data_lake.raw.bucket_name]},
+                    "object": {"key": [{"prefix": UPLOADS_PREFIX}]},
+                },
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.starter.function,
+                    dead_letter_queue=self.dead_letters,
+                    retry_attempts=3,
+                )
+            ],
+        )

@@ -1,0 +1,172 @@
+"""The synthesized state machine definition, parsed out of the template and checked as a graph."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from stacks.config import build_environments
+
+
+def _definition(synthesized, env: str) -> dict:
+    """Rebuild the ASL from the template's Fn::Join, with tokens replaced by placeholders."""
+    resources = synthesized.templates[f"{env}/Pipeline"]["Resources"]
+    machines = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    assert len(machines) == 1
+    body = machines[0]["Properties"]["DefinitionString"]
+    if isinstance(body, dict) and "Fn::Join" in body:
+        parts = body["Fn::Join"][1]
+        body = "".join(p if isinstance(p, str) else "TOKEN" for p in parts)
+    return json.loads(body)
+
+
+def _walk(states: dict, prefix: str = "") -> Iterator[tuple[str, dict, dict]]:
+    """Every state with its containing ``States`` map, recursing into Parallel and Map."""
+    for name, state in states.items():
+        yield prefix + name, state, states
+        for branch in state.get("Branches", []):
+            yield from _walk(branch["States"], f"{prefix}{name}/")
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from _walk(processor["States"], f"{prefix}{name}/")
+
+
+def _graphs(definition: dict) -> Iterator[dict]:
+    yield definition
+    for _, state, _ in _walk(definition["States"]):
+        yield from state.get("Branches", [])
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield processor
+
+
+@pytest.fixture(scope="module", params=["Dev", "Prod"])
+def definition(request, synthesized):
+    return _definition(synthesized, request.param)
+
+
+def test_every_state_is_reachable(definition):
+    for graph in _graphs(definition):
+        states = graph["States"]
+        seen, todo = set(), [graph["StartAt"]]
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            state = states[name]
+            todo += [state["Next"]] if "Next" in state else []
+            todo += [c["Next"] for c in state.get("Catch", [])]
+            todo += [c["Next"] for c in state.get("Choices", [])]
+            todo += [state["Default"]] if "Default" in state else []
+        assert seen == set(states), f"unreachable: {set(states) - seen}"
+
+
+def test_every_path_ends_in_succeed_or_fail(definition):
+    for graph in _graphs(definition):
+        for name, state in graph["States"].items():
+            terminal = state["Type"] in ("Succeed", "Fail") or state.get("End") is True
+            assert terminal or "Next" in state, f"{name} neither ends nor continues"
+    top_types = {s["Type"] for s in definition["States"].values()}
+    assert {"Succeed", "Fail"} <= top_types
+
+
+def test_every_task_retries_transient_errors_with_jitter(definition):
+    tasks = [(n, s) for n, s, _ in _walk(definition["States"]) if s["Type"] == "Task"]
+    assert len(tasks) >= 10
+    for name, state in tasks:
+        retries = state.get("Retry", [])
+        errors = {e for r in retries for e in r["ErrorEquals"]}
+        transient = {e for e in errors if "Exception" in e or "Throttl" in e}
+        assert transient, f"{name} has no Retry for transient errors"
+        for retry in retries:
+            assert retry.get("JitterStrategy") == "FULL", name
+            assert retry["BackoffRate"] >= 2, name
+
+
+def test_map_concurrency_follows_config_and_rekognition_quota(definition, synthesized):
+    maps = [s for _, s, _ in _walk(definition["States"]) if s["Type"] == "Map"]
+    assert len(maps) == 1
+    concurrency = maps[0]["MaxConcurrency"]
+    assert 1 <= concurrency <= 6  # 3 Rekognition jobs per asset, 20 per account
+    assert concurrency in {c.map_concurrency for c in build_environments().values()}
+
+
+def test_analysis_waits_by_callback_with_a_timeout_and_limit_retry(definition):
+    callbacks = [
+        (n, s)
+        for n, s, _ in _walk(definition["States"])
+        if s["Type"] == "Task" and s["Resource"].endswith("waitForTaskToken")
+    ]
+    assert sorted(n.rsplit("/", 1)[-1] for n, _ in callbacks) == [
+        "Analyze labels",
+        "Analyze moderation",
+        "Analyze segments",
+    ]
+    for name, state in callbacks:
+        assert 0 < state["TimeoutSeconds"] <= 24 * 3600, name
+        assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+        limit = [r for r in state["Retry"] if r["ErrorEquals"] == ["RekognitionLimitExceeded"]]
+        assert limit and limit[0]["MaxAttempts"] >= 5, name
+
+
+def test_no_polling_loops(definition):
+    # Waiting is done by .sync and callbacks: no Wait or Choice states that would loop and bill.
+    kinds = {s["Type"] for _, s, _ in _walk(definition["States"])}
+    assert "Wait" not in kinds
+    assert "Choice" not in kinds
+
+
+def test_transcode_is_a_sync_mediaconvert_job_tagged_with_the_deployment(definition):
+    jobs = [s for _, s, _ in _walk(definition["States"]) if "mediaconvert" in s.get("Resource", "")]
+    assert len(jobs) == 1
+    job = jobs[0]
+    assert job["Resource"].endswith(":states:::mediaconvert:createJob.sync")
+    assert job["Parameters"]["Settings.$"] == "$.plan.settings"
+    assert job["Parameters"]["UserMetadata.$"] == "$.plan.user_metadata"
+
+
+def test_asset_failures_are_caught_and_recorded(definition):
+    maps = [s for _, s, _ in _walk(definition["States"]) if s["Type"] == "Map"]
+    inner = maps[0]["ItemProcessor"]["States"]
+    for name in ("Plan transcode", "Transcode", "Analyze", "Finalize"):
+        catches = inner[name]["Catch"]
+        assert catches == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Mark failed"}
+        ], name
+
+
+def test_invalid_input_fails_at_once_with_the_message(definition):
+    resolve = definition["States"]["Resolve input"]
+    assert resolve["Catch"][0]["ErrorEquals"] == ["InvalidInput"]
+    assert resolve["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
+    fail = definition["States"]["Invalid input"]
+    assert fail == {"Type": "Fail", "Error": "InvalidInput", "CausePath": "$.detail.errorMessage"}
+
+
+def test_state_machine_logs_everything_and_traces(synthesized):
+    for env in ("Dev", "Prod"):
+        resources = synthesized.templates[f"{env}/Pipeline"]["Resources"]
+        machine = next(
+            r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+        )
+        props = machine["Properties"]
+        assert props["StateMachineType"] == "STANDARD"
+        assert props["TracingConfiguration"] == {"Enabled": True}
+        assert props["LoggingConfiguration"]["Level"] == "ALL"
+        assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+
+
+def test_weekly_schedule_and_upload_rule(synthesized):
+    resources = synthesized.templates["Dev/Pipeline"]["Resources"]
+    rules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    schedules = [r for r in rules if "ScheduleExpression" in r]
+    assert [r["ScheduleExpression"] for r in schedules] == ["cron(0 7 ? * MON *)"]
+    assert schedules[0]["Targets"][0]["Input"] == "{}"
+    uploads = [r for r in rules if "EventPattern" in r]
+    assert len(uploads) == 1
+    pattern = uploads[0]["EventPattern"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["object"] == {"key": [{"prefix": "uploads/"}]}
