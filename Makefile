@@ -11,7 +11,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 PY_SOURCES := app.py stacks constructs_lib lambdas tests $(wildcard benchmarks) $(wildcard dashboard_app) \
 	scripts .github/scripts
 
-.PHONY: help setup test lint format synth diff deploy bench clean
+.PHONY: help setup browser test lint format synth diff deploy bench dashboard dashboard-stop clean
 
 help:
 	@echo "make test            install everything, then lint, type-check and run every test"
@@ -20,6 +20,7 @@ help:
 	@echo "make deploy ENV=dev  deploy one environment"
 	@echo "make lint / format   ruff + mypy / apply ruff formatting"
 	@echo "make bench           run benchmarks, results in benchmarks/results/"
+	@echo "make dashboard       Streamlit dashboard against the local world (after make demo)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +43,13 @@ format: setup
 	$(BIN)/ruff check --fix $(PY_SOURCES)
 	$(BIN)/ruff format $(PY_SOURCES)
 
-test: setup lint
+# The dashboard's real-browser test needs Chromium (Debian package); it skips with a printed
+# reason where it cannot be installed.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium unavailable: the browser test will skip"
+
+test: setup lint browser
 	$(BIN)/pytest
 
 synth: setup
@@ -58,8 +65,17 @@ deploy: setup
 
 bench: setup
 	mkdir -p benchmarks/results
-	@for b in benchmarks/*.py; do case $$b in */_*|*/__init__.py) continue;; esac; \
-	  echo "== $$b"; $(BIN)/python $$b; done
+	@status=0; for b in benchmarks/*.py; do case $$b in */_*|*/__init__.py) continue;; esac; \
+	  echo "== $$b"; $(BIN)/python $$b || { echo "!! $$b missed its target or failed"; status=1; }; \
+	done; exit $$status
+
+dashboard: setup
+	$(BIN)/python scripts/dashboard_world.py ensure --world .demo/world.json
+	MEDIA_PIPELINE_WORLD=.demo/world.json $(BIN)/streamlit run dashboard_app/app.py \
+	  --server.address 127.0.0.1 --browser.gatherUsageStats false
+
+dashboard-stop:
+	$(BIN)/python scripts/dashboard_world.py stop --world .demo/world.json
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,723 @@
+"""Every AWS call the dashboard makes, in one module, with caching.
+
+The page never touches boto3: it calls the functions here and gets plain Python values back, or a
+``DashboardError`` whose text is written for the person looking at the page (no stack traces).
+
+Where the resources are found, first match wins:
+
+1. ``MEDIA_PIPELINE_WORLD``: a JSON file describing a local moto-backed world (``make demo`` /
+   ``scripts/dashboard_world.py`` write it): ``endpoint_url``, ``region``, ``state_machine_arn``,
+   ``catalog_table``, ``raw_bucket``, ``processed_bucket``, ``config_parameter``.
+2. Explicit variables ``MEDIA_PIPELINE_CATALOG_TABLE``, ``MEDIA_PIPELINE_CONFIG_PARAMETER``,
+   ``MEDIA_PIPELINE_PROCESSED_BUCKET``, ``MEDIA_PIPELINE_RAW_BUCKET`` and
+   ``MEDIA_PIPELINE_STATE_MACHINE_ARN`` (``AWS_ENDPOINT_URL`` is honoured by boto3 itself).
+3. CloudFormation outputs of ``<Env>-Stateful`` and ``<Env>-Pipeline`` for
+   ``MEDIA_PIPELINE_ENV`` (``dev`` by default). Explicit variables override single outputs.
+
+Reads are cached for a few seconds (``st.cache_data``) so a rerun caused by a widget does not
+repeat every query; writes clear exactly the caches they make stale. Clients are cached per
+process (``st.cache_resource``): creating one costs more than most queries.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import boto3
+import streamlit as st
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
+
+from lambdas.shared.campaign_config import (
+    MAX_BATCH,
+    MIN_BATCH,
+    CampaignConfig,
+    CampaignConfigStore,
+    check_batch_size,
+)
+from lambdas.shared.catalog import STATUSES, Catalog, asset_pk
+from lambdas.shared.errors import InvalidInput
+
+WORLD_VAR = "MEDIA_PIPELINE_WORLD"
+ENV_VAR = "MEDIA_PIPELINE_ENV"
+PREFIX = "MEDIA_PIPELINE_"
+# Resource field -> (explicit variable suffix, CloudFormation output, stack kind)
+FIELDS: dict[str, tuple[str, str, str]] = {
+    "catalog_table": ("CATALOG_TABLE", "CatalogTableName", "Stateful"),
+    "config_parameter": ("CONFIG_PARAMETER", "CampaignParameterName", "Stateful"),
+    "processed_bucket": ("PROCESSED_BUCKET", "ProcessedBucketName", "Stateful"),
+    "raw_bucket": ("RAW_BUCKET", "RawBucketName", "Stateful"),
+    "state_machine_arn": ("STATE_MACHINE_ARN", "StateMachineArn", "Pipeline"),
+}
+REQUIRED = ("catalog_table", "config_parameter", "processed_bucket")
+ENVIRONMENTS = {"dev": "Dev", "prod": "Prod"}
+
+READ_TTL_S = 15
+CONFIG_TTL_S = 30
+DOCUMENT_TTL_S = 300
+URL_EXPIRY_S = 3600
+# Presigned URLs are cached for less than their lifetime so a shown link always still works.
+URL_TTL_S = URL_EXPIRY_S // 2
+EXECUTIONS_SHOWN = 20
+ACCESS_DENIED_CODES = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+    "UnauthorizedAccess",
+}
+BAD_CREDENTIAL_CODES = {
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+}
+NOT_FOUND_CODES = {
+    "ResourceNotFoundException",
+    "ParameterNotFound",
+    "NoSuchBucket",
+    "StateMachineDoesNotExist",
+}
+
+
+# -- errors the page shows as a message ----------------------------------------------------------
+class DashboardError(Exception):
+    """Something the person at the page can act on; ``str(err)`` is the message to show."""
+
+    title = "The dashboard cannot reach the pipeline"
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class MissingCredentials(DashboardError):
+    title = "No AWS credentials"
+
+
+class AccessDenied(DashboardError):
+    title = "Permission denied"
+
+
+class StackNotFound(DashboardError):
+    title = "Stack not found"
+
+
+class NotConfigured(DashboardError):
+    title = "The dashboard is not configured"
+
+
+class ResourceMissing(DashboardError):
+    title = "A pipeline resource is missing"
+
+
+class Unreachable(DashboardError):
+    title = "AWS endpoint unreachable"
+
+
+class InvalidChoice(DashboardError):
+    title = "Invalid value"
+
+
+CREDENTIALS_HINT = (
+    "Sign in (for example `aws sso login --profile <profile>` and set `AWS_PROFILE`), or run "
+    "`make dashboard` to use the local demo world instead of AWS."
+)
+
+
+def translate(err: Exception, action: str) -> DashboardError:  # noqa: PLR0911 - one per case
+    """Turn a botocore failure into the message an operator needs (what, why, what to do)."""
+    if isinstance(err, DashboardError):
+        return err
+    if isinstance(err, NoCredentialsError | PartialCredentialsError):
+        return MissingCredentials(
+            f"No AWS credentials were found while {action}.", hint=CREDENTIALS_HINT
+        )
+    if isinstance(err, NoRegionError):
+        return NotConfigured(
+            f"No AWS region is set while {action}.", hint="Set `AWS_REGION` (e.g. `eu-west-1`)."
+        )
+    if isinstance(err, EndpointConnectionError):
+        return Unreachable(
+            f"Could not connect to {err.kwargs.get('endpoint_url', 'the AWS endpoint')} while "
+            f"{action}.",
+            hint="Check the network, or start the local world again with `make dashboard`.",
+        )
+    if isinstance(err, ClientError):
+        error = err.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message", "")).strip()
+        operation = err.operation_name
+        if code in ACCESS_DENIED_CODES or "not authorized" in message.lower():
+            return AccessDenied(
+                f"Your AWS identity may not call {operation} (needed for {action}): {message}",
+                hint="Ask for the dashboard policy (read on the catalog, processed bucket, "
+                "campaign parameter and executions; write on the parameter; states:StartExecution)"
+                ", or use another profile.",
+            )
+        if code in BAD_CREDENTIAL_CODES:
+            return MissingCredentials(
+                f"AWS rejected the credentials while {action} ({code}): {message}",
+                hint=CREDENTIALS_HINT,
+            )
+        if code in NOT_FOUND_CODES:
+            return ResourceMissing(
+                f"{operation} failed while {action}: {message or code}",
+                hint="Is the stack deployed in this account and region?",
+            )
+        return DashboardError(f"{operation} failed while {action}: {code} {message}".strip())
+    if isinstance(err, BotoCoreError):
+        return DashboardError(f"AWS call failed while {action}: {err}")
+    if isinstance(err, InvalidInput):
+        return InvalidChoice(str(err))
+    raise err
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def aws_call(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorator: any botocore failure inside becomes a ``DashboardError`` naming ``action``."""
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return func(*args, **kwargs)
+            except (BotoCoreError, ClientError, InvalidInput) as err:
+                raise translate(err, action) from err
+
+        return wrapper
+
+    return decorate
+
+
+# -- where the pipeline lives --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Resources:
+    """Names of everything the dashboard reads or changes, and how they were found."""
+
+    region: str
+    catalog_table: str
+    config_parameter: str
+    processed_bucket: str
+    raw_bucket: str | None = None
+    state_machine_arn: str | None = None
+    endpoint_url: str | None = None
+    found_in: str = ""
+    # A local world (moto) takes any credentials; a fresh laptop has none configured.
+    local: bool = False
+
+
+def _env_snapshot() -> tuple[tuple[str, str], ...]:
+    """The variables discovery depends on; also the cache key, so a change is noticed."""
+    names = (
+        WORLD_VAR,
+        ENV_VAR,
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        *(PREFIX + spec[0] for spec in FIELDS.values()),
+    )
+    return tuple((name, os.environ[name]) for name in names if os.environ.get(name))
+
+
+def resources() -> Resources:
+    """Find the pipeline (world file, explicit variables or stack outputs); cached briefly."""
+    return _discover(_env_snapshot())
+
+
+def _region(env: Mapping[str, str]) -> str:
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or boto3.Session().region_name
+    if not region:
+        raise NotConfigured(
+            "No AWS region is set.",
+            hint="Set `AWS_REGION`, or `MEDIA_PIPELINE_WORLD` for the local demo world.",
+        )
+    return region
+
+
+def _from_world(path: str) -> Resources:
+    file = Path(path)
+    try:
+        world = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise NotConfigured(
+            f"The world file {path} does not exist.",
+            hint="Run `make demo` (or `make dashboard`, which starts the demo world) first.",
+        ) from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise NotConfigured(f"The world file {path} cannot be read: {err}") from None
+    missing = [name for name in (*REQUIRED, "region") if not world.get(name)]
+    if missing:
+        raise NotConfigured(f"The world file {path} lacks {', '.join(missing)}.")
+    return Resources(
+        region=world["region"],
+        catalog_table=world["catalog_table"],
+        config_parameter=world["config_parameter"],
+        processed_bucket=world["processed_bucket"],
+        raw_bucket=world.get("raw_bucket"),
+        state_machine_arn=world.get("state_machine_arn"),
+        endpoint_url=world.get("endpoint_url"),
+        found_in=f"local world {path} ({world.get('endpoint_url', 'no endpoint')})",
+        local=True,
+    )
+
+
+def _stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
+    try:
+        stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as err:
+        if "does not exist" in str(err.response.get("Error", {}).get("Message", "")):
+            raise StackNotFound(
+                f"The CloudFormation stack {stack_name} does not exist in {cfn.meta.region_name}.",
+                hint="Deploy it (`make deploy ENV=...`), pick another `MEDIA_PIPELINE_ENV` or "
+                "region, or set the `MEDIA_PIPELINE_*` variables explicitly.",
+            ) from None
+        raise
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def _named(region: str, found_in: str, values: Mapping[str, str]) -> Resources:
+    return Resources(
+        region=region,
+        catalog_table=values["catalog_table"],
+        config_parameter=values["config_parameter"],
+        processed_bucket=values["processed_bucket"],
+        raw_bucket=values.get("raw_bucket"),
+        state_machine_arn=values.get("state_machine_arn"),
+        found_in=found_in,
+    )
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _discover(snapshot: tuple[tuple[str, str], ...]) -> Resources:
+    env = dict(snapshot)
+    if env.get(WORLD_VAR):
+        return _from_world(env[WORLD_VAR])
+    region = _region(env)
+    explicit = {
+        field: env[PREFIX + suffix]
+        for field, (suffix, _, _) in FIELDS.items()
+        if env.get(PREFIX + suffix)
+    }
+    if all(field in explicit for field in REQUIRED):
+        return _named(region, "MEDIA_PIPELINE_* variables", explicit)
+    name = env.get(ENV_VAR, "dev").lower()
+    if name not in ENVIRONMENTS:
+        raise NotConfigured(
+            f"{ENV_VAR}={name!r} is not a known environment; expected one of "
+            f"{', '.join(ENVIRONMENTS)}."
+        )
+    stage = ENVIRONMENTS[name]
+    cfn = client("cloudformation", region, None)
+    values: dict[str, str] = {}
+    stack_names = []
+    for kind in ("Stateful", "Pipeline"):
+        stack_name = f"{stage}-{kind}"
+        try:
+            outputs = aws_call(f"reading the outputs of {stack_name}")(_stack_outputs)(
+                cfn, stack_name
+            )
+        except StackNotFound:
+            # The dashboard is useful without the pipeline stack (no "Run now"), not without data.
+            if kind == "Stateful" and not all(f in explicit for f in REQUIRED):
+                raise
+            continue
+        stack_names.append(stack_name)
+        for field, (_, output, stack_kind) in FIELDS.items():
+            if stack_kind == kind and output in outputs:
+                values[field] = outputs[output]
+    values.update(explicit)
+    missing = [field for field in REQUIRED if field not in values]
+    if missing:
+        raise NotConfigured(
+            f"The stacks {', '.join(stack_names)} have no output for {', '.join(missing)}.",
+            hint="Redeploy the stateful stack, or set the matching MEDIA_PIPELINE_* variables.",
+        )
+    return _named(region, f"CloudFormation stacks {', '.join(stack_names)}", values)
+
+
+# -- clients ---------------------------------------------------------------------------------
+CLIENT_CONFIG = Config(
+    connect_timeout=5,
+    read_timeout=15,
+    retries={"max_attempts": 3, "mode": "standard"},
+    # Presigned S3 URLs must work from a browser on any endpoint, including a loopback moto.
+    s3={"addressing_style": "path"},
+)
+
+
+@st.cache_resource(show_spinner=False)
+def _session(local: bool) -> boto3.session.Session:
+    """One session per process: it caches service models, so a new client costs ~10 ms, not 0.5 s.
+
+    Credentials are still resolved lazily and refreshed by botocore (SSO, assumed roles).
+    """
+    if local:
+        return boto3.session.Session(
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto accepts any key
+        )
+    return boto3.session.Session()
+
+
+def _make_client(service: str, region: str, endpoint_url: str | None, local: bool) -> Any:
+    """A new client; tests replace this to inject failures (AccessDenied) at the real boundary."""
+    config = CLIENT_CONFIG
+    if service == "s3":
+        # SigV4 presigned URLs: SigV2 is deprecated and refused in newer regions.
+        config = config.merge(Config(signature_version="s3v4"))
+    session: Any = _session(local)
+    return session.client(service, region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+def _make_resource(service: str, region: str, endpoint_url: str | None, local: bool) -> Any:
+    """A new boto3 resource (the catalog code uses the DynamoDB resource API); see above."""
+    session: Any = _session(local)
+    return session.resource(
+        service, region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG
+    )
+
+
+@st.cache_resource(show_spinner=False)
+def client(service: str, region: str, endpoint_url: str | None, local: bool = False) -> Any:
+    return _make_client(service, region, endpoint_url, local)
+
+
+def _client(res: Resources, service: str) -> Any:
+    return client(service, res.region, res.endpoint_url, res.local)
+
+
+@st.cache_resource(show_spinner=False)
+def _dynamodb(res: Resources) -> Any:
+    return _make_resource("dynamodb", res.region, res.endpoint_url, res.local)
+
+
+@st.cache_resource(show_spinner=False)
+def _cached_catalog(res: Resources) -> Catalog:
+    return Catalog(res.catalog_table, resource=_dynamodb(res))
+
+
+def _store(res: Resources) -> CampaignConfigStore:
+    return CampaignConfigStore(res.config_parameter, client=_client(res, "ssm"))
+
+
+def plain(value: Any) -> Any:
+    """DynamoDB numbers are Decimal; the page and JSON want int/float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [plain(v) for v in value]
+    return value
+
+
+# -- campaign configuration ----------------------------------------------------------------------
+@st.cache_data(ttl=CONFIG_TTL_S, show_spinner=False)
+@aws_call("reading the campaign configuration")
+def load_config(res: Resources) -> CampaignConfig:
+    return _store(res).load()
+
+
+@aws_call("saving the campaign configuration")
+def save_config(
+    res: Resources, *, campaign: str | None = None, batch_size: int | None = None
+) -> CampaignConfig:
+    """Change the active campaign and/or the video batch size; the next scheduled run uses them.
+
+    Reads the parameter fresh (not from the cache) so a change made elsewhere is not undone.
+    """
+    store = _store(res)
+    current = store.load()
+    if campaign is not None and campaign not in current.campaigns:
+        raise InvalidChoice(f"campaign {campaign!r} is not one of {list(current.campaigns)}")
+    sizes = dict(current.batch_sizes)
+    if batch_size is not None:
+        sizes["video"] = check_batch_size("video", batch_size)
+    updated = replace(
+        current, active_campaign=campaign or current.active_campaign, batch_sizes=sizes
+    )
+    if updated != current:
+        store.save(updated)
+    load_config.clear()
+    return updated
+
+
+# -- executions ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Execution:
+    name: str
+    arn: str
+    status: str
+    campaign: str | None
+    batch_size: int | None
+    started: datetime
+    stopped: datetime | None
+
+    @property
+    def duration_s(self) -> float | None:
+        end = self.stopped or (datetime.now(UTC) if self.status == "RUNNING" else None)
+        return None if end is None else round((end - self.started).total_seconds(), 1)
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    name: str
+    arn: str
+    started: datetime
+    console_url: str
+
+
+def console_url(region: str, execution_arn: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{execution_arn}"
+    )
+
+
+def execution_name(campaign: str, now: datetime | None = None) -> str:
+    """Unique, readable and within the 80-character limit of execution names."""
+    at = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    return f"dashboard-{campaign}-{at}-{secrets.token_hex(3)}"[:80]
+
+
+def _require_state_machine(res: Resources) -> str:
+    if not res.state_machine_arn:
+        raise NotConfigured(
+            "The state machine is not known (no Pipeline stack output and no "
+            "MEDIA_PIPELINE_STATE_MACHINE_ARN).",
+            hint="Deploy the Pipeline stack or set MEDIA_PIPELINE_STATE_MACHINE_ARN.",
+        )
+    return res.state_machine_arn
+
+
+@aws_call("starting the state machine")
+def start_run(res: Resources, campaign: str, batch_size: int) -> RunStarted:
+    """Start the pipeline now for one campaign; the input is validated by the Resolve step too."""
+    arn = _require_state_machine(res)
+    check_batch_size("video", batch_size)
+    name = execution_name(campaign)
+    payload = {"campaign": campaign, "batch_sizes": {"video": batch_size}}
+    answer = _client(res, "stepfunctions").start_execution(
+        stateMachineArn=arn, name=name, input=json.dumps(payload)
+    )
+    recent_executions.clear()
+    started = answer["startDate"]
+    return RunStarted(
+        name=name,
+        arn=answer["executionArn"],
+        started=started,
+        console_url=console_url(res.region, answer["executionArn"]),
+    )
+
+
+@st.cache_data(max_entries=2000, show_spinner=False)
+@aws_call("reading an execution's input")
+def _execution_input(res: Resources, execution_arn: str) -> tuple[str | None, int | None]:
+    """Campaign and batch size an execution ran with; an input never changes, so cached forever.
+
+    ``{}`` (the schedule) means "the configured ones", shown as empty.
+    """
+    raw = _client(res, "stepfunctions").describe_execution(executionArn=execution_arn).get("input")
+    try:
+        data = json.loads(raw or "{}")
+    except json.JSONDecodeError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    sizes = data.get("batch_sizes")
+    size = sizes.get("video") if isinstance(sizes, dict) else None
+    campaign = data.get("campaign")
+    return (
+        campaign if isinstance(campaign, str) else None,
+        size if isinstance(size, int) else None,
+    )
+
+
+@st.cache_data(ttl=READ_TTL_S, show_spinner=False)
+@aws_call("listing recent executions")
+def recent_executions(res: Resources, limit: int = EXECUTIONS_SHOWN) -> list[Execution]:
+    if not res.state_machine_arn:
+        return []
+    answer = _client(res, "stepfunctions").list_executions(
+        stateMachineArn=res.state_machine_arn, maxResults=limit
+    )
+    rows = []
+    for item in answer.get("executions", []):
+        campaign, size = _execution_input(res, item["executionArn"])
+        rows.append(
+            Execution(
+                name=item["name"],
+                arn=item["executionArn"],
+                status=item["status"],
+                campaign=campaign,
+                batch_size=size,
+                started=item["startDate"],
+                stopped=item.get("stopDate"),
+            )
+        )
+    rows.sort(key=lambda e: e.started, reverse=True)
+    return rows
+
+
+# -- catalog -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Counts:
+    """Assets of one campaign: everything that reached the raw zone, and where it stands now."""
+
+    campaign: str
+    by_status: dict[str, int]
+
+    @property
+    def raw(self) -> int:
+        return sum(self.by_status.values())
+
+    @property
+    def processed(self) -> int:
+        return self.by_status.get("PROCESSED", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.by_status.get("FAILED", 0)
+
+    @property
+    def in_progress(self) -> int:
+        return self.by_status.get("INGESTED", 0) + self.by_status.get("PROCESSING", 0)
+
+
+@st.cache_data(ttl=READ_TTL_S, show_spinner=False)
+@aws_call("reading the catalog counters")
+def campaign_counts(res: Resources, campaigns: tuple[str, ...]) -> list[Counts]:
+    """One small query per campaign on the counter items; never a scan or a bucket listing."""
+    catalog = _cached_catalog(res)
+    return [Counts(campaign, catalog.status_counts(campaign)) for campaign in campaigns]
+
+
+@st.cache_data(ttl=READ_TTL_S, show_spinner=False)
+@aws_call("reading assets from the catalog")
+def campaign_assets(
+    res: Resources, campaign: str, status: str | None, limit: int
+) -> list[dict[str, Any]]:
+    if status is not None and status not in STATUSES:
+        raise InvalidChoice(f"status {status!r} is not one of {STATUSES}")
+    items = _cached_catalog(res).campaign_assets(campaign, limit=limit, status=status)
+    return [plain(item) for item in items]
+
+
+@st.cache_data(ttl=READ_TTL_S, show_spinner=False)
+@aws_call("searching the catalog by label")
+def search_label(res: Resources, label: str, limit: int = 30) -> list[dict[str, Any]]:
+    """Assets indexed under ``label`` (case-insensitive), with their catalog records."""
+    label = label.strip()
+    if not label:
+        return []
+    catalog = _cached_catalog(res)
+    hits = [plain(hit) for hit in catalog.assets_with_label(label, limit=limit)]
+    if not hits:
+        return []
+    dynamodb = _dynamodb(res)
+    keys = [asset_pk(hit["asset_id"]) for hit in hits]
+    records: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(keys), 100):
+        request = {res.catalog_table: {"Keys": keys[start : start + 100]}}
+        while request:
+            answer = dynamodb.batch_get_item(RequestItems=request)
+            for raw in answer.get("Responses", {}).get(res.catalog_table, []):
+                item = plain(raw)
+                records[item["asset_id"]] = item
+            request = answer.get("UnprocessedKeys") or {}
+    results = []
+    for hit in hits:
+        record = records.get(hit["asset_id"], {})
+        results.append({**record, "label": hit.get("label"), "confidence": hit.get("confidence")})
+    results.sort(key=lambda r: float(r.get("confidence") or 0), reverse=True)
+    return results
+
+
+# -- processed zone ------------------------------------------------------------------------------
+@st.cache_data(ttl=DOCUMENT_TTL_S, show_spinner=False, max_entries=500)
+@aws_call("reading a labels.json document")
+def labels_document(res: Resources, key: str) -> dict[str, Any]:
+    body = _client(res, "s3").get_object(Bucket=res.processed_bucket, Key=key)["Body"].read()
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise DashboardError(f"s3://{res.processed_bucket}/{key} is not a JSON object")
+    return data
+
+
+@st.cache_data(ttl=URL_TTL_S, show_spinner=False, max_entries=2000)
+@aws_call("signing a preview link")
+def presigned_url(res: Resources, key: str, bucket: str | None = None) -> str:
+    """A time-limited GET link, so the browser loads media straight from S3."""
+    return str(
+        _client(res, "s3").generate_presigned_url(
+            "get_object",
+            Params={"Bucket": bucket or res.processed_bucket, "Key": key},
+            ExpiresIn=URL_EXPIRY_S,
+        )
+    )
+
+
+def refresh() -> None:
+    """Forget every cached read (the Refresh button); clients and execution inputs stay."""
+    for func in (
+        load_config,
+        recent_executions,
+        campaign_counts,
+        campaign_assets,
+        search_label,
+        labels_document,
+    ):
+        func.clear()
+
+
+def clear_clients() -> None:
+    """Forget every read and client, keeping the sessions (their service models are costly)."""
+    st.cache_data.clear()
+    client.clear()
+    _dynamodb.clear()
+    _cached_catalog.clear()
+
+
+def clear_all() -> None:
+    """Forget everything including sessions, so credentials are resolved again."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+__all__ = [
+    "MAX_BATCH",
+    "MIN_BATCH",
+    "AccessDenied",
+    "CampaignConfig",
+    "Counts",
+    "DashboardError",
+    "Execution",
+    "MissingCredentials",
+    "NotConfigured",
+    "Resources",
+    "RunStarted",
+    "StackNotFound",
+]
