@@ -66,7 +66,8 @@ deploy: setup
 bench: setup
 	mkdir -p benchmarks/results
 	@status=0; for b in benchmarks/*.py; do case $$b in */_*|*/__init__.py) continue;; esac; \
-	  echo "== $$b"; $(BIN)/python $$b || { echo "!! $$b missed its target or failed"; status=1; }; \
+	  m=$$(basename $$b .py); echo "== benchmarks.$$m"; \
+	  $(BIN)/python -m benchmarks.$$m || { echo "!! $$m missed its target or failed"; status=1; }; \
 	done; exit $$status
 
 dashboard: setup

@@ -269,9 +269,10 @@ class DataLake(Construct):
         )
 
     # -- grants: the only way other units get access ---------------------------------------------
-    def grant_raw_write(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Ingest writes new video (and aborts its own multipart uploads) in the raw zone."""
-        return self.raw.grant_put(grantee, f"{VIDEO_PREFIX}*")
+    def grant_raw_video_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Ingest writes new video, checks for existing keys, and removes its own half-done work
+        (aborted multipart uploads, objects whose catalog commit failed) under ``video/``."""
+        return self.raw.grant_read_write(grantee, f"{VIDEO_PREFIX}*")
 
     def grant_raw_read(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.raw.grant_read(grantee)

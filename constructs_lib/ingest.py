@@ -37,7 +37,7 @@ class IngestLimits:
 class Ingest(Construct):
     """Deploys ``lambdas/ingest`` with its own least-privilege role.
 
-    The role may write only under ``video/`` and ``scratch/`` of the raw bucket, read only
+    The role may read and write only under ``video/`` and ``scratch/`` of the raw bucket, read only
     ``uploads/``, use the catalog table, read the campaign parameter and the Pixabay secret.
     Streaming keeps memory bounded, so 512 MiB is enough even for multi-GiB files; the 15 minute
     timeout bounds one batch (the state machine retries a timed-out batch idempotently).
@@ -79,7 +79,7 @@ class Ingest(Construct):
                 "SOURCES": ",".join(limits.sources),
             },
         )
-        data_lake.grant_raw_write(self.handler.function)
+        data_lake.grant_raw_video_read_write(self.handler.function)
         data_lake.grant_uploads_read(self.handler.function)
         data_lake.grant_scratch_read_write(self.handler.function)
         catalog.grant_read_write(self.handler.function)
