@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -44,6 +45,14 @@ class EncryptedTopic(Construct):
                 "(GenerateDataKey and its WithoutPlaintext variant).",
             )
         return grant
+
+    def grant_publish_to_service(self, service: str) -> iam.Grant:
+        """Let an AWS service publish, only on behalf of this account (confused-deputy guard)."""
+        principal = iam.ServicePrincipal(
+            service,
+            conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+        )
+        return self.grant_publish(principal)
 
     @property
     def topic_arn(self) -> str:

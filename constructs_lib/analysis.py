@@ -61,7 +61,10 @@ class Analysis(Construct):
         self.rekognition_role = iam.Role(
             self,
             "RekognitionRole",
-            assumed_by=iam.ServicePrincipal("rekognition.amazonaws.com"),
+            assumed_by=iam.ServicePrincipal(
+                "rekognition.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+            ),
             description="Lets Rekognition Video publish job completion to the pipeline's topic",
         )
         self.topic.grant_publish(self.rekognition_role)
@@ -95,6 +98,16 @@ class Analysis(Construct):
         data_lake.processed.grant_read(self.start.role, "video/*")
         catalog.grant_read_write(self.start.function)
 
+        # A completion notice that cannot be delivered or handled must not vanish: the task would
+        # then wait until its timeout. Such notices are kept for inspection and redrive.
+        self.undelivered = sqs.Queue(
+            self,
+            "UndeliveredNotices",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge_dead_letter_queue(self.undelivered)
         self.callback = PipelineFunction(
             self,
             "Callback",
@@ -105,17 +118,8 @@ class Analysis(Construct):
             service="analysis-callback",
             description="Resumes the waiting task when Rekognition reports completion",
             environment=common,
+            async_dead_letter_queue=self.undelivered,
         )
-        # A completion notice that cannot be delivered must not vanish: the task would then wait
-        # until its timeout. Undeliverable notices are kept for inspection and redrive.
-        self.undelivered = sqs.Queue(
-            self,
-            "UndeliveredNotices",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge_dead_letter_queue(self.undelivered)
         self.topic.topic.add_subscription(
             subscriptions.LambdaSubscription(
                 self.callback.function, dead_letter_queue=self.undelivered

@@ -11,6 +11,18 @@ from constructs import Construct
 BY_CAMPAIGN_INDEX = "ByCampaign"
 BY_CAMPAIGN_STATUS_INDEX = "ByCampaignStatus"
 TTL_ATTRIBUTE = "expires_at"
+# Operations of lambdas/shared/catalog.py (batch_writer for the label index, transactions for
+# status changes with their counters); queries include the GSIs.
+ITEM_ACTIONS = (
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+)
 
 
 class AssetCatalog(Construct):
@@ -57,7 +69,8 @@ class AssetCatalog(Construct):
         return self.table.grant_read_data(grantee)
 
     def grant_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.table.grant_read_write_data(grantee)
+        """Exactly the item operations ``lambdas/shared/catalog.py`` performs: no Scan."""
+        return self.table.grant(grantee, *ITEM_ACTIONS)
 
     def metric_throttled_requests(self, **props: object) -> cloudwatch.IMetric:
         return self.table.metric_throttled_requests_for_operations(

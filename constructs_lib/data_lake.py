@@ -274,8 +274,9 @@ class DataLake(Construct):
         (aborted multipart uploads, objects whose catalog commit failed) under ``video/``."""
         return self.raw.grant_read_write(grantee, f"{VIDEO_PREFIX}*")
 
-    def grant_raw_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.raw.grant_read(grantee)
+    def grant_raw_video_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Read registered clips and their attribution sidecars (``video/`` only)."""
+        return self.raw.grant_read(grantee, f"{VIDEO_PREFIX}*")
 
     def grant_uploads_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Ingest reads files people dropped under ``uploads/`` to register them as assets."""
@@ -284,8 +285,8 @@ class DataLake(Construct):
     def grant_scratch_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.raw.grant_read_write(grantee, f"{SCRATCH_PREFIX}*")
 
-    def grant_processed_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.processed.grant_read(grantee)
+    def grant_processed_video_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        return self.processed.grant_read(grantee, f"{VIDEO_PREFIX}*")
 
     def grant_processed_write(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.processed.grant_put(grantee, f"{VIDEO_PREFIX}*")

@@ -63,8 +63,8 @@ class Finalize(Construct):
         self.finalize.role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(GET_ACTIONS), resources=["*"])
         )
-        data_lake.grant_raw_read(self.finalize.function)
-        data_lake.grant_processed_read(self.finalize.function)
+        data_lake.grant_raw_video_read(self.finalize.function)
+        data_lake.grant_processed_video_read(self.finalize.function)
         data_lake.grant_processed_write(self.finalize.function)
         catalog.grant_read_write(self.finalize.function)
 
@@ -104,13 +104,12 @@ class Finalize(Construct):
                 "Resource::*",
                 *S3_READ_ACTIONS,
                 *S3_WRITE_ACTIONS,
-                arn_finding(policy, raw, "/*"),  # type: ignore[arg-type]
-                arn_finding(policy, processed, "/*"),  # type: ignore[arg-type]
+                arn_finding(policy, raw, "/video/*"),  # type: ignore[arg-type]
                 arn_finding(policy, processed, "/video/*"),  # type: ignore[arg-type]
                 arn_finding(policy, table, "/index/*"),  # type: ignore[arg-type]
             ],
-            NO_RESOURCE_LEVEL + " It reads attribution sidecars (raw) and lists thumbnails "
-            "(processed), writes labels documents under video/; keys are per asset.",
+            NO_RESOURCE_LEVEL + " S3 access is limited to video/: it reads attribution sidecars "
+            "(raw), lists thumbnails and writes labels documents (processed); keys are per asset.",
         )
         acknowledge(
             self.mark_failed.default_policy,

@@ -23,6 +23,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from constructs_lib.nag import acknowledge, acknowledge_rule
@@ -134,6 +135,7 @@ class PipelineFunction(Construct):
         timeout_sec: int = 60,
         memory_mib: int = 256,
         description: str,
+        async_dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.service = service
@@ -170,6 +172,9 @@ class PipelineFunction(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             description=description,
+            # Asynchronous invocations (EventBridge, SNS) that still fail after Lambda's own
+            # retries land here instead of being dropped.
+            dead_letter_queue=async_dead_letter_queue,
             environment={
                 "POWERTOOLS_SERVICE_NAME": service,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
@@ -184,12 +189,13 @@ class PipelineFunction(Construct):
             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
             "added by tracing=ACTIVE and nothing else uses Resource *.",
         )
-        acknowledge_rule(
-            self.function,
-            "Serverless-LambdaDLQ",
-            "Invoked synchronously by Step Functions (or SNS with its own retry policy): the "
-            "caller sees every failure, so an async dead-letter queue would never receive one.",
-        )
+        if async_dead_letter_queue is None:
+            acknowledge_rule(
+                self.function,
+                "Serverless-LambdaDLQ",
+                "Invoked synchronously by Step Functions, which sees every failure and retries "
+                "or catches it; an async dead-letter queue would never receive a message.",
+            )
 
     @property
     def role(self) -> iam.IRole:

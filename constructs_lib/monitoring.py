@@ -77,6 +77,18 @@ class FailureNotices(Construct):
             retention_period=cdk.Duration.days(14),
         )
         acknowledge_dead_letter_queue(self.dead_letters)
+        # EventBridge publishes through a role of its own (which gets the topic's KMS key
+        # through grant_publish) instead of a broad topic-policy grant to events.amazonaws.com.
+        self.publisher = iam.Role(
+            self,
+            "Publisher",
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+            ),
+            description="EventBridge publishes failure notices to the alerts topic",
+        )
+        alerts.grant_publish(self.publisher)
         self.executions = events.Rule(
             self,
             "ExecutionFailed",
@@ -103,6 +115,8 @@ class FailureNotices(Construct):
                     f"{region}#/v2/executions/details/{field('$.detail.executionArn')}"
                 ),
                 dead_letter_queue=self.dead_letters,
+                authorize_using_role=True,
+                role=self.publisher,
             )
         )
         self.mediaconvert = events.Rule(
@@ -128,9 +142,10 @@ class FailureNotices(Construct):
                     f"{region}#/jobs/summary/{field('$.detail.jobId')}"
                 ),
                 dead_letter_queue=self.dead_letters,
+                authorize_using_role=True,
+                role=self.publisher,
             )
         )
-        alerts.grant_publish(iam.ServicePrincipal("events.amazonaws.com"))
 
 
 class PipelineAlarms(Construct):
@@ -149,7 +164,7 @@ class PipelineAlarms(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         action = cw_actions.SnsAction(alerts.topic)
-        alerts.grant_publish(iam.ServicePrincipal("cloudwatch.amazonaws.com"))
+        alerts.grant_publish_to_service("cloudwatch.amazonaws.com")
         self.alarms: list[cloudwatch.Alarm] = []
         machine = workflow.state_machine
 
@@ -397,7 +412,7 @@ class CostControls(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         for service in ("budgets.amazonaws.com", "costalerts.amazonaws.com"):
-            alerts.grant_publish(iam.ServicePrincipal(service))
+            alerts.grant_publish_to_service(service)
         subscriber = budgets.CfnBudget.SubscriberProperty(
             subscription_type="SNS", address=alerts.topic_arn
         )

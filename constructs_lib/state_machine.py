@@ -10,7 +10,6 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from constructs_lib.alerts import EncryptedTopic
 from constructs_lib.analysis import Analysis
 from constructs_lib.data_lake import DataLake
 from constructs_lib.finalize import Finalize
@@ -32,11 +31,8 @@ MEDIACONVERT_TRANSIENT = [
     "MediaConvert.InternalServerErrorException",
     "MediaConvert.ConflictException",
 ]
-SNS_TRANSIENT = [
-    "SNS.ThrottledException",
-    "SNS.InternalErrorException",
-    "SNS.KmsThrottlingException",
-]
+# Raised by lambdas/shared/rekognition.py for throttling/quota and service faults.
+REKOGNITION_TRANSIENT = ["RekognitionLimitExceeded", "RekognitionUnavailable"]
 
 
 @dataclass(frozen=True)
@@ -72,7 +68,6 @@ class PipelineStateMachine(Construct):
         transcode: Transcode,
         analysis: Analysis,
         finalize: Finalize,
-        alerts: EncryptedTopic,
         data_lake: DataLake,
         map_concurrency: int,
         log_retention_days: int,
@@ -100,7 +95,7 @@ class PipelineStateMachine(Construct):
         #        iv.  Finalize (Lambda: page every result, write <stem>_labels.json, catalog)
         #        any failure of i-iv -> Mark failed (catalog + root cause); the batch goes on
         #    2c. Summary (Lambda: publish the run summary to the alerts topic)
-        # 3. Succeed; an unhandled failure publishes its root cause to the alerts topic, then Fails.
+        # 3. Succeed; an unhandled failure Fails with its root cause (alerted by EventBridge).
 
         # 1. Resolve input
         resolve_task = tasks.LambdaInvoke(
@@ -205,9 +200,10 @@ class PipelineStateMachine(Construct):
                 retry_on_service_exceptions=False,
             )
             _retry_transient(start, LAMBDA_TRANSIENT)
-            # Rekognition's concurrent-job quota: wait and try again rather than fail the asset.
+            # Rekognition's concurrent-job quota and service faults: wait and try again rather
+            # than fail the asset (a failed asset is not picked up again by later runs).
             start.add_retry(
-                errors=["RekognitionLimitExceeded"],
+                errors=REKOGNITION_TRANSIENT,
                 interval=cdk.Duration.seconds(30),
                 backoff_rate=2,
                 max_attempts=8,
@@ -234,6 +230,14 @@ class PipelineStateMachine(Construct):
             retry_on_service_exceptions=False,
         )
         _retry_transient(finalize_task, LAMBDA_TRANSIENT)
+        finalize_task.add_retry(
+            errors=REKOGNITION_TRANSIENT,
+            interval=cdk.Duration.seconds(10),
+            backoff_rate=2,
+            max_attempts=6,
+            max_delay=cdk.Duration.minutes(5),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
 
         for state in (plan, transcode_job, analyze, finalize_task):
             state.add_catch(mark_failed, errors=["States.ALL"], result_path="$.error")
@@ -272,28 +276,14 @@ class PipelineStateMachine(Construct):
         run = sfn.Parallel(self, "Run", output_path="$[0]")
         run.branch(ingest_task.next(per_asset).next(summary))
 
-        # 3. Unhandled failure: alert with the root cause, then fail with it.
-        publish_failure = tasks.SnsPublish(
-            self,
-            "Alert failure",
-            topic=alerts.topic,
-            subject="Media pipeline run failed",
-            message=sfn.TaskInput.from_object(
-                {
-                    "execution": path.execution_id,
-                    "error": path.string_at("$.error.Error"),
-                    "cause": path.string_at("$.error.Cause"),
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        _retry_transient(publish_failure, SNS_TRANSIENT)
+        # 3. Unhandled failure: fail with the root cause as Error/Cause. The monitoring stack's
+        #    EventBridge rule turns FAILED (and TIMED_OUT/ABORTED, which no Catch can see) into
+        #    one readable alert, so the workflow does not publish a second one itself.
         failed = sfn.Fail(
             self, "Run failed", error_path="$.error.Error", cause_path="$.error.Cause"
         )
         for state in (run, resolve_task):
-            state.add_catch(publish_failure, errors=["States.ALL"], result_path="$.error")
-        publish_failure.next(failed)
+            state.add_catch(failed, errors=["States.ALL"], result_path="$.error")
 
         definition = resolve_task.next(run).next(sfn.Succeed(self, "Done"))
 
@@ -315,7 +305,6 @@ class PipelineStateMachine(Construct):
             ),
             comment="Media pipeline: ingest, transcode, analyze, finalize",
         )
-        alerts.key.grant(self.state_machine, "kms:GenerateDataKey", "kms:Decrypt")
         analysis.grant_callbacks(self.state_machine)
         # MediaConvert runs the job as its own role; only that role may be passed.
         transcode.mediaconvert_role.grant_pass_role(self.state_machine.role)

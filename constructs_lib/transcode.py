@@ -35,10 +35,13 @@ class Transcode(Construct):
         self.mediaconvert_role = iam.Role(
             self,
             "MediaConvertRole",
-            assumed_by=iam.ServicePrincipal("mediaconvert.amazonaws.com"),
+            assumed_by=iam.ServicePrincipal(
+                "mediaconvert.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+            ),
             description="Assumed by MediaConvert jobs of the media pipeline",
         )
-        data_lake.grant_raw_read(self.mediaconvert_role)
+        data_lake.grant_raw_video_read(self.mediaconvert_role)
         data_lake.grant_processed_write(self.mediaconvert_role)
         self.plan = PipelineFunction(
             self,
@@ -67,11 +70,11 @@ class Transcode(Construct):
             [
                 *S3_READ_ACTIONS,
                 *S3_WRITE_ACTIONS,
-                arn_finding(policy, raw, "/*"),  # type: ignore[arg-type]
+                arn_finding(policy, raw, "/video/*"),  # type: ignore[arg-type]
                 arn_finding(policy, processed, "/video/*"),  # type: ignore[arg-type]
             ],
-            "MediaConvert reads any source the pipeline registered in the raw bucket and writes "
-            "renditions under video/ of the processed bucket; keys are per asset.",
+            "MediaConvert reads the clips registered under video/ of the raw bucket and "
+            "writes renditions under video/ of the processed bucket; keys are per asset.",
         )
         acknowledge(
             self.plan.default_policy,

@@ -80,6 +80,7 @@ class Triggers(Construct):
             service="trigger",
             description="Starts one execution per uploaded object (deterministic name)",
             environment={"STATE_MACHINE_ARN": state_machine.state_machine_arn},
+            async_dead_letter_queue=self.dead_letters,
         )
         state_machine.grant_start_execution(self.starter.function)
         self.uploads = events.Rule(

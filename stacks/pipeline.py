@@ -95,7 +95,6 @@ class PipelineStack(cdk.Stack):
             transcode=self.transcode,
             analysis=self.analysis,
             finalize=self.finalize,
-            alerts=self.alerts,
             data_lake=lake,
             map_concurrency=config.map_concurrency,
             log_retention_days=config.log_retention_days,

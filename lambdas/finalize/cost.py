@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 # Rekognition bills per started minute of video, per feature.
 ANALYSIS_FEATURES = 3
-# Transitions one asset costs in the Map (measured by the local run's orchestration benchmark).
-TRANSITIONS_PER_ASSET = 16
+# State transitions per asset, measured by benchmarks/orchestration.py on the synthesized
+# workflow: 7 inside the Map (the same for a 1-minute and a 60-minute analysis: no polling) plus
+# 6 per run shared by the batch (2 by default).
+TRANSITIONS_PER_ASSET = 10
 # GB-seconds of Lambda per asset: plan, three starts, three callbacks, finalize (upper bound).
 LAMBDA_GB_SECONDS_PER_ASSET = 20.0
 

@@ -28,6 +28,7 @@ UPLOAD_REQUIRED = ("bucket", "key")
 # Extra S3 event fields a trigger may pass along; kept so ingest can check what it reads.
 UPLOAD_OPTIONAL = ("size", "etag", "version_id", "sequencer")
 MAX_KEY_LEN = 1024
+UPLOADS_CAMPAIGN = "uploads"
 
 
 def parse_upload(value: object, *, raw_bucket: str | None) -> dict[str, Any]:
@@ -81,6 +82,10 @@ def resolve_input(
     result = resolve(config, overrides)
     if upload is not None:
         result["upload"] = parse_upload(upload, raw_bucket=raw_bucket)
+        # A file a person dropped belongs to no theme: it is filed under its own campaign
+        # unless the input names one, so it never inflates whichever campaign is active.
+        if "campaign" not in overrides:
+            result["campaign"] = UPLOADS_CAMPAIGN
     return result
 
 

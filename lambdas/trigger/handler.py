@@ -66,7 +66,10 @@ def start(request: Mapping[str, Any], *, state_machine_arn: str, client: Any) ->
     except ClientError as err:
         if err.response["Error"]["Code"] != "ExecutionAlreadyExists":
             raise
-        logger.info("execution already started for this object", extra={"name": request["name"]})
+        logger.info(
+            "execution already started for this object",
+            extra={"execution_name": request["name"]},
+        )
         return {"started": False, "name": request["name"]}
     return {"started": True, "name": request["name"], "execution_arn": response["executionArn"]}
 

@@ -95,7 +95,7 @@ def test_ingest_role_is_scoped_to_prefixes_and_its_own_resources(synthesized):
     assert "secretsmanager:GetSecretValue" in rendered
     assert "ssm:GetParameter" in rendered
     assert "dynamodb:PutItem" in rendered
-    assert "dynamodb:Scan" in rendered  # part of grant_read_write_data; the handler never scans
+    assert "dynamodb:Scan" not in rendered  # the catalog is read by key and query only
 
 
 @pytest.mark.parametrize(

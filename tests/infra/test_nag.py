@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
@@ -41,6 +42,27 @@ def test_acknowledgments_are_narrow_and_explained(synthesized):
         assert len(reason) >= 40, f"{path}: acknowledgment {rule} needs a real reason"
         assert not NEEDS_DETAIL.match(rule), f"{path}: {rule} must name the exact finding"
         assert path.count("/") >= 3, f"{path}: acknowledge on a resource, not a stack or stage"
+
+
+def test_serverless_pack_is_registered_and_fails_an_untraced_function():
+    # Given a fresh app with the packs and a Lambda without tracing, When it synthesizes,
+    # Then the Serverless pack reports it (AwsSolutions alone would not).
+    from aws_cdk import aws_lambda as lambda_
+
+    app = cdk.App()
+    stack = cdk.Stack(app, "Untraced")
+    lambda_.Function(
+        stack,
+        "Fn",
+        runtime=lambda_.Runtime.PYTHON_3_14,
+        handler="index.handler",
+        code=lambda_.Code.from_inline("def handler(event, context):\n    return None\n"),
+    )
+    cdk.Validations.of(app).add_plugins(ServerlessChecks(app))
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((Path(app.outdir) / "validation-report.json").read_text())
+    assert "Serverless-LambdaTracing" in json.dumps(report)
 
 
 def test_nag_gate_fails_on_an_insecure_bucket():

@@ -76,11 +76,22 @@ def test_every_path_ends_in_succeed_or_fail(definition):
 def test_every_task_retries_transient_errors_with_jitter(definition):
     tasks = [(n, s) for n, s, _ in _walk(definition["States"]) if s["Type"] == "Task"]
     assert len(tasks) >= 10
+    lambda_transient = {
+        "Lambda.ServiceException",
+        "Lambda.TooManyRequestsException",
+        "Lambda.SdkClientException",
+    }
     for name, state in tasks:
         retries = state.get("Retry", [])
         errors = {e for r in retries for e in r["ErrorEquals"]}
-        transient = {e for e in errors if "Exception" in e or "Throttl" in e}
-        assert transient, f"{name} has no Retry for transient errors"
+        if ":lambda:invoke" in state["Resource"]:
+            assert lambda_transient <= errors, f"{name} misses Lambda throttling/service errors"
+        elif "mediaconvert" in state["Resource"]:
+            assert "MediaConvert.TooManyRequestsException" in errors, name
+        else:
+            pytest.fail(f"unexpected task {name}: {state['Resource']}")
+        if name.endswith(("Finalize", "Analyze labels", "Analyze moderation", "Analyze segments")):
+            assert {"RekognitionLimitExceeded", "RekognitionUnavailable"} <= errors, name
         for retry in retries:
             assert retry.get("JitterStrategy") == "FULL", name
             assert retry["BackoffRate"] >= 2, name
@@ -108,8 +119,9 @@ def test_analysis_waits_by_callback_with_a_timeout_and_limit_retry(definition):
     for name, state in callbacks:
         assert 0 < state["TimeoutSeconds"] <= 24 * 3600, name
         assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
-        limit = [r for r in state["Retry"] if r["ErrorEquals"] == ["RekognitionLimitExceeded"]]
+        limit = [r for r in state["Retry"] if "RekognitionLimitExceeded" in r["ErrorEquals"]]
         assert limit and limit[0]["MaxAttempts"] >= 5, name
+        assert "RekognitionUnavailable" in limit[0]["ErrorEquals"], name
 
 
 def test_no_polling_loops(definition):
@@ -170,3 +182,21 @@ def test_weekly_schedule_and_upload_rule(synthesized):
     pattern = uploads[0]["EventPattern"]
     assert pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["object"] == {"key": [{"prefix": "uploads/"}]}
+
+
+def test_start_function_may_resume_only_this_state_machine(synthesized):
+    # The start function resumes tasks of already finished jobs; its grant is scoped by the
+    # state machine's logical id (CloudFormation names it "<LogicalId>-<random>").
+    resources = synthesized.templates["Dev/Pipeline"]["Resources"]
+    machine_id = next(
+        k for k, r in resources.items() if r["Type"] == "AWS::StepFunctions::StateMachine"
+    )
+    statements = [
+        st
+        for k, r in resources.items()
+        if r["Type"] == "AWS::IAM::Policy" and k.startswith("AnalysisStartRole")
+        for st in r["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    send = [st for st in statements if "states:SendTaskSuccess" in st["Action"]]
+    assert len(send) == 1
+    assert json.dumps(send[0]["Resource"]).endswith(f':stateMachine:{machine_id}-*"]]}}')

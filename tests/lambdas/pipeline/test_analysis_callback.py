@@ -71,8 +71,10 @@ def test_duplicate_delivery_after_the_token_was_used_is_ignored(waiting, catalog
 def test_duplicate_delivery_racing_the_delete_finds_the_task_closed(
     waiting, catalog, lambda_context
 ):
-    # Given a notice handled while a second delivery had already read the token
+    # Given a notice handled (and the execution moved on) while a second delivery had already
+    # read the token
     handler(sns_event(notice()), lambda_context)
+    assert waiting.outcome()["status"] == "SUCCEEDED"
     catalog.put_token(TAG, waiting.token, asset_id=ASSET_ID, feature="labels")
     # When the second delivery resumes the (closed) task: Step Functions answers InvalidToken
     result = handler(sns_event(notice()), lambda_context)

@@ -34,12 +34,17 @@ def test_upload_event_is_passed_on(config_parameter, lambda_context):
     event = {"upload": {"bucket": RAW_BUCKET, "key": "uploads/edge-cam/clip 01.mp4", "size": 1024}}
     # When resolved
     result = handler(event, lambda_context)
-    # Then the run is for the active campaign and carries the upload
+    # Then the run is filed under the uploads campaign (not the active theme) with the upload
     assert result == {
-        "campaign": "travel",
+        "campaign": "uploads",
         "batch_sizes": {"video": 2},
         "upload": {"bucket": RAW_BUCKET, "key": "uploads/edge-cam/clip 01.mp4", "size": 1024},
     }
+
+
+def test_upload_with_a_named_campaign_keeps_it(config_parameter, lambda_context):
+    event = {"campaign": "nature", "upload": {"bucket": RAW_BUCKET, "key": "uploads/a.mp4"}}
+    assert handler(event, lambda_context)["campaign"] == "nature"
 
 
 @pytest.mark.parametrize(
