@@ -8,10 +8,10 @@ ENV ?= dev
 STAGE = $(if $(filter prod,$(ENV)),Prod,$(if $(filter dev,$(ENV)),Dev,$(error ENV must be dev or prod, got '$(ENV)')))
 CDK := npx --no-install cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-PY_SOURCES := app.py stacks constructs_lib lambdas tests $(wildcard benchmarks) $(wildcard dashboard_app) \
+PY_SOURCES := app.py stacks constructs_lib lambdas tests benchmarks dashboard_app localworld \
 	scripts .github/scripts
 
-.PHONY: help setup browser test lint format synth diff deploy bench dashboard dashboard-stop clean
+.PHONY: help setup browser test lint format synth diff deploy bench demo dashboard dashboard-stop clean
 
 help:
 	@echo "make test            install everything, then lint, type-check and run every test"
@@ -20,7 +20,9 @@ help:
 	@echo "make deploy ENV=dev  deploy one environment"
 	@echo "make lint / format   ruff + mypy / apply ruff formatting"
 	@echo "make bench           run benchmarks, results in benchmarks/results/"
-	@echo "make dashboard       Streamlit dashboard against the local world (after make demo)"
+	@echo "make demo            run the synthesized state machine locally (moto), no AWS needed;"
+	@echo "                     make demo SERVE=1 keeps the world up for make dashboard"
+	@echo "make dashboard       Streamlit dashboard against the local world"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,9 +54,12 @@ browser:
 test: setup lint browser
 	$(BIN)/pytest
 
+# Both environments unless ENV is given on the command line (make synth ENV=prod).
+SYNTH_CONTEXT = $(if $(filter command line,$(origin ENV)),-c env=$(ENV),)
+
 synth: setup
 	rm -rf cdk.out
-	$(CDK) synth --quiet
+	$(CDK) synth --quiet $(SYNTH_CONTEXT)
 	$(BIN)/python scripts/synth_summary.py cdk.out
 
 diff: setup
@@ -69,6 +74,10 @@ bench: setup
 	  m=$$(basename $$b .py); echo "== benchmarks.$$m"; \
 	  $(BIN)/python -m benchmarks.$$m || { echo "!! $$m missed its target or failed"; status=1; }; \
 	done; exit $$status
+
+demo: setup
+	mkdir -p .demo
+	$(BIN)/python scripts/demo.py --world .demo/world.json $(if $(SERVE),--serve)
 
 dashboard: setup
 	$(BIN)/python scripts/dashboard_world.py ensure --world .demo/world.json

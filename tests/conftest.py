@@ -58,3 +58,13 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
             templates[stack.node.path] = artifact.template
             stacks[stack.node.path] = stack
     yield SynthesizedApp(outdir, templates, stacks, stages, dirs)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the end-to-end scenarios last.
+
+    They import every handler inside a simulated Lambda environment, and Powertools fixes a
+    module's metrics namespace at import; running them after the unit tests keeps the unit
+    tests' expectations (namespace, service) independent of which test imported a handler first.
+    """
+    items.sort(key=lambda item: "tests/e2e/" in item.nodeid)

@@ -1,0 +1,206 @@
+"""Narrow patches of moto's Step Functions interpreter (``moto.stepfunctions.parser``).
+
+* Wait states and Retry back-off sleep on the world's simulated clock instead of wall time
+  (``WaitFunction._wait_interval`` and the ``time`` module ``retrier_decl`` sleeps with).
+* ``.sync`` integrations poll on the same clock (``state_task_service_callback``'s ``time``).
+* ``arn:aws:states:::mediaconvert:createJob.sync``: moto lists MediaConvert as unsupported
+  (it forwards the call to a MediaConvert moto does not have, then has no ``.sync`` resolver).
+  ``state_task_factory.state_task_service_for`` now returns ``StateTaskServiceMediaConvert``,
+  which calls the local MediaConvert stand-in and resolves ``.sync`` by polling ``GetJob`` until
+  the job is ``COMPLETE`` (output: the ``GetJob`` response) or ``ERROR``/``CANCELED`` (the task
+  fails with ``States.TaskFailed`` and the job description as ``Cause``, as on AWS).
+"""
+
+# moto and CDK are imported where they are patched or used, not at import time; patches are
+# installed once per process (module-level flags).
+# ruff: noqa: PLC0415, PLW0603
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any, cast
+
+from localworld.clock import SimClock
+
+_STATE: dict[str, Any] = {"clock": None, "mediaconvert": None}
+# Simulated seconds between two GetJob polls of a .sync MediaConvert task (free on AWS: the
+# service integration waits on EventBridge job events, it costs no state transitions).
+SYNC_POLL_S = 5.0
+
+
+def activate(clock: SimClock, mediaconvert: Any) -> None:
+    _STATE["clock"] = clock
+    _STATE["mediaconvert"] = mediaconvert
+
+
+def _clock() -> SimClock:
+    clock = _STATE["clock"]
+    if clock is None:
+        raise RuntimeError("no local world is active (localworld.interpreter.activate)")
+    return clock
+
+
+def _sleep(seconds: float) -> None:
+    _clock().sleep(seconds)
+
+
+_INSTALLED = False
+
+
+def install() -> None:
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+        state_task_factory,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback_module,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+        ResourceCondition,
+    )
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+        WaitFunction,
+    )
+    from moto.stepfunctions.parser.asl.eval.event import event_detail
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    details: Any = event_detail.EventDetails  # a TypedDict with every key optional in practice
+    clock_time = types.SimpleNamespace(sleep=_sleep)
+
+    # Retry back-off: retrier_decl calls time.sleep(interval_seconds).
+    cast(Any, retrier_decl).time = clock_time
+    # .sync polling: state_task_service_callback calls time.sleep between resolver calls.
+    cast(Any, callback_module).time = clock_time
+    cast(Any, callback_module)._DELAY_SECONDS_SYNC_CONDITION_CHECK = SYNC_POLL_S
+
+    def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        # Interruptible like the original (execution stopped), but on the simulated clock.
+        if wait_seconds > 0:
+            env.program_state_event.wait(_clock().real_seconds(wait_seconds))
+
+    WaitFunction._wait_interval = wait_interval  # type: ignore[method-assign]
+
+    base = callback_module.StateTaskServiceCallback
+
+    class StateTaskServiceMediaConvert(base):  # type: ignore[misc, valid-type]
+        """``mediaconvert:createJob`` (request-response) and ``createJob.sync`` (run a job)."""
+
+        def __init__(self) -> None:
+            super().__init__(
+                supported_integration_patterns={
+                    ResourceCondition.Sync,
+                    # moto's callback machinery expects a task-token endpoint for every pattern.
+                    ResourceCondition.WaitForTaskToken,
+                }
+            )
+
+        def _get_supported_parameters(self) -> set[str] | None:
+            if self.resource.api_action.lower() != "createjob":
+                return None
+            return {
+                "AccelerationSettings", "BillingTagsSource", "ClientRequestToken",
+                "HopDestinations", "JobEngineVersion", "JobTemplate", "Priority", "Queue",
+                "Role", "Settings", "SimulateReservedQueue", "StatusUpdateInterval", "Tags",
+                "UserMetadata",
+            }  # fmt: skip
+
+        def _from_error(self, env: Any, ex: Exception) -> Any:
+            if isinstance(ex, ClientError):
+                code = ex.response["Error"]["Code"]
+                status = ex.response["ResponseMetadata"].get("HTTPStatusCode", 400)
+                error = f"MediaConvert.{code}"
+                cause = (
+                    f"{ex.response['Error']['Message']} (Service: MediaConvert, "
+                    f"Status Code: {status}, Error Code: {code})"
+                )
+                return FailureEvent(
+                    env=env,
+                    error_name=CustomErrorName(error),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=details(
+                        taskFailedEventDetails=TaskFailedEventDetails(
+                            error=error,
+                            cause=cause,
+                            resource=self._get_sfn_resource(),
+                            resourceType=self._get_sfn_resource_type(),
+                        )
+                    ),
+                )
+            return super()._from_error(env=env, ex=ex)
+
+        def _eval_service_task(
+            self,
+            env: Any,
+            resource_runtime_part: Any,
+            normalised_parameters: dict[str, Any],
+            state_credentials: Any,
+        ) -> None:
+            service = _STATE["mediaconvert"]
+            if service is None:
+                raise RuntimeError("no MediaConvert stand-in is active")
+            env.stack.append(service.create_job(normalised_parameters))
+
+        def _build_sync_resolver(
+            self,
+            env: Any,
+            resource_runtime_part: Any,
+            normalised_parameters: dict[str, Any],
+            state_credentials: Any,
+        ) -> Callable[[], Any]:
+            created = env.stack.pop()
+            job_id = created["Job"]["Id"]
+            service = _STATE["mediaconvert"]
+
+            def resolve() -> Any:
+                response = service.get_job(job_id)
+                status = response["Job"]["Status"]
+                if status == "COMPLETE":
+                    return response
+                if status in ("ERROR", "CANCELED"):
+                    raise FailureEventException(
+                        FailureEvent(
+                            env=env,
+                            error_name=StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                            event_type=HistoryEventType.TaskFailed,
+                            event_details=details(
+                                taskFailedEventDetails=TaskFailedEventDetails(
+                                    resource=self._get_sfn_resource(),
+                                    resourceType=self._get_sfn_resource_type(),
+                                    error=StatesErrorNameType.StatesTaskFailed.to_name(),
+                                    cause=to_json_str(response),
+                                )
+                            ),
+                        )
+                    )
+                return None
+
+            return resolve
+
+    original_for = state_task_factory.state_task_service_for
+
+    def state_task_service_for(service_name: str) -> Any:
+        if service_name == "mediaconvert":
+            return StateTaskServiceMediaConvert()
+        return original_for(service_name=service_name)
+
+    cast(Any, state_task_factory).state_task_service_for = state_task_service_for
+    _INSTALLED = True

@@ -1,0 +1,187 @@
+"""Lambda functions run in-process: moto's Lambda imports the handler from ``lambdas/``.
+
+moto runs functions only in Docker. ``install()`` replaces ``LambdaFunction.invoke`` (used by
+``Invoke``, SNS deliveries and ``InvokeAsync``) so that it imports ``Handler``
+(``lambdas.resolve.handler.handler``) and calls it with the event and a Lambda context, inside
+the function's own environment variables (the template's, resolved). A handler exception becomes
+a function error whose payload is Lambda's (``errorType`` = the exception class name), so the
+state machine's Retry/Catch on ``InvalidInput`` work as on AWS.
+
+Invocations are serialized with one lock: every function shares this process's ``os.environ``,
+and a Lambda execution environment runs one invocation at a time anyway.
+"""
+
+# moto and CDK are imported where they are patched or used, not at import time; patches are
+# installed once per process (module-level flags).
+# ruff: noqa: PLC0415, PLW0603
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Set for every function: no X-Ray daemon runs locally (Powertools' Tracer would look for one).
+RUNTIME_ENV = {"POWERTOOLS_TRACE_DISABLED": "true"}
+
+_LOCK = threading.RLock()
+_INSTALLED = False
+
+
+@dataclass
+class Invocation:
+    """One recorded call: which function, what it got and what it answered."""
+
+    function_name: str
+    handler: str
+    event: Any
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    duration_ms: float = 0.0
+
+
+@dataclass
+class InvocationLog:
+    calls: list[Invocation] = field(default_factory=list)
+
+    def of(self, handler_suffix: str) -> list[Invocation]:
+        return [c for c in self.calls if c.handler.endswith(handler_suffix)]
+
+
+LOG = InvocationLog()
+
+
+@dataclass(frozen=True)
+class LocalContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str
+    log_group_name: str
+    log_stream_name: str
+    deadline: float
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@functools.cache
+def _load(handler: str) -> Callable[[Any, Any], Any]:
+    module_name, _, attribute = handler.rpartition(".")
+    if not module_name.startswith("lambdas."):
+        raise ImportError(f"handler {handler!r} is not in lambdas/")
+    function: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), attribute)
+    return function
+
+
+def clear_handler_caches() -> None:
+    """Forget clients and names handlers cache per container (``functools.cache``)."""
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("lambdas.") or module is None:
+            continue
+        for value in list(vars(module).values()):
+            if (
+                callable(getattr(value, "cache_clear", None))
+                and getattr(value, "__module__", None) == name
+            ):
+                value.cache_clear()
+        clear = getattr(module, "clear_secret_cache", None)
+        if callable(clear) and name == "lambdas.ingest.adapters":
+            clear()
+
+
+def run_handler(fn: Any, body: str | bytes | None) -> tuple[bytes, bool]:
+    """Call the function's handler in-process; (payload, errored) as Lambda would answer."""
+    raw = body.decode() if isinstance(body, bytes) else body
+    event = json.loads(raw) if raw else {}
+    request_id = str(uuid.uuid4())
+    timeout_s = int(getattr(fn, "timeout", 3) or 3)
+    context = LocalContext(
+        function_name=fn.function_name,
+        function_version="$LATEST",
+        invoked_function_arn=fn.function_arn,
+        memory_limit_in_mb=int(getattr(fn, "memory_size", 128) or 128),
+        aws_request_id=request_id,
+        log_group_name=f"/aws/lambda/{fn.function_name}",
+        log_stream_name=f"local/[$LATEST]{request_id.replace('-', '')}",
+        deadline=time.monotonic() + timeout_s,
+    )
+    env = {
+        **RUNTIME_ENV,
+        "AWS_REGION": fn.region,
+        "AWS_DEFAULT_REGION": fn.region,
+        **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
+    }
+    record = Invocation(fn.function_name, fn.handler, event)
+    with _LOCK, environment(env):
+        started = time.perf_counter()
+        try:
+            result = _load(fn.handler)(event, context)
+        except Exception as err:
+            record.error_type = type(err).__name__
+            record.error_message = str(err)
+            payload = {
+                "errorMessage": str(err),
+                "errorType": type(err).__name__,
+                "requestId": request_id,
+                "stackTrace": traceback.format_exception(err)[-5:],
+            }
+            errored = True
+        else:
+            record.result = result
+            payload = result
+            errored = False
+        finally:
+            record.duration_ms = (time.perf_counter() - started) * 1000
+            LOG.calls.append(record)
+    return json.dumps(payload).encode(), errored
+
+
+def install() -> None:
+    """Patch moto's Lambda (idempotent): both backends' ``invoke`` reach the function's."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(
+        self: Any, body: Any, request_headers: Any, response_headers: dict[str, Any]
+    ) -> bytes:
+        payload, errored = run_handler(self, body)
+        if errored:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return payload
+
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    # The Docker-less backend answers every call with a canned payload; run the function instead.
+    LambdaSimpleBackend.invoke = LambdaBackend.invoke  # type: ignore[method-assign]
+    _INSTALLED = True

@@ -1,0 +1,189 @@
+"""The deployed state machine, executed end to end in moto with the real handlers in-process.
+
+What runs is the ``DefinitionString`` of the synthesized ``Dev/Pipeline`` template, resolved
+against the resources created from the ``Dev/Stateful`` and ``Dev/Pipeline`` templates; Wikimedia
+Commons and Pixabay answer from local fixtures; Rekognition Video and MediaConvert are stand-ins
+with the real request and response shapes (see ``localworld``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from localworld import World
+from localworld.mediaconvert import JobFailure
+from localworld.template import Resolver
+from tests.conftest import SynthesizedApp
+
+PER_ASSET_STATES = {
+    "Plan transcode", "Transcode", "Analyze", "Analyze labels", "Analyze moderation",
+    "Analyze segments", "Finalize", "Mark failed",
+}  # fmt: skip
+
+
+def test_the_definition_that_runs_is_the_synthesized_one(
+    synthesized: SynthesizedApp, clean_world: World
+) -> None:
+    # Given the Pipeline template's DefinitionString, resolved against the created resources
+    template = synthesized.templates["Dev/Pipeline"]
+    resource = next(
+        r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+    )
+    resolver: Resolver = clean_world.resolver
+    expected = json.loads(resolver.resolve(resource["Properties"]["DefinitionString"]))
+
+    # When the state machine is read back from Step Functions
+    described = clean_world.client("stepfunctions").describe_state_machine(
+        stateMachineArn=clean_world.state_machine_arn
+    )
+
+    # Then it is that definition, with every function ARN pointing at a created function
+    assert json.loads(described["definition"]) == expected
+    functions = {
+        f["FunctionArn"] for f in clean_world.client("lambda").list_functions()["Functions"]
+    }
+    text = described["definition"]
+    assert all(arn in functions for arn in _lambda_arns(text))
+    assert "mediaconvert:createJob.sync" in text
+
+
+def _lambda_arns(text: str) -> set[str]:
+    found: set[str] = set()
+    for part in text.split('"FunctionName":"')[1:]:
+        found.add(part.split('"', 1)[0])
+    return found
+
+
+def test_campaign_run_of_two_assets_labels_catalogs_and_summarizes(clean_world: World) -> None:
+    world = clean_world
+    assert world.rekognition is not None
+
+    # When the weekly schedule starts a run with {} (active campaign "travel", batch size 2)
+    run = world.run({}, name="weekly-travel-1")
+
+    # Then the execution succeeds with both assets processed
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.output == {"processed": 2, "failed": 0, "status": "SUCCEEDED"}
+
+    # and each asset has its labels file, renditions and thumbnails in the processed zone
+    travel = [a for a in world.assets() if a["campaign"] == "travel" and a["source"] != "upload"]
+    assert sorted(a["source"] for a in travel) == ["commons", "pixabay"]
+    for asset in travel:
+        assert asset["status"] == "PROCESSED"
+        document = world.read_json(world.processed_bucket, asset["labels_key"])
+        assert document["asset"]["asset_id"] == asset["asset_id"]
+        assert document["summary"]["top_labels"], "Rekognition labels were aggregated"
+        assert document["summary"]["shots"], "shot segments were aggregated"
+        assert document["license"]["name"]
+        assert document["video"]["duration_ms"] > 0
+        keys = world.keys(world.processed_bucket, document["thumbnails"]["prefix"])
+        assert keys and document["thumbnails"]["poster_key"] in keys
+        rendered = world.keys(world.processed_bucket)
+        assert document["renditions"]["mp4_key"] in rendered
+        assert document["renditions"]["hls_manifest_key"] in rendered
+        assert asset["top_labels"] == [label["name"] for label in document["summary"]["top_labels"]]
+
+    # and the summary went to the alerts topic
+    summaries = [n for n in world.notifications() if "travel: 2 processed" in (n["subject"] or "")]
+    assert len(summaries) == 1
+    assert "Media pipeline run: SUCCEEDED" in summaries[0]["message"]
+
+    # and the waits were callbacks, not polls: one status check per started job, no token left
+    starts = sum(1 for s in run.entered() if s.startswith("Analyze "))
+    assert starts == 6
+    status_checks = [c for c in world.rekognition.get_calls if c[1].get("MaxResults") == 1]
+    assert len(status_checks) <= len(world.rekognition.jobs)
+    assert world.catalog_items("TOKEN#") == []
+    assert all(n["Status"] == "SUCCEEDED" for n in world.rekognition.notices)
+
+
+def test_a_failed_transcode_fails_only_that_asset(clean_world: World) -> None:
+    world = clean_world
+    assert world.mediaconvert is not None
+    # Given MediaConvert cannot read the Pixabay clip of campaign "nature"
+    world.mediaconvert.fail_inputs.append(
+        JobFailure(match="/video/pixabay/nature/", error_code=1010)
+    )
+
+    # When a run for "nature" is started from the console
+    run = world.run({"campaign": "nature"}, name="console-nature-1")
+
+    # Then the execution still succeeds, with a PARTIAL summary
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.output == {"processed": 1, "failed": 1, "status": "PARTIAL"}
+    assert "Mark failed" in run.entered()
+
+    # and the catalog records the failure with MediaConvert's reason; the other asset is done
+    nature = {a["source"]: a for a in world.assets() if a["campaign"] == "nature"}
+    assert nature["commons"]["status"] == "PROCESSED"
+    failed = nature["pixabay"]
+    assert failed["status"] == "FAILED"
+    assert "MediaConvert job" in failed["failure_reason"]
+    assert "error 1010" in failed["failure_reason"]
+    assert "Unable to open input file" in failed["failure_reason"]
+    labels = [k for k in world.iter_labels_files() if "/nature/" in k]
+    assert len(labels) == 1 and "/commons/" in labels[0]
+
+    # and the summary names the failed asset and why
+    summary = next(n for n in world.notifications() if "nature:" in (n["subject"] or ""))
+    assert "Media pipeline run: PARTIAL" in summary["message"]
+    assert failed["asset_id"] in summary["message"]
+
+
+def test_the_same_upload_event_twice_starts_one_run(clean_world: World, upload_body: bytes) -> None:
+    world = clean_world
+    # Given an operator dropped a clip under uploads/ and EventBridge delivers the event twice
+    event = world.upload("uploads/harbour-at-dawn.mp4", upload_body)
+
+    # When both deliveries reach the upload trigger
+    first = world.deliver_event(event)
+    second = world.deliver_event(event)
+
+    # Then both name the same execution, and only one exists
+    assert len(first) == len(second) == 1
+    assert first[0]["error"] is None and second[0]["error"] is None
+    name = first[0]["payload"]["name"]
+    assert name.startswith("upload-") and second[0]["payload"]["name"] == name
+    assert [e["name"] for e in world.executions()].count(name) == 1
+
+    # and that run ingests and processes the upload
+    execution = next(e for e in world.executions() if e["name"] == name)
+    run = world.wait(execution["executionArn"])
+    assert run.status == "SUCCEEDED", run.cause
+    assert run.output == {"processed": 1, "failed": 0, "status": "SUCCEEDED"}
+    uploaded = [a for a in world.assets() if a["key"].endswith("/harbour-at-dawn.mp4")]
+    assert len(uploaded) == 1 and uploaded[0]["status"] == "PROCESSED"
+
+
+def test_an_event_redelivered_after_the_run_ended_starts_nothing(
+    clean_world: World, upload_body: bytes
+) -> None:
+    # (Regression: the trigger logged extra={"name": ...}, a reserved LogRecord attribute, so
+    # this path raised KeyError; lambdas/trigger/handler.py now logs "execution_name".)
+    world = clean_world
+    # Given an upload whose run has already finished
+    event = world.upload("uploads/late-redelivery.mp4", upload_body[::-1])
+    first = world.deliver_event(event)
+    name = first[0]["payload"]["name"]
+    execution = next(e for e in world.executions() if e["name"] == name)
+    assert world.wait(execution["executionArn"]).status == "SUCCEEDED"
+
+    # When EventBridge delivers the same event again
+    again = world.deliver_event(event)
+
+    # Then the trigger answers "already started" and no execution is added
+    assert again[0]["error"] is None, again[0]["payload"]
+    assert again[0]["payload"] == {"started": False, "name": name}
+    assert [e["name"] for e in world.executions()].count(name) == 1
+
+
+def test_bad_input_fails_at_once_with_a_readable_cause(clean_world: World) -> None:
+    # When a run is started with a campaign that does not exist
+    run = clean_world.run({"campaign": "nope"}, name="console-bad-input")
+
+    # Then it fails with InvalidInput and the handler's message as the Cause, before any work
+    assert run.status == "FAILED"
+    assert run.error == "InvalidInput"
+    assert run.cause == "campaign: 'nope' is not one of ['travel', 'tech', 'nature']"
+    assert run.entered() == ["Resolve input", "Read input error", "Invalid input"]
+    assert not PER_ASSET_STATES & set(run.entered())
