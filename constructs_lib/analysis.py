@@ -18,6 +18,7 @@ from constructs_lib.nag import (
     acknowledge,
     acknowledge_dead_letter_queue,
     arn_finding,
+    render,
 )
 
 START_ACTIONS = (
@@ -171,10 +172,7 @@ class Analysis(Construct):
         )
         acknowledge(
             self.start.default_policy,
-            [
-                "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
-                f"stateMachine:{logical_id}-*"
-            ],
+            [f"Resource::{render(self.start.default_policy, arn)}"],
             "The pipeline's own state machine, named <LogicalId>-<random> by CloudFormation; a "
             "Ref would make the machine and this function depend on each other.",
         )

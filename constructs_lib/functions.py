@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import aws_cdk as cdk
 import jsii
@@ -44,7 +43,7 @@ class PipLayerBundler:
         self.requirements = requirements
         self.python_version = python_version
 
-    def try_bundle(self, output_dir: str, **_options: Any) -> bool:
+    def try_bundle(self, output_dir: str, options: cdk.BundlingOptions) -> bool:
         target = Path(output_dir) / "python"
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",

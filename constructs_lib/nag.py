@@ -38,13 +38,39 @@ def arn_finding(consumer: IConstruct, resource: cdk.CfnResource, suffix: str = "
         {
             "Fn::GetStackOutput": {
                 "StackName": producer.stack_name,
-                "Region": {"Ref": "AWS::Region"},
+                # A stack with a concrete region publishes it literally, else as AWS::Region.
+                "Region": (
+                    {"Ref": "AWS::Region"}
+                    if cdk.Token.is_unresolved(producer.region)
+                    else producer.region
+                ),
                 "OutputName": output,
             }
         },
         separators=(",", ":"),
     )
     return f"Resource::{rendered}{suffix}"
+
+
+def render(scope: IConstruct, value: str) -> str:
+    """A token-bearing string as cdk-nag prints it: pseudo parameters become ``<AWS::...>``.
+
+    Whether a part is a literal or a pseudo parameter depends on the stack's environment
+    (``aws``/``us-east-1`` when the region is known), so the finding is rendered, not guessed.
+    """
+    resolved = cdk.Stack.of(scope).resolve(value)
+    if isinstance(resolved, str):
+        return resolved
+    parts = resolved["Fn::Join"][1] if isinstance(resolved, dict) else [resolved]
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif isinstance(part, dict) and "Ref" in part:
+            out.append(f"<{part['Ref']}>")
+        else:
+            raise ValueError(f"cannot render {part!r} for a cdk-nag finding")
+    return "".join(out)
 
 
 def acknowledge(scope: IConstruct, findings: Iterable[str], reason: str) -> None:

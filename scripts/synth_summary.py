@@ -46,4 +46,7 @@ def summarize(outdir: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(summarize(Path(sys.argv[1] if len(sys.argv) > 1 else "cdk.out"))))
+    lines = summarize(Path(sys.argv[1] if len(sys.argv) > 1 else "cdk.out"))
+    print("\n".join(lines))
+    # The CLI does not always fail on validation findings; make synth must.
+    sys.exit(0 if lines[-1].startswith("cdk-nag: 0 unacknowledged") else 1)

@@ -18,6 +18,8 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
 ROOT = Path(__file__).resolve().parent.parent
+TEST_ACCOUNT = "123456789012"
+TEST_REGION = "eu-west-1"
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,18 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
     from app import build_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app, stages = build_app(cdk.App(context=cdk_context(), outdir=str(outdir)))
+    # Like a real deploy (and like the CLI, which always knows a region): a concrete account
+    # and region, so tokens render as they will in the deployed templates.
+    saved = {k: os.environ.get(k) for k in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")}
+    os.environ.update(CDK_DEFAULT_ACCOUNT=TEST_ACCOUNT, CDK_DEFAULT_REGION=TEST_REGION)
+    try:
+        app, stages = build_app(cdk.App(context=cdk_context(), outdir=str(outdir)))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     assembly = app.synth()
     templates: dict[str, dict] = {}
     stacks: dict[str, object] = {}
