@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 import jsii
@@ -43,7 +44,8 @@ class PipLayerBundler:
         self.requirements = requirements
         self.python_version = python_version
 
-    def try_bundle(self, output_dir: str, options: cdk.BundlingOptions) -> bool:
+    def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
+        """jsii passes the BundlingOptions struct positionally; the options are not needed."""
         target = Path(output_dir) / "python"
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
