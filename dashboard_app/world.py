@@ -49,6 +49,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.config import Config
 from PIL import Image, ImageDraw
 
+from lambdas.shared.catalog import create_table
 from lambdas.shared.keys import AssetKeys, asset_id, raw_key
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "dashboard_world.py"
@@ -121,36 +122,6 @@ def clients(endpoint_url: str) -> dict[str, Any]:
         name: session.client(name, endpoint_url=endpoint_url)
         for name in ("s3", "dynamodb", "ssm", "stepfunctions")
     }
-
-
-def create_table(dynamodb: Any, name: str) -> None:
-    """The catalog table as the stateful stack defines it (keys, two sparse GSIs, TTL)."""
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": attr, "AttributeType": "S"}
-            for attr in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": f"{prefix}pk", "KeyType": "HASH"},
-                    {"AttributeName": f"{prefix}sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index, prefix in (("ByCampaign", "gsi1"), ("ByCampaignStatus", "gsi2"))
-        ],
-    )
-    dynamodb.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-    )
 
 
 @functools.cache

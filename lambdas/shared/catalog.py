@@ -39,6 +39,43 @@ TOKEN_TTL_S = 2 * 24 * 3600
 MAX_REASON_LEN = 1000
 
 
+TTL_ATTRIBUTE = "expires_at"
+
+
+def create_table(dynamodb: Any, name: str) -> None:
+    """Create the catalog table with the stack's schema (keys, two sparse GSIs, TTL).
+
+    For local worlds and tests only; the deployed table comes from ``constructs_lib/catalog.py``
+    and a test checks the two definitions agree.
+    """
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": attr, "AttributeType": "S"}
+            for attr in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": f"{prefix}pk", "KeyType": "HASH"},
+                    {"AttributeName": f"{prefix}sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index, prefix in ((BY_CAMPAIGN_INDEX, "gsi1"), (BY_CAMPAIGN_STATUS_INDEX, "gsi2"))
+        ],
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+    )
+
+
 class CatalogError(Exception):
     """The catalog could not record a change (for example an unknown asset or status)."""
 

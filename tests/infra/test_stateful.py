@@ -206,3 +206,37 @@ def test_no_physical_names_on_stateful_resources(synthesized):
         for resource_type, prop in name_props.items():
             for logical_id, resource in template.find_resources(resource_type).items():
                 assert prop not in resource.get("Properties", {}), f"{path} {logical_id}"
+
+
+def test_local_catalog_table_matches_the_stack(synthesized):
+    # Given the table definition local worlds and tests create, When it is compared with the
+    # synthesized table, Then keys, indexes and TTL agree (a drift would make tests lie).
+    from lambdas.shared.catalog import create_table
+
+    captured: dict = {}
+
+    class Recorder:
+        def create_table(self, **kwargs):
+            captured.update(kwargs)
+
+        def update_time_to_live(self, **kwargs):
+            captured["ttl"] = kwargs["TimeToLiveSpecification"]
+
+    create_table(Recorder(), "t")
+    table = next(
+        r["Properties"]
+        for r in synthesized.templates["Dev/Stateful"]["Resources"].values()
+        if r["Type"] == "AWS::DynamoDB::Table"
+    )
+    assert captured["KeySchema"] == table["KeySchema"]
+    assert sorted(captured["AttributeDefinitions"], key=str) == sorted(
+        table["AttributeDefinitions"], key=str
+    )
+    assert [
+        (g["IndexName"], g["KeySchema"], g["Projection"])
+        for g in captured["GlobalSecondaryIndexes"]
+    ] == [
+        (g["IndexName"], g["KeySchema"], g["Projection"]) for g in table["GlobalSecondaryIndexes"]
+    ]
+    assert captured["ttl"] == table["TimeToLiveSpecification"]
+    assert captured["BillingMode"] == table["BillingMode"]

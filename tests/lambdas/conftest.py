@@ -20,6 +20,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from lambdas.shared.catalog import create_table
+
 REGION = "us-east-1"
 SESSION = boto3.session.Session(region_name=REGION)
 
@@ -67,34 +69,7 @@ def raw_bucket(aws_mock: None) -> str:
 @pytest.fixture
 def catalog_table(aws_mock: None) -> str:
     """The catalog table exactly as the stateful stack defines it (keys, GSIs, TTL)."""
-    dynamodb = client("dynamodb")
-    dynamodb.create_table(
-        TableName=CATALOG_TABLE_NAME,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": f"{prefix}pk", "KeyType": "HASH"},
-                    {"AttributeName": f"{prefix}sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index, prefix in (("ByCampaign", "gsi1"), ("ByCampaignStatus", "gsi2"))
-        ],
-    )
-    dynamodb.update_time_to_live(
-        TableName=CATALOG_TABLE_NAME,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-    )
+    create_table(client("dynamodb"), CATALOG_TABLE_NAME)
     return CATALOG_TABLE_NAME
 
 

@@ -19,6 +19,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from lambdas.shared.catalog import create_table
 from lambdas.shared.keys import AssetKeys
 from tests.lambdas.pipeline.builders import (
     ACCOUNT,
@@ -117,34 +118,9 @@ def aws() -> Iterator[None]:
 @pytest.fixture
 def table(aws: None) -> Any:
     """The catalog table with the keys and indexes the stateful stack creates."""
-    created = dynamodb().create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": f"{prefix}pk", "KeyType": "HASH"},
-                    {"AttributeName": f"{prefix}sk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index, prefix in (("ByCampaign", "gsi1"), ("ByCampaignStatus", "gsi2"))
-        ],
-    )
-    created.meta.client.update_time_to_live(
-        TableName=TABLE,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-    )
-    return created
+    client = dynamodb().meta.client
+    create_table(client, TABLE)
+    return dynamodb().Table(TABLE)
 
 
 @pytest.fixture
