@@ -55,6 +55,16 @@ def _retry_transient(state: sfn.TaskStateBase, errors: list[str]) -> None:
     )
 
 
+def _invoke_with_retries(
+    scope: Construct, construct_id: str, **props: object
+) -> tasks.LambdaInvoke:
+    """A Lambda task whose throttling/service errors are retried with jitter (not CDK's default
+    un-jittered retry), so every Lambda step of the workflow behaves the same way."""
+    task = tasks.LambdaInvoke(scope, construct_id, retry_on_service_exceptions=False, **props)  # type: ignore[arg-type]
+    _retry_transient(task, LAMBDA_TRANSIENT)
+    return task
+
+
 class PipelineStateMachine(Construct):
     """Campaign (or upload) -> ingest -> per asset: transcode, analyze, finalize -> summary."""
 
@@ -98,15 +108,13 @@ class PipelineStateMachine(Construct):
         # 3. Succeed; an unhandled failure Fails with its root cause (alerted by EventBridge).
 
         # 1. Resolve input
-        resolve_task = tasks.LambdaInvoke(
+        resolve_task = _invoke_with_retries(
             self,
             "Resolve input",
             lambda_function=resolve.function,
             payload=sfn.TaskInput.from_json_path_at("$"),
             output_path="$.Payload",
-            retry_on_service_exceptions=False,
         )
-        _retry_transient(resolve_task, LAMBDA_TRANSIENT)
         read_cause = sfn.Pass(
             self,
             "Read input error",
@@ -120,7 +128,7 @@ class PipelineStateMachine(Construct):
         )
 
         # 2a. Ingest
-        ingest_task = tasks.LambdaInvoke(
+        ingest_task = _invoke_with_retries(
             self,
             "Ingest",
             lambda_function=ingest.function,
@@ -131,12 +139,10 @@ class PipelineStateMachine(Construct):
                 "errors.$": "$.Payload.errors",
             },
             result_path="$.ingest",
-            retry_on_service_exceptions=False,
         )
-        _retry_transient(ingest_task, LAMBDA_TRANSIENT)
 
         # 2b. Per asset
-        mark_failed = tasks.LambdaInvoke(
+        mark_failed = _invoke_with_retries(
             self,
             "Mark failed",
             lambda_function=finalize.mark_failed.function,
@@ -144,11 +150,9 @@ class PipelineStateMachine(Construct):
                 {"asset": path.object_at("$.asset"), "error": path.object_at("$.error")}
             ),
             output_path="$.Payload",
-            retry_on_service_exceptions=False,
         )
-        _retry_transient(mark_failed, LAMBDA_TRANSIENT)
 
-        plan = tasks.LambdaInvoke(
+        plan = _invoke_with_retries(
             self,
             "Plan transcode",
             lambda_function=transcode.plan.function,
@@ -159,9 +163,7 @@ class PipelineStateMachine(Construct):
                 "outputs.$": "$.Payload.outputs",
             },
             result_path="$.plan",
-            retry_on_service_exceptions=False,
         )
-        _retry_transient(plan, LAMBDA_TRANSIENT)
 
         transcode_job = tasks.MediaConvertCreateJob(
             self,
@@ -180,7 +182,7 @@ class PipelineStateMachine(Construct):
 
         analyze = sfn.Parallel(self, "Analyze", result_path="$.analysis")
         for feature in ANALYSIS_FEATURES:
-            start = tasks.LambdaInvoke(
+            start = _invoke_with_retries(
                 self,
                 f"Analyze {feature}",
                 lambda_function=analysis.start.function,
@@ -197,9 +199,7 @@ class PipelineStateMachine(Construct):
                     }
                 ),
                 task_timeout=sfn.Timeout.duration(cdk.Duration.hours(timeouts.analysis_hours)),
-                retry_on_service_exceptions=False,
             )
-            _retry_transient(start, LAMBDA_TRANSIENT)
             # Rekognition's concurrent-job quota and service faults: wait and try again rather
             # than fail the asset (a failed asset is not picked up again by later runs).
             start.add_retry(
@@ -212,7 +212,7 @@ class PipelineStateMachine(Construct):
             )
             analyze.branch(start)
 
-        finalize_task = tasks.LambdaInvoke(
+        finalize_task = _invoke_with_retries(
             self,
             "Finalize",
             lambda_function=finalize.finalize.function,
@@ -227,9 +227,7 @@ class PipelineStateMachine(Construct):
                 }
             ),
             output_path="$.Payload",
-            retry_on_service_exceptions=False,
         )
-        _retry_transient(finalize_task, LAMBDA_TRANSIENT)
         finalize_task.add_retry(
             errors=REKOGNITION_TRANSIENT,
             interval=cdk.Duration.seconds(10),
@@ -253,7 +251,7 @@ class PipelineStateMachine(Construct):
         per_asset.item_processor(plan.next(transcode_job).next(analyze).next(finalize_task))
 
         # 2c. Summary
-        summary = tasks.LambdaInvoke(
+        summary = _invoke_with_retries(
             self,
             "Summary",
             lambda_function=finalize.summary.function,
@@ -269,9 +267,7 @@ class PipelineStateMachine(Construct):
                 }
             ),
             output_path="$.Payload",
-            retry_on_service_exceptions=False,
         )
-        _retry_transient(summary, LAMBDA_TRANSIENT)
 
         run = sfn.Parallel(self, "Run", output_path="$[0]")
         run.branch(ingest_task.next(per_asset).next(summary))
