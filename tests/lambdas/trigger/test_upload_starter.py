@@ -6,6 +6,8 @@ import json
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from lambdas.shared.errors import InvalidInput
@@ -43,7 +45,8 @@ def object_created(key: str, *, sequencer: str = "0065A1B2C3D4E5F601", size: int
 
 @pytest.fixture
 def state_machine():
-    with mock_aws():
+    # Pin the plain backend: executions stay RUNNING, as a real one would while in progress.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": False}}):
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
         iam = boto3.client("iam", region_name="us-east-1")
         role = iam.create_role(
@@ -83,18 +86,37 @@ def test_the_same_event_twice_starts_one_execution(state_machine):
     }
 
 
-def test_a_repeat_after_the_run_ended_is_not_an_error(state_machine):
-    # Given the run for an upload has already ended
-    sfn, arn = state_machine
+def test_a_repeat_after_the_run_ended_is_not_an_error():
+    # Given the run for an upload has already ended: Step Functions then answers a start with
+    # the same name ExecutionAlreadyExists (documented for closed Standard executions)
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
     request = parse_event(object_created("uploads/b.mp4"))
-    started = start(request, state_machine_arn=arn, client=sfn)
-    sfn.stop_execution(executionArn=started["execution_arn"])
-    # When the same event arrives again, Then nothing new starts and no error is raised
-    assert start(request, state_machine_arn=arn, client=sfn) == {
-        "started": False,
-        "name": request["name"],
-    }
-    assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 1
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:pipeline"
+    with Stubber(sfn) as stubber:
+        stubber.add_client_error(
+            "start_execution",
+            service_error_code="ExecutionAlreadyExists",
+            http_status_code=400,
+            expected_params={
+                "stateMachineArn": arn,
+                "name": request["name"],
+                "input": json.dumps(request["input"]),
+            },
+        )
+        # When the same event arrives again, Then nothing new starts and no error is raised
+        result = start(request, state_machine_arn=arn, client=sfn)
+    assert result == {"started": False, "name": request["name"]}
+
+
+def test_other_step_functions_errors_propagate_so_eventbridge_retries():
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    request = parse_event(object_created("uploads/c.mp4"))
+    with Stubber(sfn) as stubber:
+        stubber.add_client_error("start_execution", service_error_code="ThrottlingException")
+        with pytest.raises(ClientError, match="ThrottlingException"):
+            start(
+                request, state_machine_arn="arn:aws:states:us-east-1:1:stateMachine:x", client=sfn
+            )
 
 
 def test_a_new_version_of_the_same_key_starts_a_new_run(state_machine):
