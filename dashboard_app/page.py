@@ -16,6 +16,7 @@ import streamlit as st
 
 from dashboard_app import data
 from dashboard_app.data import DashboardError, Resources
+from lambdas.shared.campaign_config import UPLOADS_CAMPAIGN
 
 GALLERY_SIZE = 9
 GALLERY_COLUMNS = 3
@@ -129,7 +130,8 @@ def controls(res: Resources, config: data.CampaignConfig) -> tuple[str, int]:
 
 def counters(res: Resources, config: data.CampaignConfig, campaign: str) -> data.Counts:
     st.subheader("Assets per campaign")
-    counts = data.campaign_counts(res, tuple(config.campaigns))
+    # Uploaded files are filed under their own campaign; show them beside the themes.
+    counts = data.campaign_counts(res, (*config.campaigns, UPLOADS_CAMPAIGN))
     mine = next(c for c in counts if c.campaign == campaign)
     cols = st.columns(4)
     cols[0].metric("Raw", mine.raw, help="Clips that reached the raw zone")

@@ -7,11 +7,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.shared.campaign_config import CampaignConfig, resolve
+from lambdas.shared.campaign_config import UPLOADS_CAMPAIGN, CampaignConfig, resolve
 from lambdas.shared.errors import InvalidInput
 from lambdas.shared.keys import UPLOADS_PREFIX, UnsafeKeyError, check_slug
 
-UPLOADS_CAMPAIGN = "uploads"
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_KEY_LEN = 1024
 

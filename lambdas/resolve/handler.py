@@ -17,7 +17,12 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.shared.campaign_config import CampaignConfig, CampaignConfigStore, resolve
+from lambdas.shared.campaign_config import (
+    UPLOADS_CAMPAIGN,
+    CampaignConfig,
+    CampaignConfigStore,
+    resolve,
+)
 from lambdas.shared.errors import InvalidInput
 from lambdas.shared.keys import UPLOADS_PREFIX
 
@@ -28,7 +33,6 @@ UPLOAD_REQUIRED = ("bucket", "key")
 # Extra S3 event fields a trigger may pass along; kept so ingest can check what it reads.
 UPLOAD_OPTIONAL = ("size", "etag", "version_id", "sequencer")
 MAX_KEY_LEN = 1024
-UPLOADS_CAMPAIGN = "uploads"
 
 
 def parse_upload(value: object, *, raw_bucket: str | None) -> dict[str, Any]:

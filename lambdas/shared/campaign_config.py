@@ -19,6 +19,8 @@ from lambdas.shared.errors import InvalidInput
 from lambdas.shared.keys import UnsafeKeyError, check_slug
 
 MIN_BATCH, MAX_BATCH = 1, 50
+# Files people drop under uploads/ belong to no theme; they are filed under this campaign.
+UPLOADS_CAMPAIGN = "uploads"
 MEDIA_TYPES = ("video",)
 
 

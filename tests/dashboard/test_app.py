@@ -40,6 +40,7 @@ def test_page_shows_counters_executions_failures_summaries_and_gallery(world, ap
         "travel": 12,
         "tech": 4,
         "nature": 4,
+        "uploads": 0,  # uploaded files are filed under their own campaign
     }
     # And the four seeded executions with campaign and batch size from their input
     runs = at.dataframe[1].value.set_index("name")
