@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -31,6 +33,10 @@ GET_ACTIONS = (
     "rekognition:GetContentModeration",
     "rekognition:GetSegmentDetection",
 )
+# The sweep runs this often; a waiting task fails after HEARTBEAT_TIMEOUT_MIN without a beat
+# (three missed sweeps plus margin).
+HEARTBEAT_INTERVAL_MIN = 10
+HEARTBEAT_TIMEOUT_MIN = 35
 NO_RESOURCE_LEVEL = (
     "Rekognition Video Start*/Get* operations support no resource-level permissions "
     "(service authorization reference), so Resource must be *; the actions are listed one by one."
@@ -128,6 +134,37 @@ class Analysis(Construct):
         )
         catalog.grant_read_write(self.callback.function)
 
+        # Heartbeat sweep: keeps waiting tasks alive and recovers lost completion notices.
+        self.heartbeat = PipelineFunction(
+            self,
+            "Heartbeat",
+            unit="analysis",
+            handler="lambdas.analysis.heartbeat.handler",
+            layer=layer,
+            log_retention_days=log_retention_days,
+            service="analysis-heartbeat",
+            description="Sends heartbeats for running Rekognition jobs, resumes finished ones",
+            environment=common,
+            async_dead_letter_queue=self.undelivered,
+        )
+        self.heartbeat.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=list(GET_ACTIONS), resources=["*"])
+        )
+        catalog.grant_read_write(self.heartbeat.function)
+        self.heartbeat_rule = events.Rule(
+            self,
+            "HeartbeatSchedule",
+            description="Heartbeat sweep over waiting analysis tasks",
+            schedule=events.Schedule.rate(cdk.Duration.minutes(HEARTBEAT_INTERVAL_MIN)),
+            targets=[
+                targets.LambdaFunction(
+                    self.heartbeat.function,
+                    dead_letter_queue=self.undelivered,
+                    retry_attempts=2,
+                )
+            ],
+        )
+
         processed = data_lake.processed.node.default_child
         table = catalog.table.node.default_child
         acknowledge(
@@ -142,6 +179,12 @@ class Analysis(Construct):
             "reads the proxy from; catalog access is the table and its GSIs.",
         )
         acknowledge(
+            self.heartbeat.default_policy,
+            ["Resource::*", arn_finding(self.heartbeat.default_policy, table, "/index/*")],  # type: ignore[arg-type]
+            NO_RESOURCE_LEVEL + " The sweep reads one result per waiting job; catalog access is "
+            "the table and its GSIs.",
+        )
+        acknowledge(
             self.callback.default_policy,
             [arn_finding(self.callback.default_policy, table, "/index/*")],  # type: ignore[arg-type]
             "Catalog access through grant_*: the table's own GSIs.",
@@ -150,6 +193,7 @@ class Analysis(Construct):
     def grant_callbacks(self, state_machine: sfn.IStateMachine) -> None:
         """Only this state machine's tasks can be resumed by the callback."""
         state_machine.grant_task_response(self.callback.function)
+        state_machine.grant_task_response(self.heartbeat.function)
         # The start function also resumes a task whose job had already finished (a re-driven
         # execution). It is referenced by the state machine, so a Ref back to the machine would
         # be circular; its name is CloudFormation's "<LogicalId>-<random>", so the ARN is scoped

@@ -10,7 +10,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from constructs_lib.analysis import Analysis
+from constructs_lib.analysis import HEARTBEAT_TIMEOUT_MIN, Analysis
 from constructs_lib.data_lake import DataLake
 from constructs_lib.finalize import Finalize
 from constructs_lib.functions import PipelineFunction, log_retention
@@ -101,7 +101,8 @@ class PipelineStateMachine(Construct):
         #        i.   Plan transcode (Lambda: MediaConvert settings from JSON, ladder by height)
         #        ii.  Transcode (MediaConvert createJob.sync)
         #        iii. Analyze: labels | moderation | segments in parallel, each waiting for
-        #             Rekognition's SNS completion through a task token (no polling)
+        #             Rekognition's SNS completion through a task token (no polling); a
+        #             scheduled sweep sends heartbeats and recovers lost notices
         #        iv.  Finalize (Lambda: page every result, write <stem>_labels.json, catalog)
         #        any failure of i-iv -> Mark failed (catalog + root cause); the batch goes on
         #    2c. Summary (Lambda: publish the run summary to the alerts topic)
@@ -199,6 +200,8 @@ class PipelineStateMachine(Construct):
                     }
                 ),
                 task_timeout=sfn.Timeout.duration(cdk.Duration.hours(timeouts.analysis_hours)),
+                # The analysis heartbeat sweep beats every HEARTBEAT_INTERVAL_MIN minutes.
+                heartbeat_timeout=sfn.Timeout.duration(cdk.Duration.minutes(HEARTBEAT_TIMEOUT_MIN)),
             )
             # Rekognition's concurrent-job quota and service faults: wait and try again rather
             # than fail the asset (a failed asset is not picked up again by later runs).

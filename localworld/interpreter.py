@@ -3,6 +3,7 @@
 * Wait states and Retry back-off sleep on the world's simulated clock instead of wall time
   (``WaitFunction._wait_interval`` and the ``time`` module ``retrier_decl`` sleeps with).
 * ``.sync`` integrations poll on the same clock (``state_task_service_callback``'s ``time``).
+* Callback tasks ignore ``HeartbeatSeconds``: no heartbeat sweep runs locally (see below).
 * ``arn:aws:states:::mediaconvert:createJob.sync``: moto lists MediaConvert as unsupported
   (it forwards the call to a MediaConvert moto does not have, then has no ``.sync`` resolver).
   ``state_task_factory.state_task_service_for`` now returns ``StateTaskServiceMediaConvert``,
@@ -98,6 +99,21 @@ def install() -> None:
             env.program_state_event.wait(_clock().real_seconds(wait_seconds))
 
     WaitFunction._wait_interval = wait_interval  # type: ignore[method-assign]
+
+    # HeartbeatSeconds on a waitForTaskToken task: on AWS the analysis heartbeat sweep (a
+    # scheduled Lambda) sends the beats. The local world does not run that schedule, and moto's
+    # heartbeat wait runs on wall time in a separate path that misbehaves when the callback
+    # arrives without any beat; so the local run waits for the token with the task's timeout
+    # only. The sweep itself is tested against moto in tests/lambdas/pipeline.
+    callback_cls = callback_module.StateTaskServiceCallback
+    original_wait = callback_cls._eval_wait_for_task_token
+
+    def wait_without_heartbeat(
+        self: Any, env: Any, timeout_seconds: int, callback_endpoint: Any, heartbeat_endpoint: Any
+    ) -> Any:
+        return original_wait(self, env, timeout_seconds, callback_endpoint, None)
+
+    callback_cls._eval_wait_for_task_token = wait_without_heartbeat  # type: ignore[method-assign]
 
     base = callback_module.StateTaskServiceCallback
 

@@ -45,6 +45,7 @@ class MonitoringStack(cdk.Stack):
             "PlanTranscode": pipeline.transcode.plan,
             "AnalysisStart": pipeline.analysis.start,
             "AnalysisCallback": pipeline.analysis.callback,
+            "AnalysisHeartbeat": pipeline.analysis.heartbeat,
             "Finalize": pipeline.finalize.finalize,
             "MarkFailed": pipeline.finalize.mark_failed,
             "Summary": pipeline.finalize.summary,

@@ -73,6 +73,10 @@ class TaskCallbacks:
     def __init__(self, client: BaseClient | None = None) -> None:
         self._client: Any = client or boto3.client("stepfunctions")
 
+    @property
+    def client(self) -> Any:
+        return self._client
+
     def resume(self, token: str, feature: str, asset_id: str, outcome: JobOutcome) -> bool:
         """Send the outcome to the waiting task; False when the task was already closed."""
         try:
@@ -108,6 +112,17 @@ class TaskCallbacks:
             )
             return False
         return True
+
+
+def send_heartbeat(callbacks: TaskCallbacks, token: str) -> bool:
+    """Tell Step Functions a task is still waiting; False when the task is already closed."""
+    try:
+        callbacks.client.send_task_heartbeat(taskToken=token)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code", "") in CLOSED_TASK_CODES:
+            return False
+        raise
+    return True
 
 
 def complete(

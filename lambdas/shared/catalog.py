@@ -9,13 +9,15 @@ asset           ``ASSET#<asset_id>``             ``ASSET``             one clip 
 source marker   ``SOURCE#<source>#<source_id>``  ``SOURCE``            "has this item been seen"
 status counter  ``CAMPAIGN#<campaign>``          ``STATUS#<status>``   counts per campaign/status
 label index     ``LABEL#<label>``                ``ASSET#<asset_id>``  search by label
-task token      ``TOKEN#<job_tag>``              ``TOKEN``             Rekognition callback
+task token      ``TOKEN#<job_tag>``              ``TOKEN``             Rekognition callback *
 ==============  ===============================  ====================  ==========================
 
 Asset items also carry ``gsi1pk=CAMPAIGN#<campaign>`` / ``gsi1sk=<created_at>#<asset_id>``
 (index ``ByCampaign``: "assets of a campaign, newest first") and
 ``gsi2pk=CAMPAIGN#<campaign>#STATUS#<status>`` / ``gsi2sk=<updated_at>#<asset_id>``
 (index ``ByCampaignStatus``: "failed assets of a campaign with their reason").
+(*) Token items also carry ``gsi1pk=TOKENS#PENDING`` so the heartbeat sweep lists waiting tasks
+with one query of ``ByCampaign``.
 Counters are changed in the same transaction as the asset's status, so they never drift.
 ``expires_at`` (epoch seconds) is the table's TTL attribute: claims of crashed ingests and stale
 task tokens disappear on their own.
@@ -36,6 +38,7 @@ BY_CAMPAIGN_INDEX = "ByCampaign"
 BY_CAMPAIGN_STATUS_INDEX = "ByCampaignStatus"
 CLAIM_TTL_S = 3600
 TOKEN_TTL_S = 2 * 24 * 3600
+PENDING_TOKENS = "TOKENS#PENDING"
 MAX_REASON_LEN = 1000
 
 
@@ -336,14 +339,19 @@ class Catalog:
     # -- task tokens for the Rekognition callback --
     def put_token(self, job_tag: str, token: str, *, asset_id: str, feature: str) -> None:
         """Store a waiting task's token before the job starts, so no completion can outrun it."""
+        stored_at = now_iso()
         self.table.put_item(
             Item={
                 **token_pk(job_tag),
                 "task_token": token,
                 "asset_id": asset_id,
                 "feature": feature,
-                "stored_at": now_iso(),
+                "stored_at": stored_at,
                 "expires_at": int(time.time()) + TOKEN_TTL_S,
+                # Sparse entry in the ByCampaign index so the heartbeat sweep finds every
+                # waiting task with one query.
+                "gsi1pk": PENDING_TOKENS,
+                "gsi1sk": f"{stored_at}#{job_tag}",
             }
         )
 
@@ -353,6 +361,22 @@ class Catalog:
             UpdateExpression="SET job_id = :j",
             ExpressionAttributeValues={":j": job_id},
         )
+
+    def pending_tokens(self, *, limit: int = 500) -> list[dict[str, Any]]:
+        """Every stored task token (tasks still waiting on a Rekognition job), oldest first."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "IndexName": BY_CAMPAIGN_INDEX,
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": PENDING_TOKENS},
+        }
+        while len(items) < limit:
+            resp = self.table.query(**kwargs)
+            items += [dict(item) for item in resp.get("Items", [])]
+            if "LastEvaluatedKey" not in resp:
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return items[:limit]
 
     def get_token(self, job_tag: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key=token_pk(job_tag), ConsistentRead=True).get("Item")

@@ -118,6 +118,8 @@ def test_analysis_waits_by_callback_with_a_timeout_and_limit_retry(definition):
     ]
     for name, state in callbacks:
         assert 0 < state["TimeoutSeconds"] <= 24 * 3600, name
+        # The heartbeat sweep beats every 10 minutes; three missed beats fail the task early.
+        assert 3 * 600 <= state["HeartbeatSeconds"] < state["TimeoutSeconds"], name
         assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
         limit = [r for r in state["Retry"] if "RekognitionLimitExceeded" in r["ErrorEquals"]]
         assert limit and limit[0]["MaxAttempts"] >= 5, name
@@ -174,8 +176,13 @@ def test_state_machine_logs_everything_and_traces(synthesized):
 def test_weekly_schedule_and_upload_rule(synthesized):
     resources = synthesized.templates["Dev/Pipeline"]["Resources"]
     rules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
-    schedules = [r for r in rules if "ScheduleExpression" in r]
-    assert [r["ScheduleExpression"] for r in schedules] == ["cron(0 7 ? * MON *)"]
+    schedules = sorted(
+        (r for r in rules if "ScheduleExpression" in r), key=lambda r: r["ScheduleExpression"]
+    )
+    assert [r["ScheduleExpression"] for r in schedules] == [
+        "cron(0 7 ? * MON *)",
+        "rate(10 minutes)",  # the analysis heartbeat sweep
+    ]
     assert schedules[0]["Targets"][0]["Input"] == "{}"
     uploads = [r for r in rules if "EventPattern" in r]
     assert len(uploads) == 1

@@ -1,0 +1,87 @@
+"""Keeps waiting analysis tasks alive, and recovers a completion notice that never arrived.
+
+Runs on a schedule (every few minutes). For each stored task token it reads the Rekognition job
+once: still running -> ``SendTaskHeartbeat``; already finished -> resume the task exactly as the
+SNS callback would (a lost or undeliverable notice would otherwise leave the task waiting until
+its timeout). A task whose heartbeats stop (the sweep itself broken, or the job gone) fails with
+``States.HeartbeatTimeout`` long before the overall analysis timeout. This costs Lambda time, not
+state transitions: the workflow still waits without polling.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import Counter
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.analysis.jobs import JobOutcome, TaskCallbacks, complete, send_heartbeat
+from lambdas.shared.catalog import Catalog
+from lambdas.shared.rekognition import (
+    RekognitionLimitExceeded,
+    RekognitionRequestRejected,
+    RekognitionUnavailable,
+    RekognitionVideo,
+    feature_api,
+)
+
+logger = Logger()
+metrics = Metrics()
+
+FINISHED = frozenset({"SUCCEEDED", "FAILED"})
+
+
+def sweep(
+    catalog: Catalog, rekognition: RekognitionVideo, callbacks: TaskCallbacks
+) -> dict[str, int]:
+    """One pass over every waiting task; returns how many were kept alive, resumed, dropped."""
+    counts: Counter[str] = Counter()
+    for item in catalog.pending_tokens():
+        tag = str(item["pk"]).removeprefix("TOKEN#")
+        job_id, feature = item.get("job_id"), str(item.get("feature", ""))
+        if not job_id:
+            # The start handler stores the token before it starts the job: still starting.
+            counts["starting"] += 1
+            continue
+        try:
+            status, message = rekognition.job_status(feature, str(job_id))
+        except (RekognitionLimitExceeded, RekognitionUnavailable) as err:
+            # Throttled or Rekognition down: keep the task alive and look again next time.
+            logger.warning("job status unavailable", extra={"job_tag": tag, "error": str(err)})
+            status, message = "IN_PROGRESS", ""
+        except RekognitionRequestRejected as err:
+            logger.warning("job unknown to Rekognition", extra={"job_tag": tag, "error": str(err)})
+            counts["unknown_job"] += 1
+            continue
+        if status in FINISHED:
+            outcome = JobOutcome(str(job_id), status, feature_api(feature).api_name, message)
+            counts["recovered_" + complete(catalog, callbacks, tag, outcome)] += 1
+        elif send_heartbeat(callbacks, str(item["task_token"])):
+            counts["alive"] += 1
+        else:
+            catalog.delete_token(tag)
+            counts["task_closed"] += 1
+    return dict(counts)
+
+
+@functools.cache
+def _dependencies() -> tuple[Catalog, RekognitionVideo, TaskCallbacks]:
+    return Catalog(os.environ["CATALOG_TABLE"]), RekognitionVideo(), TaskCallbacks()
+
+
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    counts = sweep(*_dependencies())
+    for name, value in counts.items():
+        if name.startswith("recovered_"):
+            metrics.add_metric(name="AnalysisNoticesRecovered", unit=MetricUnit.Count, value=value)
+    metrics.add_metric(
+        name="AnalysisTasksAlive", unit=MetricUnit.Count, value=counts.get("alive", 0)
+    )
+    logger.info("heartbeat sweep", extra=counts)
+    return counts
