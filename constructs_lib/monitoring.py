@@ -173,16 +173,29 @@ class PipelineAlarms(Construct):
             self.alarms.append(alarm)
             return alarm
 
-        self.failed_executions = add(
-            machine.metric_failed(period=cdk.Duration.minutes(5)).create_alarm(
-                self,
-                "ExecutionsFailed",
-                alarm_description="A pipeline execution failed (see the alerts for the cause)",
-                threshold=thresholds.failed_executions,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        def at_least(
+            metric: cloudwatch.Metric, alarm_id: str, description: str, threshold: int
+        ) -> cloudwatch.Alarm:
+            """Alarm as soon as one 5-minute period reaches the threshold; no data is fine."""
+            return add(
+                metric.create_alarm(
+                    self,
+                    alarm_id,
+                    alarm_description=description,
+                    threshold=threshold,
+                    evaluation_periods=1,
+                    comparison_operator=(
+                        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+                    ),
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
             )
+
+        self.failed_executions = at_least(
+            machine.metric_failed(period=cdk.Duration.minutes(5)),
+            "ExecutionsFailed",
+            "A pipeline execution failed (see the alerts for the cause)",
+            thresholds.failed_executions,
         )
         window_hours = min(thresholds.no_success_hours, MAX_ALARM_WINDOW_HOURS)
         days = max(1, window_hours // 24)
@@ -202,47 +215,26 @@ class PipelineAlarms(Construct):
             )
         )
         for name, fn in functions.items():
-            add(
-                fn.metric_errors().create_alarm(
-                    self,
-                    f"{name}Errors",
-                    alarm_description=f"The {name} function reported errors",
-                    threshold=thresholds.lambda_errors,
-                    evaluation_periods=1,
-                    comparison_operator=(
-                        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-                    ),
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
+            at_least(
+                fn.metric_errors(),
+                f"{name}Errors",
+                f"The {name} function reported errors",
+                thresholds.lambda_errors,
             )
-            add(
-                fn.metric_throttles().create_alarm(
-                    self,
-                    f"{name}Throttles",
-                    alarm_description=f"The {name} function was throttled",
-                    threshold=thresholds.lambda_throttles,
-                    evaluation_periods=1,
-                    comparison_operator=(
-                        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-                    ),
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
+            at_least(
+                fn.metric_throttles(),
+                f"{name}Throttles",
+                f"The {name} function was throttled",
+                thresholds.lambda_throttles,
             )
         for name, queue in dead_letter_queues.items():
-            add(
+            at_least(
                 queue.metric_approximate_number_of_messages_visible(
                     period=cdk.Duration.minutes(5), statistic="Maximum"
-                ).create_alarm(
-                    self,
-                    f"{name}NotEmpty",
-                    alarm_description=f"Messages are waiting in the {name} dead-letter queue",
-                    threshold=1,
-                    evaluation_periods=1,
-                    comparison_operator=(
-                        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-                    ),
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
+                ),
+                f"{name}NotEmpty",
+                f"Messages are waiting in the {name} dead-letter queue",
+                1,
             )
 
 
