@@ -37,6 +37,7 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+import botocore.client  # noqa: E402
 from streamlit.components.v2 import manifest_scanner  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
@@ -87,6 +88,37 @@ def seed(endpoint: str, built: world.World) -> int:
     return assets + 20
 
 
+class AwsCallTimer:
+    """Counts and times every AWS API call the page makes, to split page time from backend time.
+
+    On moto the catalog queries dominate (moto evaluates a DynamoDB query over the whole table),
+    so the split shows what the page itself costs and how many calls it needs per render.
+    """
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self.seconds = 0.0
+        self._original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009
+
+    def __enter__(self) -> AwsCallTimer:
+        timer = self
+        original = self._original
+
+        def timed(client: Any, operation: str, params: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(client, operation, params)
+            finally:
+                timer.seconds += time.perf_counter() - started
+                timer.calls[operation] = timer.calls.get(operation, 0) + 1
+
+        setattr(botocore.client.BaseClient, "_make_api_call", timed)  # noqa: B010
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        setattr(botocore.client.BaseClient, "_make_api_call", self._original)  # noqa: B010
+
+
 def new_visit() -> tuple[float, AppTest]:
     data.refresh()
     data.presigned_url.clear()
@@ -115,7 +147,14 @@ def main() -> int:
 
         cold, at = new_visit()
         metrics = {m.label: m.value for m in at.metric}
-        renders = [new_visit()[0] for _ in range(RENDERS)]
+        renders: list[float] = []
+        aws_seconds: list[float] = []
+        calls_per_render: dict[str, int] = {}
+        for _ in range(RENDERS):
+            with AwsCallTimer() as timer:
+                renders.append(new_visit()[0])
+            aws_seconds.append(timer.seconds)
+            calls_per_render = timer.calls
         reruns = []
         for _ in range(RENDERS):
             started = time.perf_counter()
@@ -133,6 +172,12 @@ def main() -> int:
         "render_s_10k": round(statistics.median(renders), 3),
         "render_s_10k_all": [round(r, 3) for r in renders],
         "render_s_10k_cold_process": round(cold, 3),
+        # Where a render's time goes: AWS calls (the moto backend) versus the page itself.
+        "aws_calls_per_render": calls_per_render,
+        "aws_s_per_render": round(statistics.median(aws_seconds), 3),
+        "page_s_excluding_aws_10k": round(
+            statistics.median(r - a for r, a in zip(renders, aws_seconds, strict=True)), 3
+        ),
         "rerun_s_10k": round(statistics.median(reruns), 3),
         "search_s_10k": round(search_s, 3),
         "search_hits": hits,
