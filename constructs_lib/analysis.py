@@ -166,28 +166,20 @@ class Analysis(Construct):
         )
 
         processed = data_lake.processed.node.default_child
-        table = catalog.table.node.default_child
         acknowledge(
             self.start.default_policy,
             [
                 "Resource::*",
                 *S3_READ_ACTIONS,
                 arn_finding(self.start.default_policy, processed, "/video/*"),  # type: ignore[arg-type]
-                arn_finding(self.start.default_policy, table, "/index/*"),  # type: ignore[arg-type]
             ],
             NO_RESOURCE_LEVEL + " S3 read is limited to the processed video/ prefix Rekognition "
-            "reads the proxy from; catalog access is the table and its GSIs.",
+            "reads the proxy from.",
         )
         acknowledge(
             self.heartbeat.default_policy,
-            ["Resource::*", arn_finding(self.heartbeat.default_policy, table, "/index/*")],  # type: ignore[arg-type]
-            NO_RESOURCE_LEVEL + " The sweep reads one result per waiting job; catalog access is "
-            "the table and its GSIs.",
-        )
-        acknowledge(
-            self.callback.default_policy,
-            [arn_finding(self.callback.default_policy, table, "/index/*")],  # type: ignore[arg-type]
-            "Catalog access through grant_*: the table's own GSIs.",
+            ["Resource::*"],
+            NO_RESOURCE_LEVEL + " The sweep reads one result per waiting job.",
         )
 
     def grant_callbacks(self, state_machine: sfn.IStateMachine) -> None:

@@ -8,6 +8,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from constructs_lib.nag import acknowledge, arn_finding
+
 BY_CAMPAIGN_INDEX = "ByCampaign"
 BY_CAMPAIGN_STATUS_INDEX = "ByCampaignStatus"
 TTL_ATTRIBUTE = "expires_at"
@@ -69,8 +71,23 @@ class AssetCatalog(Construct):
         return self.table.grant_read_data(grantee)
 
     def grant_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Exactly the item operations ``lambdas/shared/catalog.py`` performs: no Scan."""
-        return self.table.grant(grantee, *ITEM_ACTIONS)
+        """Exactly the item operations ``lambdas/shared/catalog.py`` performs: no Scan.
+
+        The grant covers the table's own GSIs (``<table>/index/*``); that wildcard is
+        acknowledged here, on the grantee's policy, so callers never repeat it.
+        """
+        grant = self.table.grant(grantee, *ITEM_ACTIONS)
+        principal = grantee.grant_principal
+        table = self.table.node.default_child
+        if isinstance(principal, iam.Role) and isinstance(table, cdk.CfnResource):
+            policy = principal.node.find_child("DefaultPolicy")
+            acknowledge(
+                policy,
+                [arn_finding(policy, table, "/index/*")],
+                "Queries the catalog's own GSIs (ByCampaign, ByCampaignStatus) through the "
+                "catalog grant; index names are fixed by the table.",
+            )
+        return grant
 
     def metric_throttled_requests(self, **props: object) -> cloudwatch.IMetric:
         return self.table.metric_throttled_requests_for_operations(

@@ -96,7 +96,6 @@ class Finalize(Construct):
 
         raw = data_lake.raw.node.default_child
         processed = data_lake.processed.node.default_child
-        table = catalog.table.node.default_child
         policy = self.finalize.default_policy
         acknowledge(
             policy,
@@ -106,15 +105,9 @@ class Finalize(Construct):
                 *S3_WRITE_ACTIONS,
                 arn_finding(policy, raw, "/video/*"),  # type: ignore[arg-type]
                 arn_finding(policy, processed, "/video/*"),  # type: ignore[arg-type]
-                arn_finding(policy, table, "/index/*"),  # type: ignore[arg-type]
             ],
             NO_RESOURCE_LEVEL + " S3 access is limited to video/: it reads attribution sidecars "
             "(raw), lists thumbnails and writes labels documents (processed); keys are per asset.",
-        )
-        acknowledge(
-            self.mark_failed.default_policy,
-            [arn_finding(self.mark_failed.default_policy, table, "/index/*")],  # type: ignore[arg-type]
-            "Catalog access through grant_*: the table's own GSIs.",
         )
 
     def metric_minutes_analyzed(self) -> cloudwatch.Metric:

@@ -88,9 +88,8 @@ class Ingest(Construct):
 
         policy = self.handler.default_policy
         raw = data_lake.raw.node.default_child
-        table = catalog.table.node.default_child
-        if not isinstance(raw, cdk.CfnResource) or not isinstance(table, cdk.CfnResource):
-            raise TypeError("data lake and catalog must expose their Cfn resources")
+        if not isinstance(raw, cdk.CfnResource):
+            raise TypeError("the data lake must expose its Cfn bucket")
         acknowledge(
             policy,
             [
@@ -104,11 +103,6 @@ class Ingest(Construct):
             "grant_* action groups scoped to key prefixes of the raw bucket: write new clips "
             "under video/ (and abort its own multipart uploads), read uploads/, read-write the "
             "scratch/ search cache. Object keys are not known in advance.",
-        )
-        acknowledge(
-            policy,
-            [arn_finding(policy, table, "/index/*")],
-            "Queries the catalog's own GSIs (ByCampaign, ByCampaignStatus) through grant_*.",
         )
 
     @property

@@ -63,7 +63,6 @@ class Transcode(Construct):
 
         raw = data_lake.raw.node.default_child
         processed = data_lake.processed.node.default_child
-        table = catalog.table.node.default_child
         policy = self.mediaconvert_role.node.find_child("DefaultPolicy")
         acknowledge(
             policy,
@@ -75,11 +74,6 @@ class Transcode(Construct):
             ],
             "MediaConvert reads the clips registered under video/ of the raw bucket and "
             "writes renditions under video/ of the processed bucket; keys are per asset.",
-        )
-        acknowledge(
-            self.plan.default_policy,
-            [arn_finding(self.plan.default_policy, table, "/index/*")],  # type: ignore[arg-type]
-            "Catalog access through grant_*: the table's own GSIs.",
         )
 
     def _queue_metric(self, name: str) -> cloudwatch.Metric:
