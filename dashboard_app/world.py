@@ -33,6 +33,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -49,10 +50,12 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.config import Config
 from PIL import Image, ImageDraw
 
-from lambdas.shared.catalog import create_table
+from lambdas.shared.catalog import create_table, table_definition
 from lambdas.shared.keys import AssetKeys, asset_id, raw_key
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "dashboard_world.py"
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "dashboard_world.py"
+DYNALITE = ROOT / "node_modules" / "dynalite" / "cli.js"
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -428,6 +431,74 @@ def moto_server(port: int = 0) -> Iterator[str]:
         yield f"http://{host}:{bound}"
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def dynalite_server(timeout_s: float = 20.0) -> Iterator[str]:
+    """dynalite on 127.0.0.1 (any free port); yields its endpoint URL.
+
+    dynalite (npm, pinned in ``package.json``, installed by ``npm ci``) is a DynamoDB emulator
+    that keeps the table and each index in key order, so a query reads only its key range, as
+    DynamoDB does. moto evaluates every query over the whole table, which is fine for behaviour
+    tests but makes read latency grow with the catalog; the dashboard benchmark needs a backend
+    whose cost model is DynamoDB's. It lacks TTL and transactions, which the page never uses.
+    """
+    if not DYNALITE.exists():
+        raise RuntimeError(f"dynalite is not installed ({DYNALITE} is missing): run `npm ci`")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    args = ["--host", "127.0.0.1", "--port", str(port)]
+    # Tables are ACTIVE at once: the 500 ms default CREATING state only slows the setup.
+    args += ["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]
+    process = subprocess.Popen(  # noqa: S603 - fixed arguments, our own pinned package
+        ["node", str(DYNALITE), *args],  # noqa: S607 - node from PATH, as for the CDK CLI
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if process.poll() is not None:
+                output = process.stdout.read() if process.stdout else ""
+                raise RuntimeError(f"dynalite exited with {process.returncode}: {output.strip()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"dynalite did not listen on port {port} in {timeout_s} s")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+def copy_catalog(source: Any, target: Any, table: str) -> int:
+    """Create ``table`` on ``target`` (a DynamoDB client) and copy every item from ``source``.
+
+    Moves a built world's catalog to another backend (dynalite); TTL is not set up there, and it
+    never affects reads. Returns the number of items copied.
+    """
+    target.create_table(**table_definition(table))
+    count = 0
+    for page in source.get_paginator("scan").paginate(TableName=table):
+        chunk = page.get("Items", [])
+        for start in range(0, len(chunk), 25):
+            request: dict[str, Any] = {
+                table: [{"PutRequest": {"Item": item}} for item in chunk[start : start + 25]]
+            }
+            while request:
+                answer = target.batch_write_item(RequestItems=request)
+                request = answer.get("UnprocessedItems") or {}
+        count += len(chunk)
+    return count
 
 
 def alive(world_file: Path) -> bool:

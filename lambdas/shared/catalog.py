@@ -45,13 +45,14 @@ MAX_REASON_LEN = 1000
 TTL_ATTRIBUTE = "expires_at"
 
 
-def create_table(dynamodb: Any, name: str) -> None:
-    """Create the catalog table with the stack's schema (keys, two sparse GSIs, TTL).
+def table_definition(name: str) -> dict[str, Any]:
+    """``CreateTable`` arguments for the stack's schema (keys and the two sparse GSIs).
 
-    For local worlds and tests only; the deployed table comes from ``constructs_lib/catalog.py``
-    and a test checks the two definitions agree.
+    For local worlds, tests and benchmarks only; the deployed table comes from
+    ``constructs_lib/catalog.py`` and a test checks the two definitions agree. TTL is a separate
+    call (``create_table``) because not every local DynamoDB emulator implements it.
     """
-    dynamodb.create_table(
+    return dict(
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
         KeySchema=[
@@ -74,6 +75,11 @@ def create_table(dynamodb: Any, name: str) -> None:
             for index, prefix in ((BY_CAMPAIGN_INDEX, "gsi1"), (BY_CAMPAIGN_STATUS_INDEX, "gsi2"))
         ],
     )
+
+
+def create_table(dynamodb: Any, name: str) -> None:
+    """Create the catalog table with the stack's schema (keys, two sparse GSIs, TTL)."""
+    dynamodb.create_table(**table_definition(name))
     dynamodb.update_time_to_live(
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
     )

@@ -32,6 +32,7 @@ CLEARED_VARS = (
     "MEDIA_PIPELINE_RAW_BUCKET",
     "MEDIA_PIPELINE_STATE_MACHINE_ARN",
     "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_PROFILE",
 )
 
@@ -121,6 +122,19 @@ def app() -> Callable[[], AppTest]:
         return AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT_S).run()
 
     return start
+
+
+def assert_label_search(at: AppTest, dynamodb: Any, table: str) -> None:
+    """The last table on the page lists exactly the assets indexed under "Beach" in ``table``."""
+    hits = at.dataframe[-1].value
+    expected = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "LABEL#beach"}},
+    )["Count"]
+    assert expected > 0
+    assert len(hits) == expected
+    assert set(hits["label"]) == {"Beach"}
 
 
 def stored_config(aws: dict[str, Any], world: dashboard_world.World) -> dict[str, Any]:
