@@ -75,6 +75,10 @@ URL_EXPIRY_S = 3600
 # Presigned URLs are cached for less than their lifetime so a shown link always still works.
 URL_TTL_S = URL_EXPIRY_S // 2
 EXECUTIONS_SHOWN = 20
+# The executions view re-reads Step Functions this often while a page is open (seconds).
+REFRESH_VAR = "MEDIA_PIPELINE_REFRESH_S"
+DEFAULT_REFRESH_S = 10
+REFRESH_RANGE_S = (2, 3600)
 ACCESS_DENIED_CODES = {
     "AccessDenied",
     "AccessDeniedException",
@@ -556,9 +560,34 @@ def _execution_input(res: Resources, execution_arn: str) -> tuple[str | None, in
     )
 
 
-@st.cache_data(ttl=READ_TTL_S, show_spinner=False)
+def refresh_interval_s() -> int:
+    """Seconds between re-reads of the executions view (``MEDIA_PIPELINE_REFRESH_S``).
+
+    Ten by default: a run's status changes over minutes, and each re-read is one
+    ``ListExecutions`` call per process and period, however many pages are open.
+    """
+    raw = os.environ.get(REFRESH_VAR, "").strip()
+    if not raw:
+        return DEFAULT_REFRESH_S
+    low, high = REFRESH_RANGE_S
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise NotConfigured(
+            f"{REFRESH_VAR}={raw!r} is not a whole number of seconds from {low} to {high}.",
+            hint=f"Unset it for the default ({DEFAULT_REFRESH_S} s) or set e.g. 30.",
+        )
+    return int(raw)
+
+
+@st.cache_data(ttl=READ_TTL_S, show_spinner=False, max_entries=64)
 @aws_call("listing recent executions")
-def recent_executions(res: Resources, limit: int = EXECUTIONS_SHOWN) -> list[Execution]:
+def recent_executions(
+    res: Resources, limit: int = EXECUTIONS_SHOWN, period: int = 0
+) -> list[Execution]:
+    """The newest executions, newest first.
+
+    ``period`` is the refresh period the caller is in (``time // interval``): a new period is a
+    new cache key, so an auto-refreshing view reads once per period per process, not per page.
+    """
     if not res.state_machine_arn:
         return []
     answer = _client(res, "stepfunctions").list_executions(

@@ -7,6 +7,7 @@ missing permission (say on the processed bucket) does not blank the whole page.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -156,8 +157,20 @@ def counters(res: Resources, config: data.CampaignConfig, campaign: str) -> data
 
 
 def executions(res: Resources) -> None:
-    st.subheader("Recent executions")
-    rows = data.recent_executions(res)
+    """Recent executions, re-read on a timer (a fragment), so a started run is seen to finish."""
+    interval = data.refresh_interval_s()
+    st.fragment(_executions_view, run_every=interval)(res, interval)
+
+
+def _executions_view(res: Resources, interval: int) -> None:
+    with section():
+        st.subheader("Recent executions")
+        st.caption(f"Refreshed every {interval} s while this page is open.")
+        rows = data.recent_executions(res, period=int(time.time() // interval))
+        _executions_table(res, rows)
+
+
+def _executions_table(res: Resources, rows: list[data.Execution]) -> None:
     if not rows:
         st.info("No executions yet." if res.state_machine_arn else "No state machine known.")
         return

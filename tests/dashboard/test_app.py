@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from typing import Any
 
 import pytest
@@ -200,6 +201,42 @@ def test_refresh_rereads_the_catalog(world, app, aws):
         assert metrics(at)["Failed"] == "3"
     finally:
         count_failure(-1)
+
+
+def test_executions_are_reread_every_refresh_period(world, app, aws, clean_env):
+    # Given the page open with a 2 s refresh period (executions are cached for 15 s otherwise)
+    clean_env.setenv("MEDIA_PIPELINE_REFRESH_S", "2")
+    at = app()
+    assert "Refreshed every 2 s while this page is open." in [c.value for c in at.caption]
+    names = set(at.dataframe[1].value["name"])
+    # And a run started elsewhere (the schedule, the console) meanwhile
+    started = aws["stepfunctions"].start_execution(
+        stateMachineArn=world.state_machine_arn, name=f"console-{time.time_ns()}", input="{}"
+    )["executionArn"]
+    name = started.rsplit(":", 1)[1]
+    assert name not in names
+
+    # When the next period begins and the view reruns (the browser's timer does this; the
+    # real timer is covered by the Chromium test)
+    time.sleep(2 - time.time() % 2 + 0.05)
+    at.run()
+
+    # Then the new run is listed, well before the 15 s read cache would have expired
+    assert name in set(at.dataframe[1].value["name"])
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "soon", "86400"])
+def test_a_bad_refresh_interval_is_a_clear_message(world, app, clean_env, value):
+    # Given a refresh interval that is not whole seconds from 2 to 3600
+    clean_env.setenv("MEDIA_PIPELINE_REFRESH_S", value)
+
+    # When the page renders
+    at = app()
+
+    # Then the executions section names the variable and the value, and the rest still renders
+    assert not at.exception
+    assert errors(at) and f"MEDIA_PIPELINE_REFRESH_S={value!r}" in errors(at)[0]
+    assert metrics(at)["Raw"] == "12"
 
 
 def test_run_now_is_disabled_without_a_state_machine(world, tmp_path, clean_env, app):
