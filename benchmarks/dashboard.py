@@ -18,8 +18,8 @@ reference, then after seeding 10,000 assets (plus their counters and label index
   process; the median of several renders. Target: under 2 s.
 - ``render_s_demo`` and ``render_ratio_10k_to_demo``: the same render with 20 assets, so a
   page whose cost grows with the catalog shows up as a ratio well above 1 whatever the machine.
-- ``render_s_10k_cold_process``: the very first render of a new process (it also loads the boto3
-  service models and creates the clients).
+- ``render_s_10k_cold_process``: the very first render of a new process against the 10,000 assets
+  (it also loads the boto3 service models and creates the clients), in a child process.
 - ``rerun_s_10k``: a rerun within a session (a widget change), served from the caches.
 - ``search_s_10k``: a label search (label index query + batch get of the hits).
 
@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +63,7 @@ RESULT = ROOT / "benchmarks" / "results" / "dashboard.json"
 TARGET_ASSETS = 10_000
 RENDERS = 5
 TARGET_S = 2.0
+COLD_VISIT = "--cold-visit"
 ACTIVE_CAMPAIGN = world.INITIAL_CONFIG["active_campaign"]
 # Bulk assets per campaign and status; the demo world adds its own 20 (travel 12, 4, 4).
 BULK = {
@@ -170,6 +172,30 @@ def expected_counters(catalog_endpoint: str, table: str, campaign: str) -> dict[
     }
 
 
+def cold_process_render() -> float:
+    """The first render in a new process (service models, clients), against the seeded world."""
+    answer = subprocess.run(
+        [sys.executable, "-m", "benchmarks.dashboard", COLD_VISIT],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ,
+        check=False,
+        timeout=300,
+    )
+    if answer.returncode != 0:
+        raise RuntimeError(f"the cold-process render failed: {answer.stderr[-2000:]}")
+    return float(json.loads(answer.stdout.strip().splitlines()[-1])["render_s"])
+
+
+def cold_visit() -> int:
+    """Child side of ``cold_process_render``: the environment names the world; render once."""
+    manifest_scanner.scan_component_manifests = lambda *a, **k: []
+    elapsed, _ = new_visit()
+    print(json.dumps({"render_s": elapsed}))
+    return 0
+
+
 def main() -> int:
     # AppTest scans installed packages for custom components on every new app (~1.5 s); that is
     # test-harness cost, not page cost (a server does it once at start), so it is skipped.
@@ -181,11 +207,12 @@ def main() -> int:
     ):
         world.enable_execution(endpoint)
         built = world.build_world(endpoint)
+        moto_dynamodb = world.clients(endpoint)["dynamodb"]
         world.copy_catalog(
-            world.clients(endpoint)["dynamodb"],
-            world.clients(catalog_endpoint)["dynamodb"],
-            built.catalog_table,
+            moto_dynamodb, world.clients(catalog_endpoint)["dynamodb"], built.catalog_table
         )
+        # Gone from moto, so a catalog read that missed dynalite fails instead of being measured.
+        moto_dynamodb.delete_table(TableName=built.catalog_table)
         world_file = Path(tmp) / "world.json"
         # No endpoint in the file: boto3 takes the per-service endpoints from the environment.
         world_file.write_text(json.dumps({**built.__dict__, "endpoint_url": None}))
@@ -194,7 +221,7 @@ def main() -> int:
         os.environ["MEDIA_PIPELINE_WORLD"] = str(world_file)
         data.clear_all()
 
-        cold, _ = new_visit()
+        new_visit()  # warm-up: loads the service models and creates the clients
         demo_renders, demo_aws_seconds, _ = visits(RENDERS)
 
         t0 = time.perf_counter()
@@ -207,6 +234,7 @@ def main() -> int:
         if metrics != expected:
             raise RuntimeError(f"the page shows {metrics}, the catalog holds {expected}")
         renders, aws_seconds, calls_per_render = visits(RENDERS)
+        cold = cold_process_render()
         reruns = []
         for _ in range(RENDERS):
             started = time.perf_counter()
@@ -228,7 +256,7 @@ def main() -> int:
         "render_s_demo": round(demo, 3),
         "render_s_demo_all": [round(r, 3) for r in demo_renders],
         "render_ratio_10k_to_demo": round(render / demo, 2),
-        "render_s_cold_process": round(cold, 3),
+        "render_s_10k_cold_process": round(cold, 3),
         # Where a render's time goes: AWS calls (moto and dynalite) versus the page itself.
         "aws_calls_per_render": calls_per_render,
         "aws_s_per_render": round(statistics.median(aws_seconds), 3),
@@ -255,4 +283,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cold_visit() if sys.argv[1:] == [COLD_VISIT] else main())

@@ -32,8 +32,9 @@ import io
 import json
 import os
 import random
+import select
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -433,42 +434,47 @@ def moto_server(port: int = 0) -> Iterator[str]:
         server.stop()
 
 
+# Listens on a port the OS picks and prints it: dynalite's own CLI treats --port 0 as 4567, and
+# choosing a free port first would race with anything else binding it meanwhile.
+_DYNALITE_JS = """
+const server = require(process.argv[1])({createTableMs: 0, deleteTableMs: 0, updateTableMs: 0});
+server.on('error', (err) => { console.error(err.message); process.exit(1); });
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+"""
+
+
 @contextlib.contextmanager
 def dynalite_server(timeout_s: float = 20.0) -> Iterator[str]:
-    """dynalite on 127.0.0.1 (any free port); yields its endpoint URL.
+    """dynalite on 127.0.0.1 (a port the OS picks); yields its endpoint URL.
 
     dynalite (npm, pinned in ``package.json``, installed by ``npm ci``) is a DynamoDB emulator
     that keeps the table and each index in key order, so a query reads only its key range, as
     DynamoDB does. moto evaluates every query over the whole table, which is fine for behaviour
     tests but makes read latency grow with the catalog; the dashboard benchmark needs a backend
     whose cost model is DynamoDB's. It lacks TTL and transactions, which the page never uses.
+    Tables are ACTIVE at once (the 500 ms default CREATING state only slows the setup).
     """
     if not DYNALITE.exists():
         raise RuntimeError(f"dynalite is not installed ({DYNALITE} is missing): run `npm ci`")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    args = ["--host", "127.0.0.1", "--port", str(port)]
-    # Tables are ACTIVE at once: the 500 ms default CREATING state only slows the setup.
-    args += ["--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"]
-    process = subprocess.Popen(  # noqa: S603 - fixed arguments, our own pinned package
-        ["node", str(DYNALITE), *args],  # noqa: S607 - node from PATH, as for the CDK CLI
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("dynalite needs Node.js: `node` is not on PATH")
+    process = subprocess.Popen(  # noqa: S603 - fixed script, our own pinned package
+        [node, "-e", _DYNALITE_JS, str(DYNALITE.parent)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    output: Any = process.stdout
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
-            if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                raise RuntimeError(f"dynalite exited with {process.returncode}: {output.strip()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dynalite did not listen on port {port} in {timeout_s} s")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        ready, _, _ = select.select([output], [], [], timeout_s)
+        line = output.readline().strip() if ready else ""
+        if not line.isdigit():
+            how = "no port" if ready else f"no answer in {timeout_s} s"
+            process.kill()
+            said = (line + "\n" + output.read()).strip() or "no output"
+            raise RuntimeError(f"dynalite did not start ({how}); it said:\n{said}")
+        yield f"http://127.0.0.1:{line}"
     finally:
         process.terminate()
         try:
@@ -487,6 +493,7 @@ def copy_catalog(source: Any, target: Any, table: str) -> int:
     never affects reads. Returns the number of items copied.
     """
     target.create_table(**table_definition(table))
+    target.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1})
     count = 0
     for page in source.get_paginator("scan").paginate(TableName=table):
         chunk = page.get("Items", [])

@@ -26,20 +26,16 @@ def dynalite_endpoint() -> Iterator[str]:
 
 
 def test_page_reads_the_catalog_from_dynalite(
-    world, aws, moto_endpoint, dynalite_endpoint, clean_env, tmp_path: Path, app
+    aws, moto_endpoint, dynalite_endpoint, clean_env, tmp_path: Path, app
 ):
-    # Given the demo catalog copied to dynalite, where one counter then differs from moto's
+    # Given a demo world whose catalog moved to dynalite: copied there, then deleted from moto,
+    # so any catalog read that still went to moto would fail
+    world = dashboard_world.build_world(moto_endpoint, name="dynalite-demo", executions=False)
     target = dashboard_world.clients(dynalite_endpoint)["dynamodb"]
     copied = dashboard_world.copy_catalog(aws["dynamodb"], target, world.catalog_table)
     in_moto = aws["dynamodb"].scan(TableName=world.catalog_table, Select="COUNT")["Count"]
     assert copied == in_moto > 0
-    target.update_item(
-        TableName=world.catalog_table,
-        Key={"pk": {"S": "CAMPAIGN#travel"}, "sk": {"S": "STATUS#PROCESSED"}},
-        UpdateExpression="ADD #c :n",
-        ExpressionAttributeNames={"#c": "count"},
-        ExpressionAttributeValues={":n": {"N": "100"}},
-    )
+    aws["dynamodb"].delete_table(TableName=world.catalog_table)
     # ... and a world file without an endpoint, so boto3 takes them from the environment
     no_endpoint: dict[str, Any] = {"endpoint_url": None}
     world_file = write_world(world, tmp_path / "w.json", **no_endpoint)
@@ -53,9 +49,9 @@ def test_page_reads_the_catalog_from_dynalite(
     counters = {m.label: m.value for m in at.metric}
     at.text_input(key="label_search").input("beach").run()
 
-    # Then the counters come from dynalite (109 processed, not moto's 9), the gallery and the
-    # labels documents from moto's S3, and the label search runs on dynalite's index items
-    assert counters == {"Raw": "112", "Processed": "109", "Failed": "2", "In progress": "1"}
+    # Then the counters, the gallery's records and the label search come from dynalite, and the
+    # thumbnails and labels documents from moto's S3
+    assert counters == {"Raw": "12", "Processed": "9", "Failed": "2", "In progress": "1"}
     assert len(at.image) == 9
     assert all(moto_endpoint in image.value[0] for image in at.image)
     assert_label_search(at, target, world.catalog_table)
@@ -68,6 +64,21 @@ def test_a_missing_dynalite_install_names_the_fix(monkeypatch: pytest.MonkeyPatc
     # When the benchmark's backend is started, Then the error says what to run
     with (
         pytest.raises(RuntimeError, match=r"dynalite is not installed .* run `npm ci`"),
+        dashboard_world.dynalite_server(),
+    ):
+        pass
+
+
+def test_a_dynalite_that_cannot_start_says_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    # Given an install whose package is broken (the CLI file exists, the module does not)
+    cli = tmp_path / "dynalite" / "cli.js"
+    cli.parent.mkdir()
+    cli.write_text("")
+    monkeypatch.setattr(dashboard_world, "DYNALITE", cli)
+
+    # When it is started, Then the error carries what Node said
+    with (
+        pytest.raises(RuntimeError, match=r"(?s)dynalite did not start .*Cannot find module"),
         dashboard_world.dynalite_server(),
     ):
         pass
