@@ -570,7 +570,8 @@ def refresh_interval_s() -> int:
     if not raw:
         return DEFAULT_REFRESH_S
     low, high = REFRESH_RANGE_S
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isascii: str.isdigit() accepts digits such as '²' that int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise NotConfigured(
             f"{REFRESH_VAR}={raw!r} is not a whole number of seconds from {low} to {high}.",
             hint=f"Unset it for the default ({DEFAULT_REFRESH_S} s) or set e.g. 30.",
@@ -587,6 +588,8 @@ def recent_executions(
 
     ``period`` is the refresh period the caller is in (``time // interval``): a new period is a
     new cache key, so an auto-refreshing view reads once per period per process, not per page.
+    Periods follow the wall clock and each browser's timer has its own phase, so what a page
+    shows can be up to two intervals old.
     """
     if not res.state_machine_arn:
         return []

@@ -158,13 +158,13 @@ def counters(res: Resources, config: data.CampaignConfig, campaign: str) -> data
 
 def executions(res: Resources) -> None:
     """Recent executions, re-read on a timer (a fragment), so a started run is seen to finish."""
+    st.subheader("Recent executions")
     interval = data.refresh_interval_s()
     st.fragment(_executions_view, run_every=interval)(res, interval)
 
 
 def _executions_view(res: Resources, interval: int) -> None:
     with section():
-        st.subheader("Recent executions")
         st.caption(f"Refreshed every {interval} s while this page is open.")
         rows = data.recent_executions(res, period=int(time.time() // interval))
         _executions_table(res, rows)

@@ -203,7 +203,7 @@ def test_refresh_rereads_the_catalog(world, app, aws):
         count_failure(-1)
 
 
-def test_executions_are_reread_every_refresh_period(world, app, aws, clean_env):
+def test_executions_are_reread_each_refresh_period(world, app, aws, clean_env):
     # Given the page open with a 2 s refresh period (executions are cached for 15 s otherwise)
     clean_env.setenv("MEDIA_PIPELINE_REFRESH_S", "2")
     at = app()
@@ -225,7 +225,7 @@ def test_executions_are_reread_every_refresh_period(world, app, aws, clean_env):
     assert name in set(at.dataframe[1].value["name"])
 
 
-@pytest.mark.parametrize("value", ["0", "1.5", "soon", "86400"])
+@pytest.mark.parametrize("value", ["0", "1.5", "soon", "86400", "²"])
 def test_a_bad_refresh_interval_is_a_clear_message(world, app, clean_env, value):
     # Given a refresh interval that is not whole seconds from 2 to 3600
     clean_env.setenv("MEDIA_PIPELINE_REFRESH_S", value)
@@ -233,8 +233,10 @@ def test_a_bad_refresh_interval_is_a_clear_message(world, app, clean_env, value)
     # When the page renders
     at = app()
 
-    # Then the executions section names the variable and the value, and the rest still renders
+    # Then the executions section, under its heading, names the variable and the value, and the
+    # rest still renders
     assert not at.exception
+    assert "Recent executions" in [h.value for h in at.subheader]
     assert errors(at) and f"MEDIA_PIPELINE_REFRESH_S={value!r}" in errors(at)[0]
     assert metrics(at)["Raw"] == "12"
 

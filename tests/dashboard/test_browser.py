@@ -225,7 +225,6 @@ def test_dashboard_renders_counters_and_gallery_in_chromium(dashboard_url, tmp_p
         png = base64.b64decode(shot["data"])
         # ... and a run is started elsewhere while the page stays open
         name = start_execution(tmp_path / "world.json")
-        assert name not in dom
         # The table is drawn on a canvas; its accessible copy in the DOM carries the text.
         shows_it = f"document.body.textContent.includes({json.dumps(name)})"
         # Then the executions view lists it by itself (its timer), without a reload
