@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -10,6 +9,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from constructs_lib.nag import acknowledge
+from constructs_lib.principals import account_service_principal
 
 
 class EncryptedTopic(Construct):
@@ -48,11 +48,7 @@ class EncryptedTopic(Construct):
 
     def grant_publish_to_service(self, service: str) -> iam.Grant:
         """Let an AWS service publish, only on behalf of this account (confused-deputy guard)."""
-        principal = iam.ServicePrincipal(
-            service,
-            conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
-        )
-        return self.grant_publish(principal)
+        return self.grant_publish(account_service_principal(self, service))
 
     @property
     def topic_arn(self) -> str:

@@ -7,21 +7,21 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from constructs_lib.alerts import EncryptedTopic
 from constructs_lib.catalog import AssetCatalog
 from constructs_lib.data_lake import DataLake
+from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.functions import DependenciesLayer, PipelineFunction
 from constructs_lib.nag import (
     S3_READ_ACTIONS,
     acknowledge,
-    acknowledge_dead_letter_queue,
     arn_finding,
     render,
 )
+from constructs_lib.principals import account_service_principal
 
 START_ACTIONS = (
     "rekognition:StartLabelDetection",
@@ -68,10 +68,7 @@ class Analysis(Construct):
         self.rekognition_role = iam.Role(
             self,
             "RekognitionRole",
-            assumed_by=iam.ServicePrincipal(
-                "rekognition.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
-            ),
+            assumed_by=account_service_principal(self, "rekognition.amazonaws.com"),
             description="Lets Rekognition Video publish job completion to the pipeline's topic",
         )
         self.topic.grant_publish(self.rekognition_role)
@@ -107,14 +104,7 @@ class Analysis(Construct):
 
         # A completion notice that cannot be delivered or handled must not vanish: the task would
         # then wait until its timeout. Such notices are kept for inspection and redrive.
-        self.undelivered = sqs.Queue(
-            self,
-            "UndeliveredNotices",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge_dead_letter_queue(self.undelivered)
+        self.undelivered = dead_letter_queue(self, "UndeliveredNotices")
         self.callback = PipelineFunction(
             self,
             "Callback",

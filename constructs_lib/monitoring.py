@@ -23,10 +23,11 @@ from constructs import Construct
 
 from constructs_lib.alerts import EncryptedTopic
 from constructs_lib.data_lake import DataLake
+from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.finalize import Finalize
 from constructs_lib.functions import PipelineFunction
 from constructs_lib.ingest import Ingest
-from constructs_lib.nag import acknowledge_dead_letter_queue
+from constructs_lib.principals import account_service_principal
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.transcode import Transcode
 
@@ -69,23 +70,13 @@ class FailureNotices(Construct):
         region = cdk.Stack.of(self).region
         field = events.EventField.from_path
         # A notice that cannot be delivered is kept (and alarmed on) instead of lost.
-        self.dead_letters = sqs.Queue(
-            self,
-            "Undelivered",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge_dead_letter_queue(self.dead_letters)
+        self.dead_letters = dead_letter_queue(self, "Undelivered")
         # EventBridge publishes through a role of its own (which gets the topic's KMS key
         # through grant_publish) instead of a broad topic-policy grant to events.amazonaws.com.
         self.publisher = iam.Role(
             self,
             "Publisher",
-            assumed_by=iam.ServicePrincipal(
-                "events.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
-            ),
+            assumed_by=account_service_principal(self, "events.amazonaws.com"),
             description="EventBridge publishes failure notices to the alerts topic",
         )
         alerts.grant_publish(self.publisher)

@@ -43,14 +43,25 @@ class WorkflowTimeouts:
     execution_hours: int = 48
 
 
-def _retry_transient(state: sfn.TaskStateBase, errors: list[str]) -> None:
-    """Throttling and service errors: jittered exponential backoff, bounded."""
+def _retry_transient(
+    state: sfn.TaskStateBase,
+    errors: list[str],
+    *,
+    first: cdk.Duration | None = None,
+    attempts: int = 6,
+    longest: cdk.Duration | None = None,
+) -> None:
+    """Throttling and service errors: jittered exponential backoff (rate 2), bounded.
+
+    The defaults (2 s doubling to at most 60 s) suit API throttling; a quota that frees up only
+    when jobs finish (Rekognition's) needs longer waits.
+    """
     state.add_retry(
         errors=errors,
-        interval=cdk.Duration.seconds(2),
+        interval=first or cdk.Duration.seconds(2),
         backoff_rate=2,
-        max_attempts=6,
-        max_delay=cdk.Duration.seconds(60),
+        max_attempts=attempts,
+        max_delay=longest or cdk.Duration.seconds(60),
         jitter_strategy=sfn.JitterType.FULL,
     )
 
@@ -205,13 +216,12 @@ class PipelineStateMachine(Construct):
             )
             # Rekognition's concurrent-job quota and service faults: wait and try again rather
             # than fail the asset (a failed asset is not picked up again by later runs).
-            start.add_retry(
-                errors=REKOGNITION_TRANSIENT,
-                interval=cdk.Duration.seconds(30),
-                backoff_rate=2,
-                max_attempts=8,
-                max_delay=cdk.Duration.minutes(15),
-                jitter_strategy=sfn.JitterType.FULL,
+            _retry_transient(
+                start,
+                REKOGNITION_TRANSIENT,
+                first=cdk.Duration.seconds(30),
+                attempts=8,
+                longest=cdk.Duration.minutes(15),
             )
             analyze.branch(start)
 
@@ -231,13 +241,11 @@ class PipelineStateMachine(Construct):
             ),
             output_path="$.Payload",
         )
-        finalize_task.add_retry(
-            errors=REKOGNITION_TRANSIENT,
-            interval=cdk.Duration.seconds(10),
-            backoff_rate=2,
-            max_attempts=6,
-            max_delay=cdk.Duration.minutes(5),
-            jitter_strategy=sfn.JitterType.FULL,
+        _retry_transient(
+            finalize_task,
+            REKOGNITION_TRANSIENT,
+            first=cdk.Duration.seconds(10),
+            longest=cdk.Duration.minutes(5),
         )
 
         for state in (plan, transcode_job, analyze, finalize_task):

@@ -11,6 +11,7 @@ from constructs_lib.catalog import AssetCatalog
 from constructs_lib.data_lake import DataLake
 from constructs_lib.functions import DependenciesLayer, PipelineFunction
 from constructs_lib.nag import S3_READ_ACTIONS, S3_WRITE_ACTIONS, acknowledge, arn_finding
+from constructs_lib.principals import account_service_principal
 
 
 class Transcode(Construct):
@@ -35,10 +36,7 @@ class Transcode(Construct):
         self.mediaconvert_role = iam.Role(
             self,
             "MediaConvertRole",
-            assumed_by=iam.ServicePrincipal(
-                "mediaconvert.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
-            ),
+            assumed_by=account_service_principal(self, "mediaconvert.amazonaws.com"),
             description="Assumed by MediaConvert jobs of the media pipeline",
         )
         data_lake.grant_raw_video_read(self.mediaconvert_role)

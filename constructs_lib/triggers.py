@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from constructs_lib.data_lake import UPLOADS_PREFIX, DataLake
+from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.functions import DependenciesLayer, PipelineFunction
-from constructs_lib.nag import acknowledge_dead_letter_queue
 
 
 @dataclass(frozen=True)
@@ -45,14 +43,7 @@ class Triggers(Construct):
         log_retention_days: int,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge_dead_letter_queue(self.dead_letters)
+        self.dead_letters = dead_letter_queue(self, "DeadLetters")
         self.weekly = events.Rule(
             self,
             "Weekly",

@@ -1,0 +1,28 @@
+"""Dead-letter queues: where events, notices and async invocations that failed are kept."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from constructs_lib.nag import acknowledge_dead_letter_queue
+
+RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to notice the alarm and redrive
+
+
+def dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    """An encrypted, TLS-only queue that keeps failed deliveries for the longest SQS allows.
+
+    Every such queue is alarmed when not empty (``PipelineAlarms``), so what lands here is seen
+    and can be redriven instead of being lost.
+    """
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=RETENTION,
+    )
+    acknowledge_dead_letter_queue(queue)
+    return queue
