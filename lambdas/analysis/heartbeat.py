@@ -19,20 +19,17 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.analysis.jobs import JobOutcome, TaskCallbacks, complete, send_heartbeat
+from lambdas.analysis.jobs import TaskCallbacks, complete, outcome_if_finished, send_heartbeat
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.rekognition import (
     RekognitionLimitExceeded,
     RekognitionRequestRejected,
     RekognitionUnavailable,
     RekognitionVideo,
-    feature_api,
 )
 
 logger = Logger()
 metrics = Metrics()
-
-FINISHED = frozenset({"SUCCEEDED", "FAILED"})
 
 
 def sweep(
@@ -57,8 +54,8 @@ def sweep(
             logger.warning("job unknown to Rekognition", extra={"job_tag": tag, "error": str(err)})
             counts["unknown_job"] += 1
             continue
-        if status in FINISHED:
-            outcome = JobOutcome(str(job_id), status, feature_api(feature).api_name, message)
+        outcome = outcome_if_finished(feature, str(job_id), status, message)
+        if outcome is not None:
             counts["recovered_" + complete(catalog, callbacks, tag, outcome)] += 1
         elif send_heartbeat(callbacks, str(item["task_token"])):
             counts["alive"] += 1

@@ -1,4 +1,4 @@
-"""What the start and callback handlers share: job names, and resuming a waiting task.
+"""What the analysis handlers share: job names, reading a job's end, resuming a waiting task.
 
 A Rekognition job is named twice, both derived from the asset id and the feature so that a retry
 names the same job:
@@ -22,6 +22,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from lambdas.shared.catalog import Catalog
+from lambdas.shared.rekognition import feature_api
 
 logger = Logger(child=True)
 
@@ -32,6 +33,7 @@ _CLIENT_TOKEN_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 # The task is already closed (timed out, or resumed by an earlier delivery): nothing to do.
 CLOSED_TASK_CODES = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 FAILED_ERROR = "RekognitionJobFailed"
+FINISHED_STATUSES = frozenset({"SUCCEEDED", "FAILED"})
 
 
 def _fit(name: str, unsafe: re.Pattern[str], limit: int) -> str:
@@ -65,6 +67,17 @@ class JobOutcome:
     @property
     def succeeded(self) -> bool:
         return self.status == "SUCCEEDED"
+
+
+def outcome_if_finished(feature: str, job_id: str, status: str, message: str) -> JobOutcome | None:
+    """The outcome of a job read with Get*, or None while it still runs.
+
+    The start handler and the heartbeat sweep both resume a task whose notice will never come;
+    they must agree on which statuses are final.
+    """
+    if status not in FINISHED_STATUSES:
+        return None
+    return JobOutcome(job_id, status, feature_api(feature).api_name, message)
 
 
 class TaskCallbacks:

@@ -28,6 +28,7 @@ from lambdas.analysis.jobs import (
     client_request_token,
     complete,
     job_tag,
+    outcome_if_finished,
 )
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.errors import InvalidInput
@@ -37,7 +38,6 @@ from lambdas.shared.rekognition import (
     RekognitionRequestRejected,
     RekognitionUnavailable,
     RekognitionVideo,
-    feature_api,
 )
 
 logger = Logger()
@@ -47,7 +47,6 @@ metrics = Metrics()
 DEFAULT_MIN_LABEL_CONFIDENCE = 70.0
 # Moderation errs on the side of flagging: a reviewer can dismiss a flag, not find a missed one.
 DEFAULT_MIN_MODERATION_CONFIDENCE = 50.0
-FINISHED_STATUSES = frozenset({"SUCCEEDED", "FAILED"})
 
 
 @dataclass(frozen=True)
@@ -133,9 +132,7 @@ def _finished_outcome(
             extra={"job_id": job_id, "feature": feature, "error": str(err)},
         )
         return None
-    if status not in FINISHED_STATUSES:
-        return None
-    return JobOutcome(job_id, status, feature_api(feature).api_name, message)
+    return outcome_if_finished(feature, job_id, status, message)
 
 
 def start_analysis(

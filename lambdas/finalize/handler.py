@@ -23,7 +23,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
@@ -33,6 +33,7 @@ from lambdas.finalize.results import LabelSummary, ModerationSummary, SegmentSum
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.errors import InvalidInput
 from lambdas.shared.keys import AssetKeys
+from lambdas.shared.metrics import add_metric_with_dimensions
 from lambdas.shared.rekognition import FEATURES, RekognitionVideo
 
 logger = Logger()
@@ -363,13 +364,9 @@ def publish_cost(duration_s: float | None, *, campaign: str) -> float | None:
         return None
     usd = estimate_usd(duration_s, prices)
     metrics.add_metric(name="EstimatedCostUSD", unit=MetricUnit.Count, value=usd)
-    with single_metric(
-        name="EstimatedCostUSD",
-        unit=MetricUnit.Count,
-        value=usd,
-        default_dimensions=metrics.default_dimensions,
-    ) as metric:
-        metric.add_dimension(name="campaign", value=campaign)
+    add_metric_with_dimensions(
+        metrics, name="EstimatedCostUSD", unit=MetricUnit.Count, value=usd, campaign=campaign
+    )
     return usd
 
 

@@ -167,27 +167,46 @@ class LabelStats:
             self.ranges_truncated = True
 
 
-class LabelSummary:
-    """Per-label counters from GetLabelDetection pages, and labels per shot."""
+def _timestamp_ms(detection: Mapping[str, Any]) -> int:
+    """Detections aggregated by segment carry ``StartTimestampMillis`` instead of ``Timestamp``."""
+    return int(detection.get("Timestamp", detection.get("StartTimestampMillis", 0)))
 
-    def __init__(self, *, min_confidence: float, shots: SegmentSummary | None = None) -> None:
-        self.min_confidence = min_confidence
-        self.shots = shots
-        self.labels: dict[str, LabelStats] = {}
+
+class _DetectionPages:
+    """Labels and moderation pages both repeat the video's metadata and name the model version."""
+
+    model_version_key: str
+
+    def __init__(self) -> None:
         self.detections = 0
         self.video: dict[str, Any] | None = None
         self.model_version: str | None = None
 
-    def add_page(self, page: Mapping[str, Any]) -> None:
+    def _note_page(self, page: Mapping[str, Any]) -> None:
         if self.video is None and page.get("VideoMetadata"):
             self.video = video_metadata(page["VideoMetadata"])
-        self.model_version = page.get("LabelModelVersion", self.model_version)
+        self.model_version = page.get(self.model_version_key, self.model_version)
+
+
+class LabelSummary(_DetectionPages):
+    """Per-label counters from GetLabelDetection pages, and labels per shot."""
+
+    model_version_key = "LabelModelVersion"
+
+    def __init__(self, *, min_confidence: float, shots: SegmentSummary | None = None) -> None:
+        super().__init__()
+        self.min_confidence = min_confidence
+        self.shots = shots
+        self.labels: dict[str, LabelStats] = {}
+
+    def add_page(self, page: Mapping[str, Any]) -> None:
+        self._note_page(page)
         for detection in page.get("Labels", []):
             label = detection.get("Label") or {}
             name, confidence = label.get("Name"), float(label.get("Confidence", 0.0))
             if not name or confidence < self.min_confidence:
                 continue
-            timestamp = int(detection.get("Timestamp", detection.get("StartTimestampMillis", 0)))
+            timestamp = _timestamp_ms(detection)
             self.detections += 1
             stats = self.labels.setdefault(name, LabelStats())
             stats.add(timestamp, confidence)
@@ -235,26 +254,24 @@ class FlagStats:
     timestamps_truncated: bool = False
 
 
-class ModerationSummary:
+class ModerationSummary(_DetectionPages):
     """Moderation flags from GetContentModeration pages, grouped by label."""
 
+    model_version_key = "ModerationModelVersion"
+
     def __init__(self) -> None:
+        super().__init__()
         self.flags: dict[str, FlagStats] = {}
         self.content_types: set[str] = set()
-        self.detections = 0
-        self.video: dict[str, Any] | None = None
-        self.model_version: str | None = None
 
     def add_page(self, page: Mapping[str, Any]) -> None:
-        if self.video is None and page.get("VideoMetadata"):
-            self.video = video_metadata(page["VideoMetadata"])
-        self.model_version = page.get("ModerationModelVersion", self.model_version)
+        self._note_page(page)
         for detection in page.get("ModerationLabels", []):
             label = detection.get("ModerationLabel") or {}
             name = label.get("Name")
             if not name:
                 continue
-            timestamp = int(detection.get("Timestamp", detection.get("StartTimestampMillis", 0)))
+            timestamp = _timestamp_ms(detection)
             self.detections += 1
             flag = self.flags.setdefault(
                 name, FlagStats(label.get("ParentName") or "", label.get("TaxonomyLevel"))

@@ -8,17 +8,19 @@ propagate with those class names, which the state machine's Catch/Retry match on
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.ingest.adapters import AwsClients
 from lambdas.ingest.app import process
 from lambdas.ingest.service import RunReport
 from lambdas.ingest.settings import Settings
+from lambdas.shared.metrics import add_metric_with_dimensions
 
 logger = Logger()
 metrics = Metrics()
@@ -66,39 +68,25 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def publish_metrics(report: RunReport) -> None:
     """Per-source counts need their own dimensions, so each goes out as a single EMF metric."""
-    per_source: dict[str, int] = {}
-    for asset in report.assets:
-        per_source[asset.source] = per_source.get(asset.source, 0) + 1
+    per_source = Counter(asset.source for asset in report.assets)
     for source, count in sorted(per_source.items()):
-        with single_metric(
-            name="AssetsIngested",
-            unit=MetricUnit.Count,
-            value=count,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="source", value=source)
+        add_metric_with_dimensions(
+            metrics, name="AssetsIngested", unit=MetricUnit.Count, value=count, source=source
+        )
     for source, total in sorted(report.bytes_by_source().items()):
-        with single_metric(
-            name="BytesIngested",
-            unit=MetricUnit.Bytes,
-            value=total,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="source", value=source)
+        add_metric_with_dimensions(
+            metrics, name="BytesIngested", unit=MetricUnit.Bytes, value=total, source=source
+        )
     for (source, reason), count in sorted(report.skipped_by_source().items()):
-        with single_metric(
+        add_metric_with_dimensions(
+            metrics,
             name="AssetsSkipped",
             unit=MetricUnit.Count,
             value=count,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="source", value=source)
-            metric.add_dimension(name="reason", value=reason)
+            source=source,
+            reason=reason,
+        )
     for source in sorted(report.failed_sources):
-        with single_metric(
-            name="SourceFailures",
-            unit=MetricUnit.Count,
-            value=1,
-            default_dimensions=metrics.default_dimensions,
-        ) as metric:
-            metric.add_dimension(name="source", value=source)
+        add_metric_with_dimensions(
+            metrics, name="SourceFailures", unit=MetricUnit.Count, value=1, source=source
+        )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from lambdas.ingest.errors import (
     SizeMismatch,
     TooLarge,
 )
-from lambdas.ingest.upload import MIB, MIN_PART_SIZE, stream_to_s3
+from lambdas.ingest.upload import MIB, MIN_PART_SIZE, StreamResult, stream_to_s3
 
 KEY = "video/commons/travel/20250101_060000/Clip.webm"
 META = {"source": "commons", "source-id": "42", "checksum": "abc"}
@@ -39,18 +40,30 @@ def keys(s3, bucket: str) -> list[str]:
     return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
 
 
+def stream(
+    s3, bucket: str, chunks: Iterable[bytes], *, content_type: str = "video/webm", **options: Any
+) -> StreamResult:
+    """``stream_to_s3`` to ``KEY`` with ``META``, so each test shows only the limits it varies."""
+    return stream_to_s3(
+        chunks,
+        client=s3,
+        bucket=bucket,
+        key=KEY,
+        content_type=content_type,
+        metadata=META,
+        **options,
+    )
+
+
 def test_a_file_larger_than_a_part_arrives_whole_with_metadata(s3, raw_bucket):
     # Given 12 MiB arriving in 1 MiB chunks, with 5 MiB parts
     data = bytes(range(256)) * (12 * MIB // 256)
 
     # When it is streamed into S3
-    result = stream_to_s3(
+    result = stream(
+        s3,
+        raw_bucket,
         chunks_of(data),
-        client=s3,
-        bucket=raw_bucket,
-        key=KEY,
-        content_type="video/webm",
-        metadata=META,
         max_bytes=64 * MIB,
         expected_size=len(data),
         expected_sha1=hashlib.sha1(data).hexdigest(),
@@ -89,13 +102,10 @@ def test_no_more_parts_upload_at_once_than_allowed(s3, raw_bucket):
     data = b"x" * (16 * MIB)
 
     # When 16 MiB stream through with two uploads in flight
-    result = stream_to_s3(
+    result = stream(
+        s3,
+        raw_bucket,
         chunks_of(data),
-        client=s3,
-        bucket=raw_bucket,
-        key=KEY,
-        content_type="video/webm",
-        metadata=META,
         max_bytes=64 * MIB,
         part_size=MIN_PART_SIZE,
         max_in_flight=2,
@@ -112,13 +122,10 @@ def test_crossing_the_size_limit_mid_stream_aborts_after_parts_were_uploaded(s3,
 
     # When it is streamed
     with pytest.raises(TooLarge) as caught:
-        stream_to_s3(
+        stream(
+            s3,
+            raw_bucket,
             chunks_of(data),
-            client=s3,
-            bucket=raw_bucket,
-            key=KEY,
-            content_type="video/webm",
-            metadata=META,
             max_bytes=7 * MIB,
             part_size=MIN_PART_SIZE,
         )
@@ -135,13 +142,10 @@ def test_a_sha1_mismatch_aborts_the_upload(s3, raw_bucket):
 
     # When streamed with the expected SHA-1
     with pytest.raises(ChecksumMismatch) as caught:
-        stream_to_s3(
+        stream(
+            s3,
+            raw_bucket,
             chunks_of(data),
-            client=s3,
-            bucket=raw_bucket,
-            key=KEY,
-            content_type="video/webm",
-            metadata=META,
             max_bytes=MIB,
             expected_sha1="0" * 40,
         )
@@ -158,13 +162,11 @@ def test_a_short_download_is_caught_by_the_declared_size(s3, raw_bucket):
     # Given a connection that ended early (Pixabay declared 1000 bytes)
     # When streamed
     with pytest.raises(SizeMismatch) as caught:
-        stream_to_s3(
+        stream(
+            s3,
+            raw_bucket,
             iter([b"z" * 600]),
-            client=s3,
-            bucket=raw_bucket,
-            key=KEY,
             content_type="video/mp4",
-            metadata=META,
             max_bytes=MIB,
             expected_size=1000,
         )
@@ -184,13 +186,10 @@ def test_a_connection_broken_mid_stream_aborts_the_upload(s3, raw_bucket):
 
     # When streamed
     with pytest.raises(DownloadFailed):
-        stream_to_s3(
+        stream(
+            s3,
+            raw_bucket,
             broken(),
-            client=s3,
-            bucket=raw_bucket,
-            key=KEY,
-            content_type="video/webm",
-            metadata=META,
             max_bytes=64 * MIB,
             part_size=MIN_PART_SIZE,
         )
@@ -204,13 +203,10 @@ def test_an_empty_download_leaves_nothing(s3, raw_bucket):
     # Given a server that sends no bytes
     # When streamed
     with pytest.raises(DownloadFailed) as caught:
-        stream_to_s3(
+        stream(
+            s3,
+            raw_bucket,
             iter([b""]),
-            client=s3,
-            bucket=raw_bucket,
-            key=KEY,
-            content_type="video/webm",
-            metadata=META,
             max_bytes=MIB,
         )
 
@@ -225,13 +221,10 @@ def test_an_existing_object_is_never_overwritten(s3, raw_bucket):
 
     # When another stream completes at the same key
     with pytest.raises(KeyCollision):
-        stream_to_s3(
+        stream(
+            s3,
+            raw_bucket,
             iter([b"newcomer"]),
-            client=s3,
-            bucket=raw_bucket,
-            key=KEY,
-            content_type="video/webm",
-            metadata=META,
             max_bytes=MIB,
         )
 
@@ -242,13 +235,10 @@ def test_an_existing_object_is_never_overwritten(s3, raw_bucket):
 
 def test_parts_smaller_than_s3_allows_are_refused_up_front(s3, raw_bucket):
     with pytest.raises(ValueError, match="at least 5242880 bytes"):
-        stream_to_s3(
+        stream(
+            s3,
+            raw_bucket,
             iter([b"x"]),
-            client=s3,
-            bucket=raw_bucket,
-            key=KEY,
-            content_type="video/webm",
-            metadata=META,
             max_bytes=MIB,
             part_size=MIB,
         )

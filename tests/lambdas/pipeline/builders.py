@@ -18,6 +18,8 @@ import boto3
 import moto  # noqa: F401 - loaded first, so the session below is intercepted by moto
 from botocore.validate import ParamValidator
 
+from localworld.rekognition import video_metadata
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TABLE = "catalog"
@@ -117,17 +119,8 @@ def validate(params: Any, shape: Any) -> list[str]:
 
 # -- Rekognition Video: real-shaped results ---------------------------------------------------
 
-
-def video_metadata(duration_ms: int = 93_500) -> dict[str, Any]:
-    return {
-        "Codec": "h264",
-        "DurationMillis": duration_ms,
-        "Format": "QuickTime / MOV",
-        "FrameRate": 29.97003,
-        "FrameHeight": 720,
-        "FrameWidth": 1280,
-        "ColorRange": "LIMITED",
-    }
+# The clip every builder describes unless told otherwise (1 min 33.5 s).
+VIDEO_MS = 93_500
 
 
 def label_detection(
@@ -155,7 +148,7 @@ def label_page(
     *,
     job_id: str,
     next_token: str | None = None,
-    duration_ms: int = 93_500,
+    duration_ms: int = VIDEO_MS,
 ) -> dict[str, Any]:
     page: dict[str, Any] = {
         "JobStatus": "SUCCEEDED",
@@ -192,7 +185,7 @@ def moderation_page(
 ) -> dict[str, Any]:
     page: dict[str, Any] = {
         "JobStatus": "SUCCEEDED",
-        "VideoMetadata": video_metadata(),
+        "VideoMetadata": video_metadata(VIDEO_MS),
         "ModerationLabels": detections,
         "ModerationModelVersion": "7.0",
         "JobId": job_id,
@@ -213,35 +206,34 @@ def smpte(ms: int, fps: int = 30) -> str:
     )
 
 
-def shot_segment(index: int, start_ms: int, end_ms: int) -> dict[str, Any]:
+def _segment_timing(start_ms: int, end_ms: int) -> dict[str, Any]:
+    """The timing fields every GetSegmentDetection segment carries, whatever its type."""
     return {
-        "Type": "SHOT",
         "StartTimestampMillis": start_ms,
         "EndTimestampMillis": end_ms,
         "DurationMillis": end_ms - start_ms,
         "StartTimecodeSMPTE": smpte(start_ms),
         "EndTimecodeSMPTE": smpte(end_ms),
         "DurationSMPTE": smpte(end_ms - start_ms),
-        "ShotSegment": {"Index": index, "Confidence": 99.1},
         "StartFrameNumber": start_ms * 30 // 1000,
         "EndFrameNumber": end_ms * 30 // 1000,
         "DurationFrames": (end_ms - start_ms) * 30 // 1000,
     }
 
 
+def shot_segment(index: int, start_ms: int, end_ms: int) -> dict[str, Any]:
+    return {
+        "Type": "SHOT",
+        **_segment_timing(start_ms, end_ms),
+        "ShotSegment": {"Index": index, "Confidence": 99.1},
+    }
+
+
 def cue_segment(kind: str, start_ms: int, end_ms: int) -> dict[str, Any]:
     return {
         "Type": "TECHNICAL_CUE",
-        "StartTimestampMillis": start_ms,
-        "EndTimestampMillis": end_ms,
-        "DurationMillis": end_ms - start_ms,
-        "StartTimecodeSMPTE": smpte(start_ms),
-        "EndTimecodeSMPTE": smpte(end_ms),
-        "DurationSMPTE": smpte(end_ms - start_ms),
+        **_segment_timing(start_ms, end_ms),
         "TechnicalCueSegment": {"Type": kind, "Confidence": 95.5},
-        "StartFrameNumber": start_ms * 30 // 1000,
-        "EndFrameNumber": end_ms * 30 // 1000,
-        "DurationFrames": (end_ms - start_ms) * 30 // 1000,
     }
 
 
@@ -250,9 +242,14 @@ def segment_page(
 ) -> dict[str, Any]:
     page: dict[str, Any] = {
         "JobStatus": "SUCCEEDED",
-        "VideoMetadata": [video_metadata()],
+        "VideoMetadata": [video_metadata(VIDEO_MS)],
         "AudioMetadata": [
-            {"Codec": "aac", "DurationMillis": 93_500, "SampleRate": 48_000, "NumberOfChannels": 2}
+            {
+                "Codec": "aac",
+                "DurationMillis": VIDEO_MS,
+                "SampleRate": 48_000,
+                "NumberOfChannels": 2,
+            }
         ],
         "Segments": segments,
         "SelectedSegmentTypes": [
@@ -386,7 +383,7 @@ def mediaconvert_job(
             {
                 "OutputDetails": [
                     {
-                        "DurationInMs": 93_500,
+                        "DurationInMs": VIDEO_MS,
                         "VideoDetails": {
                             "HeightInPx": output["VideoDescription"]["Height"],
                             "WidthInPx": output["VideoDescription"]["Height"] * 16 // 9,

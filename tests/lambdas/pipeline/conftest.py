@@ -6,7 +6,6 @@ on real clients and by the model-validated fakes in ``builders.py``.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import time
@@ -17,10 +16,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from lambdas.shared.catalog import create_table
 from lambdas.shared.keys import AssetKeys
+from localworld.runtime import clear_handler_caches
 from tests.lambdas.pipeline.builders import (
     ACCOUNT,
     CONFIG_PARAMETER,
@@ -41,16 +42,6 @@ from tests.lambdas.pipeline.builders import (
 # Powertools reads these when a handler module is imported, which is before any fixture runs.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MediaPipelineTest")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "media-pipeline")
-
-HANDLER_CACHES = (
-    ("lambdas.resolve.handler", "_config_store"),
-    ("lambdas.transcode.plan", "_catalog"),
-    ("lambdas.analysis.start", "_dependencies"),
-    ("lambdas.analysis.callback", "_dependencies"),
-    ("lambdas.finalize.handler", "_dependencies"),
-    ("lambdas.finalize.failed", "_catalog"),
-    ("lambdas.notify.summary", "_topic"),
-)
 
 
 @pytest.fixture(autouse=True)
@@ -76,17 +67,11 @@ def pipeline_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    _clear_handler_caches()
+    # Every per-container cache (clients, settings) of every imported handler module, so no
+    # test sees another's clients or environment.
+    clear_handler_caches()
     yield
-    _clear_handler_caches()
-
-
-def _clear_handler_caches() -> None:
-    for module_name, attr in HANDLER_CACHES:
-        module = importlib.import_module(module_name)
-        clear = getattr(getattr(module, attr), "cache_clear", None)
-        if clear is not None:  # a test may have replaced the factory with a plain function
-            clear()
+    clear_handler_caches()
 
 
 @dataclass(frozen=True)
@@ -128,6 +113,16 @@ def catalog(table: Any) -> Any:
     from lambdas.shared.catalog import Catalog
 
     return Catalog(TABLE, resource=dynamodb())
+
+
+@pytest.fixture
+def rekognition() -> Iterator[tuple[Any, Stubber]]:
+    """A real Rekognition client with a Stubber (moto has no Rekognition Video); every stubbed
+    response must have been used by the end of the test."""
+    client = aws_client("rekognition")
+    with Stubber(client) as stubber:
+        yield client, stubber
+        stubber.assert_no_pending_responses()
 
 
 @pytest.fixture

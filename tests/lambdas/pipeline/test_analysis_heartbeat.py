@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from botocore.stub import Stubber
 
 from lambdas.analysis.heartbeat import sweep
@@ -12,14 +11,6 @@ from tests.lambdas.pipeline.builders import ASSET_ID, aws_client, label_page
 
 JOB_ID = "5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d"
 TAG = f"{ASSET_ID}-labels"
-
-
-@pytest.fixture
-def rekognition():
-    client = aws_client("rekognition")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
 
 
 def job_status(stubber: Stubber, status: str) -> None:

@@ -71,14 +71,6 @@ def expected_start(feature: str) -> dict:
     return params
 
 
-@pytest.fixture
-def rekognition():
-    client = aws_client("rekognition")
-    with Stubber(client) as stubber:
-        yield client, stubber
-        stubber.assert_no_pending_responses()
-
-
 def still_running(stubber: Stubber, feature: str) -> None:
     stubber.add_response(
         GET_OPERATIONS[feature],

@@ -30,7 +30,6 @@ from tests.lambdas.pipeline.builders import (
     RAW_BUCKET,
     RAW_KEY,
     PagedRekognition,
-    aws_client,
     cue_segment,
     ingested_asset,
     label_detection,
@@ -197,13 +196,6 @@ def stub_results(stubber: Stubber) -> None:
         ),
         params("moderation", "m1", SortBy="TIMESTAMP"),
     )
-
-
-@pytest.fixture
-def rekognition():
-    client = aws_client("rekognition")
-    with Stubber(client) as stubber:
-        yield client, stubber
 
 
 def read_labels(s3) -> dict:
