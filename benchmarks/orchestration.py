@@ -39,14 +39,10 @@ import contextlib  # noqa: E402
 import io  # noqa: E402
 
 from localworld.template import synthesize  # noqa: E402
-from localworld.world import World, WorldOptions, count_transitions  # noqa: E402
+from localworld.world import PER_ASSET_STATES, World, WorldOptions, count_transitions  # noqa: E402
 
 RESULT = ROOT / "benchmarks" / "results" / "orchestration.json"
 USD_PER_TRANSITION = 0.000025  # Step Functions Standard, us-east-1, beyond the free tier
-PER_ASSET_STATES = {
-    "Plan transcode", "Transcode", "Analyze", "Analyze labels", "Analyze moderation",
-    "Analyze segments", "Finalize", "Mark failed",
-}  # fmt: skip
 ANALYSIS_S = {"short": 60.0, "long": 3600.0}
 
 

@@ -27,7 +27,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 from botocore.validate import ParamValidator
@@ -85,6 +85,7 @@ def _digest(*parts: str) -> int:
 
 
 def video_metadata(duration_ms: int) -> dict[str, Any]:
+    """``VideoMetadata`` as every Get* page repeats it; the unit tests' builders use it too."""
     return {
         "Codec": "h264",
         "DurationMillis": duration_ms,
@@ -196,6 +197,32 @@ def segment_results(duration_ms: int) -> list[dict[str, Any]]:
     return sorted(segments, key=lambda s: (s["StartTimestampMillis"], s["Type"]))
 
 
+class Detections(NamedTuple):
+    """What tells a label job from a moderation job; filtering and paging them is the same.
+
+    Both answer detections with a ``Confidence`` that ``MinConfidence`` filters, and ``Get*``
+    pages them beside ``VideoMetadata`` and ``GetRequestMetadata``; only these names differ.
+    """
+
+    results: Callable[[str, int], list[dict[str, Any]]]  # (video key, duration ms) -> detections
+    item: str  # the key of each detection that holds its Confidence
+    page_key: str
+    model_version_key: str
+    model_version: str
+
+
+DETECTIONS = {
+    "labels": Detections(label_results, "Label", "Labels", "LabelModelVersion", "3.0"),
+    "moderation": Detections(
+        moderation_results,
+        "ModerationLabel",
+        "ModerationLabels",
+        "ModerationModelVersion",
+        "7.0",
+    ),
+}
+
+
 class RekognitionVideoStandIn:
     def __init__(
         self,
@@ -266,19 +293,13 @@ class RekognitionVideoStandIn:
                 job.status, job.status_message = "FAILED", failure
             else:
                 job.status = "SUCCEEDED"
-                if job.feature == "labels":
+                detections = DETECTIONS.get(job.feature)
+                if detections is not None:
                     minimum = float(job.request.get("MinConfidence", 50))
                     job.results = [
                         d
-                        for d in label_results(key, duration_ms)
-                        if d["Label"]["Confidence"] >= minimum
-                    ]
-                elif job.feature == "moderation":
-                    minimum = float(job.request.get("MinConfidence", 50))
-                    job.results = [
-                        d
-                        for d in moderation_results(key, duration_ms)
-                        if d["ModerationLabel"]["Confidence"] >= minimum
+                        for d in detections.results(key, duration_ms)
+                        if d[detections.item]["Confidence"] >= minimum
                     ]
                 else:
                     wanted = set(job.request.get("SegmentTypes", []))
@@ -328,21 +349,12 @@ class RekognitionVideoStandIn:
             if start + size < len(job.results):
                 response["NextToken"] = f"{job.job_id[:16]}:{start + size}"
             metadata = video_metadata(job.duration_ms)
-            if job.feature == "labels":
+            detections = DETECTIONS.get(job.feature)
+            if detections is not None:
                 response |= {
                     "VideoMetadata": metadata,
-                    "Labels": page,
-                    "LabelModelVersion": "3.0",
-                    "GetRequestMetadata": {
-                        "SortBy": params.get("SortBy", "TIMESTAMP"),
-                        "AggregateBy": params.get("AggregateBy", "TIMESTAMPS"),
-                    },
-                }
-            elif job.feature == "moderation":
-                response |= {
-                    "VideoMetadata": metadata,
-                    "ModerationLabels": page,
-                    "ModerationModelVersion": "7.0",
+                    detections.page_key: page,
+                    detections.model_version_key: detections.model_version,
                     "GetRequestMetadata": {
                         "SortBy": params.get("SortBy", "TIMESTAMP"),
                         "AggregateBy": params.get("AggregateBy", "TIMESTAMPS"),

@@ -202,17 +202,24 @@ def _campaign_of(text: str) -> str | None:
     return next((c for c in COMMONS if c in words), None)
 
 
+def _fixture_files() -> list[tuple[CommonsClip | PixabayClip, str]]:
+    """Every fixture file with the Content-Type its host serves it with.
+
+    One list for both uses, registering durations and serving the files, so every clip that can
+    be downloaded has a known length for MediaConvert and Rekognition.
+    """
+    return [(c, "video/webm") for clips in COMMONS.values() for c in clips] + [
+        (c, "video/mp4") for clips in PIXABAY.values() for c in clips
+    ]
+
+
 class SourceFixtures:
     """The fixtures, and a ``responses`` mock that serves them (and nothing else)."""
 
     def __init__(self, media: MediaLibrary) -> None:
         self.media = media
-        for clips in COMMONS.values():
-            for clip in clips:
-                media.register_content(clip.body, clip.duration_s)
-        for pix in PIXABAY.values():
-            for clip_ in pix:
-                media.register_content(clip_.body, clip_.duration_s)
+        for clip, _content_type in _fixture_files():
+            media.register_content(clip.body, clip.duration_s)
         self.requests: list[str] = []
 
     def _commons(self, request: Any) -> tuple[int, dict[str, str], str]:
@@ -239,22 +246,12 @@ class SourceFixtures:
         rsps = responses.RequestsMock(assert_all_requests_are_fired=False)
         rsps.add_callback(responses.GET, COMMONS_API, callback=self._commons)
         rsps.add_callback(responses.GET, PIXABAY_API, callback=self._pixabay)
-        for clips in COMMONS.values():
-            for clip in clips:
-                rsps.add(
-                    responses.GET,
-                    clip.url,
-                    body=clip.body,
-                    content_type="video/webm",
-                    headers={"Content-Length": str(clip.size)},
-                )
-        for pix in PIXABAY.values():
-            for clip_ in pix:
-                rsps.add(
-                    responses.GET,
-                    clip_.url,
-                    body=clip_.body,
-                    content_type="video/mp4",
-                    headers={"Content-Length": str(clip_.size)},
-                )
+        for clip, content_type in _fixture_files():
+            rsps.add(
+                responses.GET,
+                clip.url,
+                body=clip.body,
+                content_type=content_type,
+                headers={"Content-Length": str(clip.size)},
+            )
         return rsps

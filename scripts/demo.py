@@ -43,13 +43,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from localworld.media import clip_bytes  # noqa: E402
 from localworld.mediaconvert import JobFailure  # noqa: E402
 from localworld.template import synthesize  # noqa: E402
-from localworld.world import RunResult, World, WorldOptions  # noqa: E402
+from localworld.world import PER_ASSET_STATES, RunResult, World, WorldOptions  # noqa: E402
 from localworld.world import count_transitions as count  # noqa: E402
-
-PER_ASSET_STATES = {
-    "Plan transcode", "Transcode", "Analyze", "Analyze labels", "Analyze moderation",
-    "Analyze segments", "Finalize", "Mark failed",
-}  # fmt: skip
 
 
 def _port(wanted: int) -> int:
@@ -149,10 +144,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script that
             before = {a["asset_id"] for a in world.assets()}
             main_run = world.run({}, name="demo-campaign-run", timeout_s=120)
             new = {a["asset_id"] for a in world.assets()} - before
-            print(
-                outcome(main_run),
-                file=out,
-            )
+            print(outcome(main_run), file=out)
             labels = report_assets(world, new, out)
             summary = next((n for n in reversed(world.notifications()) if n["subject"]), None)
             if summary:
@@ -170,10 +162,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script that
                 before = {a["asset_id"] for a in world.assets()}
                 partial = world.run({"campaign": "nature"}, name="demo-partial-run", timeout_s=120)
                 world.mediaconvert.fail_inputs.clear()
-                print(
-                    outcome(partial),
-                    file=out,
-                )
+                print(outcome(partial), file=out)
                 report_assets(world, {a["asset_id"] for a in world.assets()} - before, out)
 
                 print("\n3. The same upload event delivered twice", file=out, flush=True)
@@ -187,10 +176,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script that
                 print(f"  executions with that name: {len(runs)}", file=out)
                 before = {a["asset_id"] for a in world.assets()}
                 upload_run = world.wait(runs[0]["executionArn"], timeout_s=120)
-                print(
-                    outcome(upload_run),
-                    file=out,
-                )
+                print(outcome(upload_run), file=out)
                 report_assets(
                     world, {a["asset_id"] for a in world.assets() if a["source"] == "upload"}, out
                 )

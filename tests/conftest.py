@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -11,13 +10,15 @@ from typing import Any
 
 import pytest
 
+from localworld.runtime import environment
+from localworld.template import cdk_context
+
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 # Handlers and clients must never reach AWS from a test.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
-ROOT = Path(__file__).resolve().parent.parent
 TEST_ACCOUNT = "123456789012"
 TEST_REGION = "eu-west-1"
 
@@ -33,13 +34,6 @@ class SynthesizedApp:
     assembly_dirs: list[Path]
 
 
-def cdk_context() -> dict:
-    context = json.loads((ROOT / "cdk.json").read_text())["context"]
-    # Skip bundling (pip downloads): asset hashes come from the source, so templates match.
-    context["aws:cdk:bundling-stacks"] = []
-    return context
-
-
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthesizedApp]:
     import aws_cdk as cdk
@@ -49,16 +43,9 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
     outdir = tmp_path_factory.mktemp("cdk.out")
     # Like a real deploy (and like the CLI, which always knows a region): a concrete account
     # and region, so tokens render as they will in the deployed templates.
-    saved = {k: os.environ.get(k) for k in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")}
-    os.environ.update(CDK_DEFAULT_ACCOUNT=TEST_ACCOUNT, CDK_DEFAULT_REGION=TEST_REGION)
-    try:
+    # Bundling is skipped (no pip downloads): asset hashes come from the source.
+    with environment({"CDK_DEFAULT_ACCOUNT": TEST_ACCOUNT, "CDK_DEFAULT_REGION": TEST_REGION}):
         app, stages = build_app(cdk.App(context=cdk_context(), outdir=str(outdir)))
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     assembly = app.synth()
     templates: dict[str, dict] = {}
     stacks: dict[str, object] = {}

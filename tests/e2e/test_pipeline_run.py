@@ -13,12 +13,8 @@ import json
 from localworld import World
 from localworld.mediaconvert import JobFailure
 from localworld.template import Resolver
+from localworld.world import PER_ASSET_STATES
 from tests.conftest import SynthesizedApp
-
-PER_ASSET_STATES = {
-    "Plan transcode", "Transcode", "Analyze", "Analyze labels", "Analyze moderation",
-    "Analyze segments", "Finalize", "Mark failed",
-}  # fmt: skip
 
 
 def test_the_definition_that_runs_is_the_synthesized_one(
