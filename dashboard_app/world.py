@@ -51,7 +51,14 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.config import Config
 from PIL import Image, ImageDraw
 
-from lambdas.shared.catalog import create_table, table_definition
+from lambdas.shared.catalog import (
+    asset_pk,
+    counter_pk,
+    create_table,
+    index_keys,
+    label_item,
+    table_definition,
+)
 from lambdas.shared.keys import AssetKeys, asset_id, raw_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,8 +202,7 @@ def seed_campaign(
         key = raw_key(source, campaign, created, f"{campaign}_clip_{n + 1}.webm")
         keys = AssetKeys(key)
         item: dict[str, Any] = {
-            "pk": f"ASSET#{aid}",
-            "sk": "ASSET",
+            **asset_pk(aid),
             "asset_id": aid,
             "source": source,
             "source_id": source_id,
@@ -209,10 +215,9 @@ def seed_campaign(
             "status": status,
             "created_at": _iso(created),
             "updated_at": _iso(updated),
-            "gsi1pk": f"CAMPAIGN#{campaign}",
-            "gsi1sk": f"{_iso(created)}#{aid}",
-            "gsi2pk": f"CAMPAIGN#{campaign}#STATUS#{status}",
-            "gsi2sk": f"{_iso(updated)}#{aid}",
+            **index_keys(
+                campaign, status, created_at=_iso(created), updated_at=_iso(updated), asset_id=aid
+            ),
         }
         if status == "FAILED":
             item["failure_reason"] = REASONS[n % len(REASONS)]
@@ -232,17 +237,10 @@ def seed_campaign(
                 moderation_flagged=False,
                 duration_s=str(duration),
             )
-            for label, confidence in zip(labels, confidences, strict=True):
-                items.append(
-                    {
-                        "pk": f"LABEL#{label.lower()}",
-                        "sk": f"ASSET#{aid}",
-                        "label": label,
-                        "asset_id": aid,
-                        "campaign": campaign,
-                        "confidence": str(confidence),
-                    }
-                )
+            items += [
+                label_item(label, confidence, asset_id=aid, campaign=campaign)
+                for label, confidence in zip(labels, confidences, strict=True)
+            ]
             if with_objects:
                 document = labels_document(item, labels, confidences, duration, processed_bucket)
                 objects += [
@@ -257,7 +255,7 @@ def seed_campaign(
                 ]
         items.append(item)
     for status, count in counts.items():
-        items.append({"pk": f"CAMPAIGN#{campaign}", "sk": f"STATUS#{status}", "count": count})
+        items.append({**counter_pk(campaign, status), "count": count})
     return Seeded(items, objects)
 
 

@@ -106,11 +106,45 @@ def source_pk(source: str, source_id: str) -> dict[str, str]:
 
 
 def counter_pk(campaign: str, status: str) -> dict[str, str]:
-    return {"pk": f"CAMPAIGN#{campaign}", "sk": f"STATUS#{status}"}
+    return {"pk": campaign_key(campaign), "sk": f"STATUS#{status}"}
 
 
 def token_pk(job_tag: str) -> dict[str, str]:
     return {"pk": f"TOKEN#{job_tag}", "sk": "TOKEN"}
+
+
+def campaign_key(campaign: str, status: str | None = None) -> str:
+    """A campaign's partition: its counters, and its assets in ``ByCampaign``; with a status,
+    its assets in that status (``ByCampaignStatus``)."""
+    return f"CAMPAIGN#{campaign}" if status is None else f"CAMPAIGN#{campaign}#STATUS#{status}"
+
+
+def index_keys(
+    campaign: str, status: str, *, created_at: str, updated_at: str, asset_id: str
+) -> dict[str, str]:
+    """An asset's entries in both indexes; the sort keys order by time, then break ties."""
+    return {
+        "gsi1pk": campaign_key(campaign),
+        "gsi1sk": f"{created_at}#{asset_id}",
+        "gsi2pk": campaign_key(campaign, status),
+        "gsi2sk": f"{updated_at}#{asset_id}",
+    }
+
+
+def label_key(label: str) -> str:
+    """Labels are searched case-insensitively, so the partition is the lower-case name."""
+    return f"LABEL#{label.lower()}"
+
+
+def label_item(label: str, confidence: float, *, asset_id: str, campaign: str) -> dict[str, str]:
+    return {
+        "pk": label_key(label),
+        "sk": f"ASSET#{asset_id}",
+        "label": label,
+        "asset_id": asset_id,
+        "campaign": campaign,
+        "confidence": str(round(confidence, 2)),
+    }
 
 
 def _check_status(status: str) -> str:
@@ -193,10 +227,7 @@ class Catalog:
             "status": "INGESTED",
             "created_at": at,
             "updated_at": at,
-            "gsi1pk": f"CAMPAIGN#{campaign}",
-            "gsi1sk": f"{at}#{asset_id}",
-            "gsi2pk": f"CAMPAIGN#{campaign}#STATUS#INGESTED",
-            "gsi2sk": f"{at}#{asset_id}",
+            **index_keys(campaign, "INGESTED", created_at=at, updated_at=at, asset_id=asset_id),
         }
         self._client.transact_write_items(
             TransactItems=[
@@ -243,7 +274,7 @@ class Catalog:
             ":s": status,
             ":old": old,
             ":at": at,
-            ":g": f"CAMPAIGN#{campaign}#STATUS#{status}",
+            ":g": campaign_key(campaign, status),
             ":gs": f"{at}#{asset_id}",
         }
         names = {"#status": "status"}
@@ -292,7 +323,7 @@ class Catalog:
         """Counts per status for one campaign, from the counter items (one small query)."""
         resp = self.table.query(
             KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
-            ExpressionAttributeValues={":p": f"CAMPAIGN#{campaign}", ":s": "STATUS#"},
+            ExpressionAttributeValues={":p": campaign_key(campaign), ":s": "STATUS#"},
         )
         counts = {status: 0 for status in STATUSES}
         for item in resp.get("Items", []):
@@ -304,10 +335,10 @@ class Catalog:
     ) -> list[dict[str, Any]]:
         """Newest assets of a campaign, optionally only those in one status."""
         if status is None:
-            index, key, value = BY_CAMPAIGN_INDEX, "gsi1pk", f"CAMPAIGN#{campaign}"
+            index, key, value = BY_CAMPAIGN_INDEX, "gsi1pk", campaign_key(campaign)
         else:
             index, key = BY_CAMPAIGN_STATUS_INDEX, "gsi2pk"
-            value = f"CAMPAIGN#{campaign}#STATUS#{_check_status(status)}"
+            value = campaign_key(campaign, _check_status(status))
         resp = self.table.query(
             IndexName=index,
             KeyConditionExpression=f"{key} = :v",
@@ -323,20 +354,15 @@ class Catalog:
         with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
             for label, confidence in labels.items():
                 batch.put_item(
-                    Item={
-                        "pk": f"LABEL#{label.lower()}",
-                        "sk": f"ASSET#{asset['asset_id']}",
-                        "label": label,
-                        "asset_id": asset["asset_id"],
-                        "campaign": asset["campaign"],
-                        "confidence": str(round(confidence, 2)),
-                    }
+                    Item=label_item(
+                        label, confidence, asset_id=asset["asset_id"], campaign=asset["campaign"]
+                    )
                 )
 
     def assets_with_label(self, label: str, *, limit: int = 50) -> Iterator[dict[str, Any]]:
         resp = self.table.query(
             KeyConditionExpression="pk = :p",
-            ExpressionAttributeValues={":p": f"LABEL#{label.lower()}"},
+            ExpressionAttributeValues={":p": label_key(label)},
             Limit=limit,
         )
         for item in resp.get("Items", []):
