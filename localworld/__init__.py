@@ -7,11 +7,30 @@ Test, demo and benchmark infrastructure only; product code (``app.py``, ``stacks
   ``Fn::GetStackOutput`` against what was created.
 * ``deploy``: create the Stateful and Pipeline stacks' resources in moto (a tiny CloudFormation).
 * ``runtime``: Lambda functions run in-process from ``lambdas/`` (moto needs Docker otherwise).
-* ``interpreter``: narrow patches of moto's Step Functions interpreter (simulated clock for Wait
-  and Retry, ``mediaconvert:createJob.sync``).
-* ``rekognition`` / ``mediaconvert``: stand-ins for the services moto lacks, with real shapes.
-* ``sources``: Wikimedia Commons and Pixabay answered from local fixtures (no network).
-* ``world``: all of it together, plus runs, history and state-transition counts.
+* ``interpreter``: narrow patches of moto's Step Functions interpreter (simulated clock for Wait,
+  Retry, ``.sync`` polls, task-token heartbeats and timeouts; ``SendTaskFailure`` keeps its
+  cause; ``mediaconvert:createJob.sync``).
+* ``clock``: simulated time; it stands still while real work (encoding, a handler) runs.
+* ``media``: real fixture clips encoded with PyAV (deterministic, cached under ``.cache/``), and
+  what a service reads from a video file (probe, shots, black frames, the scene drawn).
+* ``transcoder`` / ``mediaconvert``: a MediaConvert stand-in that really transcodes what the job
+  settings say (MP4 proxy, HLS segments and playlists, JPEG frame captures).
+* ``rekognition``: a Rekognition Video stand-in that really looks at the video.
+* ``sources``: Wikimedia Commons and Pixabay answered from those fixtures (no network).
+* ``world``: all of it together, plus runs, history, state-transition counts, EventBridge
+  ``rate()`` schedules (the heartbeat sweep) on the simulated clock, and fault switches.
+
+Where a stand-in is not faithful (each module says so in its docstring):
+
+* Rekognition's labels come from a table of what each fixture scene shows, not from a model;
+  shots, black frames, ``VideoMetadata`` and timings are measured on the decoded video.
+* MediaConvert's rate control (QVBR) is approximated with x264's CRF, quality tuning and
+  scene-change settings are ignored, and its error messages for unreadable inputs are the ones
+  AWS documents for error 1010 (a truncated file may get another 104x code on AWS).
+* The ``.ogv`` fixture is VP8 + Vorbis in Ogg, not Theora (this FFmpeg build has no Theora
+  encoder); ingest never downloads it, as it takes the WebM derivative.
+* Simulated durations: MediaConvert takes ``MIN_JOB_S`` plus half the clip's length, Rekognition
+  a fixed ``analysis_duration_s``; handler run time and encoding take no simulated time.
 """
 
 from localworld.world import RunResult, World, WorldOptions

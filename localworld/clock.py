@@ -1,11 +1,26 @@
-"""Simulated time: a minute of the pipeline's time passes in a few real milliseconds."""
+"""Simulated time: a minute of the pipeline's time passes in a few real milliseconds.
+
+Real work done on this machine (a stand-in transcoding or decoding video, a handler running) is
+not part of the pipeline's time: while any of it runs inside ``paused()``, the simulated clock
+stands still. Otherwise one real second of PyAV encoding would be half an hour of simulated
+MediaConvert time at the default scale, and every figure taken from the clock (job durations,
+time to labels, how often the heartbeat sweep ran) would measure this machine instead of the
+model of the services. Timers and sleeps are therefore driven by one scheduler thread that
+watches simulated time, not by real-time ``threading.Timer``s.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+
+# How often (real seconds) sleepers and the scheduler look at the clock at most.
+_TICK_S = 0.002
 
 
 class SimClock:
@@ -16,13 +31,25 @@ class SimClock:
             raise ValueError(f"scale must be positive, got {scale}")
         self.scale = scale
         self._epoch = epoch or datetime.now(UTC)
-        self._real_start = time.monotonic()
-        self._timers: list[threading.Timer] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._sim_base = 0.0  # simulated seconds at _real_base
+        self._real_base = time.monotonic()
+        self._paused = 0
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._closed = False
+        self._scheduler: threading.Thread | None = None
 
+    # -- reading the clock ------------------------------------------------------------------------
     def seconds(self) -> float:
         """Simulated seconds since the clock started."""
-        return (time.monotonic() - self._real_start) / self.scale
+        with self._lock:
+            return self._seconds()
+
+    def _seconds(self) -> float:
+        if self._paused:
+            return self._sim_base
+        return self._sim_base + (time.monotonic() - self._real_base) / self.scale
 
     def now(self) -> datetime:
         return self._epoch + timedelta(seconds=self.seconds())
@@ -33,20 +60,74 @@ class SimClock:
     def real_seconds(self, simulated: float) -> float:
         return max(0.0, float(simulated)) * self.scale
 
+    # -- real work outside simulated time ---------------------------------------------------------
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Simulated time stands still while the body runs (nested and threaded uses add up)."""
+        with self._lock:
+            if self._paused == 0:
+                self._sim_base = self._seconds()
+            self._paused += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._paused -= 1
+                if self._paused == 0:
+                    self._real_base = time.monotonic()
+                self._lock.notify_all()
+
+    # -- waiting ----------------------------------------------------------------------------------
     def sleep(self, simulated: float) -> None:
-        time.sleep(self.real_seconds(simulated))
+        """Block until ``simulated`` seconds of simulated time have passed."""
+        self.wait_until(self.seconds() + max(0.0, float(simulated)))
+
+    def wait_until(self, target: float, event: threading.Event | None = None) -> bool:
+        """Block until simulated ``target``; True early if ``event`` is set meanwhile."""
+        while True:
+            remaining = target - self.seconds()
+            if remaining <= 0:
+                return False
+            step = min(max(self.real_seconds(remaining), _TICK_S / 4), 0.05)
+            if event is not None:
+                if event.wait(step):
+                    return True
+            else:
+                time.sleep(step)
 
     def call_later(self, simulated: float, action: Callable[[], None]) -> None:
-        """Run ``action`` on its own thread once ``simulated`` seconds have passed."""
-        timer = threading.Timer(self.real_seconds(simulated), action)
-        timer.daemon = True
+        """Run ``action`` on the scheduler thread once ``simulated`` seconds have passed."""
         with self._lock:
-            self._timers = [t for t in self._timers if t.is_alive()]
-            self._timers.append(timer)
-        timer.start()
+            if self._closed:
+                return
+            due = self._seconds() + max(0.0, float(simulated))
+            heapq.heappush(self._timers, (due, next(self._order), action))
+            if self._scheduler is None:
+                self._scheduler = threading.Thread(
+                    target=self._run_timers, name="sim-clock", daemon=True
+                )
+                self._scheduler.start()
+            self._lock.notify_all()
+
+    def _run_timers(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                timers = self._timers
+                if timers and timers[0][0] <= self._seconds():
+                    _at, _n, action = heapq.heappop(timers)
+                else:
+                    wait = _TICK_S * 5
+                    if timers and not self._paused:
+                        wait = min(wait, self.real_seconds(timers[0][0] - self._seconds()))
+                    self._lock.wait(max(wait, _TICK_S / 4))
+                    continue
+            # Each action runs on its own thread: a job finishing must not hold up the others.
+            threading.Thread(target=action, name="sim-timer", daemon=True).start()
 
     def cancel_all(self) -> None:
         with self._lock:
-            for timer in self._timers:
-                timer.cancel()
+            self._closed = True
             self._timers.clear()
+            self._lock.notify_all()

@@ -300,7 +300,10 @@ class Deployer:
             events.put_targets(Rule=name, Targets=targets)
         self._created(logical_id, name, Arn=arn)
         self.rules[name] = {
+            "arn": arn,
             "pattern": self.resolver.resolve(props.get("EventPattern") or {}),
+            "schedule": props.get("ScheduleExpression"),
+            "state": props.get("State", "ENABLED"),
             "targets": targets,
         }
 

@@ -3,7 +3,12 @@
 * Wait states and Retry back-off sleep on the world's simulated clock instead of wall time
   (``WaitFunction._wait_interval`` and the ``time`` module ``retrier_decl`` sleeps with).
 * ``.sync`` integrations poll on the same clock (``state_task_service_callback``'s ``time``).
-* Callback tasks ignore ``HeartbeatSeconds``: no heartbeat sweep runs locally (see below).
+* Callback tasks (``waitForTaskToken``) wait on the simulated clock, with both
+  ``HeartbeatSeconds`` and ``TimeoutSeconds`` enforced (moto waits on wall time, so an 8-hour
+  timeout or a 35-minute heartbeat could never fire in a test, and it ignores the overall
+  timeout while a heartbeat is set). The world runs the heartbeat sweep on the same clock.
+* ``SendTaskFailure`` keeps its ``cause``: moto's response handler drops it, so a task failed by
+  a callback lost the reason it was failed with.
 * ``arn:aws:states:::mediaconvert:createJob.sync``: moto lists MediaConvert as unsupported
   (it forwards the call to a MediaConvert moto does not have, then has no ``.sync`` resolver).
   ``state_task_factory.state_task_service_for`` now returns ``StateTaskServiceMediaConvert``,
@@ -28,6 +33,8 @@ _STATE: dict[str, Any] = {"clock": None, "mediaconvert": None}
 # Simulated seconds between two GetJob polls of a .sync MediaConvert task (free on AWS: the
 # service integration waits on EventBridge job events, it costs no state transitions).
 SYNC_POLL_S = 5.0
+# Simulated seconds between two looks at a waiting task token (callback, heartbeat, timeout).
+TOKEN_POLL_S = 5.0
 
 
 def activate(clock: SimClock, mediaconvert: Any) -> None:
@@ -47,6 +54,36 @@ def _sleep(seconds: float) -> None:
 
 
 _INSTALLED = False
+
+
+def _install_heartbeat_peek() -> None:
+    """``HeartbeatEndpoint.clear_and_wait_nowait``: was a beat sent since the last look?"""
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatEndpoint
+
+    def clear_and_wait_nowait(self: Any) -> bool:
+        with self._mutex:
+            received = bool(self._next_heartbeat_event.is_set())
+            self._next_heartbeat_event.clear()
+        return received
+
+    cast(Any, HeartbeatEndpoint).clear_and_wait_nowait = clear_and_wait_nowait
+
+
+def _install_task_failure_cause() -> None:
+    """moto's ``SendTaskFailure`` handler reads ``error`` but drops ``cause``; pass both on."""
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self: Any) -> Any:
+        # The executing backend (moto.stepfunctions.parser) takes the cause; the world uses it.
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"),
+            error=self._get_param("error"),
+            cause=self._get_param("cause"),
+        )
+        return EmptyResult()
+
+    cast(Any, StepFunctionResponse).send_task_failure = send_task_failure
 
 
 def install() -> None:
@@ -96,24 +133,40 @@ def install() -> None:
     def wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
         # Interruptible like the original (execution stopped), but on the simulated clock.
         if wait_seconds > 0:
-            env.program_state_event.wait(_clock().real_seconds(wait_seconds))
+            clock = _clock()
+            clock.wait_until(clock.seconds() + wait_seconds, env.program_state_event)
 
     WaitFunction._wait_interval = wait_interval  # type: ignore[method-assign]
 
-    # HeartbeatSeconds on a waitForTaskToken task: on AWS the analysis heartbeat sweep (a
-    # scheduled Lambda) sends the beats. The local world does not run that schedule, and moto's
-    # heartbeat wait runs on wall time in a separate path that misbehaves when the callback
-    # arrives without any beat; so the local run waits for the token with the task's timeout
-    # only. The sweep itself is tested against moto in tests/lambdas/pipeline.
-    callback_cls = callback_module.StateTaskServiceCallback
-    original_wait = callback_cls._eval_wait_for_task_token
+    # waitForTaskToken: the callback, a missed heartbeat or the task timeout, whichever comes
+    # first, on the simulated clock (moto waits wall-clock time and, with a heartbeat set, never
+    # applies TimeoutSeconds).
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimedOut
 
-    def wait_without_heartbeat(
+    callback_cls = callback_module.StateTaskServiceCallback
+
+    def wait_for_task_token(
         self: Any, env: Any, timeout_seconds: int, callback_endpoint: Any, heartbeat_endpoint: Any
     ) -> Any:
-        return original_wait(self, env, timeout_seconds, callback_endpoint, None)
+        clock = _clock()
+        started = last_beat = clock.seconds()
+        beat_s = heartbeat_endpoint._heartbeat_seconds if heartbeat_endpoint is not None else None
+        notified = callback_endpoint._notify_event
+        while env.is_running():
+            if clock.wait_until(clock.seconds() + TOKEN_POLL_S, notified):
+                return callback_endpoint.get_outcome()
+            now = clock.seconds()
+            if heartbeat_endpoint is not None and heartbeat_endpoint.clear_and_wait_nowait():
+                last_beat = now
+            if beat_s is not None and now - last_beat > beat_s:
+                return HeartbeatTimedOut()
+            if timeout_seconds and now - started > timeout_seconds:
+                return None  # the caller turns this into States.Timeout
+        return callback_endpoint.get_outcome()
 
-    callback_cls._eval_wait_for_task_token = wait_without_heartbeat  # type: ignore[method-assign]
+    callback_cls._eval_wait_for_task_token = wait_for_task_token  # type: ignore[method-assign]
+    _install_heartbeat_peek()
+    _install_task_failure_cause()
 
     base = callback_module.StateTaskServiceCallback
 

@@ -1,22 +1,32 @@
-"""A MediaConvert stand-in: ``CreateJob``/``GetJob`` with the real shapes, outputs written to S3.
+"""A MediaConvert stand-in: ``CreateJob``/``GetJob`` with the real shapes; it really transcodes.
 
 ``create_job`` checks the request against botocore's MediaConvert model (required members, types,
 enums, minimums and maximums) and answers ``{"Job": {...}}`` with ``Status: SUBMITTED``. The job
-runs on the simulated clock (``PROGRESSING``, then ``COMPLETE`` or ``ERROR``); when it completes it
-writes small objects where the settings say: the MP4 proxy (``<Destination><NameModifier>.mp4``),
-the HLS multivariant playlist, one variant playlist and segment per rung, and frame captures
-(``<Destination><NameModifier>.0000000.jpg``). ``fail_inputs`` makes jobs whose input URI contains
-a given text end in ``ERROR`` with MediaConvert's error code and message.
+runs on the simulated clock (``PROGRESSING``, then ``COMPLETE`` or ``ERROR``). When it completes,
+``localworld.transcoder`` decodes the input with PyAV and encodes every output the settings
+define (the MP4 proxy, each HLS rung as real segments and playlists, frame captures as JPEGs)
+at the names MediaConvert uses; ``OutputGroupDetails`` carry the real durations and sizes. Input
+it cannot decode ends the job in ``ERROR`` with MediaConvert's code (1010) and message, and
+nothing is written.
+
+Faults: ``throttle(times, code)`` makes the next ``CreateJob`` calls fail with
+``TooManyRequestsException`` (429) or ``InternalServerErrorException`` (500), as boto3 would
+raise them; ``fail_inputs`` makes jobs whose input URI contains a given text end in ``ERROR``
+with a given code and message.
+
+Simulated job time: ``MIN_JOB_S`` plus ``TRANSCODE_SPEED`` simulated seconds per second of
+source (the on-demand queue runs at about real time for a ladder like ours).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import math
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -25,7 +35,8 @@ from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
 from localworld.clock import SimClock
-from localworld.media import MediaLibrary, jpeg_bytes, mp4_bytes
+from localworld.media import MediaError, probe
+from localworld.transcoder import TranscodeError, transcode
 
 # Simulated transcode time per second of video (MediaConvert's on-demand queue is ~real time).
 TRANSCODE_SPEED = 0.5
@@ -48,7 +59,6 @@ class _Job:
     body: dict[str, Any]
     submitted_at: float
     duration_s: float
-    source_duration_s: float
     failure: JobFailure | None
     finished: bool = False
 
@@ -82,17 +92,29 @@ def model_problems(params: Any, shape: Any, path: str = "") -> list[str]:
     return problems
 
 
-def _bad_request(message: str) -> ClientError:
+def service_error(code: str, message: str, status: int, operation: str) -> ClientError:
+    """An error as boto3 raises it for MediaConvert's REST-JSON answers."""
     return ClientError(
         cast(
             Any,
             {
-                "Error": {"Code": "BadRequestException", "Message": message},
-                "ResponseMetadata": {"HTTPStatusCode": 400},
+                "Error": {"Code": code, "Message": message},
+                "ResponseMetadata": {"HTTPStatusCode": status},
             },
         ),
-        "CreateJob",
+        operation,
     )
+
+
+def _bad_request(message: str) -> ClientError:
+    return service_error("BadRequestException", message, 400, "CreateJob")
+
+
+# MediaConvert's throttling and internal faults (its API reference), by error code.
+FAULTS = {
+    "TooManyRequestsException": (429, "Too many requests"),
+    "InternalServerErrorException": (500, "Internal server error"),
+}
 
 
 class MediaConvertStandIn:
@@ -100,24 +122,43 @@ class MediaConvertStandIn:
         self,
         *,
         clock: SimClock,
-        media: MediaLibrary,
         region: str,
         account: str,
         fail_inputs: list[JobFailure] | None = None,
     ) -> None:
         self.clock = clock
-        self.media = media
         self.region = region
         self.account = account
         self.fail_inputs = list(fail_inputs or [])
+        self.faults: list[str] = []
+        self.faults_raised: list[str] = []
         self.jobs: dict[str, _Job] = {}
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.RLock()
         self._s3: Any = boto3.client("s3", region_name=region)
         self._model = boto3.session.Session()._session.get_service_model("mediaconvert")
 
+    # -- switches ---------------------------------------------------------------------------------
+    def throttle(self, times: int = 1, code: str = "TooManyRequestsException") -> None:
+        """The next ``times`` ``CreateJob`` calls fail with ``code`` (see ``FAULTS``)."""
+        if code not in FAULTS:
+            raise ValueError(f"{code} is not one of {sorted(FAULTS)}")
+        with self._lock:
+            self.faults.extend([code] * times)
+
+    def reset_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+            self.fail_inputs.clear()
+
     # -- API --------------------------------------------------------------------------------------
     def create_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            code = self.faults.pop(0) if self.faults else None
+        if code is not None:
+            self.faults_raised.append(code)
+            status, message = FAULTS[code]
+            raise service_error(code, message, status, "CreateJob")
         shape = self._model.operation_model("CreateJob").input_shape
         if shape is None:
             raise _bad_request("CreateJob has no input shape in botocore's model")
@@ -157,8 +198,7 @@ class MediaConvertStandIn:
             self.jobs[job_id] = _Job(
                 body=job,
                 submitted_at=self.clock.seconds(),
-                duration_s=max(MIN_JOB_S, source_duration * TRANSCODE_SPEED),
-                source_duration_s=source_duration,
+                duration_s=MIN_JOB_S + source_duration * TRANSCODE_SPEED,
                 failure=failure,
             )
         return {"Job": copy.deepcopy(job)}
@@ -184,15 +224,28 @@ class MediaConvertStandIn:
             return {"Job": copy.deepcopy(job.body)}
 
     # -- the job's life ---------------------------------------------------------------------------
-    def _source_duration(self, uri: str) -> float:
+    def _read(self, uri: str) -> bytes | None:
         parts = urlsplit(uri)
         try:
-            body = self._s3.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))[
+            body: bytes = self._s3.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))[
                 "Body"
             ].read()
         except ClientError:
+            return None
+        return body
+
+    def _source_duration(self, uri: str) -> float:
+        """How long the source plays (0 when it cannot be read: the job then fails early)."""
+        body = self._read(uri)
+        if not body:
             return 0.0
-        return self.media.duration_of_content(body)
+        with tempfile.TemporaryDirectory(prefix="mediaconvert-") as tmp, self.clock.paused():
+            path = Path(tmp) / "input"
+            path.write_bytes(body)
+            try:
+                return probe(path).duration_s
+            except MediaError:
+                return 0.0
 
     def _advance(self, job: _Job) -> None:
         if job.finished:
@@ -210,110 +263,39 @@ class MediaConvertStandIn:
         body["Timing"]["FinishTime"] = now
         job.finished = True
         file_input = body["Settings"]["Inputs"][0].get("FileInput", "")
-        if job.failure is not None or job.source_duration_s <= 0:
-            failure = job.failure or JobFailure(match="")
+        try:
+            if job.failure is not None:
+                raise TranscodeError(
+                    job.failure.error_code, job.failure.error_message.format(input=file_input)
+                )
+            body["OutputGroupDetails"] = self._run(body["Settings"], file_input)
+        except TranscodeError as err:
             body["Status"] = "ERROR"
-            body["ErrorCode"] = failure.error_code
-            body["ErrorMessage"] = failure.error_message.format(input=file_input)
+            body["ErrorCode"] = err.error_code
+            body["ErrorMessage"] = err.message
             body.pop("JobPercentComplete", None)
             return
-        body["OutputGroupDetails"] = self._write_outputs(body["Settings"], job.source_duration_s)
         body["Status"] = "COMPLETE"
         body["JobPercentComplete"] = 100
 
-    def _put(self, uri_prefix: str, suffix: str, data: bytes, content_type: str) -> None:
-        parts = urlsplit(uri_prefix + suffix)
+    def _run(self, settings: dict[str, Any], file_input: str) -> list[dict[str, Any]]:
+        source = self._read(file_input)
+        if source is None:
+            raise TranscodeError(
+                1030,
+                f"Failed to open input file [{file_input}]: the object does not exist or the "
+                "job role cannot read it",
+            )
+        with tempfile.TemporaryDirectory(prefix="mediaconvert-") as tmp, self.clock.paused():
+            path = Path(tmp) / (PurePosixPath(urlsplit(file_input).path).name or "input")
+            path.write_bytes(source)
+            return transcode(settings, path, input_uri=file_input, write=self._put)
+
+    def _put(self, uri: str, local: Path, content_type: str) -> None:
+        parts = urlsplit(uri)
         self._s3.put_object(
-            Bucket=parts.netloc, Key=parts.path.lstrip("/"), Body=data, ContentType=content_type
+            Bucket=parts.netloc,
+            Key=parts.path.lstrip("/"),
+            Body=local.read_bytes(),
+            ContentType=content_type,
         )
-
-    def _write_outputs(self, settings: dict[str, Any], duration_s: float) -> list[dict[str, Any]]:
-        details: list[dict[str, Any]] = []
-        for group in settings.get("OutputGroups", []):
-            group_settings = group["OutputGroupSettings"]
-            kind = group_settings["Type"]
-            outputs = group.get("Outputs", [])
-            if kind == "HLS_GROUP_SETTINGS":
-                destination = group_settings["HlsGroupSettings"]["Destination"]
-                segment_s = float(group_settings["HlsGroupSettings"].get("SegmentLength", 10))
-                self._write_hls(destination, outputs, duration_s, segment_s)
-            elif kind == "FILE_GROUP_SETTINGS":
-                destination = group_settings["FileGroupSettings"]["Destination"]
-                for output in outputs:
-                    self._write_file_output(destination, output, duration_s)
-            details.append(
-                {
-                    "OutputDetails": [
-                        {
-                            "DurationInMs": int(duration_s * 1000),
-                            "VideoDetails": {
-                                "HeightInPx": output["VideoDescription"]["Height"],
-                                "WidthInPx": output["VideoDescription"]["Height"] * 16 // 9,
-                            },
-                        }
-                        for output in outputs
-                        if "VideoDescription" in output
-                    ]
-                }
-            )
-        return details
-
-    def _write_file_output(
-        self, destination: str, output: dict[str, Any], duration_s: float
-    ) -> None:
-        modifier = output.get("NameModifier", "")
-        codec = output["VideoDescription"]["CodecSettings"]
-        if codec["Codec"] == "FRAME_CAPTURE":
-            capture = codec["FrameCaptureSettings"]
-            rate = capture.get("FramerateNumerator", 1) / capture.get("FramerateDenominator", 1)
-            count = int(duration_s * rate) + 1
-            count = min(count, int(capture.get("MaxCaptures", count)))
-            extension = output.get("Extension", "jpg")
-            for index in range(count):
-                self._put(
-                    destination, f"{modifier}.{index:07d}.{extension}", jpeg_bytes(), "image/jpeg"
-                )
-            return
-        extension = output.get("Extension", "mp4")
-        self._put(
-            destination,
-            f"{modifier}.{extension}",
-            mp4_bytes(destination + modifier),
-            "video/mp4",
-        )
-        parts = urlsplit(f"{destination}{modifier}.{extension}")
-        self.media.register_location(parts.netloc, parts.path.lstrip("/"), duration_s)
-
-    def _write_hls(
-        self, destination: str, outputs: list[dict[str, Any]], duration_s: float, segment_s: float
-    ) -> None:
-        segments = max(1, math.ceil(duration_s / segment_s))
-        base = destination.rsplit("/", 1)[-1]
-        variants: list[str] = []
-        for output in outputs:
-            modifier = output.get("NameModifier", "")
-            height = output["VideoDescription"]["Height"]
-            bitrate = output["VideoDescription"]["CodecSettings"]["H264Settings"].get(
-                "MaxBitrate", 1_000_000
-            )
-            lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{math.ceil(segment_s)}"]
-            for index in range(segments):
-                length = min(segment_s, duration_s - index * segment_s)
-                lines += [f"#EXTINF:{length:.3f},", f"{base}{modifier}_{index + 1:05d}.ts"]
-                self._put(
-                    destination, f"{modifier}_{index + 1:05d}.ts", b"G@\x11\x10", "video/MP2T"
-                )
-            lines.append("#EXT-X-ENDLIST")
-            self._put(
-                destination,
-                f"{modifier}.m3u8",
-                "\n".join(lines).encode(),
-                "application/vnd.apple.mpegurl",
-            )
-            variants += [
-                f"#EXT-X-STREAM-INF:BANDWIDTH={bitrate},RESOLUTION={height * 16 // 9}x{height},"
-                'CODECS="avc1.4d401f,mp4a.40.2"',
-                f"{base}{modifier}.m3u8",
-            ]
-        master = "\n".join(["#EXTM3U", "#EXT-X-INDEPENDENT-SEGMENTS", *variants]) + "\n"
-        self._put(destination, ".m3u8", master.encode(), "application/vnd.apple.mpegurl")

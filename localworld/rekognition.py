@@ -4,16 +4,33 @@ moto's Rekognition has no label, moderation or segment detection. ``install()`` 
 operations to moto's ``RekognitionResponse`` (so handlers' own boto3 clients reach them, exactly
 as they would reach AWS), backed by ``RekognitionVideoStandIn``:
 
-* ``Start*`` checks the request against botocore's model, checks that the video exists in S3
-  (``InvalidS3ObjectException`` otherwise), honours ``ClientRequestToken`` (the same token returns
-  the same ``JobId``) and starts a job that runs for ``job_duration_s`` simulated seconds.
-* When the job ends, Rekognition's completion message
+* ``Start*`` checks the request against botocore's model (``InvalidParameterException``), checks
+  that the video exists in S3 (``InvalidS3ObjectException``), honours ``ClientRequestToken``
+  (the same token returns the same ``JobId``) and starts a job that runs for ``job_duration_s``
+  simulated seconds.
+* When the job ends, the stand-in **looks at the video**: it reads the object from S3 and
+  decodes it with PyAV (``localworld.media.analyze``). Like Rekognition Video it accepts only
+  H.264 in MP4/MOV; anything else ends the job ``FAILED`` with "Unsupported codec/format.".
+  ``VideoMetadata`` (codec, format, frame rate, duration, size) is read from the file; SHOT
+  segments are the real hard cuts and BLACK_FRAMES cues the real black frames, with timestamps,
+  frame numbers and SMPTE timecodes at the file's frame rate.
+* Labels and moderation labels are **synthetic but not random**: each shot is classified by
+  the scene that was drawn in it (the nearest scene colour of ``localworld.media.SCENES``), and
+  that scene's labels are reported once per second across the shot, with deterministic
+  confidences. No model runs here; a label is only as true as the scene table.
+* Rekognition's completion message
   (``{"JobId","Status","API","JobTag","Timestamp","Video":{"S3ObjectName","S3Bucket"}}``) is
   published to the ``NotificationChannel`` topic through moto's SNS, whose Lambda subscription
   delivers it (see ``world``) to the callback function.
-* ``Get*`` answers ``IN_PROGRESS`` until then, and afterwards pages (``MaxResults``/``NextToken``)
-  through deterministic, real-shaped detections: labels with parents and categories, moderation
-  labels, shots and technical cues, with ``VideoMetadata`` from the video's duration.
+* ``Get*`` answers ``IN_PROGRESS`` until then, and afterwards pages (``MaxResults``/
+  ``NextToken``) through the detections.
+
+Faults, as the service raises them (HTTP status and error code, which boto3 turns into a
+``ClientError``): ``throttle(operation, times, code)`` makes the next calls fail with
+``LimitExceededException``/``ProvisionedThroughputExceededException``/``ThrottlingException``
+(400) or ``InternalServerError`` (500); ``fail_videos`` ends jobs ``FAILED`` with a status
+message; ``lose_notices`` drops the SNS notice of matching jobs (the heartbeat sweep must then
+recover them).
 """
 
 # moto and CDK are imported where they are patched or used, not at import time; patches are
@@ -24,16 +41,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import boto3
 from botocore.validate import ParamValidator
 
 from localworld.clock import SimClock
-from localworld.media import MediaLibrary
+from localworld.media import SCENES, MediaError, VideoAnalysis, analyze, smpte
 
 API_BY_START = {
     "StartLabelDetection": ("labels", "GetLabelDetection"),
@@ -41,24 +60,25 @@ API_BY_START = {
     "StartSegmentDetection": ("segments", "GetSegmentDetection"),
 }
 START_BY_GET = {get: start for start, (_feature, get) in API_BY_START.items()}
-
-# (name, parents, categories): what a travel/city/nature clip shows.
-LABELS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("Person", (), ("Person Description",)),
-    ("City", ("Urban", "Outdoors"), ("Buildings and Architecture",)),
-    ("Street", ("Road", "City", "Urban"), ("Transport and Logistics",)),
-    ("Tram", ("Vehicle", "Transportation"), ("Vehicles and Automotive",)),
-    ("Building", ("Architecture",), ("Buildings and Architecture",)),
-    ("Water", (), ("Nature and Outdoors",)),
-    ("Boat", ("Vehicle", "Transportation"), ("Vehicles and Automotive",)),
-    ("Sky", ("Outdoors", "Nature"), ("Nature and Outdoors",)),
-    ("Tree", ("Plant",), ("Plants and Flowers",)),
-    ("Mountain", ("Outdoors", "Nature"), ("Nature and Outdoors",)),
-    ("Computer", ("Electronics",), ("Technology and Computing",)),
-    ("Car", ("Vehicle", "Transportation"), ("Vehicles and Automotive",)),
-)
+# Rekognition samples frames for labels; one detection per label per second of a shot.
 FRAME_STEP_MS = 1000
-SHOT_MS = 8000
+# What Rekognition Video reads (its documented input limits): H.264 in MP4 or MOV.
+READABLE_CONTAINERS = frozenset({"mp4", "mov"})
+READABLE_CODECS = frozenset({"h264"})
+UNSUPPORTED = "Unsupported codec/format."
+# Error codes and the status each comes with (the Rekognition API reference).
+FAULT_STATUS = {
+    "LimitExceededException": 400,
+    "ProvisionedThroughputExceededException": 400,
+    "ThrottlingException": 400,
+    "InternalServerError": 500,
+}
+FAULT_MESSAGES = {
+    "LimitExceededException": "Concurrent jobs limit exceeded.",
+    "ProvisionedThroughputExceededException": "Provisioned Rate exceeded.",
+    "ThrottlingException": "Rate exceeded.",
+    "InternalServerError": "An internal error occurred.",
+}
 
 
 class RekognitionError(Exception):
@@ -77,123 +97,129 @@ class VideoJob:
     status: str = "IN_PROGRESS"
     status_message: str = ""
     results: list[dict[str, Any]] = field(default_factory=list)
-    duration_ms: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+    audio: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _digest(*parts: str) -> int:
     return int(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12], 16)
 
 
-def video_metadata(duration_ms: int) -> dict[str, Any]:
-    """``VideoMetadata`` as every Get* page repeats it; the unit tests' builders use it too."""
+def video_metadata(
+    duration_ms: int,
+    *,
+    fps: float = 29.97003,
+    width: int = 1280,
+    height: int = 720,
+    codec: str = "h264",
+) -> dict[str, Any]:
+    """``VideoMetadata`` as every Get* page repeats it (Format is "QuickTime / MOV" for MP4)."""
     return {
-        "Codec": "h264",
+        "Codec": codec,
         "DurationMillis": duration_ms,
         "Format": "QuickTime / MOV",
-        "FrameRate": 29.97003,
-        "FrameHeight": 720,
-        "FrameWidth": 1280,
+        "FrameRate": round(fps, 5),
+        "FrameHeight": height,
+        "FrameWidth": width,
         "ColorRange": "LIMITED",
     }
 
 
-def _smpte(ms: int, fps: int = 30) -> str:
-    seconds, rest = divmod(ms, 1000)
-    frames = rest * fps // 1000
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{frames:02d}"
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
 
 
-def label_results(key: str, duration_ms: int) -> list[dict[str, Any]]:
-    """Four to six labels per clip, each seen over a stretch of frames, in time order."""
-    seed = _digest(key)
-    count = 4 + seed % 3
-    chosen = [LABELS[(seed // (7**i) + i * 5) % len(LABELS)] for i in range(count)]
-    chosen = list(dict.fromkeys(chosen))
+def label_results(analysis: VideoAnalysis, key: str) -> list[dict[str, Any]]:
+    """The drawn scene's labels, once per second of each shot, in time order."""
     detections: list[dict[str, Any]] = []
-    for timestamp in range(0, duration_ms, FRAME_STEP_MS):
-        for rank, (name, parents, categories) in enumerate(chosen):
-            if (timestamp // FRAME_STEP_MS + rank) % (rank + 1) != 0:
-                continue
-            confidence = round(
-                99.5 - rank * 6.5 - (_digest(key, name, str(timestamp)) % 50) / 10, 3
-            )
+    for shot in analysis.shots:
+        scene = SCENES.get(shot.scene or "")
+        if scene is None:
+            continue
+        start, end = _ms(shot.start_s), _ms(shot.end_s)
+        for timestamp in range(start, end + 1, FRAME_STEP_MS):
+            for rank, (name, parents, categories) in enumerate(scene.labels):
+                confidence = round(
+                    99.2 - rank * 4.5 - (_digest(key, name, str(timestamp)) % 40) / 10, 3
+                )
+                detections.append(
+                    {
+                        "Timestamp": timestamp,
+                        "Label": {
+                            "Name": name,
+                            "Confidence": confidence,
+                            "Instances": [],
+                            "Parents": [{"Name": p} for p in parents],
+                            "Aliases": [],
+                            "Categories": [{"Name": c} for c in categories],
+                        },
+                    }
+                )
+    return sorted(detections, key=lambda d: (d["Timestamp"], -d["Label"]["Confidence"]))
+
+
+def moderation_results(analysis: VideoAnalysis, key: str) -> list[dict[str, Any]]:
+    """The moderation labels of the scenes that show something to flag, once per shot."""
+    detections: list[dict[str, Any]] = []
+    for shot in analysis.shots:
+        scene = SCENES.get(shot.scene or "")
+        if scene is None:
+            continue
+        at = _ms((shot.start_s + shot.end_s) / 2) // 100 * 100
+        for name, parent, level in scene.moderation:
             detections.append(
                 {
-                    "Timestamp": timestamp,
-                    "Label": {
+                    "Timestamp": at,
+                    "ModerationLabel": {
+                        "Confidence": round(82.0 - (_digest(key, name) % 50) / 10, 3),
                         "Name": name,
-                        "Confidence": confidence,
-                        "Instances": [],
-                        "Parents": [{"Name": p} for p in parents],
-                        "Aliases": [],
-                        "Categories": [{"Name": c} for c in categories],
+                        "ParentName": parent,
+                        "TaxonomyLevel": level,
                     },
+                    "ContentTypes": [],
                 }
             )
     return detections
 
 
-def moderation_results(key: str, duration_ms: int) -> list[dict[str, Any]]:
-    """Most clips are clean; one in four shows a drink somewhere (a real, mild flag)."""
-    if _digest(key, "moderation") % 4:
-        return []
-    at = (_digest(key, "at") % max(1, duration_ms // 1000)) * 1000
-    return [
-        {
-            "Timestamp": at,
-            "ModerationLabel": {
-                "Confidence": 81.25,
-                "Name": "Drinking",
-                "ParentName": "Alcohol",
-                "TaxonomyLevel": 2,
-            },
-            "ContentTypes": [],
-        },
-        {
-            "Timestamp": at,
-            "ModerationLabel": {
-                "Confidence": 81.25,
-                "Name": "Alcohol",
-                "ParentName": "",
-                "TaxonomyLevel": 1,
-            },
-            "ContentTypes": [],
-        },
-    ]
+def segment_results(analysis: VideoAnalysis) -> list[dict[str, Any]]:
+    """SHOT segments from the real cuts, BLACK_FRAMES cues from the real black frames.
 
+    Frame numbers are inclusive (``DurationFrames`` = end - start + 1, as in Rekognition's
+    examples) and a segment ends where its last frame ends, so the next one starts there.
+    """
+    fps = analysis.info.fps
 
-def segment_results(duration_ms: int) -> list[dict[str, Any]]:
-    segments: list[dict[str, Any]] = []
-
-    def timing(start: int, end: int) -> dict[str, Any]:
+    def timing(start_frame: int, end_frame: int) -> dict[str, Any]:
+        start_s, end_s = start_frame / fps, (end_frame + 1) / fps
         return {
-            "StartTimestampMillis": start,
-            "EndTimestampMillis": end,
-            "DurationMillis": end - start,
-            "StartTimecodeSMPTE": _smpte(start),
-            "EndTimecodeSMPTE": _smpte(end),
-            "DurationSMPTE": _smpte(end - start),
-            "StartFrameNumber": start * 30 // 1000,
-            "EndFrameNumber": end * 30 // 1000,
-            "DurationFrames": (end - start) * 30 // 1000,
+            "StartTimestampMillis": _ms(start_s),
+            "EndTimestampMillis": _ms(end_s),
+            "DurationMillis": _ms(end_s) - _ms(start_s),
+            "StartTimecodeSMPTE": smpte(start_s, fps),
+            "EndTimecodeSMPTE": smpte(end_s, fps),
+            "DurationSMPTE": smpte(end_s - start_s, fps),
+            "StartFrameNumber": start_frame,
+            "EndFrameNumber": end_frame,
+            "DurationFrames": end_frame - start_frame + 1,
         }
 
-    segments.append(
+    segments: list[dict[str, Any]] = [
         {
             "Type": "TECHNICAL_CUE",
-            **timing(0, min(1000, duration_ms)),
+            **timing(span.start_frame, span.end_frame),
             "TechnicalCueSegment": {"Type": "BlackFrames", "Confidence": 97.5},
         }
-    )
-    for index, start in enumerate(range(0, duration_ms, SHOT_MS)):
-        end = min(duration_ms, start + SHOT_MS) - 1
-        segments.append(
-            {
-                "Type": "SHOT",
-                **timing(start, end),
-                "ShotSegment": {"Index": index, "Confidence": 99.1},
-            }
-        )
+        for span in analysis.black_spans
+    ]
+    segments += [
+        {
+            "Type": "SHOT",
+            **timing(shot.start_frame, shot.end_frame),
+            "ShotSegment": {"Index": shot.index, "Confidence": 99.1},
+        }
+        for shot in analysis.shots
+    ]
     return sorted(segments, key=lambda s: (s["StartTimestampMillis"], s["Type"]))
 
 
@@ -204,7 +230,7 @@ class Detections(NamedTuple):
     pages them beside ``VideoMetadata`` and ``GetRequestMetadata``; only these names differ.
     """
 
-    results: Callable[[str, int], list[dict[str, Any]]]  # (video key, duration ms) -> detections
+    results: Callable[[VideoAnalysis, str], list[dict[str, Any]]]  # (analysis, key) -> found
     item: str  # the key of each detection that holds its Confidence
     page_key: str
     model_version_key: str
@@ -228,25 +254,57 @@ class RekognitionVideoStandIn:
         self,
         *,
         clock: SimClock,
-        media: MediaLibrary,
-        object_exists: Callable[[str, str], bool],
+        read_object: Callable[[str, str], bytes | None],
         publish: Callable[[str, str], None],
         job_duration_s: float = 60.0,
         fail_videos: dict[str, str] | None = None,
     ) -> None:
         self.clock = clock
-        self.media = media
-        self.object_exists = object_exists
+        # (bucket, key) -> the object's bytes, or None when it does not exist.
+        self.read_object = read_object
         self.publish = publish
         self.job_duration_s = job_duration_s
         # Video key fragment -> StatusMessage of a job that ends FAILED.
         self.fail_videos = dict(fail_videos or {})
+        # Video key fragments whose completion notice is never published.
+        self.lose_notices: set[str] = set()
+        # Operation -> the error codes its next calls fail with, in order.
+        self.faults: dict[str, list[str]] = {}
         self.jobs: dict[str, VideoJob] = {}
         self.tokens: dict[tuple[str, str], str] = {}
         self.notices: list[dict[str, Any]] = []
+        self.lost: list[dict[str, Any]] = []
         self.get_calls: list[tuple[str, dict[str, Any]]] = []
+        self.faults_raised: list[tuple[str, str]] = []
         self._lock = threading.RLock()
         self._model = boto3.session.Session()._session.get_service_model("rekognition")
+
+    # -- switches ---------------------------------------------------------------------------------
+    def throttle(
+        self, operation: str, times: int = 1, code: str = "LimitExceededException"
+    ) -> None:
+        """The next ``times`` calls of ``operation`` fail with ``code`` (see FAULT_STATUS)."""
+        if operation not in API_BY_START and operation not in START_BY_GET:
+            raise ValueError(f"{operation} is not a Rekognition Video operation of this stand-in")
+        if code not in FAULT_STATUS:
+            raise ValueError(f"{code} is not one of {sorted(FAULT_STATUS)}")
+        with self._lock:
+            self.faults.setdefault(operation, []).extend([code] * times)
+
+    def reset_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+            self.fail_videos.clear()
+            self.lose_notices.clear()
+
+    def _raise_fault(self, operation: str) -> None:
+        with self._lock:
+            pending = self.faults.get(operation)
+            if not pending:
+                return
+            code = pending.pop(0)
+            self.faults_raised.append((operation, code))
+        raise RekognitionError(code, FAULT_MESSAGES[code], FAULT_STATUS[code])
 
     def _validate(self, operation: str, params: dict[str, Any]) -> None:
         shape = self._model.operation_model(operation).input_shape
@@ -259,6 +317,7 @@ class RekognitionVideoStandIn:
     # -- Start* -----------------------------------------------------------------------------------
     def start(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         self._validate(operation, params)
+        self._raise_fault(operation)
         feature, _get = API_BY_START[operation]
         token = params.get("ClientRequestToken")
         with self._lock:
@@ -266,7 +325,7 @@ class RekognitionVideoStandIn:
                 return {"JobId": self.tokens[(operation, token)]}
             video = params["Video"]["S3Object"]
             bucket, key = video["Bucket"], video["Name"]
-            if not self.object_exists(bucket, key):
+            if self.read_object(bucket, key) is None:
                 raise RekognitionError(
                     "InvalidS3ObjectException",
                     "Unable to get object metadata from S3. Check object key, region and/or "
@@ -282,28 +341,63 @@ class RekognitionVideoStandIn:
         self.clock.call_later(self.job_duration_s, lambda: self._finish(job))
         return {"JobId": job_id}
 
+    def _look(self, bucket: str, key: str) -> VideoAnalysis | str:
+        """What the video shows, or the status message of a job that cannot read it."""
+        body = self.read_object(bucket, key)
+        if not body:
+            return UNSUPPORTED
+        with tempfile.TemporaryDirectory(prefix="rekognition-") as tmp, self.clock.paused():
+            path = Path(tmp) / (Path(key).name or "video")
+            path.write_bytes(body)
+            try:
+                analysis = analyze(path)
+            except MediaError:
+                return UNSUPPORTED
+        if (
+            analysis.info.container not in READABLE_CONTAINERS
+            or analysis.info.video_codec not in READABLE_CODECS
+        ):
+            return UNSUPPORTED
+        return analysis
+
     def _finish(self, job: VideoJob) -> None:
         video = job.request["Video"]["S3Object"]
         bucket, key = video["Bucket"], video["Name"]
-        duration_ms = int(self.media.duration_at(bucket, key) * 1000)
         failure = next((msg for frag, msg in self.fail_videos.items() if frag in key), None)
+        seen = self._look(bucket, key) if failure is None else failure
         with self._lock:
-            job.duration_ms = duration_ms
-            if failure is not None:
-                job.status, job.status_message = "FAILED", failure
+            if isinstance(seen, str):
+                job.status, job.status_message = "FAILED", seen
             else:
+                info = seen.info
                 job.status = "SUCCEEDED"
+                job.metadata = video_metadata(
+                    _ms(info.duration_s),
+                    fps=info.fps,
+                    width=info.width,
+                    height=info.height,
+                    codec=info.video_codec,
+                )
+                if info.audio is not None:
+                    job.audio = [
+                        {
+                            "Codec": info.audio.codec,
+                            "DurationMillis": _ms(info.duration_s),
+                            "SampleRate": info.audio.sample_rate,
+                            "NumberOfChannels": info.audio.channels,
+                        }
+                    ]
                 detections = DETECTIONS.get(job.feature)
                 if detections is not None:
                     minimum = float(job.request.get("MinConfidence", 50))
                     job.results = [
                         d
-                        for d in detections.results(key, duration_ms)
+                        for d in detections.results(seen, key)
                         if d[detections.item]["Confidence"] >= minimum
                     ]
                 else:
                     wanted = set(job.request.get("SegmentTypes", []))
-                    job.results = [s for s in segment_results(duration_ms) if s["Type"] in wanted]
+                    job.results = [s for s in segment_results(seen) if s["Type"] in wanted]
         channel = job.request.get("NotificationChannel")
         if not channel:
             return
@@ -318,12 +412,16 @@ class RekognitionVideoStandIn:
             notice["JobTag"] = job.request["JobTag"]
         if job.status_message:
             notice["Message"] = job.status_message
+        if any(fragment in key for fragment in self.lose_notices):
+            self.lost.append(notice)
+            return
         self.notices.append(notice)
         self.publish(channel["SNSTopicArn"], json.dumps(notice))
 
     # -- Get* -------------------------------------------------------------------------------------
     def get(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         self._validate(operation, params)
+        self._raise_fault(operation)
         self.get_calls.append((operation, params))
         with self._lock:
             job = self.jobs.get(params["JobId"])
@@ -348,11 +446,10 @@ class RekognitionVideoStandIn:
             page = job.results[start : start + size]
             if start + size < len(job.results):
                 response["NextToken"] = f"{job.job_id[:16]}:{start + size}"
-            metadata = video_metadata(job.duration_ms)
             detections = DETECTIONS.get(job.feature)
             if detections is not None:
                 response |= {
-                    "VideoMetadata": metadata,
+                    "VideoMetadata": job.metadata,
                     detections.page_key: page,
                     detections.model_version_key: detections.model_version,
                     "GetRequestMetadata": {
@@ -362,15 +459,8 @@ class RekognitionVideoStandIn:
                 }
             else:
                 response |= {
-                    "VideoMetadata": [metadata],
-                    "AudioMetadata": [
-                        {
-                            "Codec": "aac",
-                            "DurationMillis": job.duration_ms,
-                            "SampleRate": 48_000,
-                            "NumberOfChannels": 2,
-                        }
-                    ],
+                    "VideoMetadata": [job.metadata],
+                    "AudioMetadata": job.audio,
                     "Segments": page,
                     "SelectedSegmentTypes": [
                         {"Type": t, "ModelVersion": "2.0" if t == "TECHNICAL_CUE" else "1.0"}
@@ -402,7 +492,7 @@ def install() -> None:
             if service is None:
                 return (
                     400,
-                    headers,
+                    {**headers, "status": "400"},
                     json.dumps({"__type": "AccessDeniedException", "Message": "no local world"}),
                 )
             params = json.loads(self.body or "{}")
@@ -412,7 +502,9 @@ def install() -> None:
                 else:
                     body = service.get(operation, params)
             except RekognitionError as err:
-                return err.status, headers, json.dumps({"__type": err.code, "Message": err.message})
+                # moto reads the status from the headers (a bare tuple status is answered 200).
+                failed = {**headers, "status": str(err.status)}
+                return err.status, failed, json.dumps({"__type": err.code, "Message": err.message})
             return 200, headers, json.dumps(body)
 
         action.__name__ = "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip(

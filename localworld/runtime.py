@@ -36,6 +36,15 @@ RUNTIME_ENV = {"POWERTOOLS_TRACE_DISABLED": "true"}
 
 _LOCK = threading.RLock()
 _INSTALLED = False
+# The world's ``SimClock.paused``: a handler's real run time is not simulated time.
+_WORK: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
+    "context": contextlib.nullcontext
+}
+
+
+def set_work_context(factory: Callable[[], contextlib.AbstractContextManager[None]] | None) -> None:
+    """What every invocation runs inside (the world pauses its clock; None: nothing)."""
+    _WORK["context"] = factory or contextlib.nullcontext
 
 
 @dataclass
@@ -141,7 +150,7 @@ def run_handler(fn: Any, body: str | bytes | None) -> tuple[bytes, bool]:
         **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
     }
     record = Invocation(fn.function_name, fn.handler, event)
-    with _LOCK, environment(env):
+    with _WORK["context"](), _LOCK, environment(env):
         started = time.perf_counter()
         try:
             result = _load(fn.handler)(event, context)

@@ -3,28 +3,50 @@
 ``SourceFixtures.mock()`` is a ``responses`` mock of the ``requests`` transport the ingest
 handler uses: the Commons API (``generator=search`` + ``prop=videoinfo``), the Pixabay videos API
 and the media hosts (``upload.wikimedia.org``, ``cdn.pixabay.com``) serve a small catalogue per
-campaign. Any other URL fails, so nothing can leak to the internet. Each file's duration is
-registered in the ``MediaLibrary`` so MediaConvert and Rekognition see the clip's real length.
+campaign. Any other URL fails, so nothing can leak to the internet.
+
+Every file is real encoded media (``localworld.media``): Commons serves WebM (VP9 + Opus) and
+one Ogg file whose WebM derivative is offered as Commons offers it (``derivatives``), Pixabay
+serves H.264 + AAC MP4s at two heights. Sizes, SHA-1s, dimensions and durations in the answers
+are those of the served bytes, as the real APIs report them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import responses
 
-from localworld.media import MediaLibrary, clip_bytes
+from localworld.media import (
+    COMMONS_OGV,
+    COMMONS_OGV_DERIVATIVE,
+    COMMONS_WEBM,
+    PIXABAY_MP4_240,
+    PIXABAY_MP4_360,
+    ClipSpec,
+    render,
+)
 
 COMMONS_API = "https://commons.wikimedia.org/w/api.php"
 PIXABAY_API = "https://pixabay.com/api/videos/"
 UPLOAD = "https://upload.wikimedia.org/wikipedia/commons"
 CDN = "https://cdn.pixabay.com/video"
 PIXABAY_KEY = "local-pixabay-key-0001"
+# Commons' transcode key for the derivative the fixtures offer (``<height>p.<codec>.webm``).
+DERIVATIVE_KEY = "360p.vp9.webm"
+
+
+def variant(base: ClipSpec, name: str, shift: int, tone_hz: float) -> ClipSpec:
+    """The same kind of file with its scenes in another order and another tone: another clip."""
+    scenes = base.scenes[shift % len(base.scenes) :] + base.scenes[: shift % len(base.scenes)]
+    return dataclasses.replace(base, name=name, scenes=scenes, tone_hz=tone_hz)
 
 
 @dataclass(frozen=True)
@@ -35,20 +57,37 @@ class CommonsClip:
     license_code: str
     license_url: str
     artist: str
-    duration_s: float
-    width: int
-    height: int
-    size: int
+    spec: ClipSpec
+    # An Ogg file is not read as it is: Commons' WebM transcode of it is (``derivatives``).
+    derivative: ClipSpec | None = None
+
+    @property
+    def file_name(self) -> str:
+        return self.title.replace(" ", "_")
 
     @property
     def url(self) -> str:
-        name = self.title.replace(" ", "_")
-        digest = hashlib.md5(name.encode()).hexdigest()  # noqa: S324 - Commons' path scheme
-        return f"{UPLOAD}/{digest[0]}/{digest[:2]}/{quote(name)}"
+        digest = hashlib.md5(self.file_name.encode()).hexdigest()  # noqa: S324 - Commons' scheme
+        return f"{UPLOAD}/{digest[0]}/{digest[:2]}/{quote(self.file_name)}"
 
     @property
+    def derivative_url(self) -> str:
+        digest = hashlib.md5(self.file_name.encode()).hexdigest()  # noqa: S324 - Commons' scheme
+        name = quote(self.file_name)
+        return f"{UPLOAD}/transcoded/{digest[0]}/{digest[:2]}/{name}/{name}.{DERIVATIVE_KEY}"
+
+    @cached_property
     def body(self) -> bytes:
-        return clip_bytes(f"commons-{self.page_id}", self.size)
+        return render(self.spec)
+
+    @cached_property
+    def derivative_body(self) -> bytes:
+        return render(self.derivative) if self.derivative is not None else b""
+
+    @property
+    def played(self) -> ClipSpec:
+        """What MediaConvert and Rekognition will see: the derivative when there is one."""
+        return self.derivative or self.spec
 
 
 @dataclass(frozen=True)
@@ -57,17 +96,20 @@ class PixabayClip:
     tags: str
     user: str
     user_id: int
-    duration_s: int
-    size: int
+    spec: ClipSpec
 
     @property
     def url(self) -> str:
         day = self.video_id % 28 + 1
         return f"{CDN}/2024/05/{day:02d}/{self.video_id}-9{self.video_id:08d}_medium.mp4"
 
-    @property
+    @cached_property
     def body(self) -> bytes:
-        return clip_bytes(f"pixabay-{self.video_id}", self.size)
+        return render(self.spec)
+
+    @property
+    def played(self) -> ClipSpec:
+        return self.spec
 
 
 CC_BY_SA = ("CC BY-SA 4.0", "cc-by-sa-4.0", "https://creativecommons.org/licenses/by-sa/4.0")
@@ -81,24 +123,38 @@ COMMONS: dict[str, list[CommonsClip]] = {
             "Tram 28 in Alfama Lisbon.webm",
             *CC_BY_SA,
             "Ana Sousa",
-            41.2,
-            1280,
-            720,
-            48_213,
+            COMMONS_WEBM,
         ),
         CommonsClip(
-            98765432, "Ferry crossing the Tagus.webm", *CC0, "Rui Pereira", 63.0, 1920, 1080, 52_000
+            98765432,
+            "Ferry crossing the Tagus.ogv",
+            *CC0,
+            "Rui Pereira",
+            COMMONS_OGV,
+            derivative=COMMONS_OGV_DERIVATIVE,
         ),
         CommonsClip(
-            98765433, "Night train to Porto.webm", *CC_BY, "Hans Müller", 35.5, 1280, 720, 31_000
+            98765433,
+            "Night train to Porto.webm",
+            *CC_BY,
+            "Hans Müller",
+            variant(COMMONS_WEBM, "commons-night-train", 1, 523.25),
         ),
     ],
     "tech": [
         CommonsClip(
-            88765431, "Server room walkthrough.webm", *CC_BY_SA, "Lee Chen", 28.0, 1280, 720, 40_000
+            88765431,
+            "Server room walkthrough.webm",
+            *CC_BY_SA,
+            "Lee Chen",
+            variant(COMMONS_WEBM, "commons-server-room", 2, 587.33),
         ),
         CommonsClip(
-            88765432, "Soldering a circuit board.webm", *CC0, "M. Okafor", 45.0, 1920, 1080, 44_000
+            88765432,
+            "Soldering a circuit board.webm",
+            *CC0,
+            "M. Okafor",
+            variant(COMMONS_WEBM, "commons-soldering", 3, 659.25),
         ),
     ],
     "nature": [
@@ -107,24 +163,53 @@ COMMONS: dict[str, list[CommonsClip]] = {
             "Waterfall in the Azores.webm",
             *CC_BY_SA,
             "Inês Faria",
-            52.0,
-            1920,
-            1080,
-            50_000,
+            variant(COMMONS_WEBM, "commons-waterfall", 4, 698.46),
         ),
         CommonsClip(
-            78765432, "Storks nesting in spring.webm", *CC0, "J. Novak", 33.0, 1280, 720, 36_000
+            78765432,
+            "Storks nesting in spring.webm",
+            *CC0,
+            "J. Novak",
+            variant(COMMONS_WEBM, "commons-storks", 5, 783.99),
         ),
     ],
 }
 PIXABAY: dict[str, list[PixabayClip]] = {
     "travel": [
-        PixabayClip(125, "tram, city, travel", "Coverr-Free-Footage", 1281706, 12, 36_211),
-        PixabayClip(28860, "beach, sea, travel", "Engin_Akyurt", 3064779, 20, 52_000),
+        PixabayClip(125, "tram, city, travel", "Coverr-Free-Footage", 1281706, PIXABAY_MP4_360),
+        PixabayClip(
+            28860,
+            "beach, sea, travel",
+            "Engin_Akyurt",
+            3064779,
+            variant(PIXABAY_MP4_240, "pixabay-beach", 1, 349.23),
+        ),
     ],
-    "tech": [PixabayClip(31377, "laptop, code, technology", "Pexels", 2286921, 16, 30_000)],
-    "nature": [PixabayClip(41270, "forest, river, nature", "Daniel_Hannah", 1564471, 24, 42_000)],
+    "tech": [
+        PixabayClip(
+            31377,
+            "laptop, code, technology",
+            "Pexels",
+            2286921,
+            variant(PIXABAY_MP4_360, "pixabay-laptop", 2, 392.0),
+        )
+    ],
+    "nature": [
+        PixabayClip(
+            41270,
+            "forest, river, nature",
+            "Daniel_Hannah",
+            1564471,
+            PIXABAY_MP4_240,
+        )
+    ],
 }
+
+
+def _all_clips() -> list[CommonsClip | PixabayClip]:
+    return [c for clips in COMMONS.values() for c in clips] + [
+        c for clips in PIXABAY.values() for c in clips
+    ]
 
 
 def _ext(value: str) -> dict[str, str]:
@@ -132,8 +217,30 @@ def _ext(value: str) -> dict[str, str]:
 
 
 def commons_page(clip: CommonsClip, index: int) -> dict[str, Any]:
-    file_page = f"https://commons.wikimedia.org/wiki/File:{quote(clip.title.replace(' ', '_'))}"
+    file_page = f"https://commons.wikimedia.org/wiki/File:{quote(clip.file_name)}"
     sha1 = hashlib.sha1(clip.body).hexdigest()  # noqa: S324 - what Commons publishes
+    spec = clip.spec
+    derivatives: list[dict[str, Any]] = [
+        {
+            "src": clip.url,
+            "type": spec.content_type,
+            "width": spec.width,
+            "height": spec.height,
+        }
+    ]
+    if clip.derivative is not None:
+        derivatives.append(
+            {
+                "src": clip.derivative_url,
+                "type": 'video/webm; codecs="vp9, opus"',
+                "title": f"VP9 {clip.derivative.height}P",
+                "shorttitle": f"VP9 {clip.derivative.height}P",
+                "transcodekey": DERIVATIVE_KEY,
+                "width": clip.derivative.width,
+                "height": clip.derivative.height,
+                "bandwidth": 8 * len(clip.derivative_body) // max(1, int(spec.duration_s)),
+            }
+        )
     return {
         "pageid": clip.page_id,
         "ns": 6,
@@ -141,15 +248,15 @@ def commons_page(clip: CommonsClip, index: int) -> dict[str, Any]:
         "index": index,
         "videoinfo": [
             {
-                "size": clip.size,
-                "width": clip.width,
-                "height": clip.height,
-                "duration": clip.duration_s,
+                "size": len(clip.body),
+                "width": spec.width,
+                "height": spec.height,
+                "duration": spec.duration_s,
                 "url": clip.url,
                 "descriptionurl": file_page,
                 "descriptionshorturl": f"https://commons.wikimedia.org/w/index.php?curid={clip.page_id}",
                 "sha1": sha1,
-                "mime": "video/webm",
+                "mime": spec.content_type,
                 "mediatype": "VIDEO",
                 "extmetadata": {
                     "ObjectName": _ext(clip.title.rsplit(".", 1)[0]),
@@ -163,7 +270,7 @@ def commons_page(clip: CommonsClip, index: int) -> dict[str, Any]:
                     "UsageTerms": _ext(clip.license_short),
                     "AttributionRequired": _ext("false" if clip.license_code == "cc0" else "true"),
                 },
-                "derivatives": [],
+                "derivatives": derivatives,
             }
         ],
     }
@@ -176,14 +283,14 @@ def pixabay_hit(clip: PixabayClip) -> dict[str, Any]:
         "pageURL": f"https://pixabay.com/videos/id-{clip.video_id}/",
         "type": "film",
         "tags": clip.tags,
-        "duration": clip.duration_s,
+        "duration": round(clip.spec.duration_s),
         "videos": {
             "large": {"url": "", "width": 0, "height": 0, "size": 0, "thumbnail": thumb},
             "medium": {
                 "url": clip.url,
-                "width": 1280,
-                "height": 720,
-                "size": clip.size,
+                "width": clip.spec.width,
+                "height": clip.spec.height,
+                "size": len(clip.body),
                 "thumbnail": thumb,
             },
         },
@@ -202,24 +309,20 @@ def _campaign_of(text: str) -> str | None:
     return next((c for c in COMMONS if c in words), None)
 
 
-def _fixture_files() -> list[tuple[CommonsClip | PixabayClip, str]]:
-    """Every fixture file with the Content-Type its host serves it with.
-
-    One list for both uses, registering durations and serving the files, so every clip that can
-    be downloaded has a known length for MediaConvert and Rekognition.
-    """
-    return [(c, "video/webm") for clips in COMMONS.values() for c in clips] + [
-        (c, "video/mp4") for clips in PIXABAY.values() for c in clips
-    ]
+def _fixture_files() -> list[tuple[str, ClipSpec, bytes]]:
+    """Every downloadable file: its URL, what it is and its bytes (rendered once, cached)."""
+    files: list[tuple[str, ClipSpec, bytes]] = []
+    for clip in _all_clips():
+        files.append((clip.url, clip.spec, clip.body))
+        if isinstance(clip, CommonsClip) and clip.derivative is not None:
+            files.append((clip.derivative_url, clip.derivative, clip.derivative_body))
+    return files
 
 
 class SourceFixtures:
     """The fixtures, and a ``responses`` mock that serves them (and nothing else)."""
 
-    def __init__(self, media: MediaLibrary) -> None:
-        self.media = media
-        for clip, _content_type in _fixture_files():
-            media.register_content(clip.body, clip.duration_s)
+    def __init__(self) -> None:
         self.requests: list[str] = []
 
     def _commons(self, request: Any) -> tuple[int, dict[str, str], str]:
@@ -242,16 +345,17 @@ class SourceFixtures:
         headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "99"}
         return 200, {"Content-Type": "application/json", **headers}, json.dumps(body)
 
+    def _media(self, spec: ClipSpec, body: bytes) -> Any:
+        def serve(request: Any) -> tuple[int, dict[str, str], bytes]:
+            self.requests.append(request.url)
+            return 200, {"Content-Type": spec.content_type}, body
+
+        return serve
+
     def mock(self) -> responses.RequestsMock:
         rsps = responses.RequestsMock(assert_all_requests_are_fired=False)
         rsps.add_callback(responses.GET, COMMONS_API, callback=self._commons)
         rsps.add_callback(responses.GET, PIXABAY_API, callback=self._pixabay)
-        for clip, content_type in _fixture_files():
-            rsps.add(
-                responses.GET,
-                clip.url,
-                body=clip.body,
-                content_type=content_type,
-                headers={"Content-Length": str(clip.size)},
-            )
+        for url, spec, body in _fixture_files():
+            rsps.add_callback(responses.GET, url, callback=self._media(spec, body))
         return rsps

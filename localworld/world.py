@@ -32,7 +32,6 @@ import boto3
 from localworld import interpreter, rekognition, runtime
 from localworld.clock import SimClock
 from localworld.deploy import Deployer, Deployment
-from localworld.media import MediaLibrary
 from localworld.mediaconvert import JobFailure, MediaConvertStandIn
 from localworld.rekognition import RekognitionVideoStandIn
 from localworld.sources import PIXABAY_KEY, SourceFixtures
@@ -132,6 +131,19 @@ def _state_of(
     return None
 
 
+RATE_UNITS_S = {
+    "minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400,
+}  # fmt: skip
+
+
+def _rate_seconds(expression: object) -> float | None:
+    """``rate(10 minutes)`` -> 600.0; anything else (cron, none) -> None."""
+    if not isinstance(expression, str) or not expression.startswith("rate("):
+        return None
+    value, unit = expression[5:-1].split()
+    return float(value) * RATE_UNITS_S[unit]
+
+
 _SNS_INSTALLED = False
 
 
@@ -189,8 +201,7 @@ class World:
         self.templates = templates
         self.options = options or WorldOptions()
         self.clock = SimClock(self.options.clock_scale)
-        self.media = MediaLibrary()
-        self.fixtures = SourceFixtures(self.media)
+        self.fixtures = SourceFixtures()
         self.resolver = Resolver(region=self.options.region, account=self.options.account)
         self.deployments: dict[str, Deployment] = {}
         self._session: Any = None
@@ -201,6 +212,7 @@ class World:
         self.mediaconvert: MediaConvertStandIn | None = None
         self.deployer: Deployer | None = None
         self.endpoint_url: str | None = None
+        self.scheduled: list[dict[str, Any]] = []
 
     # -- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> World:
@@ -227,21 +239,21 @@ class World:
             self._configure()
             self.mediaconvert = MediaConvertStandIn(
                 clock=self.clock,
-                media=self.media,
                 region=self.options.region,
                 account=self.options.account,
                 fail_inputs=self.options.transcode_failures,
             )
             self.rekognition = RekognitionVideoStandIn(
                 clock=self.clock,
-                media=self.media,
-                object_exists=self._object_exists,
+                read_object=self._read_object,
                 publish=self._publish,
                 job_duration_s=self.options.analysis_duration_s,
                 fail_videos=self.options.analysis_failures,
             )
             interpreter.activate(self.clock, self.mediaconvert)
             rekognition.activate(self.rekognition)
+            runtime.set_work_context(self.clock.paused)
+            self._start_schedules()
             if self.options.server_port is not None:
                 self._start_server(self.options.server_port)
         except BaseException:
@@ -253,6 +265,7 @@ class World:
         self.clock.cancel_all()
         self._stop_executions()
         rekognition.activate(None)
+        runtime.set_work_context(None)
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -266,11 +279,28 @@ class World:
         runtime.clear_handler_caches()
 
     def _start_server(self, port: int) -> None:
+        """Serve the world on 127.0.0.1:``port`` (0: a free port the OS picks).
+
+        A busy port raises ``OSError(EADDRINUSE)`` naming it: ``ThreadedMotoServer`` binds in its
+        own thread and would wait forever for a bind that failed, so the port is tried here first
+        (with the address reuse werkzeug's server uses).
+        """
+        import errno
+        import socket
+
         from moto.server import ThreadedMotoServer
 
+        if port:
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError as err:
+                    raise OSError(errno.EADDRINUSE, f"127.0.0.1:{port} is already in use") from err
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()
-        self.endpoint_url = f"http://127.0.0.1:{port}"
+        host, bound = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{bound}"
 
     def _stop_executions(self) -> None:
         if self._session is None or self._mock is None:
@@ -284,6 +314,49 @@ class World:
             return
         for execution in running.get("executions", []):
             sfn.stop_execution(executionArn=execution["executionArn"], cause="local world closed")
+
+    def _start_schedules(self) -> None:
+        """EventBridge's ``rate(...)`` rules with Lambda targets, run on the simulated clock.
+
+        The heartbeat sweep is such a rule: it keeps waiting analysis tasks alive and recovers
+        jobs whose completion notice was lost, here exactly as in an account. (Cron rules, such
+        as the weekly campaign run, are started by the tests themselves.)
+        """
+        for rule in self._deployer().rules.values():
+            period = _rate_seconds(rule.get("schedule"))
+            if period is None or rule.get("state") != "ENABLED":
+                continue
+            for target in rule["targets"]:
+                if ":lambda:" in target["Arn"]:
+                    self._every(period, rule["arn"], target)
+
+    def _every(self, period_s: float, rule_arn: str, target: dict[str, Any]) -> None:
+        def fire() -> None:
+            if self._mock is None:
+                return
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": self.options.account,
+                "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": self.options.region,
+                "resources": [rule_arn],
+                "detail": {},
+            }
+            payload = target.get("Input") or json.dumps(event)
+            try:
+                reply = self.client("lambda").invoke(
+                    FunctionName=target["Arn"], Payload=payload.encode()
+                )
+                self.scheduled.append({"rule": rule_arn, "error": reply.get("FunctionError")})
+            except Exception as err:  # a torn-down world; nothing to schedule any more
+                self.scheduled.append({"rule": rule_arn, "error": repr(err)})
+                return
+            self.clock.call_later(period_s, fire)
+
+        self.clock.call_later(period_s, fire)
 
     def _configure(self) -> None:
         if self.options.pixabay_key is not None:
@@ -396,6 +469,20 @@ class World:
     ) -> RunResult:
         return self.wait(self.start(execution_input, name=name), timeout_s=timeout_s)
 
+    def execution_arn(self, name: str) -> str:
+        """The ARN of the execution started under ``name`` (by a trigger, for example)."""
+        for execution in self.executions():
+            if execution["name"] == name:
+                return str(execution["executionArn"])
+        raise KeyError(f"no execution named {name!r}")
+
+    def reset_faults(self) -> None:
+        """Clear every injected fault, so scenarios sharing one world stay apart."""
+        if self.mediaconvert is not None:
+            self.mediaconvert.reset_faults()
+        if self.rekognition is not None:
+            self.rekognition.reset_faults()
+
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
         events: list[dict[str, Any]] = []
@@ -471,15 +558,18 @@ class World:
         return answers
 
     # -- reading the results ----------------------------------------------------------------------
-    def _object_exists(self, bucket: str, key: str) -> bool:
+    def _read_object(self, bucket: str, key: str) -> bytes | None:
+        """The current version's bytes as a service reading the bucket sees them (None: absent)."""
         from moto.s3.models import s3_backends
 
         backend = s3_backends[self.options.account][self.resolver.partition]
         try:
-            backend.get_object(bucket, key)
+            found = backend.get_object(bucket, key)
         except Exception:  # any lookup failure means "not readable"
-            return False
-        return True
+            return None
+        if found is None or getattr(found, "is_delete_marker", False):
+            return None
+        return bytes(found.value)
 
     def _publish(self, topic_arn: str, message: str) -> None:
         from moto.sns.models import sns_backends

@@ -158,7 +158,7 @@ def test_an_event_redelivered_after_the_run_ended_starts_nothing(
     # this path raised KeyError; lambdas/trigger/handler.py now logs "execution_name".)
     world = clean_world
     # Given an upload whose run has already finished
-    event = world.upload("uploads/late-redelivery.mp4", upload_body[::-1])
+    event = world.upload("uploads/late-redelivery.mp4", upload_body)
     first = world.deliver_event(event)
     name = first[0]["payload"]["name"]
     execution = next(e for e in world.executions() if e["name"] == name)

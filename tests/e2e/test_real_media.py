@@ -1,0 +1,214 @@
+"""The local world on real media: what the pipeline writes decodes, and its shots are the cuts.
+
+Each fixture clip is real encoded video (``localworld.media``): MediaConvert's stand-in really
+transcodes it and Rekognition's really looks at the proxy. These scenarios decode what landed
+in the processed bucket and compare ``labels.json`` with the clips' ground truth.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import PurePosixPath
+from typing import Any
+
+import av
+import numpy as np
+from PIL import Image
+
+from localworld import World
+from localworld.media import (
+    SCENES,
+    UPLOAD_ROTATED,
+    ClipSpec,
+    render,
+    text_as_mp4,
+    truncated_mp4,
+    zero_length,
+)
+from localworld.sources import COMMONS, PIXABAY
+
+FRAME_MS = 40.0  # every fixture is 25 fps: "within one frame"
+
+
+def _played(asset: dict[str, Any]) -> ClipSpec:
+    """The fixture spec whose pixels this asset's renditions were made from."""
+    source_id = str(asset["source_id"])
+    for clips in COMMONS.values():
+        for commons in clips:
+            if str(commons.page_id) == source_id:
+                return commons.played
+    for pixabay_clips in PIXABAY.values():
+        for pixabay in pixabay_clips:
+            if str(pixabay.video_id) == source_id:
+                return pixabay.played
+    raise KeyError(source_id)
+
+
+def _decode(body: bytes) -> tuple[Any, int, float]:
+    """(first video stream's codec context, frames decoded, seconds) of an encoded file."""
+    with av.open(io.BytesIO(body)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        seconds = float(frames[-1].time - frames[0].time) + 1 / float(stream.average_rate)
+        return stream.codec_context, len(frames), seconds
+
+
+def _object(world: World, key: str) -> bytes:
+    body: bytes = (
+        world.client("s3").get_object(Bucket=world.processed_bucket, Key=key)["Body"].read()
+    )
+    return body
+
+
+def test_a_campaign_run_lands_renditions_that_decode_and_shots_that_are_the_cuts(
+    clean_world: World,
+) -> None:
+    world = clean_world
+    # When the weekly schedule runs the active campaign (travel, batch of 2)
+    run = world.run({}, name="real-media-travel", timeout_s=120)
+    assert run.status == "SUCCEEDED", run.cause
+
+    travel = [a for a in world.assets() if a["campaign"] == "travel" and a["source"] != "upload"]
+    assert travel and all(a["status"] == "PROCESSED" for a in travel)
+    for asset in travel:
+        spec = _played(asset)
+        document = world.read_json(world.processed_bucket, asset["labels_key"])
+
+        # Then the MP4 proxy is H.264 at the source's height, as long as the clip
+        codec, frames, seconds = _decode(_object(world, document["renditions"]["mp4_key"]))
+        assert codec.name == "h264"
+        assert codec.height == spec.height
+        assert abs(seconds - spec.duration_s) <= FRAME_MS / 1000
+        assert abs(frames - spec.frame_count) <= 1
+
+        # and every HLS rung the multivariant playlist lists is real segments of the whole clip
+        master_key = document["renditions"]["hls_manifest_key"]
+        folder = str(PurePosixPath(master_key).parent)
+        master = _object(world, master_key).decode()
+        variants = [line for line in master.splitlines() if line and not line.startswith("#")]
+        assert variants, master
+        for variant in variants:
+            playlist = _object(world, f"{folder}/{variant}").decode()
+            assert "#EXT-X-ENDLIST" in playlist
+            listed = sum(
+                float(line.split(":", 1)[1].rstrip(","))
+                for line in playlist.splitlines()
+                if line.startswith("#EXTINF:")
+            )
+            assert abs(listed - spec.duration_s) <= 0.1, (variant, listed)
+            segments = [line for line in playlist.splitlines() if line.endswith(".ts")]
+            decoded = sum(_decode(_object(world, f"{folder}/{s}"))[1] for s in segments)
+            assert abs(decoded - spec.frame_count) <= 1
+
+        # and the thumbnails are real frames of the clip, not flat images
+        thumbnails = document["thumbnails"]["keys"]
+        assert thumbnails and document["thumbnails"]["poster_key"] in thumbnails
+        for key in thumbnails:
+            picture = np.asarray(Image.open(io.BytesIO(_object(world, key))).convert("RGB"))
+            assert picture.shape[0] == min(spec.height, picture.shape[0])
+            assert float(picture.std()) > 5.0, f"{key} is a uniform image"
+
+        # and labels.json's shots start at the clip's hard cuts, within one frame
+        shots = document["summary"]["shots"]
+        starts = [shot["start_ms"] for shot in shots]
+        assert starts[0] == 0
+        expected = [cut * 1000 for cut in spec.cut_times_s]
+        assert len(starts) - 1 == len(expected), (starts, expected)
+        for found, cut in zip(starts[1:], expected, strict=True):
+            assert abs(found - cut) <= FRAME_MS, (starts, expected)
+        # and the black stretch is Rekognition's BlackFrames cue, within one frame
+        cues = [c for c in document["summary"]["technical_cues"] if c["type"] == "BlackFrames"]
+        assert len(cues) == len(spec.black_spans_s)
+        for cue, (start, end) in zip(cues, spec.black_spans_s, strict=True):
+            assert abs(cue["start_ms"] - start * 1000) <= FRAME_MS
+            assert abs(cue["end_ms"] - end * 1000) <= FRAME_MS
+
+        # and the labels are those of the scenes that were drawn, not random words
+        drawn = {name for scene, _ in spec.scenes for name, *_ in SCENES[scene].labels}
+        top = {label["name"] for label in document["summary"]["top_labels"]}
+        assert top and top <= drawn, (top, drawn)
+        # and what Rekognition saw is read from the proxy itself
+        assert document["video"]["duration_ms"] == round(spec.duration_s * 1000)
+
+
+def test_a_rotated_phone_upload_comes_out_upright(clean_world: World) -> None:
+    world = clean_world
+    # Given a phone clip stored landscape with a 90-degree display rotation
+    event = world.upload("uploads/phone/harbour-portrait.mp4", render(UPLOAD_ROTATED))
+
+    # When its upload event starts a run
+    [answer] = world.deliver_event(event)
+    run = world.wait(world.execution_arn(answer["payload"]["name"]), timeout_s=120)
+    assert run.status == "SUCCEEDED", run.cause
+    [asset] = [a for a in world.assets() if a["key"].endswith("/harbour-portrait.mp4")]
+    assert asset["status"] == "PROCESSED", asset.get("failure_reason")
+
+    # Then the proxy is portrait (MediaConvert rotates with Rotate AUTO)
+    document = world.read_json(world.processed_bucket, asset["labels_key"])
+    codec, _frames, seconds = _decode(_object(world, document["renditions"]["mp4_key"]))
+    assert codec.width < codec.height
+    assert abs(seconds - UPLOAD_ROTATED.duration_s) <= FRAME_MS / 1000
+
+
+def test_broken_uploads_fail_alone_with_a_reason_and_leave_nothing_behind(
+    clean_world: World,
+) -> None:
+    world = clean_world
+    assert world.mediaconvert is not None and world.rekognition is not None
+    broken = {
+        "uploads/broken/truncated.mp4": truncated_mp4(),
+        "uploads/broken/error-page.mp4": text_as_mp4(),
+        "uploads/broken/empty.mp4": zero_length(),
+    }
+    jobs_before = len(world.mediaconvert.requests)
+    rekognition_before = len(world.rekognition.jobs)
+
+    # When each broken file is dropped under uploads/
+    runs = []
+    for key, body in broken.items():
+        [answer] = world.deliver_event(world.upload(key, body))
+        assert answer["error"] is None, answer["payload"]
+        runs.append(world.wait(world.execution_arn(answer["payload"]["name"]), timeout_s=120))
+
+    # Then every run still ends with its summary, and no asset is PROCESSED
+    assert all(run.status == "SUCCEEDED" for run in runs), [r.cause for r in runs]
+    assets = {a["key"].rsplit("/", 1)[-1]: a for a in world.assets() if "/broken/" in a["key"]}
+    assert set(assets) == {"truncated.mp4", "error-page.mp4"}, assets
+    assert all(a["status"] == "FAILED" for a in assets.values()), assets
+    reasons = {name: str(a["failure_reason"]) for name, a in assets.items()}
+    assert "is file truncated?" in reasons["truncated.mp4"].lower(), reasons
+    assert "no parser found for container" in reasons["error-page.mp4"].lower(), reasons
+    # and the empty file is refused by ingest, with its reason in the run's summary
+    empty_run = runs[-1]
+    assert empty_run.output["ingest_skipped"]["upload"] == 1, empty_run.output
+    summary = next(n for n in world.notifications() if empty_run.name in n["message"])
+    assert "the file is empty" in summary["message"], summary["message"]
+
+    # and nothing was written for them in the processed bucket
+    for asset in assets.values():
+        folder = str(PurePosixPath(asset["key"]).with_suffix(""))
+        assert world.keys(world.processed_bucket, folder) == []
+
+    # and no paid job ran twice: at most one MediaConvert job each, no Rekognition job at all
+    inputs = [r["Settings"]["Inputs"][0]["FileInput"] for r in world.mediaconvert.requests]
+    new_inputs = inputs[jobs_before:]
+    assert len(new_inputs) == len(set(new_inputs)) <= len(broken)
+    assert len(world.rekognition.jobs) == rekognition_before
+
+
+def test_an_ogg_original_is_ingested_as_its_webm_derivative(clean_world: World) -> None:
+    world = clean_world
+    # Given the travel campaign's Ogg original (MediaConvert cannot read Theora)
+    ferry = next(c for c in COMMONS["travel"] if c.derivative is not None)
+
+    # When a run for travel with a larger batch ingests it
+    run = world.run({"campaign": "travel", "batch_sizes": {"video": 5}}, name="travel-ogv")
+    assert run.status == "SUCCEEDED", run.cause
+
+    # Then the raw object is Commons' WebM derivative and the asset was processed from it
+    [asset] = [a for a in world.assets() if str(a["source_id"]) == str(ferry.page_id)]
+    assert asset["key"].endswith(".webm")
+    raw = world.client("s3").get_object(Bucket=world.raw_bucket, Key=asset["key"])["Body"].read()
+    assert raw == ferry.derivative_body
+    assert asset["status"] == "PROCESSED", asset.get("failure_reason")
+    assert ferry.url not in world.fixtures.requests
