@@ -36,6 +36,7 @@ from botocore.validate import ParamValidator
 
 from localworld.clock import SimClock
 from localworld.media import MediaError, probe
+from localworld.shapes import check_output
 from localworld.transcoder import TranscodeError, transcode
 
 # Simulated transcode time per second of video (MediaConvert's on-demand queue is ~real time).
@@ -201,7 +202,7 @@ class MediaConvertStandIn:
                 duration_s=MIN_JOB_S + source_duration * TRANSCODE_SPEED,
                 failure=failure,
             )
-        return {"Job": copy.deepcopy(job)}
+        return check_output("mediaconvert", "CreateJob", {"Job": copy.deepcopy(job)})
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         with self._lock:
@@ -221,7 +222,7 @@ class MediaConvertStandIn:
                     "GetJob",
                 )
             self._advance(job)
-            return {"Job": copy.deepcopy(job.body)}
+            return check_output("mediaconvert", "GetJob", {"Job": copy.deepcopy(job.body)})
 
     # -- the job's life ---------------------------------------------------------------------------
     def _read(self, uri: str) -> bytes | None:

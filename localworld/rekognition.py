@@ -53,6 +53,8 @@ from botocore.validate import ParamValidator
 
 from localworld.clock import SimClock
 from localworld.media import SCENES, MediaError, VideoAnalysis, analyze, smpte
+from localworld.runtime import current_function
+from localworld.shapes import check_output
 
 API_BY_START = {
     "StartLabelDetection": ("labels", "GetLabelDetection"),
@@ -274,7 +276,8 @@ class RekognitionVideoStandIn:
         self.tokens: dict[tuple[str, str], str] = {}
         self.notices: list[dict[str, Any]] = []
         self.lost: list[dict[str, Any]] = []
-        self.get_calls: list[tuple[str, dict[str, Any]]] = []
+        # (operation, request, the calling Lambda function's name or None)
+        self.get_calls: list[tuple[str, dict[str, Any], str | None]] = []
         self.faults_raised: list[tuple[str, str]] = []
         self._lock = threading.RLock()
         self._model = boto3.session.Session()._session.get_service_model("rekognition")
@@ -339,7 +342,7 @@ class RekognitionVideoStandIn:
             if token:
                 self.tokens[(operation, token)] = job_id
         self.clock.call_later(self.job_duration_s, lambda: self._finish(job))
-        return {"JobId": job_id}
+        return check_output("rekognition", operation, {"JobId": job_id})
 
     def _look(self, bucket: str, key: str) -> VideoAnalysis | str:
         """What the video shows, or the status message of a job that cannot read it."""
@@ -422,7 +425,7 @@ class RekognitionVideoStandIn:
     def get(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         self._validate(operation, params)
         self._raise_fault(operation)
-        self.get_calls.append((operation, params))
+        self.get_calls.append((operation, params, current_function()))
         with self._lock:
             job = self.jobs.get(params["JobId"])
             if job is None or START_BY_GET[operation] != job.api:
@@ -440,7 +443,7 @@ class RekognitionVideoStandIn:
             if job.status_message:
                 response["StatusMessage"] = job.status_message
             if job.status != "SUCCEEDED":
-                return response
+                return check_output("rekognition", operation, response)
             size = int(params.get("MaxResults") or 1000)
             start = int(params["NextToken"].rsplit(":", 1)[-1]) if params.get("NextToken") else 0
             page = job.results[start : start + size]
@@ -467,7 +470,7 @@ class RekognitionVideoStandIn:
                         for t in job.request.get("SegmentTypes", [])
                     ],
                 }
-            return response
+            return check_output("rekognition", operation, response)
 
 
 _STATE: dict[str, RekognitionVideoStandIn | None] = {"service": None}

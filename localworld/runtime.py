@@ -127,6 +127,11 @@ def clear_handler_caches() -> None:
             clear()
 
 
+def current_function() -> str | None:
+    """The function whose invocation is running now (invocations are serialized), if any."""
+    return os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+
+
 def run_handler(fn: Any, body: str | bytes | None) -> tuple[bytes, bool]:
     """Call the function's handler in-process; (payload, errored) as Lambda would answer."""
     raw = body.decode() if isinstance(body, bytes) else body
@@ -147,6 +152,10 @@ def run_handler(fn: Any, body: str | bytes | None) -> tuple[bytes, bool]:
         **RUNTIME_ENV,
         "AWS_REGION": fn.region,
         "AWS_DEFAULT_REGION": fn.region,
+        # Lambda's reserved variables (the stand-ins read the first to say who called them).
+        "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(context.memory_limit_in_mb),
         **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
     }
     record = Invocation(fn.function_name, fn.handler, event)

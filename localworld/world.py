@@ -469,6 +469,13 @@ class World:
     ) -> RunResult:
         return self.wait(self.start(execution_input, name=name), timeout_s=timeout_s)
 
+    def function_name(self, handler: str) -> str:
+        """The name of the deployed function whose ``Handler`` is ``handler``."""
+        for function in self.client("lambda").list_functions()["Functions"]:
+            if function["Handler"] == handler:
+                return str(function["FunctionName"])
+        raise KeyError(f"no function with handler {handler!r}")
+
     def execution_arn(self, name: str) -> str:
         """The ARN of the execution started under ``name`` (by a trigger, for example)."""
         for execution in self.executions():
