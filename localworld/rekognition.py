@@ -17,7 +17,9 @@ as they would reach AWS), backed by ``RekognitionVideoStandIn``:
 * Labels and moderation labels are **synthetic but not random**: each shot is classified by
   the scene that was drawn in it (the nearest scene colour of ``localworld.media.SCENES``), and
   that scene's labels are reported once per second across the shot, with deterministic
-  confidences. No model runs here; a label is only as true as the scene table.
+  confidences. No model runs here; a label is only as true as the scene table. The scene's
+  first label is its drawn object, and its ``Instances`` carry the object's bounding box as
+  measured in that frame (the box of its accent-coloured pixels).
 * Rekognition's completion message
   (``{"JobId","Status","API","JobTag","Timestamp","Video":{"S3ObjectName","S3Bucket"}}``) is
   published to the ``NotificationChannel`` topic through moto's SNS, whose Lambda subscription
@@ -52,7 +54,7 @@ import boto3
 from botocore.validate import ParamValidator
 
 from localworld.clock import SimClock
-from localworld.media import SCENES, MediaError, VideoAnalysis, analyze, smpte
+from localworld.media import SCENES, MediaError, VideoAnalysis, analyze, frame_at, smpte
 from localworld.runtime import current_function
 from localworld.shapes import check_output
 
@@ -64,6 +66,9 @@ API_BY_START = {
 START_BY_GET = {get: start for start, (_feature, get) in API_BY_START.items()}
 # Rekognition samples frames for labels; one detection per label per second of a shot.
 FRAME_STEP_MS = 1000
+# How far (per channel, 0-255) a pixel of a lossy proxy may be from the object's accent colour.
+OBJECT_TOLERANCE = 40
+MIN_OBJECT_PIXELS = 16
 # What Rekognition Video reads (its documented input limits): H.264 in MP4 or MOV.
 READABLE_CONTAINERS = frozenset({"mp4", "mov"})
 READABLE_CODECS = frozenset({"h264"})
@@ -131,36 +136,76 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def label_results(analysis: VideoAnalysis, key: str) -> list[dict[str, Any]]:
-    """The drawn scene's labels, once per second of each shot, in time order."""
-    detections: list[dict[str, Any]] = []
+def sample_times_ms(analysis: VideoAnalysis) -> list[tuple[int, str]]:
+    """(timestamp, scene) of every frame label detection samples: once a second of each shot."""
+    samples: list[tuple[int, str]] = []
     for shot in analysis.shots:
-        scene = SCENES.get(shot.scene or "")
-        if scene is None:
+        if shot.scene is None or shot.scene not in SCENES:
             continue
         start, end = _ms(shot.start_s), _ms(shot.end_s)
-        for timestamp in range(start, end + 1, FRAME_STEP_MS):
-            for rank, (name, parents, categories) in enumerate(scene.labels):
-                confidence = round(
-                    99.2 - rank * 4.5 - (_digest(key, name, str(timestamp)) % 40) / 10, 3
-                )
-                detections.append(
-                    {
-                        "Timestamp": timestamp,
-                        "Label": {
-                            "Name": name,
-                            "Confidence": confidence,
-                            "Instances": [],
-                            "Parents": [{"Name": p} for p in parents],
-                            "Aliases": [],
-                            "Categories": [{"Name": c} for c in categories],
-                        },
-                    }
-                )
+        samples += [(t, shot.scene) for t in range(start, end + 1, FRAME_STEP_MS)]
+    return samples
+
+
+def object_box(frame: Any, scene: str) -> dict[str, float] | None:
+    """Where the scene's object is in a decoded frame: the box of its accent-coloured pixels.
+
+    Each fixture scene draws one object in its accent colour in the lower half of the picture
+    (the upper half holds a static accent sign), so the box is measured, not assumed.
+    """
+    import numpy as np
+
+    height, width = frame.shape[:2]
+    lower = frame[height * 2 // 5 :].astype(np.int16)
+    accent = np.asarray(SCENES[scene].accent, dtype=np.int16)
+    mask = np.all(np.abs(lower - accent) <= OBJECT_TOLERANCE, axis=2)
+    rows, cols = np.nonzero(mask)
+    if rows.size < MIN_OBJECT_PIXELS:
+        return None
+    top = (int(rows.min()) + height * 2 // 5) / height
+    return {
+        "Width": round((int(cols.max()) - int(cols.min()) + 1) / width, 4),
+        "Height": round((int(rows.max()) - int(rows.min()) + 1) / height, 4),
+        "Left": round(int(cols.min()) / width, 4),
+        "Top": round(top, 4),
+    }
+
+
+def label_results(
+    analysis: VideoAnalysis, key: str, boxes: dict[int, dict[str, float]] | None = None
+) -> list[dict[str, Any]]:
+    """The drawn scene's labels, once per second of each shot, in time order.
+
+    The scene's first label is its object: it gets an instance with the measured box.
+    """
+    detections: list[dict[str, Any]] = []
+    for timestamp, scene_name in sample_times_ms(analysis):
+        scene = SCENES[scene_name]
+        for rank, (name, parents, categories) in enumerate(scene.labels):
+            confidence = round(
+                99.2 - rank * 4.5 - (_digest(key, name, str(timestamp)) % 40) / 10, 3
+            )
+            box = (boxes or {}).get(timestamp) if rank == 0 else None
+            instances = [{"BoundingBox": box, "Confidence": confidence}] if box else []
+            detections.append(
+                {
+                    "Timestamp": timestamp,
+                    "Label": {
+                        "Name": name,
+                        "Confidence": confidence,
+                        "Instances": instances,
+                        "Parents": [{"Name": p} for p in parents],
+                        "Aliases": [],
+                        "Categories": [{"Name": c} for c in categories],
+                    },
+                }
+            )
     return sorted(detections, key=lambda d: (d["Timestamp"], -d["Label"]["Confidence"]))
 
 
-def moderation_results(analysis: VideoAnalysis, key: str) -> list[dict[str, Any]]:
+def moderation_results(
+    analysis: VideoAnalysis, key: str, _boxes: dict[int, dict[str, float]] | None = None
+) -> list[dict[str, Any]]:
     """The moderation labels of the scenes that show something to flag, once per shot."""
     detections: list[dict[str, Any]] = []
     for shot in analysis.shots:
@@ -232,7 +277,8 @@ class Detections(NamedTuple):
     pages them beside ``VideoMetadata`` and ``GetRequestMetadata``; only these names differ.
     """
 
-    results: Callable[[VideoAnalysis, str], list[dict[str, Any]]]  # (analysis, key) -> found
+    # (analysis, key, measured object boxes by timestamp) -> detections
+    results: Callable[[VideoAnalysis, str, dict[int, dict[str, float]]], list[dict[str, Any]]]
     item: str  # the key of each detection that holds its Confidence
     page_key: str
     model_version_key: str
@@ -344,8 +390,10 @@ class RekognitionVideoStandIn:
         self.clock.call_later(self.job_duration_s, lambda: self._finish(job))
         return check_output("rekognition", operation, {"JobId": job_id})
 
-    def _look(self, bucket: str, key: str) -> VideoAnalysis | str:
-        """What the video shows, or the status message of a job that cannot read it."""
+    def _look(
+        self, bucket: str, key: str, feature: str
+    ) -> tuple[VideoAnalysis, dict[int, dict[str, float]]] | str:
+        """What the video shows (and, for labels, where its objects are), or why it can't tell."""
         body = self.read_object(bucket, key)
         if not body:
             return UNSUPPORTED
@@ -356,23 +404,30 @@ class RekognitionVideoStandIn:
                 analysis = analyze(path)
             except MediaError:
                 return UNSUPPORTED
-        if (
-            analysis.info.container not in READABLE_CONTAINERS
-            or analysis.info.video_codec not in READABLE_CODECS
-        ):
-            return UNSUPPORTED
-        return analysis
+            if (
+                analysis.info.container not in READABLE_CONTAINERS
+                or analysis.info.video_codec not in READABLE_CODECS
+            ):
+                return UNSUPPORTED
+            boxes: dict[int, dict[str, float]] = {}
+            if feature == "labels":
+                for timestamp, scene in sample_times_ms(analysis):
+                    box = object_box(frame_at(path, timestamp / 1000), scene)
+                    if box is not None:
+                        boxes[timestamp] = box
+        return analysis, boxes
 
     def _finish(self, job: VideoJob) -> None:
         video = job.request["Video"]["S3Object"]
         bucket, key = video["Bucket"], video["Name"]
         failure = next((msg for frag, msg in self.fail_videos.items() if frag in key), None)
-        seen = self._look(bucket, key) if failure is None else failure
+        seen = self._look(bucket, key, job.feature) if failure is None else failure
         with self._lock:
             if isinstance(seen, str):
                 job.status, job.status_message = "FAILED", seen
             else:
-                info = seen.info
+                analysis, boxes = seen
+                info = analysis.info
                 job.status = "SUCCEEDED"
                 job.metadata = video_metadata(
                     _ms(info.duration_s),
@@ -395,12 +450,12 @@ class RekognitionVideoStandIn:
                     minimum = float(job.request.get("MinConfidence", 50))
                     job.results = [
                         d
-                        for d in detections.results(seen, key)
+                        for d in detections.results(analysis, key, boxes)
                         if d[detections.item]["Confidence"] >= minimum
                     ]
                 else:
                     wanted = set(job.request.get("SegmentTypes", []))
-                    job.results = [s for s in segment_results(seen) if s["Type"] in wanted]
+                    job.results = [s for s in segment_results(analysis) if s["Type"] in wanted]
         channel = job.request.get("NotificationChannel")
         if not channel:
             return

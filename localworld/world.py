@@ -18,6 +18,7 @@ Handlers run unmodified, with the template's environment variables and their own
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import boto3
@@ -37,6 +39,9 @@ from localworld.rekognition import RekognitionVideoStandIn
 from localworld.sources import PIXABAY_KEY, SourceFixtures
 from localworld.template import Resolver, stack_name
 
+LABELS_SCHEMA = (
+    Path(__file__).resolve().parent.parent / "lambdas" / "finalize" / "labels.schema.json"
+)
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 MOTO_CONFIG: dict[str, Any] = {
@@ -134,6 +139,16 @@ def _state_of(
 RATE_UNITS_S = {
     "minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400,
 }  # fmt: skip
+
+
+@functools.cache
+def labels_schema() -> Any:
+    """The published schema of ``<stem>_labels.json`` (``lambdas/finalize``), as a validator."""
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(LABELS_SCHEMA.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
 
 
 def _rate_seconds(expression: object) -> float | None:
@@ -618,3 +633,14 @@ class World:
 
     def iter_labels_files(self) -> Iterator[str]:
         yield from (k for k in self.keys(self.processed_bucket) if k.endswith("_labels.json"))
+
+    def labels_document(self, key: str) -> dict[str, Any]:
+        """A labels.json as finalize wrote it, validated against its published JSON Schema."""
+        document: dict[str, Any] = self.read_json(self.processed_bucket, key)
+        errors = sorted(labels_schema().iter_errors(document), key=lambda e: list(e.path))
+        if errors:
+            where = "; ".join(
+                f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors
+            )
+            raise ValueError(f"{key} does not match labels.schema.json: {where}")
+        return document

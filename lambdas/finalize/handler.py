@@ -40,13 +40,26 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-SCHEMA_VERSION = "1.0"
+# 2.0: label instances (counted, clearest boxes kept), aliases and segment end times; the
+# attribution holds only credit fields (license, ids and checksums live in one place each).
+# The document's JSON Schema is published beside this module (labels.schema.json); every
+# document the tests and the local world write is validated against it.
+SCHEMA_VERSION = "2.0"
 DEFAULT_MIN_LABEL_CONFIDENCE = 70.0
 DEFAULT_TOP_LABELS = 15
 RETURNED_TOP_LABELS = 5
 # Where ingest records the item's public page: sidecar, catalog record, uploaded object.
 SOURCE_URL_FIELDS = ("source_page_url", "source_url", "uploaded_object")
-ATTRIBUTION_FIELDS = ("title", "author", "license", "license_url", *SOURCE_URL_FIELDS)
+# What a credit needs (TASL: title, author, source, license) as the document's attribution;
+# the license itself, ids and checksums each have one place elsewhere in the document.
+CREDIT_FIELDS = (
+    "title", "author", "credit", "credit_line", "attribution_required", "usage_terms",
+    "description", "file_page", "source_page_url",
+)  # fmt: skip
+# The source's own attribution text (Commons' ``Attribution`` field), when it gives one.
+SOURCE_ATTRIBUTION_FIELD = "attribution"
+# Where the file came from and what it was, from the sidecar, for the asset section.
+PROVENANCE_FIELDS = ("download_url", "checksum", "sha1", "size_bytes", "retrieved_at")
 
 
 class AttributionMissing(RuntimeError):
@@ -194,14 +207,24 @@ def rights(
             f"asset {asset_id} has no license: the attribution sidecar {where} is missing or "
             "names none, and the catalog record has none either"
         )
-    if source is sidecar:
-        attribution = dict(source)
-    else:
-        attribution = {name: source[name] for name in ATTRIBUTION_FIELDS if name in source}
+    source_url = next((source[f] for f in SOURCE_URL_FIELDS if source.get(f)), None)
+    attribution = {
+        name: source[name] for name in CREDIT_FIELDS if source.get(name) not in (None, "")
+    }
+    if source.get(SOURCE_ATTRIBUTION_FIELD):
+        attribution["source_attribution"] = source[SOURCE_ATTRIBUTION_FIELD]
+    if source_url and "source_page_url" not in attribution:
+        attribution["source_url"] = source_url
+    provenance = {
+        name: source[name] for name in PROVENANCE_FIELDS if source.get(name) not in (None, "")
+    }
+    if provenance.get("sha1") is not None and provenance.get("sha1") == provenance.get("checksum"):
+        del provenance["sha1"]  # the checksum is the SHA-1 the source published
     return {
         "license": {"name": source.get("license"), "url": source.get("license_url")},
         "attribution": attribution,
-        "source_url": next((source[f] for f in SOURCE_URL_FIELDS if source.get(f)), None),
+        "provenance": provenance,
+        "source_url": source_url,
         "title": source.get("title"),
         "source_id": source.get("source_id"),
         "from_sidecar": source is sidecar,
@@ -273,6 +296,7 @@ def finalize(
             "raw_bucket": asset["bucket"],
             "raw_key": asset["key"],
             "source_url": credit["source_url"],
+            **credit["provenance"],
         },
         "license": credit["license"],
         "attribution": credit["attribution"],

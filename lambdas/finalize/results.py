@@ -12,6 +12,7 @@ Order matters: segments first (shots are needed to place labels), then labels, t
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -21,6 +22,9 @@ RANGE_GAP_MS = 2000
 MAX_RANGES_PER_LABEL = 50
 MAX_TIMESTAMPS_PER_FLAG = 100
 LABELS_PER_SHOT = 10
+# Per label: how many boxes (instances) Rekognition found, and the boxes of its clearest ones.
+MAX_BOXES_PER_LABEL = 5
+BOX_FIELDS = ("Width", "Height", "Left", "Top")
 
 
 def _round(value: float) -> float:
@@ -148,28 +152,67 @@ class LabelStats:
     ranges_truncated: bool = False
     parents: set[str] = field(default_factory=set)
     categories: set[str] = field(default_factory=set)
+    aliases: set[str] = field(default_factory=set)
+    instance_count: int = 0
+    # (confidence, timestamp, box): a min-heap, so the weakest of the kept boxes leaves first.
+    boxes: list[tuple[float, int, dict[str, float]]] = field(default_factory=list)
 
-    def add(self, timestamp_ms: int, confidence: float) -> None:
+    def add(self, timestamp_ms: int, confidence: float, end_ms: int | None = None) -> None:
+        """One detection; ``end_ms`` when Rekognition aggregated it over a segment."""
+        end = max(timestamp_ms, end_ms if end_ms is not None else timestamp_ms)
         self.occurrences += 1
         self.max_confidence = max(self.max_confidence, confidence)
         self.confidence_sum += confidence
         self.first_ms = timestamp_ms if self.first_ms is None else min(self.first_ms, timestamp_ms)
-        self.last_ms = timestamp_ms if self.last_ms is None else max(self.last_ms, timestamp_ms)
+        self.last_ms = end if self.last_ms is None else max(self.last_ms, end)
         # Pages come in time order (SortBy=TIMESTAMP), so only the last range can grow.
         if self.ranges:
             last = self.ranges[-1]
             if last[0] - RANGE_GAP_MS <= timestamp_ms <= last[1] + RANGE_GAP_MS:
-                last[0], last[1] = min(last[0], timestamp_ms), max(last[1], timestamp_ms)
+                last[0], last[1] = min(last[0], timestamp_ms), max(last[1], end)
                 return
         if len(self.ranges) < MAX_RANGES_PER_LABEL:
-            self.ranges.append([timestamp_ms, timestamp_ms])
+            self.ranges.append([timestamp_ms, end])
         else:
             self.ranges_truncated = True
+
+    def add_instances(self, timestamp_ms: int, instances: Iterable[Mapping[str, Any]]) -> None:
+        """Count every box; keep only the clearest few (bounded, however long the video)."""
+        for instance in instances:
+            box = instance.get("BoundingBox") or {}
+            if not all(isinstance(box.get(name), int | float) for name in BOX_FIELDS):
+                continue
+            self.instance_count += 1
+            kept = (
+                float(instance.get("Confidence", 0.0)),
+                timestamp_ms,
+                {name.lower(): _round(box[name]) for name in BOX_FIELDS},
+            )
+            if len(self.boxes) < MAX_BOXES_PER_LABEL:
+                heapq.heappush(self.boxes, kept)
+            elif kept[0] > self.boxes[0][0]:
+                heapq.heapreplace(self.boxes, kept)
+
+    def instances(self) -> dict[str, Any]:
+        clearest = sorted(self.boxes, key=lambda kept: (-kept[0], kept[1]))
+        return {
+            "count": self.instance_count,
+            "top": [
+                {"timestamp_ms": at, "confidence": _round(conf), "bounding_box": box}
+                for conf, at, box in clearest
+            ],
+        }
 
 
 def _timestamp_ms(detection: Mapping[str, Any]) -> int:
     """Detections aggregated by segment carry ``StartTimestampMillis`` instead of ``Timestamp``."""
     return int(detection.get("Timestamp", detection.get("StartTimestampMillis", 0)))
+
+
+def _end_ms(detection: Mapping[str, Any]) -> int | None:
+    """Where a segment-aggregated detection ends (None for a single-frame detection)."""
+    end = detection.get("EndTimestampMillis")
+    return int(end) if isinstance(end, int | float) and not isinstance(end, bool) else None
 
 
 class _DetectionPages:
@@ -209,9 +252,11 @@ class LabelSummary(_DetectionPages):
             timestamp = _timestamp_ms(detection)
             self.detections += 1
             stats = self.labels.setdefault(name, LabelStats())
-            stats.add(timestamp, confidence)
+            stats.add(timestamp, confidence, _end_ms(detection))
+            stats.add_instances(timestamp, label.get("Instances") or [])
             stats.parents.update(p["Name"] for p in label.get("Parents", []) if p.get("Name"))
             stats.categories.update(c["Name"] for c in label.get("Categories", []) if c.get("Name"))
+            stats.aliases.update(a["Name"] for a in label.get("Aliases", []) if a.get("Name"))
             shot = self.shots.shot_at(timestamp) if self.shots else None
             if shot is not None:
                 counter = shot.labels.setdefault(name, [0, 0.0])
@@ -237,6 +282,8 @@ class LabelSummary(_DetectionPages):
                 "time_ranges_truncated": stats.ranges_truncated,
                 "parents": sorted(stats.parents),
                 "categories": sorted(stats.categories),
+                "aliases": sorted(stats.aliases),
+                "instances": stats.instances(),
             }
             for name, stats in self.ranked()[:count]
         ]
@@ -278,8 +325,9 @@ class ModerationSummary(_DetectionPages):
             )
             flag.occurrences += 1
             flag.max_confidence = max(flag.max_confidence, float(label.get("Confidence", 0.0)))
+            end = max(timestamp, _end_ms(detection) or timestamp)
             flag.first_ms = timestamp if flag.first_ms is None else min(flag.first_ms, timestamp)
-            flag.last_ms = timestamp if flag.last_ms is None else max(flag.last_ms, timestamp)
+            flag.last_ms = end if flag.last_ms is None else max(flag.last_ms, end)
             if len(flag.timestamps_ms) < MAX_TIMESTAMPS_PER_FLAG:
                 flag.timestamps_ms.append(timestamp)
             else:

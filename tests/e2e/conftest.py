@@ -26,6 +26,9 @@ logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 def world(synthesized: SynthesizedApp) -> Iterator[World]:
     with World(synthesized.templates, WorldOptions(env="Dev")) as local:
         yield local
+        # Every labels.json the scenarios made matches the published schema.
+        for key in local.iter_labels_files():
+            local.labels_document(key)
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ def test_campaign_run_of_two_assets_labels_catalogs_and_summarizes(clean_world: 
     assert sorted(a["source"] for a in travel) == ["commons", "pixabay"]
     for asset in travel:
         assert asset["status"] == "PROCESSED"
-        document = world.read_json(world.processed_bucket, asset["labels_key"])
+        document = world.labels_document(asset["labels_key"])
         assert document["asset"]["asset_id"] == asset["asset_id"]
         assert document["summary"]["top_labels"], "Rekognition labels were aggregated"
         assert document["summary"]["shots"], "shot segments were aggregated"

@@ -72,7 +72,7 @@ def test_a_campaign_run_lands_renditions_that_decode_and_shots_that_are_the_cuts
     assert travel and all(a["status"] == "PROCESSED" for a in travel)
     for asset in travel:
         spec = _played(asset)
-        document = world.read_json(world.processed_bucket, asset["labels_key"])
+        document = world.labels_document(asset["labels_key"])
 
         # Then the MP4 proxy is H.264 at the source's height, as long as the clip
         codec, frames, seconds = _decode(_object(world, document["renditions"]["mp4_key"]))
@@ -127,6 +127,16 @@ def test_a_campaign_run_lands_renditions_that_decode_and_shots_that_are_the_cuts
         drawn = {name for scene, _ in spec.scenes for name, *_ in SCENES[scene].labels}
         top = {label["name"] for label in document["summary"]["top_labels"]}
         assert top and top <= drawn, (top, drawn)
+        # and each scene's drawn object comes with the box Rekognition measured around it
+        boxed = [
+            label for label in document["summary"]["top_labels"] if label["instances"]["count"]
+        ]
+        assert boxed, "no label carried an instance"
+        for label in boxed:
+            for kept in label["instances"]["top"]:
+                box = kept["bounding_box"]
+                assert 0 <= box["left"] < 1 and 0.4 <= box["top"] < 1, box
+                assert 0.15 <= box["width"] <= 0.25 and 0.2 <= box["height"] <= 0.3, box
         # and what Rekognition saw is read from the proxy itself
         assert document["video"]["duration_ms"] == round(spec.duration_s * 1000)
 
@@ -144,7 +154,7 @@ def test_a_rotated_phone_upload_comes_out_upright(clean_world: World) -> None:
     assert asset["status"] == "PROCESSED", asset.get("failure_reason")
 
     # Then the proxy is portrait (MediaConvert rotates with Rotate AUTO)
-    document = world.read_json(world.processed_bucket, asset["labels_key"])
+    document = world.labels_document(asset["labels_key"])
     codec, _frames, seconds = _decode(_object(world, document["renditions"]["mp4_key"]))
     assert codec.width < codec.height
     assert abs(seconds - UPLOAD_ROTATED.duration_s) <= FRAME_MS / 1000

@@ -129,15 +129,25 @@ def label_detection(
     confidence: float,
     parents: tuple[str, ...] = (),
     categories: tuple[str, ...] = (),
+    *,
+    boxes: tuple[tuple[float, float, float, float, float], ...] = (),
+    aliases: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """``boxes``: (confidence, left, top, width, height) per instance Rekognition found."""
     return {
         "Timestamp": timestamp,
         "Label": {
             "Name": name,
             "Confidence": confidence,
-            "Instances": [],
+            "Instances": [
+                {
+                    "BoundingBox": {"Width": w, "Height": h, "Left": left, "Top": top},
+                    "Confidence": conf,
+                }
+                for conf, left, top, w, h in boxes
+            ],
             "Parents": [{"Name": p} for p in parents],
-            "Aliases": [],
+            "Aliases": [{"Name": a} for a in aliases],
             "Categories": [{"Name": c} for c in categories],
         },
     }

@@ -24,6 +24,7 @@ from lambdas.shared.rekognition import (
     RekognitionVideo,
 )
 from lambdas.transcode.plan import PlanAsset, build_plan
+from localworld.world import labels_schema
 from tests.lambdas.pipeline.builders import (
     DEPLOYMENT,
     PROCESSED_BUCKET,
@@ -199,7 +200,11 @@ def stub_results(stubber: Stubber) -> None:
 
 
 def read_labels(s3) -> dict:
-    return json.loads(s3.get_object(Bucket=PROCESSED_BUCKET, Key=KEYS.labels)["Body"].read())
+    """The written document, which must match the published schema (lambdas/finalize)."""
+    document = json.loads(s3.get_object(Bucket=PROCESSED_BUCKET, Key=KEYS.labels)["Body"].read())
+    errors = [f"{list(e.path)}: {e.message}" for e in labels_schema().iter_errors(document)]
+    assert errors == [], errors
+    return document
 
 
 @pytest.fixture
@@ -233,7 +238,7 @@ def test_handler_writes_the_labels_document_and_updates_the_catalog(
     }
     # And the document holds the summary people read
     doc = read_labels(buckets)
-    assert doc["schema_version"] == "1.0" and doc["generated_at"].endswith("Z")
+    assert doc["schema_version"] == "2.0" and doc["generated_at"].endswith("Z")
     assert doc["asset"] == {
         "asset_id": processing["asset_id"],
         "source": "wikimedia",
@@ -243,6 +248,9 @@ def test_handler_writes_the_labels_document_and_updates_the_catalog(
         "raw_bucket": RAW_BUCKET,
         "raw_key": RAW_KEY,
         "source_url": "https://commons.wikimedia.org/wiki/File:Lisbon_tram_28.webm",
+        "download_url": "https://upload.wikimedia.org/wikipedia/commons/a/ab/Lisbon_tram_28.webm",
+        "checksum": "sha1-abc",
+        "retrieved_at": "2025-01-01T06:00:03+00:00",
     }
     assert doc["license"] == {
         "name": "CC BY-SA 4.0",
@@ -272,6 +280,8 @@ def test_handler_writes_the_labels_document_and_updates_the_catalog(
         "time_ranges_truncated": False,
         "parents": ["Transportation", "Vehicle"],
         "categories": ["Vehicles and Automotive"],
+        "aliases": [],
+        "instances": {"count": 0, "top": []},
     }
     assert "Person" not in {label["name"] for label in doc["summary"]["top_labels"]}
     shots = doc["summary"]["shots"]
@@ -422,8 +432,6 @@ def test_missing_sidecar_falls_back_to_the_catalog_license(
     assert result.document["attribution"] == {
         "title": "Lisbon tram 28",
         "author": "Jane Doe",
-        "license": "CC BY-SA 4.0",
-        "license_url": "https://creativecommons.org/licenses/by-sa/4.0",
         "source_url": "https://commons.wikimedia.org/wiki/File:Lisbon_tram_28.webm",
     }
     assert result.document["asset"]["source_url"].startswith("https://commons.wikimedia.org/")
@@ -506,3 +514,86 @@ def test_settings_from_environment():
     assert (settings.min_label_confidence, settings.top_labels) == (70.0, 15)
     with pytest.raises(ValueError, match="TOP_LABELS"):
         FinalizeSettings.from_env({"PROCESSED_BUCKET": "b", "TOP_LABELS": "0"})
+
+
+def test_label_instances_aliases_and_segment_ends_are_kept_in_bounded_form():
+    # Given label pages with bounding boxes and aliases, seven sightings of a car (more boxes than
+    # the document keeps), and one detection aggregated over a segment
+    from lambdas.finalize.results import MAX_BOXES_PER_LABEL, LabelSummary
+
+    summary = LabelSummary(min_confidence=50)
+    cars = [
+        label_detection(
+            1000 * i,
+            "Car",
+            90.0,
+            ("Vehicle",),
+            boxes=((60.0 + i, 0.1 * i, 0.5, 0.2, 0.1),),
+            aliases=("Automobile",),
+        )
+        for i in range(7)
+    ]
+    segment = label_detection(9000, "Road", 88.0)
+    del segment["Timestamp"]
+    segment |= {"StartTimestampMillis": 9000, "EndTimestampMillis": 14_500, "DurationMillis": 5500}
+    summary.add_page(label_page([*cars, segment], job_id="labels-job-0001"))
+
+    # When the document's labels are made
+    top = {label["name"]: label for label in summary.top(10)}
+
+    # Then every box is counted, and only the clearest few are kept, clearest first
+    car = top["Car"]
+    assert car["aliases"] == ["Automobile"]
+    assert car["instances"]["count"] == 7
+    kept = car["instances"]["top"]
+    assert len(kept) == MAX_BOXES_PER_LABEL
+    assert [box["confidence"] for box in kept] == [66.0, 65.0, 64.0, 63.0, 62.0]
+    assert kept[0] == {
+        "timestamp_ms": 6000,
+        "confidence": 66.0,
+        "bounding_box": {"width": 0.2, "height": 0.1, "left": 0.6, "top": 0.5},
+    }
+    # and a segment-aggregated label keeps where it ends, not only where it starts
+    road = top["Road"]
+    assert (road["first_seen_ms"], road["last_seen_ms"]) == (9000, 14_500)
+    assert road["time_ranges_ms"] == [[9000, 14_500]]
+
+
+def test_the_document_names_the_license_once_and_drops_empty_or_repeated_fields(
+    processing, catalog, buckets, rekognition
+):
+    # Given a sidecar as Commons ingest writes it: the license, a checksum equal to the SHA-1
+    # Commons published, and an empty Commons "Attribution" field
+    sidecar = {
+        **SIDECAR,
+        "checksum": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
+        "sha1": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
+        "attribution": None,
+        "credit_line": "Lisbon tram 28 by Jane Doe, CC BY-SA 4.0, via Wikimedia Commons",
+        "attribution_required": True,
+    }
+    buckets.put_object(Bucket=RAW_BUCKET, Key=KEYS.attribution, Body=json.dumps(sidecar))
+    client, stubber = rekognition
+    stub_results(stubber)
+
+    # When finalize runs
+    finalize(
+        FinalizeRequest.parse(finalize_event(processing)),
+        settings=SETTINGS,
+        storage=Storage(),
+        rekognition=RekognitionVideo(client),
+        catalog=catalog,
+    )
+
+    # Then the license is in one place, the checksum once, and the credit holds credit fields
+    doc = read_labels(buckets)
+    assert doc["license"]["name"] == "CC BY-SA 4.0"
+    assert doc["asset"]["checksum"] == sidecar["checksum"] and "sha1" not in doc["asset"]
+    assert doc["attribution"] == {
+        "title": "Lisbon tram 28",
+        "author": "Jane Doe",
+        "credit": "Own work",
+        "credit_line": "Lisbon tram 28 by Jane Doe, CC BY-SA 4.0, via Wikimedia Commons",
+        "attribution_required": True,
+        "source_page_url": "https://commons.wikimedia.org/wiki/File:Lisbon_tram_28.webm",
+    }
