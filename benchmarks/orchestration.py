@@ -47,7 +47,8 @@ ANALYSIS_S = {"short": 60.0, "long": 3600.0}
 
 
 def analysis_wait_s(world: World, history: list[dict[str, Any]]) -> float:
-    """How long the Analyze state waited, in simulated seconds (history timestamps are real)."""
+    """How long the Analyze state waited, in simulated seconds (history timestamps are wall
+    clock; the world's clock stands still while real work runs, so it converts them)."""
     entered = next(
         e
         for e in history
@@ -59,7 +60,9 @@ def analysis_wait_s(world: World, history: list[dict[str, Any]]) -> float:
         for e in history
         if e["type"] == "ParallelStateExited" and e["stateExitedEventDetails"]["name"] == "Analyze"
     )
-    return float((exited["timestamp"] - entered["timestamp"]).total_seconds()) / world.clock.scale
+    return world.clock.simulated_at(exited["timestamp"]) - world.clock.simulated_at(
+        entered["timestamp"]
+    )
 
 
 def run_one(world: World, label: str, analysis_s: float) -> dict[str, Any]:

@@ -35,6 +35,11 @@ class SimClock:
         self._sim_base = 0.0  # simulated seconds at _real_base
         self._real_base = time.monotonic()
         self._paused = 0
+        # Wall-clock (time.time) start of the clock and of every pause, to read timestamps that
+        # others took on the wall clock (execution history) as simulated time.
+        self._wall_start = time.time()
+        self._pause_wall_start = 0.0
+        self._pauses: list[tuple[float, float]] = []
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()
         self._closed = False
@@ -67,6 +72,7 @@ class SimClock:
         with self._lock:
             if self._paused == 0:
                 self._sim_base = self._seconds()
+                self._pause_wall_start = time.time()
             self._paused += 1
         try:
             yield
@@ -75,7 +81,18 @@ class SimClock:
                 self._paused -= 1
                 if self._paused == 0:
                     self._real_base = time.monotonic()
+                    self._pauses.append((self._pause_wall_start, time.time()))
                 self._lock.notify_all()
+
+    def simulated_at(self, at: datetime) -> float:
+        """Simulated seconds at a wall-clock moment (an execution history event's timestamp)."""
+        wall = at.timestamp()
+        with self._lock:
+            pauses = list(self._pauses)
+            if self._paused:
+                pauses.append((self._pause_wall_start, max(wall, self._pause_wall_start)))
+        stood_still = sum(max(0.0, min(end, wall) - start) for start, end in pauses if start < wall)
+        return max(0.0, wall - self._wall_start - stood_still) / self.scale
 
     # -- waiting ----------------------------------------------------------------------------------
     def sleep(self, simulated: float) -> None:
