@@ -5,13 +5,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ENV ?= dev
+# Loopback ports of the local world (moto server) and the dashboard (Streamlit).
+WORLD_PORT ?= 5055
+DASHBOARD_PORT ?= 8501
+WORLD_FILE := .demo/world.json
 STAGE = $(if $(filter prod,$(ENV)),Prod,$(if $(filter dev,$(ENV)),Dev,$(error ENV must be dev or prod, got '$(ENV)')))
 CDK := npx --no-install cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 PY_SOURCES := app.py stacks constructs_lib lambdas tests benchmarks dashboard_app localworld \
 	scripts .github/scripts
 
-.PHONY: help setup browser test lint format synth diff deploy bench demo dashboard dashboard-stop clean
+.PHONY: help setup browser test lint format synth diff deploy bench demo dashboard stop dashboard-stop \
+	clean
 
 help:
 	@echo "make test            install everything, then lint, type-check and run every test"
@@ -21,8 +26,10 @@ help:
 	@echo "make lint / format   ruff + mypy / apply ruff formatting"
 	@echo "make bench           run benchmarks, results in benchmarks/results/"
 	@echo "make demo            run the synthesized state machine locally (moto), no AWS needed;"
-	@echo "                     make demo SERVE=1 keeps the world up for make dashboard"
-	@echo "make dashboard       Streamlit dashboard against the local world"
+	@echo "                     make demo SERVE=1 keeps the world up on 127.0.0.1:$(WORLD_PORT)"
+	@echo "make dashboard       Streamlit dashboard (127.0.0.1:$(DASHBOARD_PORT)) against the local"
+	@echo "                     world, started in the background unless one is up"
+	@echo "make stop            stop the dashboard and the world that make started"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,17 +52,31 @@ format: setup
 	$(BIN)/ruff check --fix $(PY_SOURCES)
 	$(BIN)/ruff format $(PY_SOURCES)
 
-# The dashboard's real-browser test needs Chromium (Debian package); it skips with a printed
-# reason where it cannot be installed.
+# The dashboard's real-browser test needs Chromium or Chrome (CHROMIUM names the binary; found on
+# PATH otherwise). make test installs the Debian package when none is there, and fails here with
+# the reason if it cannot.
+CHROMIUM ?= $(firstword $(foreach b,chromium google-chrome chromium-browser,\
+	$(shell command -v $(b) 2>/dev/null)) chromium)
+export CHROMIUM
 browser:
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
-	  || echo "chromium unavailable: the browser test will skip"
+	@command -v "$(CHROMIUM)" >/dev/null 2>&1 \
+	  || { echo "installing Chromium for the dashboard's browser test (apt-get install chromium)"; \
+	       sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	       $$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium >/dev/null; } \
+	  || true
+	@command -v "$(CHROMIUM)" >/dev/null 2>&1 || { \
+	  echo "error: make test needs Chromium for tests/dashboard/test_browser.py, and it is not" \
+	       "installed: 'apt-get install chromium' failed (no root or sudo, not Debian/Ubuntu, or" \
+	       "no network). Install it yourself (sudo apt-get install chromium), or point" \
+	       "CHROMIUM=/path/to/chrome at a Chrome/Chromium binary." >&2; exit 1; }
 
 test: setup lint browser
 	$(BIN)/pytest
 
-# Both environments unless ENV is given on the command line (make synth ENV=prod).
-SYNTH_CONTEXT = $(if $(filter command line,$(origin ENV)),-c env=$(ENV),)
+# Both environments unless ENV is given on the command line (make synth ENV=prod). A given ENV
+# goes through STAGE's check, which make expands before the recipe's first line runs: an unknown
+# environment fails like `make diff` does, before cdk.out is removed.
+SYNTH_CONTEXT = $(if $(filter command line,$(origin ENV)),$(if $(STAGE),-c env=$(ENV)),)
 
 synth: setup
 	rm -rf cdk.out
@@ -75,17 +96,23 @@ bench: setup
 	  $(BIN)/python -m benchmarks.$$m || { echo "!! $$m missed its target or failed"; status=1; }; \
 	done; exit $$status
 
+# SERVE=1 keeps the world up on 127.0.0.1:$(WORLD_PORT) (WORLD_PORT=0: any free port) until
+# Ctrl-C or make stop; a busy port fails at once with its number.
 demo: setup
-	mkdir -p .demo
-	$(BIN)/python scripts/demo.py --world .demo/world.json $(if $(SERVE),--serve)
+	$(BIN)/python scripts/demo.py --world $(WORLD_FILE) --port $(WORLD_PORT) $(if $(SERVE),--serve)
 
+# Reuses the world in $(WORLD_FILE) when it answers, else starts the demo world in the
+# background (log in .demo/world.log) and waits for it; then Streamlit in the foreground.
 dashboard: setup
-	$(BIN)/python scripts/dashboard_world.py ensure --world .demo/world.json
-	MEDIA_PIPELINE_WORLD=.demo/world.json $(BIN)/streamlit run dashboard_app/app.py \
-	  --server.address 127.0.0.1 --browser.gatherUsageStats false
+	$(BIN)/python scripts/dashboard_world.py dashboard --world $(WORLD_FILE) \
+	  --world-port $(WORLD_PORT) --port $(DASHBOARD_PORT)
 
-dashboard-stop:
-	$(BIN)/python scripts/dashboard_world.py stop --world .demo/world.json
+# Stops the dashboard and the world that make demo SERVE=1 / make dashboard started.
+stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python scripts/dashboard_world.py stop --world $(WORLD_FILE); \
+	  else echo "Nothing to stop (no $(VENV))."; fi
+
+dashboard-stop: stop
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

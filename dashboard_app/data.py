@@ -5,9 +5,10 @@ The page never touches boto3: it calls the functions here and gets plain Python 
 
 Where the resources are found, first match wins:
 
-1. ``MEDIA_PIPELINE_WORLD``: a JSON file describing a local moto-backed world (``make demo`` /
-   ``scripts/dashboard_world.py`` write it): ``endpoint_url``, ``region``, ``state_machine_arn``,
-   ``catalog_table``, ``raw_bucket``, ``processed_bucket``, ``config_parameter``.
+1. ``MEDIA_PIPELINE_WORLD``: a JSON file describing a local moto-backed world (``make demo
+   SERVE=1`` and ``make dashboard`` write it, from ``localworld.World.world_file()``):
+   ``endpoint_url``, ``region``, ``state_machine_arn``, ``catalog_table``, ``raw_bucket``,
+   ``processed_bucket``, ``config_parameter``.
 2. Explicit variables ``MEDIA_PIPELINE_CATALOG_TABLE``, ``MEDIA_PIPELINE_CONFIG_PARAMETER``,
    ``MEDIA_PIPELINE_PROCESSED_BUCKET``, ``MEDIA_PIPELINE_RAW_BUCKET`` and
    ``MEDIA_PIPELINE_STATE_MACHINE_ARN`` (``AWS_ENDPOINT_URL`` is honoured by boto3 itself).
@@ -24,6 +25,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import posixpath
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -699,6 +702,104 @@ def labels_document(res: Resources, key: str) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class Rung:
+    """One variant of an HLS ladder, as the multivariant playlist announces it."""
+
+    uri: str
+    bandwidth: int
+    resolution: str | None
+
+    @property
+    def label(self) -> str:
+        height = self.resolution.rsplit("x", 1)[-1] + "p" if self.resolution else "?"
+        return f"{height} ({self.bandwidth / 1e6:.1f} Mb/s)"
+
+
+def parse_multivariant(text: str) -> list[Rung]:
+    """The variants of a multivariant playlist (``#EXT-X-STREAM-INF`` + the URI line after it)."""
+    rungs: list[Rung] = []
+    attributes: dict[str, str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            attributes = dict(
+                (name, value.strip('"'))
+                for name, value in re.findall(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)', line[18:])
+            )
+        elif line and not line.startswith("#") and attributes is not None:
+            bandwidth = attributes.get("BANDWIDTH", "0")
+            rungs.append(
+                Rung(
+                    uri=line,
+                    bandwidth=int(bandwidth) if bandwidth.isdigit() else 0,
+                    resolution=attributes.get("RESOLUTION"),
+                )
+            )
+            attributes = None
+    return rungs
+
+
+def playlist_uris(text: str) -> list[str]:
+    """What a media playlist points at: its segments and its init section (``EXT-X-MAP``)."""
+    uris = re.findall(r'#EXT-X-MAP:.*?URI="([^"]+)"', text)
+    uris += [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+    return uris
+
+
+def _relative_key(playlist_key: str, uri: str) -> str | None:
+    """The key ``uri`` names, relative to the playlist at ``playlist_key`` (None: absolute)."""
+    if "://" in uri or uri.startswith("/"):
+        return None
+    path = uri.split("?", maxsplit=1)[0]
+    return posixpath.normpath(posixpath.join(posixpath.dirname(playlist_key), path))
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """An asset's HLS ladder: its rungs, and the key of every object a player fetches."""
+
+    key: str
+    rungs: list[Rung]
+    keys: list[str]
+
+
+@st.cache_data(ttl=DOCUMENT_TTL_S, show_spinner=False, max_entries=500)
+@aws_call("reading an HLS playlist")
+def hls_ladder(res: Resources, key: str) -> Ladder:
+    """The rungs MediaConvert wrote for one asset, from its multivariant playlist, and every
+    playlist and segment below it (one read per rung: playlists are a few hundred bytes)."""
+    s3 = _client(res, "s3")
+
+    def read(name: str) -> str:
+        body = s3.get_object(Bucket=res.processed_bucket, Key=name)["Body"].read()
+        return str(body.decode("utf-8", "replace"))
+
+    rungs = parse_multivariant(read(key))
+    keys = [key]
+    for rung in rungs:
+        variant = _relative_key(key, rung.uri)
+        if variant is None:
+            continue
+        keys.append(variant)
+        keys += [k for uri in playlist_uris(read(variant)) if (k := _relative_key(variant, uri))]
+    return Ladder(key=key, rungs=rungs, keys=list(dict.fromkeys(keys)))
+
+
+def signed_ladder(res: Resources, ladder: Ladder) -> dict[str, str]:
+    """A presigned URL for every object of the ladder, by its URL without the signature.
+
+    A presigned URL signs one object, and playlists name the next ones relatively, so the player
+    swaps each URL it resolves for the signed one (S3 and moto refuse unsigned reads of a private
+    bucket).
+    """
+    signed = {}
+    for name in ladder.keys:
+        url = presigned_url(res, name)
+        signed[url.split("?", 1)[0]] = url
+    return signed
+
+
 @st.cache_data(ttl=URL_TTL_S, show_spinner=False, max_entries=2000)
 @aws_call("signing a preview link")
 def presigned_url(res: Resources, key: str, bucket: str | None = None) -> str:
@@ -721,6 +822,7 @@ def refresh() -> None:
         campaign_assets,
         search_label,
         labels_document,
+        hls_ladder,
     ):
         func.clear()
 
@@ -747,9 +849,11 @@ __all__ = [
     "Counts",
     "DashboardError",
     "Execution",
+    "Ladder",
     "MissingCredentials",
     "NotConfigured",
     "Resources",
     "RunStarted",
+    "Rung",
     "StackNotFound",
 ]

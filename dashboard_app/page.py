@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard_app import data
+from dashboard_app import player as player_lib
 from dashboard_app.data import DashboardError, Resources
 from lambdas.shared.campaign_config import UPLOADS_CAMPAIGN
 
@@ -221,14 +222,24 @@ def label_summary(res: Resources, item: dict[str, Any]) -> None:
     license_ = document.get("license") or {}
     title = asset.get("title") or item.get("title") or item["asset_id"]
     st.markdown(f"**{title}**  \n`{item['labels_key']}`")
+    duration_ms = video.get("duration_ms")
+    duration = (
+        duration_ms / 1000 if isinstance(duration_ms, int | float) else item.get("duration_s")
+    )
+    size = f"{video['width']}x{video['height']}" if video.get("width") else "?"
     facts = [
+        f"source: {asset.get('source') or item.get('source') or '?'}",
         f"license: {license_.get('name') or '?'}",
-        f"duration: {video.get('duration_s', item.get('duration_s', '?'))} s",
+        f"duration: {duration if duration is not None else '?'} s",
+        f"video: {video.get('codec') or '?'} {size}",
         f"labels: {summary.get('label_count', 0)}",
         f"shots: {len(summary.get('shots', []))}",
         f"moderation flags: {len((summary.get('moderation') or {}).get('flags', []))}",
     ]
     st.caption(" · ".join(facts))
+    credit = (document.get("attribution") or {}).get("credit_line")
+    if credit:
+        st.caption(f"Credit: {credit}")
     top = summary.get("top_labels", [])
     if top:
         st.dataframe(
@@ -258,7 +269,12 @@ def summaries(res: Resources, processed: list[dict[str, Any]]) -> None:
             label_summary(res, item)
 
 
+def title_of(item: dict[str, Any]) -> str:
+    return str(item.get("title") or item["asset_id"])
+
+
 def gallery(res: Resources, processed: list[dict[str, Any]]) -> None:
+    """The newest processed clips: a real frame (the poster MediaConvert captured) and labels."""
     st.subheader("Gallery")
     if not processed:
         st.caption("Nothing processed yet.")
@@ -266,15 +282,65 @@ def gallery(res: Resources, processed: list[dict[str, Any]]) -> None:
     columns = st.columns(GALLERY_COLUMNS)
     for i, item in enumerate(processed):
         with columns[i % GALLERY_COLUMNS], st.container(border=True), section():
-            title = item.get("title") or item["asset_id"]
+            title = title_of(item)
             if item.get("thumbnail_key"):
                 st.image(data.presigned_url(res, item["thumbnail_key"]), caption=title)
             else:
                 st.markdown(f"**{title}**")
             labels = item.get("top_labels") or []
             st.caption("Labels: " + (", ".join(labels[:6]) if labels else "none"))
-            if item.get("mp4_key"):
-                st.video(data.presigned_url(res, item["mp4_key"]))
+
+
+def player(res: Resources, processed: list[dict[str, Any]]) -> None:
+    """One clip as it landed: the MP4 proxy and the HLS ladder, both from the processed bucket."""
+    st.subheader("Player")
+    playable = [item for item in processed if item.get("mp4_key") or item.get("hls_key")]
+    if not playable:
+        st.caption("Nothing to play yet.")
+        return
+    by_id = {item["asset_id"]: item for item in playable}
+    chosen = st.selectbox(
+        "Clip",
+        list(by_id),
+        format_func=lambda asset: title_of(by_id[asset]),
+        key="player_asset",
+        help="One of the clips in the gallery.",
+    )
+    item = by_id.get(str(chosen), playable[0])
+    mp4, hls = st.columns(2)
+    with mp4, section():
+        st.markdown("**MP4 proxy**")
+        if item.get("mp4_key"):
+            st.video(data.presigned_url(res, item["mp4_key"]))
+            st.caption(f"`{item['mp4_key']}`")
+        else:
+            st.caption("No MP4 proxy for this clip.")
+    with hls, section():
+        st.markdown("**HLS ladder**")
+        hls_ladder(res, item)
+
+
+def hls_ladder(res: Resources, item: dict[str, Any]) -> None:
+    key = item.get("hls_key")
+    if not key:
+        st.caption("No HLS ladder for this clip.")
+        return
+    ladder = data.hls_ladder(res, key)
+    if not res.local:
+        st.info(player_lib.HLS_ON_AWS)
+    else:
+        script = player_lib.hls_script()
+        if script is None:
+            st.warning(player_lib.MISSING_HLS_JS)
+        else:
+            signed = data.signed_ladder(res, ladder)
+            st.iframe(
+                player_lib.player_html(data.presigned_url(res, key), signed, script),
+                height="content",
+                alt=player_lib.PLAYER_TITLE,
+            )
+    rungs = ", ".join(rung.label for rung in ladder.rungs) or "none"
+    st.caption(f"Rungs: {rungs}  \n`{key}`")
 
 
 def search(res: Resources) -> None:
@@ -338,6 +404,7 @@ def main() -> None:
     with section():
         processed = data.campaign_assets(res, campaign, "PROCESSED", GALLERY_SIZE)
     gallery(res, processed)
+    player(res, processed)
     summaries(res, processed)
     with section():
         search(res)

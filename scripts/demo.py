@@ -1,33 +1,43 @@
 """``make demo``: the deployed pipeline, run on this machine (no AWS, no network, no Docker).
 
-Synthesizes the Dev stage, creates its resources in moto (served on a loopback moto server so the
-dashboard can look at it), and runs the very state machine ``cdk deploy`` would create, with the
-real handlers in-process and local stand-ins for Rekognition Video and MediaConvert:
+Synthesizes the Dev stage, creates its resources in moto and runs the very state machine
+``cdk deploy`` would create, with the real handlers in-process and local stand-ins for
+Rekognition Video and MediaConvert:
 
 1. a campaign run (``{}``: active campaign, batch of 2), the run this demo reports on;
 2. a run in which one asset's transcode fails (the other still finishes);
 3. the same upload event delivered twice (one run);
 4. bad input (fails at once with ``InvalidInput``).
 
-Prints where each output landed, writes the world file the dashboard reads (``--world``), and ends
-with one JSON line: ``status``, ``assets``, ``labels_files``, ``state_transitions``,
-``state_transitions_per_asset``. ``--serve`` keeps the world up until interrupted; handler logs
-(JSON, as CloudWatch would hold them) go to ``--log``.
+Prints where each output landed and ends with one JSON line: ``status``, ``assets``,
+``labels_files``, ``state_transitions``, ``state_transitions_per_asset``. Handler logs (JSON, as
+CloudWatch would hold them) go to ``--log``.
 
-Usage: ``python scripts/demo.py [--world .demo/world.json] [--port 5055] [--serve]``
-(``--only-campaign`` skips scenarios 2-4).
+``--serve`` keeps the world up on a moto server on 127.0.0.1:``--port`` (``0``: a free port) for
+the dashboard, until Ctrl-C or SIGTERM (``make stop``). A busy port fails at once, before
+anything is synthesized, naming the port. Once every scenario has run, the world file the
+dashboard reads (``--world``, written atomically) records the endpoint; a pid file beside it lets
+``make stop`` find the process; both are removed when the world stops.
+
+Usage: ``python scripts/demo.py [--serve] [--port 5055] [--world .demo/world.json]``
+(``--only-campaign`` skips scenarios 2-4). ``populate(world)`` runs the same scenarios in any
+``localworld.World``: the dashboard's tests and benchmark start from it too.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import io
 import json
 import logging
 import os
-import socket
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,20 +50,23 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from localworld.media import clip_bytes  # noqa: E402
+from localworld.media import UPLOAD_ROTATED, render  # noqa: E402
 from localworld.mediaconvert import JobFailure  # noqa: E402
-from localworld.template import synthesize  # noqa: E402
 from localworld.world import PER_ASSET_STATES, RunResult, World, WorldOptions  # noqa: E402
 from localworld.world import count_transitions as count  # noqa: E402
+from scripts.dashboard_world import (  # noqa: E402 - the world files' conventions, in one place
+    DEFAULT_PORT,
+    DEFAULT_WORLD,
+    EXIT_PORT_BUSY,
+    PortBusy,
+    check_port,
+    pid_file,
+    write_atomically,
+)
 
-
-def _port(wanted: int) -> int:
-    with socket.socket() as sock:
-        if sock.connect_ex(("127.0.0.1", wanted)) != 0:
-            return wanted
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+UPLOAD_KEY = "uploads/harbour-at-dawn.mp4"
+# Scenario 2: the transcode of every Pixabay clip of the nature campaign fails.
+FAILING_INPUT = "/video/pixabay/nature/"
 
 
 def per_asset(run: RunResult, assets: int) -> float:
@@ -88,114 +101,188 @@ def report_assets(world: World, asset_ids: set[str], out: IO[str]) -> list[str]:
     return labels
 
 
+@dataclass
+class DemoRuns:
+    """What ``populate`` ran: the executions and the assets each scenario added."""
+
+    campaign: RunResult
+    campaign_assets: set[str]
+    labels_files: list[str]
+    partial: RunResult | None = None
+    upload: RunResult | None = None
+    bad_input: RunResult | None = None
+    upload_answers: list[dict[str, Any]] = field(default_factory=list)
+
+    def result(self) -> dict[str, Any]:
+        """The demo's last line."""
+        assets = len(self.campaign_assets)
+        return {
+            "status": self.campaign.status,
+            "assets": assets,
+            "labels_files": self.labels_files,
+            "state_transitions": self.campaign.transitions,
+            "state_transitions_per_asset": per_asset(self.campaign, assets),
+        }
+
+
+def populate(world: World, out: IO[str] | None = None, *, only_campaign: bool = False) -> DemoRuns:
+    """Run the demo's scenarios in ``world`` (a deployed ``localworld.World``)."""
+    out = out or io.StringIO()
+    print(
+        "\n1. Campaign run with {} (active campaign, batch size from the parameter)",
+        file=out,
+        flush=True,
+    )
+    before = {a["asset_id"] for a in world.assets()}
+    main_run = world.run({}, name="demo-campaign-run", timeout_s=300)
+    new = {a["asset_id"] for a in world.assets()} - before
+    print(outcome(main_run), file=out)
+    labels = report_assets(world, new, out)
+    summary = next((n for n in reversed(world.notifications()) if n["subject"]), None)
+    if summary:
+        print(f"  summary published to the alerts topic: {summary['subject']!r}", file=out)
+    runs = DemoRuns(campaign=main_run, campaign_assets=new, labels_files=labels)
+    if only_campaign:
+        return runs
+
+    print(
+        "\n2. A run where one asset's transcode fails (MediaConvert error 1010)",
+        file=out,
+        flush=True,
+    )
+    if world.mediaconvert is None:
+        raise RuntimeError("the world has no MediaConvert stand-in")
+    world.mediaconvert.fail_inputs.append(JobFailure(match=FAILING_INPUT))
+    try:
+        before = {a["asset_id"] for a in world.assets()}
+        runs.partial = world.run({"campaign": "nature"}, name="demo-partial-run", timeout_s=300)
+    finally:
+        world.mediaconvert.fail_inputs.clear()
+    print(outcome(runs.partial), file=out)
+    report_assets(world, {a["asset_id"] for a in world.assets()} - before, out)
+
+    print("\n3. The same upload event delivered twice", file=out, flush=True)
+    event = world.upload(UPLOAD_KEY, render(UPLOAD_ROTATED))
+    runs.upload_answers = world.deliver_event(event) + world.deliver_event(event)
+    names = {a["payload"].get("name") for a in runs.upload_answers}
+    started = [e for e in world.executions() if e["name"] in names]
+    print(f"  trigger answers: {[a['payload'] for a in runs.upload_answers]}", file=out)
+    print(f"  executions with that name: {len(started)}", file=out)
+    runs.upload = world.wait(started[0]["executionArn"], timeout_s=300)
+    print(outcome(runs.upload), file=out)
+    report_assets(world, {a["asset_id"] for a in world.assets() if a["source"] == "upload"}, out)
+
+    print('\n4. Bad input: {"campaign": "nope"}', file=out, flush=True)
+    bad = world.run({"campaign": "nope"}, name="demo-bad-input", timeout_s=60)
+    runs.bad_input = bad
+    print(
+        f"  execution {bad.name}: {bad.status}  error={bad.error}  cause={bad.cause!r}",
+        file=out,
+    )
+    return runs
+
+
+@contextlib.contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM (``make stop``) unwinds like Ctrl-C, so the world and its files are cleaned up."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def pid_recorded(world_file: Path, *, serve: bool) -> Iterator[None]:
+    """While serving, a pid file beside the world file (``make stop`` reads it)."""
+    pids = pid_file(world_file)
+    if serve:
+        write_atomically(pids, f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        if serve:
+            with contextlib.suppress(OSError, ValueError):
+                if int(pids.read_text().split()[0]) == os.getpid():
+                    pids.unlink()
+
+
+def remove_if_ours(world_file: Path, endpoint: str | None) -> None:
+    """Remove the world file if it still describes this world (not one started since)."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(world_file.read_text()).get("endpoint_url") == endpoint:
+            world_file.unlink()
+
+
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script that tells a story
     # moto's interpreter logs every failed execution (the bad-input scenario fails on purpose)
     # as an error with its internal state dump; the demo prints the outcome itself.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--world", type=Path, default=Path(".demo/world.json"))
+    parser.add_argument("--world", type=Path, default=DEFAULT_WORLD)
     parser.add_argument("--log", type=Path, default=Path(".demo/lambda.log"))
     parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("MEDIA_PIPELINE_WORLD_PORT", "5055"))
+        "--port", type=int, default=DEFAULT_PORT, help="with --serve; 0 picks a free port"
     )
     parser.add_argument("--serve", action="store_true", help="keep the world up until Ctrl-C")
     parser.add_argument("--only-campaign", action="store_true", help="skip scenarios 2-4")
     args = parser.parse_args(argv)
 
     out = sys.stdout
-    args.world.parent.mkdir(parents=True, exist_ok=True)
+    if args.serve:
+        try:
+            check_port(args.port)  # before the slow part: a busy port fails in a second
+        except PortBusy as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_PORT_BUSY
     args.log.parent.mkdir(parents=True, exist_ok=True)
-    log = args.log.open("w", encoding="utf-8")
     started = time.monotonic()
-    print("Synthesizing the Dev stage (cdk-nag on)...", file=out, flush=True)
-    templates = synthesize("dev")
-    port = _port(args.port)
-    # Handlers log JSON to stdout (CloudWatch on AWS); here it goes to the log file.
-    with contextlib.redirect_stdout(log):
-        world = World(templates, WorldOptions(env="Dev", server_port=port))
-        world.__enter__()
-    try:
-        with contextlib.redirect_stdout(log):
-            print(
-                f"Deployed Dev-Stateful and Dev-Pipeline into moto at {world.endpoint_url}",
-                file=out,
-            )
+    with (
+        stopped_by_sigterm(),
+        pid_recorded(args.world, serve=args.serve),
+        args.log.open("w", encoding="utf-8") as log,
+        # Handlers log JSON to stdout (CloudWatch on AWS), also from the world's scheduled rules
+        # while it serves; here it all goes to the log file. The story goes to ``out``.
+        contextlib.redirect_stdout(log),
+    ):
+        print("Synthesizing the Dev stage (cdk-nag on)...", file=out, flush=True)
+        from localworld.template import synthesize  # noqa: PLC0415 - CDK loads slowly
+
+        try:
+            templates = synthesize("dev")
+        except KeyboardInterrupt:
+            return 130
+        options = WorldOptions(env="Dev", server_port=args.port if args.serve else None)
+        world = World(templates, options)
+        try:
+            world.__enter__()
+        except KeyboardInterrupt:
+            return 130
+        except OSError as err:
+            if err.errno != errno.EADDRINUSE:
+                raise
+            print(f"error: {PortBusy(args.port)}", file=sys.stderr)
+            return EXIT_PORT_BUSY
+        try:
+            where = f"a moto server at {world.endpoint_url}" if args.serve else "moto"
+            print(f"Deployed Dev-Stateful and Dev-Pipeline into {where}", file=out)
             skipped = {
                 **world.deployments["Stateful"].skipped,
                 **world.deployments["Pipeline"].skipped,
             }
             print(
-                f"  ({len(skipped)} resources with no local effect skipped: policies, permissions, "
-                "CDK helpers)",
+                f"  ({len(skipped)} resources with no local effect skipped: policies, "
+                "permissions, CDK helpers)",
                 file=out,
             )
             print(f"  state machine: {world.state_machine_arn}", file=out)
-            args.world.write_text(json.dumps(world.world_file(), indent=2) + "\n")
-            print(
-                f"  world file:    {args.world}  (dashboard: MEDIA_PIPELINE_WORLD={args.world})",
-                file=out,
-            )
-
-            print(
-                "\n1. Campaign run with {} (active campaign, batch size from the parameter)",
-                file=out,
-                flush=True,
-            )
-            before = {a["asset_id"] for a in world.assets()}
-            main_run = world.run({}, name="demo-campaign-run", timeout_s=120)
-            new = {a["asset_id"] for a in world.assets()} - before
-            print(outcome(main_run), file=out)
-            labels = report_assets(world, new, out)
-            summary = next((n for n in reversed(world.notifications()) if n["subject"]), None)
-            if summary:
-                print(f"  summary published to the alerts topic: {summary['subject']!r}", file=out)
-
-            if not args.only_campaign:
-                print(
-                    "\n2. A run where one asset's transcode fails (MediaConvert error 1010)",
-                    file=out,
-                    flush=True,
-                )
-                if world.mediaconvert is None:
-                    raise RuntimeError("the world has no MediaConvert stand-in")
-                world.mediaconvert.fail_inputs.append(JobFailure(match="/video/pixabay/nature/"))
-                before = {a["asset_id"] for a in world.assets()}
-                partial = world.run({"campaign": "nature"}, name="demo-partial-run", timeout_s=120)
-                world.mediaconvert.fail_inputs.clear()
-                print(outcome(partial), file=out)
-                report_assets(world, {a["asset_id"] for a in world.assets()} - before, out)
-
-                print("\n3. The same upload event delivered twice", file=out, flush=True)
-                event = world.upload(
-                    "uploads/harbour-at-dawn.mp4", clip_bytes("demo-upload", 40_000)
-                )
-                answers = world.deliver_event(event) + world.deliver_event(event)
-                names = {a["payload"].get("name") for a in answers}
-                runs = [e for e in world.executions() if e["name"] in names]
-                print(f"  trigger answers: {[a['payload'] for a in answers]}", file=out)
-                print(f"  executions with that name: {len(runs)}", file=out)
-                before = {a["asset_id"] for a in world.assets()}
-                upload_run = world.wait(runs[0]["executionArn"], timeout_s=120)
-                print(outcome(upload_run), file=out)
-                report_assets(
-                    world, {a["asset_id"] for a in world.assets() if a["source"] == "upload"}, out
-                )
-
-                print('\n4. Bad input: {"campaign": "nope"}', file=out, flush=True)
-                bad = world.run({"campaign": "nope"}, name="demo-bad-input", timeout_s=60)
-                print(
-                    f"  execution {bad.name}: {bad.status}  error={bad.error}  cause={bad.cause!r}",
-                    file=out,
-                )
-
-            assets = len(new)
-            result: dict[str, Any] = {
-                "status": main_run.status,
-                "assets": assets,
-                "labels_files": labels,
-                "state_transitions": main_run.transitions,
-                "state_transitions_per_asset": per_asset(main_run, assets),
-            }
+            runs = populate(world, out, only_campaign=args.only_campaign)
+            result = runs.result()
+            main_run = runs.campaign
             print(
                 f"\nDone in {time.monotonic() - started:.1f} s; handler logs in {args.log}. "
                 f"Per asset: {result['state_transitions_per_asset']} transitions "
@@ -204,20 +291,27 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script that
                 file=out,
             )
             if args.serve:
+                write_atomically(args.world, json.dumps(world.world_file(), indent=2) + "\n")
+                port = (world.endpoint_url or "").rsplit(":", 1)[-1]
                 print(
-                    f"Serving the world at {world.endpoint_url}; Ctrl-C to stop.",
+                    f"Serving the world at {world.endpoint_url} (port {port}); world file "
+                    f"{args.world} (dashboard: MEDIA_PIPELINE_WORLD={args.world}). "
+                    "Ctrl-C or `make stop` stops it.",
                     file=out,
-                    flush=True,
                 )
             print(json.dumps(result), file=out, flush=True)
             if args.serve:
                 with contextlib.suppress(KeyboardInterrupt):
                     while True:
                         time.sleep(3600)
-    finally:
-        with contextlib.redirect_stdout(log):
+                print("Stopping the world.", file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            print("Interrupted; stopping the world.", file=sys.stderr, flush=True)
+            return 130
+        finally:
+            if args.serve:
+                remove_if_ours(args.world, world.endpoint_url)
             world.__exit__(None, None, None)
-        log.close()
     return 0 if result["status"] == "SUCCEEDED" else 1
 
 

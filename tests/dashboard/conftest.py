@@ -1,15 +1,27 @@
-"""Fixtures for the dashboard tests: one moto server on loopback per test process.
+"""Fixtures for the dashboard tests: one world the pipeline built, served on loopback.
 
-``AppTest`` runs the page in its own script thread, and the page's boto3 clients are cached
-across runs, so the tests use a real (threaded) moto server reached over 127.0.0.1 rather than
-in-process patching: the page talks to it exactly as it talks to AWS. Each test resets the server
-and builds a fresh world with ``scripts/dashboard_world.py`` (the same code ``make dashboard`` uses).
+The world is ``localworld``'s: the synthesized Dev stacks deployed into moto and the state machine
+run with the real handlers, through the demo's scenarios (``scripts/demo.py``'s ``populate``: a
+travel run, a nature run whose Pixabay transcode fails, an upload delivered twice, bad input). So
+the page is tested against what the pipeline really writes: the catalog items ingest and finalize
+leave, the ``labels.json`` documents, the renditions and thumbnails at MediaConvert's keys.
+
+It is served by a moto server on a free loopback port, and the page (``AppTest`` in this process,
+``streamlit run`` in the browser test) talks to it over HTTP exactly as it talks to AWS. It is
+built once for the package (the runs take seconds) and never reset: tests that change it undo
+what they change (the ``world_file`` fixture restores the campaign parameter) or add only what no
+other test reads (executions, another campaign's assets), and expected values are read from the
+world when a test asserts, not remembered from the build.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +31,9 @@ from botocore.compat import HTTPHeaders
 from streamlit.testing.v1 import AppTest
 
 from dashboard_app import data
-from dashboard_app import world as dashboard_world
+from localworld import World, WorldOptions
+from scripts.demo import DemoRuns, populate
+from tests.conftest import SynthesizedApp
 
 APP = Path(__file__).resolve().parents[2] / "dashboard_app" / "app.py"
 RUN_TIMEOUT_S = 30
@@ -31,10 +45,22 @@ CLEARED_VARS = (
     "MEDIA_PIPELINE_PROCESSED_BUCKET",
     "MEDIA_PIPELINE_RAW_BUCKET",
     "MEDIA_PIPELINE_STATE_MACHINE_ARN",
+    "MEDIA_PIPELINE_REFRESH_S",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_PROFILE",
 )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the dashboard tests last, after the end-to-end ones (see ``tests/conftest.py``).
+
+    Their world imports every handler inside a simulated Lambda environment, which the unit
+    tests must not inherit, and keeps a moto mock active while it lives, which must not nest
+    around another test's.
+    """
+    items.sort(key=lambda item: item.nodeid.startswith("tests/dashboard/"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -49,11 +75,64 @@ def _no_component_scan() -> Iterator[None]:
     manifest_scanner.scan_component_manifests = original
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    with dashboard_world.moto_server(0) as endpoint:
-        dashboard_world.enable_execution(endpoint)
-        yield endpoint
+@dataclass
+class Pipeline:
+    """The served world, what the demo's scenarios ran in it, and its starting configuration."""
+
+    world: World
+    runs: DemoRuns
+    initial_config: str
+    log: str
+
+    @property
+    def endpoint_url(self) -> str:
+        assert self.world.endpoint_url
+        return self.world.endpoint_url
+
+    def assets(self, campaign: str | None = None, status: str | None = None) -> list[dict]:
+        """Asset items as the catalog holds them now, in the page's order: newest first (by
+        creation, or with a status by last change, as the two indexes sort)."""
+        found = [
+            a
+            for a in self.world.assets()
+            if (campaign is None or a["campaign"] == campaign)
+            and (status is None or a["status"] == status)
+        ]
+        field = "created_at" if status is None else "updated_at"
+        return sorted(found, key=lambda a: (str(a[field]), str(a["asset_id"])), reverse=True)
+
+    def labels(self, asset: dict) -> dict:
+        """The asset's ``labels.json``, as finalize wrote it."""
+        return dict(self.world.read_json(self.world.processed_bucket, asset["labels_key"]))
+
+    def stored_config(self) -> dict[str, Any]:
+        ssm = self.world.client("ssm")
+        value = ssm.get_parameter(Name=self.world.config_parameter)["Parameter"]["Value"]
+        return dict(json.loads(value))
+
+    def set_config(self, value: str) -> None:
+        self.world.client("ssm").put_parameter(
+            Name=self.world.config_parameter, Value=value, Type="String", Overwrite=True
+        )
+
+
+@pytest.fixture(scope="package")
+def pipeline(synthesized: SynthesizedApp) -> Iterator[Pipeline]:
+    """The demo's world, built once for the dashboard tests and served on a free port."""
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # the bad-input run fails on purpose
+    handler_logs = io.StringIO()
+    world = World(synthesized.templates, WorldOptions(env="Dev", server_port=0))
+    with contextlib.redirect_stdout(handler_logs):
+        world.__enter__()
+    try:
+        with contextlib.redirect_stdout(handler_logs):
+            runs = populate(world)
+        ssm = world.client("ssm")
+        config = ssm.get_parameter(Name=world.config_parameter)["Parameter"]["Value"]
+        yield Pipeline(world, runs, config, handler_logs.getvalue())
+    finally:
+        with contextlib.redirect_stdout(handler_logs):
+            world.__exit__(None, None, None)
 
 
 @pytest.fixture
@@ -68,52 +147,21 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     data.clear_clients()
 
 
-def write_world(world: dashboard_world.World, path: Path, **changes: Any) -> Path:
-    document = {**json.loads(world.to_json()), **changes}
-    path.write_text(json.dumps(document))
+def write_world(pipeline: Pipeline, path: Path, **changes: Any) -> Path:
+    """The world file ``localworld`` describes the world with, optionally changed."""
+    path.write_text(json.dumps({**pipeline.world.world_file(), **changes}))
     return path
 
 
-@pytest.fixture(scope="session")
-def demo_world(moto_endpoint: str) -> dashboard_world.World:
-    """The demo world (travel: 9 processed, 2 failed, 1 in progress), built once per session.
-
-    Building costs ~2 s of moto requests, so tests share it and undo what they change: the
-    ``world`` fixture restores the parameter; executions are only ever added.
-    """
-    return dashboard_world.build_world(moto_endpoint)
-
-
-@pytest.fixture(scope="session")
-def empty_world(moto_endpoint: str) -> dashboard_world.World:
-    """A second set of resources, in the same server, without any asset."""
-    return dashboard_world.build_world(
-        moto_endpoint, processed=0, failed=0, in_progress=0, name="empty-demo", executions=False
-    )
-
-
 @pytest.fixture
-def world(
-    demo_world: dashboard_world.World,
-    tmp_path: Path,
-    clean_env: pytest.MonkeyPatch,
-    aws: dict[str, Any],
-) -> dashboard_world.World:
-    """The demo world with its original configuration, read through a world file."""
-    aws["ssm"].put_parameter(
-        Name=demo_world.config_parameter,
-        Value=json.dumps(dashboard_world.INITIAL_CONFIG),
-        Type="String",
-        Overwrite=True,
-    )
-    clean_env.setenv("MEDIA_PIPELINE_WORLD", str(write_world(demo_world, tmp_path / "w.json")))
-    return demo_world
-
-
-@pytest.fixture
-def aws(moto_endpoint: str) -> dict[str, Any]:
-    """Clients the tests use to check what the page changed."""
-    return dashboard_world.clients(moto_endpoint)
+def world_file(pipeline: Pipeline, tmp_path: Path, clean_env: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The page reads the pipeline world through its world file, with the configuration it
+    started with (and gets it back afterwards, whatever the test saved)."""
+    pipeline.set_config(pipeline.initial_config)
+    path = write_world(pipeline, tmp_path / "world.json")
+    clean_env.setenv("MEDIA_PIPELINE_WORLD", str(path))
+    yield path
+    pipeline.set_config(pipeline.initial_config)
 
 
 @pytest.fixture
@@ -124,22 +172,23 @@ def app() -> Callable[[], AppTest]:
     return start
 
 
-def assert_label_search(at: AppTest, dynamodb: Any, table: str) -> None:
-    """The last table on the page lists exactly the assets indexed under "Beach" in ``table``."""
-    hits = at.dataframe[-1].value
-    expected = dynamodb.query(
+def label_hits(dynamodb: Any, table: str, label: str) -> set[str]:
+    """Asset ids the catalog's label index holds under ``label`` (the page's search answer)."""
+    answer = dynamodb.query(
         TableName=table,
         KeyConditionExpression="pk = :p",
-        ExpressionAttributeValues={":p": {"S": "LABEL#beach"}},
-    )["Count"]
-    assert expected > 0
-    assert len(hits) == expected
-    assert set(hits["label"]) == {"Beach"}
+        ExpressionAttributeValues={":p": {"S": f"LABEL#{label.lower()}"}},
+    )
+    return {item["asset_id"]["S"] for item in answer["Items"]}
 
 
-def stored_config(aws: dict[str, Any], world: dashboard_world.World) -> dict[str, Any]:
-    value = aws["ssm"].get_parameter(Name=world.config_parameter)["Parameter"]["Value"]
-    return dict(json.loads(value))
+def assert_label_search(at: AppTest, dynamodb: Any, table: str, label: str) -> None:
+    """The last table on the page lists exactly the assets indexed under ``label``."""
+    hits = at.dataframe[-1].value
+    expected = label_hits(dynamodb, table, label)
+    assert expected
+    assert set(hits["asset"]) == expected
+    assert {name.lower() for name in hits["label"]} == {label.lower()}
 
 
 def deny(monkeypatch: pytest.MonkeyPatch, service: str, operation: str) -> None:

@@ -1,17 +1,24 @@
-"""The dashboard page, driven with Streamlit's AppTest against a moto server on loopback."""
+"""The dashboard page, driven with Streamlit's AppTest against the world the pipeline built.
+
+Every expected value is read from that world (its catalog, its ``labels.json`` documents, its
+playlists) when the test asserts, so the page is held to what the pipeline writes.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import time
+from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from dashboard_app import data
-from dashboard_app import world as dashboard_world
-from tests.dashboard.conftest import assert_label_search, deny, stored_config, write_world
+from dashboard_app import data, player
+from tests.dashboard.conftest import Pipeline, assert_label_search, deny, write_world
+
+CAMPAIGNS = ("travel", "tech", "nature", "uploads")
 
 
 def metrics(at: Any) -> dict[str, str]:
@@ -22,147 +29,203 @@ def errors(at: Any) -> list[str]:
     return [e.value for e in at.error]
 
 
-def markdown(at: Any) -> str:
-    return "\n".join(m.value for m in at.markdown)
+def expected_metrics(pipeline: Pipeline, campaign: str) -> dict[str, str]:
+    """The counters of one campaign, counted from its asset items."""
+    statuses = Counter(a["status"] for a in pipeline.assets(campaign))
+    return {
+        "Raw": str(sum(statuses.values())),
+        "Processed": str(statuses["PROCESSED"]),
+        "Failed": str(statuses["FAILED"]),
+        "In progress": str(statuses["INGESTED"] + statuses["PROCESSING"]),
+    }
+
+
+def activate(pipeline: Pipeline, campaign: str) -> None:
+    """Make ``campaign`` the active one, as an editor would have (restored after the test)."""
+    pipeline.set_config(json.dumps({**pipeline.stored_config(), "active_campaign": campaign}))
+
+
+def key_of(url: str) -> str:
+    """The object key a presigned path-style URL points at (``/<bucket>/<key>``)."""
+    return urlsplit(url).path.split("/", 2)[2]
 
 
 # -- views ---------------------------------------------------------------------------------------
-def test_page_shows_counters_executions_failures_summaries_and_gallery(world, app):
-    # Given the demo world: travel active, 12 raw / 9 processed / 2 failed / 1 in progress
+def test_page_shows_what_the_pipeline_wrote(pipeline, world_file, app):
+    # Given the demo's world: travel (active) ran with {}, nature lost a transcode, one upload
+    travel = pipeline.assets("travel", "PROCESSED")
+    assert sorted(a["source"] for a in travel) == ["commons", "pixabay"]
+    assert [a["source"] for a in pipeline.assets("uploads")] == ["upload"]
+
     # When the page renders
     at = app()
 
     # Then nothing failed and the counters come from the catalog's counter items
     assert not at.exception
     assert not errors(at)
-    assert metrics(at) == {"Raw": "12", "Processed": "9", "Failed": "2", "In progress": "1"}
-    per_campaign = at.dataframe[0].value
-    assert per_campaign.set_index("campaign")["raw"].to_dict() == {
-        "travel": 12,
-        "tech": 4,
-        "nature": 4,
-        "uploads": 0,  # uploaded files are filed under their own campaign
-    }
-    # And the four seeded executions with campaign and batch size from their input
+    assert metrics(at) == expected_metrics(pipeline, "travel")
+    per_campaign = at.dataframe[0].value.set_index("campaign")["raw"].to_dict()
+    assert per_campaign == {c: len(pipeline.assets(c)) for c in CAMPAIGNS}
+    assert per_campaign["uploads"] == 1  # uploaded files are filed under their own campaign
+    # And the demo's executions, with the campaign from their input
     runs = at.dataframe[1].value.set_index("name")
-    assert {"schedule-weekly", "dashboard-nature-demo-2", "dashboard-tech-demo-3"} <= set(
-        runs.index
-    )
-    assert runs.loc["dashboard-nature-demo-2", "campaign"] == "nature"
-    assert runs.loc["dashboard-nature-demo-2", "batch size"] == "5"
-    assert runs.loc["dashboard-tech-demo-3", "status"] == "FAILED"
-    assert runs.loc["schedule-weekly", "campaign"] == "(configured)"
+    assert runs.loc["demo-campaign-run", "status"] == "SUCCEEDED"
+    assert runs.loc["demo-campaign-run", "campaign"] == "(configured)"
+    assert runs.loc["demo-partial-run", "campaign"] == "nature"
+    assert runs.loc["demo-bad-input", "status"] == "FAILED"
+    assert pipeline.runs.upload is not None and pipeline.runs.upload.name in runs.index
     assert set(runs.columns) >= {"status", "started", "stopped", "duration (s)"}
-    # And the failed assets with their reason
-    failed = at.dataframe[2].value
-    assert len(failed) == 2
-    assert failed["reason"].str.len().min() > 10
-    # And a gallery of 9 clips with thumbnail, labels and a video preview from presigned URLs
+    assert "No failed assets in travel." in at.caption.values
+    # And a gallery of the processed clips: each a presigned link to its poster frame
     images = at.image
-    assert len(images) == 9
-    assert all("X-Amz-Signature=" in img.value[0] and ".jpg?" in img.value[0] for img in images)
-    assert images[0].captions == ["Travel clip 9"]
-    videos = at.get("video")
-    assert len(videos) == 9
-    assert all("X-Amz-Signature=" in v.proto.url and "_proxy.mp4?" in v.proto.url for v in videos)
+    assert [key_of(img.value[0]) for img in images] == [a["thumbnail_key"] for a in travel]
+    assert all("X-Amz-Signature=" in img.value[0] for img in images)
+    assert all("/thumbnails/" in a["thumbnail_key"] for a in travel)
+    assert [img.captions for img in images] == [[a["title"]] for a in travel]
     captions = [c.value for c in at.caption]
-    assert sum(c.startswith("Labels: ") for c in captions) == 9
-    # And three labels.json summaries: readable table and the raw document
-    assert sum(c.startswith("license: ") for c in captions) == 3
-    assert len(at.json) == 3
-    raw = json.loads(at.json[0].value)
-    assert raw["schema_version"] == "1.0"
-    assert raw["summary"]["top_labels"]
+    assert sum(c.startswith("Labels: ") for c in captions) == len(travel)
+    # And the player: the newest clip's MP4 proxy and its HLS ladder, where MediaConvert wrote them
+    newest = travel[0]
+    assert at.selectbox(key="player_asset").value == newest["asset_id"]
+    (video,) = at.get("video")
+    assert key_of(video.proto.url) == newest["mp4_key"]
+    assert newest["mp4_key"].endswith("/mp4/proxy.mp4")
+    (frame,) = at.get("iframe")
+    page = frame.proto.srcdoc
+    assert frame.proto.alt == player.PLAYER_TITLE
+    assert newest["hls_key"].endswith("/hls/index.m3u8")
+    # ... every playlist and segment of the ladder signed (the bucket refuses unsigned reads)
+    ladder = pipeline.world.keys(
+        pipeline.world.processed_bucket, newest["hls_key"].rsplit("/", 1)[0]
+    )
+    assert any(not k.endswith(".m3u8") for k in ladder), ladder  # segments, not only playlists
+    assert all(f"/{k}?X-Amz-Algorithm=" in page for k in ladder)
+    # ... with hls.js inlined from the pinned package, nothing from a CDN
+    assert player.hls_script() is not None and player.hls_script() in page
+    assert "<script src=" not in page
+    playlist = pipeline.world.client("s3").get_object(
+        Bucket=pipeline.world.processed_bucket, Key=newest["hls_key"]
+    )["Body"]
+    rungs = data.parse_multivariant(playlist.read().decode())
+    assert rungs
+    assert any(c.startswith("Rungs: " + ", ".join(r.label for r in rungs)) for c in captions)
+    # And the latest labels.json summaries are the documents finalize wrote
+    shown = [json.loads(document.value) for document in at.json]
+    assert shown == [pipeline.labels(a) for a in travel[:3]]
+    first = shown[0]
+    assert f"source: {first['asset']['source']}" in " ".join(captions)
+    assert f"license: {first['license']['name']}" in " ".join(captions)
+    assert f"duration: {first['video']['duration_ms'] / 1000} s" in " ".join(captions)
+    assert f"Credit: {first['attribution']['credit_line']}" in captions
+    top = at.dataframe[2].value
+    assert list(top["label"]) == [label["name"] for label in first["summary"]["top_labels"]]
     # And where the data comes from
     assert any("local world" in c for c in at.sidebar.caption.values)
 
 
-def test_empty_catalog_says_so_and_invites_a_run(empty_world, tmp_path, clean_env, app):
-    # Given a world without any asset
-    clean_env.setenv("MEDIA_PIPELINE_WORLD", str(write_world(empty_world, tmp_path / "e.json")))
+def test_failed_assets_show_the_reason_the_pipeline_recorded(pipeline, world_file, app):
+    # Given nature active: its Pixabay clip's transcode failed in the demo
+    activate(pipeline, "nature")
+    failed = pipeline.assets("nature", "FAILED")
+    assert [a["source"] for a in failed] == ["pixabay"]
 
     # When the page renders
     at = app()
 
-    # Then the counters are zero and the page says the catalog is empty
+    # Then the failed assets table lists it with the reason from the catalog
+    assert not errors(at)
+    assert metrics(at) == expected_metrics(pipeline, "nature")
+    table = at.dataframe[2].value
+    assert list(table["asset"]) == [a["asset_id"] for a in failed]
+    assert list(table["reason"]) == [a["failure_reason"] for a in failed]
+    assert "MediaConvert job" in table["reason"][0] and "1010" in table["reason"][0]
+
+
+def test_a_campaign_without_assets_says_so_and_invites_a_run(pipeline, world_file, app):
+    # Given tech active: the demo never ran it
+    activate(pipeline, "tech")
+    assert not pipeline.assets("tech")
+
+    # When the page renders
+    at = app()
+
+    # Then the counters are zero and the page says the campaign is empty
     assert not errors(at)
     assert metrics(at)["Raw"] == "0"
-    assert any("no assets for campaign travel" in i.value for i in at.info)
+    assert any("no assets for campaign tech" in i.value for i in at.info)
     assert "Nothing processed yet." in at.caption.values
+    assert "Nothing to play yet." in at.caption.values
     assert not at.image
 
 
-def test_search_by_label_uses_the_label_index(world, app, aws):
-    # Given the demo world
+def test_search_by_label_uses_the_label_index(pipeline, world_file, app):
+    # Given a label Rekognition found in a travel clip (its labels.json), and one nobody found
+    travel = pipeline.assets("travel", "PROCESSED")[0]
+    label = pipeline.labels(travel)["summary"]["top_labels"][0]["name"]
     at = app()
 
-    # When searching for a label in lower case
-    at.text_input(key="label_search").input("beach").run()
+    # When searching for it in lower case
+    at.text_input(key="label_search").input(label.lower()).run()
 
-    # Then every hit is an asset indexed under "Beach", with its catalog record
-    assert_label_search(at, aws["dynamodb"], world.catalog_table)
-    assert set(at.dataframe[-1].value["status"]) == {"PROCESSED"}
+    # Then every hit is an asset the label index holds under it, with its catalog record
+    assert_label_search(at, pipeline.world.client("dynamodb"), pipeline.world.catalog_table, label)
+    hits = at.dataframe[-1].value
+    assert travel["asset_id"] in set(hits["asset"])
+    assert set(hits["status"]) == {"PROCESSED"}
 
-
-def test_search_without_hits_says_so(world, app):
-    at = app()
+    # When searching for a label no clip has, Then the page says so
     at.text_input(key="label_search").input("Submarine").run()
     assert any("No asset is labelled 'Submarine'" in i.value for i in at.info)
 
 
 # -- controls ------------------------------------------------------------------------------------
-def test_campaign_choice_is_saved_to_the_parameter(world, app, aws):
-    # Given the page with travel active
+def test_campaign_and_batch_size_are_saved_to_the_parameter(pipeline, world_file, app):
+    # Given the page with travel active and the stored batch size on the slider
+    before = pipeline.stored_config()
     at = app()
-    assert at.sidebar.selectbox(key="campaign").value == "travel"
+    assert at.sidebar.selectbox(key="campaign").value == before["active_campaign"] == "travel"
+    assert at.sidebar.slider(key="batch_size").value == before["batch_sizes"]["video"]
 
-    # When the editor picks nature
+    # When the editor picks nature, then sets the batch size to 7
     at.sidebar.selectbox(key="campaign").select("nature").run()
-
-    # Then the parameter says nature (so the next scheduled run uses it) and the rest is intact
-    assert stored_config(aws, world) == {
-        "active_campaign": "nature",
-        "campaigns": ["travel", "tech", "nature"],
-        "batch_sizes": {"video": 2},
-    }
-    # And the page shows nature's counters and confirms the change
-    assert metrics(at)["Raw"] == "4"
     assert any("Active campaign is now **nature**" in s.value for s in at.sidebar.success)
-    # And a new session starts from the stored choice
-    assert app().sidebar.selectbox(key="campaign").value == "nature"
-
-
-def test_batch_size_is_saved_to_the_parameter(world, app, aws):
-    # Given the page with the stored batch size (2) on the slider
-    at = app()
-    assert at.sidebar.slider(key="batch_size").value == 2
-
-    # When the editor sets 7
     at.sidebar.slider(key="batch_size").set_value(7).run()
 
-    # Then the parameter holds 7 and the campaign is unchanged
-    stored = stored_config(aws, world)
-    assert stored["batch_sizes"] == {"video": 7}
-    assert stored["active_campaign"] == "travel"
+    # Then the parameter says so (the next scheduled run uses it) and the rest is intact
+    assert pipeline.stored_config() == {
+        **before,
+        "active_campaign": "nature",
+        "batch_sizes": {**before["batch_sizes"], "video": 7},
+    }
+    # And the page shows nature's counters and confirms the change
+    assert metrics(at) == expected_metrics(pipeline, "nature")
     assert any("batch size is now **7**" in s.value for s in at.sidebar.success)
-    assert app().sidebar.slider(key="batch_size").value == 7
+    # And a new session starts from the stored choices
+    again = app()
+    assert again.sidebar.selectbox(key="campaign").value == "nature"
+    assert again.sidebar.slider(key="batch_size").value == 7
 
 
-def test_run_now_starts_an_execution_with_the_chosen_input(world, app, aws):
-    # Given tech chosen with batch size 4
+def test_run_now_runs_the_pipeline_with_the_chosen_input(pipeline, world_file, app):
+    # Given nature chosen with batch size 1
+    sfn = pipeline.world.client("stepfunctions")
+    arn = pipeline.world.state_machine_arn
     at = app()
-    at.sidebar.selectbox(key="campaign").select("tech").run()
-    at.sidebar.slider(key="batch_size").set_value(4).run()
+    at.sidebar.selectbox(key="campaign").select("nature").run()
+    at.sidebar.slider(key="batch_size").set_value(1).run()
 
     # When Run now is pressed
     at.sidebar.button(key="run_now").click().run()
 
     # Then one new execution exists, uniquely named, with the campaign and batch size as input
-    listed = aws["stepfunctions"].list_executions(stateMachineArn=world.state_machine_arn)
-    ours = [e for e in listed["executions"] if e["name"].startswith("dashboard-tech-2")]
+    ours = [
+        e
+        for e in sfn.list_executions(stateMachineArn=arn)["executions"]
+        if e["name"].startswith("dashboard-nature-2")
+    ]
     assert len(ours) == 1
-    described = aws["stepfunctions"].describe_execution(executionArn=ours[0]["executionArn"])
-    assert json.loads(described["input"]) == {"campaign": "tech", "batch_sizes": {"video": 4}}
+    described = sfn.describe_execution(executionArn=ours[0]["executionArn"])
+    assert json.loads(described["input"]) == {"campaign": "nature", "batch_sizes": {"video": 1}}
     # And the page links to the execution in the console and lists it among recent executions
     started = " ".join(s.value for s in at.sidebar.success)
     assert (
@@ -173,47 +236,57 @@ def test_run_now_starts_an_execution_with_the_chosen_input(world, app, aws):
 
     # When pressed again, a second execution with a different name starts
     at.sidebar.button(key="run_now").click().run()
-    listed = aws["stepfunctions"].list_executions(stateMachineArn=world.state_machine_arn)
-    assert len([e for e in listed["executions"] if e["name"].startswith("dashboard-tech-2")]) == 2
+    ours = [
+        e
+        for e in sfn.list_executions(stateMachineArn=arn)["executions"]
+        if e["name"].startswith("dashboard-nature-2")
+    ]
+    assert len({e["name"] for e in ours}) == 2
+    # And the pipeline really runs them (waited for, so no other test sees them half-done)
+    finished = [pipeline.world.wait(e["executionArn"], timeout_s=300) for e in ours]
+    assert all(run.status == "SUCCEEDED" for run in finished), [r.cause for r in finished]
 
 
-def test_refresh_rereads_the_catalog(world, app, aws):
+def test_refresh_rereads_the_catalog(pipeline, world_file, app):
+    table = pipeline.world.catalog_table
+    dynamodb = pipeline.world.client("dynamodb")
+
     def count_failure(delta: int) -> None:
-        aws["dynamodb"].update_item(
-            TableName=world.catalog_table,
-            Key={"pk": {"S": "CAMPAIGN#travel"}, "sk": {"S": "STATUS#FAILED"}},
+        dynamodb.update_item(
+            TableName=table,
+            Key={"pk": {"S": "CAMPAIGN#nature"}, "sk": {"S": "STATUS#FAILED"}},
             UpdateExpression="ADD #n :d",
             ExpressionAttributeNames={"#n": "count"},
             ExpressionAttributeValues={":d": {"N": str(delta)}},
         )
 
-    # Given the page rendered once (counters cached)
+    # Given the page rendered once for nature (counters cached)
+    activate(pipeline, "nature")
     at = app()
-    assert metrics(at)["Failed"] == "2"
+    failed = int(metrics(at)["Failed"])
+    assert failed == len(pipeline.assets("nature", "FAILED"))
     # And another failure recorded meanwhile
     count_failure(+1)
     try:
         # When the page reruns, the cached counters stay; when Refresh is pressed, they are read
-        assert metrics(at.run())["Failed"] == "2"
+        assert metrics(at.run())["Failed"] == str(failed)
         at.sidebar.button(key="refresh").click().run()
 
         # Then the new count shows
-        assert metrics(at)["Failed"] == "3"
+        assert metrics(at)["Failed"] == str(failed + 1)
     finally:
         count_failure(-1)
 
 
-def test_executions_are_reread_each_refresh_period(world, app, aws, clean_env):
+def test_executions_are_reread_each_refresh_period(pipeline, world_file, app, clean_env):
     # Given the page open with a 2 s refresh period (executions are cached for 15 s otherwise)
     clean_env.setenv("MEDIA_PIPELINE_REFRESH_S", "2")
     at = app()
     assert "Refreshed every 2 s while this page is open." in [c.value for c in at.caption]
     names = set(at.dataframe[1].value["name"])
-    # And a run started elsewhere (the schedule, the console) meanwhile
-    started = aws["stepfunctions"].start_execution(
-        stateMachineArn=world.state_machine_arn, name=f"console-{time.time_ns()}", input="{}"
-    )["executionArn"]
-    name = started.rsplit(":", 1)[1]
+    # And a run started elsewhere (the console, with input the pipeline refuses at once)
+    name = f"console-{time.time_ns()}"
+    pipeline.world.start({"campaign": "nope"}, name=name)
     assert name not in names
 
     # When the next period begins and the view reruns (the browser's timer does this; the
@@ -226,7 +299,7 @@ def test_executions_are_reread_each_refresh_period(world, app, aws, clean_env):
 
 
 @pytest.mark.parametrize("value", ["0", "1.5", "soon", "86400", "²"])
-def test_a_bad_refresh_interval_is_a_clear_message(world, app, clean_env, value):
+def test_a_bad_refresh_interval_is_a_clear_message(pipeline, world_file, app, clean_env, value):
     # Given a refresh interval that is not whole seconds from 2 to 3600
     clean_env.setenv("MEDIA_PIPELINE_REFRESH_S", value)
 
@@ -238,25 +311,27 @@ def test_a_bad_refresh_interval_is_a_clear_message(world, app, clean_env, value)
     assert not at.exception
     assert "Recent executions" in [h.value for h in at.subheader]
     assert errors(at) and f"MEDIA_PIPELINE_REFRESH_S={value!r}" in errors(at)[0]
-    assert metrics(at)["Raw"] == "12"
+    assert metrics(at) == expected_metrics(pipeline, "travel")
 
 
-def test_run_now_is_disabled_without_a_state_machine(world, tmp_path, clean_env, app):
+def test_run_now_is_disabled_without_a_state_machine(
+    pipeline, world_file, tmp_path, clean_env, app
+):
     # Given a world file without a state machine (Pipeline stack not deployed)
-    path = write_world(world, tmp_path / "no-sfn.json", state_machine_arn="")
+    path = write_world(pipeline, tmp_path / "no-sfn.json", state_machine_arn="")
     clean_env.setenv("MEDIA_PIPELINE_WORLD", str(path))
 
     # When the page renders
     at = app()
 
     # Then the data still shows, and Run now is disabled with the reason
-    assert metrics(at)["Raw"] == "12"
+    assert metrics(at) == expected_metrics(pipeline, "travel")
     assert at.sidebar.button(key="run_now").disabled
     assert any("Pipeline stack" in c for c in at.sidebar.caption.values)
 
 
 # -- failures are messages, never stack traces -------------------------------------------------------
-def test_missing_permission_on_the_catalog_is_a_clear_message(world, app, clean_env):
+def test_missing_permission_on_the_catalog_is_a_clear_message(world_file, app, clean_env):
     # Given an identity that may not query the catalog
     deny(clean_env, "dynamodb", "Query")
 
@@ -272,7 +347,9 @@ def test_missing_permission_on_the_catalog_is_a_clear_message(world, app, clean_
     assert len(at.dataframe[0].value) >= 4  # recent executions
 
 
-def test_missing_permission_on_the_parameter_stops_the_page_with_a_message(world, app, clean_env):
+def test_missing_permission_on_the_parameter_stops_the_page_with_a_message(
+    world_file, app, clean_env
+):
     deny(clean_env, "ssm", "GetParameter")
     at = app()
     assert not at.exception
@@ -282,22 +359,30 @@ def test_missing_permission_on_the_parameter_stops_the_page_with_a_message(world
     assert not at.sidebar.selectbox
 
 
-def test_saving_without_permission_keeps_the_page_and_says_why(world, app, aws, clean_env):
+def test_saving_without_permission_keeps_the_page_and_says_why(
+    pipeline, world_file, app, clean_env
+):
     at = app()
     deny(clean_env, "ssm", "PutParameter")
     at.sidebar.selectbox(key="campaign").select("tech").run()
     assert not at.exception
     assert any("Permission denied" in e.value for e in at.sidebar.error)
-    assert stored_config(aws, world)["active_campaign"] == "travel"
+    assert pipeline.stored_config()["active_campaign"] == "travel"
 
 
-def test_missing_credentials_is_a_clear_message(moto_endpoint, world, app, clean_env, tmp_path):
+def explicit(pipeline: Pipeline, env: pytest.MonkeyPatch) -> None:
+    """The world's resource names as ``MEDIA_PIPELINE_*`` variables, its endpoint for boto3."""
+    world = pipeline.world
+    env.delenv("MEDIA_PIPELINE_WORLD")
+    env.setenv("AWS_ENDPOINT_URL", pipeline.endpoint_url)
+    env.setenv("MEDIA_PIPELINE_CATALOG_TABLE", world.catalog_table)
+    env.setenv("MEDIA_PIPELINE_CONFIG_PARAMETER", world.config_parameter)
+    env.setenv("MEDIA_PIPELINE_PROCESSED_BUCKET", world.processed_bucket)
+
+
+def test_missing_credentials_is_a_clear_message(pipeline, world_file, app, clean_env, tmp_path):
     # Given explicit resource names, but no credentials anywhere
-    clean_env.delenv("MEDIA_PIPELINE_WORLD")
-    clean_env.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    clean_env.setenv("MEDIA_PIPELINE_CATALOG_TABLE", world.catalog_table)
-    clean_env.setenv("MEDIA_PIPELINE_CONFIG_PARAMETER", world.config_parameter)
-    clean_env.setenv("MEDIA_PIPELINE_PROCESSED_BUCKET", world.processed_bucket)
+    explicit(pipeline, clean_env)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         clean_env.delenv(name, raising=False)
     clean_env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
@@ -315,25 +400,32 @@ def test_missing_credentials_is_a_clear_message(moto_endpoint, world, app, clean
     assert "make dashboard" in errors(at)[0]
 
 
-def test_explicit_variables_are_used(moto_endpoint, world, app, clean_env):
-    # Given the resource names as MEDIA_PIPELINE_* variables and AWS_ENDPOINT_URL (no world file)
-    clean_env.delenv("MEDIA_PIPELINE_WORLD")
-    clean_env.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    clean_env.setenv("MEDIA_PIPELINE_CATALOG_TABLE", world.catalog_table)
-    clean_env.setenv("MEDIA_PIPELINE_CONFIG_PARAMETER", world.config_parameter)
-    clean_env.setenv("MEDIA_PIPELINE_PROCESSED_BUCKET", world.processed_bucket)
-    clean_env.setenv("MEDIA_PIPELINE_STATE_MACHINE_ARN", world.state_machine_arn)
+def test_explicit_variables_are_used_and_hls_waits_for_cloudfront(
+    pipeline, world_file, app, clean_env
+):
+    # Given the resource names as MEDIA_PIPELINE_* variables and AWS_ENDPOINT_URL (no world file),
+    # as for a deployment
+    explicit(pipeline, clean_env)
+    clean_env.setenv("MEDIA_PIPELINE_STATE_MACHINE_ARN", pipeline.world.state_machine_arn)
 
     at = app()
 
     assert not errors(at)
-    assert metrics(at)["Processed"] == "9"
+    assert metrics(at) == expected_metrics(pipeline, "travel")
     assert any("MEDIA_PIPELINE_* variables" in c for c in at.sidebar.caption.values)
+    # And the player plays the MP4 proxy, and says why the HLS ladder does not play here yet
+    newest = pipeline.assets("travel", "PROCESSED")[0]
+    (video,) = at.get("video")
+    assert key_of(video.proto.url) == newest["mp4_key"]
+    assert not at.get("iframe")
+    assert any(i.value == player.HLS_ON_AWS for i in at.info)
+    assert "CloudFront" in player.HLS_ON_AWS
 
 
-def test_stack_not_found_is_a_clear_message(moto_endpoint, app, clean_env):
+def test_stack_not_found_is_a_clear_message(pipeline, app, clean_env):
     # Given no world and no variables: discovery by environment name, and nothing deployed
-    clean_env.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    # (the local world deploys without CloudFormation, so moto knows no Dev-* stack)
+    clean_env.setenv("AWS_ENDPOINT_URL", pipeline.endpoint_url)
     clean_env.setenv("MEDIA_PIPELINE_ENV", "dev")
 
     at = app()
@@ -344,14 +436,13 @@ def test_stack_not_found_is_a_clear_message(moto_endpoint, app, clean_env):
     assert "Dev-Stateful" in errors(at)[0]
 
 
-def test_stack_outputs_are_discovered_by_environment_name(
-    moto_endpoint, world, app, clean_env, aws
-):
+def test_stack_outputs_are_discovered_by_environment_name(pipeline, world_file, app, clean_env):
     # Given Prod stacks whose outputs name the world's resources
+    world = pipeline.world
     clean_env.delenv("MEDIA_PIPELINE_WORLD")
-    clean_env.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    clean_env.setenv("AWS_ENDPOINT_URL", pipeline.endpoint_url)
     clean_env.setenv("MEDIA_PIPELINE_ENV", "prod")
-    cfn = dashboard_world._session().client("cloudformation", endpoint_url=moto_endpoint)
+    cfn = world.client("cloudformation")
     outputs = {
         "Prod-Stateful": {
             "CatalogTableName": world.catalog_table,
@@ -374,7 +465,7 @@ def test_stack_outputs_are_discovered_by_environment_name(
 
     # Then it found everything through the stack outputs
     assert not errors(at)
-    assert metrics(at)["Raw"] == "12"
+    assert metrics(at) == expected_metrics(pipeline, "travel")
     assert not at.sidebar.button(key="run_now").disabled
     assert any("Prod-Stateful, Prod-Pipeline" in c for c in at.sidebar.caption.values)
 
@@ -397,6 +488,21 @@ def test_execution_names_are_unique_readable_and_short():
     names = {data.execution_name("a-very-long-campaign-name-of-forty-chars") for _ in range(50)}
     assert len(names) == 50
     assert all(len(n) <= 80 and n.startswith("dashboard-a-very-long") for n in names)
+
+
+def test_the_ladder_is_read_from_a_multivariant_playlist():
+    text = (
+        "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+        '#EXT-X-STREAM-INF:BANDWIDTH=1000000,RESOLUTION=640x360,CODECS="avc1.4d401f,mp4a.40.2"\n'
+        "index_360p.m3u8\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=2500000,RESOLUTION=1280x720\nindex_720p.m3u8\n"
+    )
+    rungs = data.parse_multivariant(text)
+    assert [(r.uri, r.bandwidth, r.resolution) for r in rungs] == [
+        ("index_360p.m3u8", 1_000_000, "640x360"),
+        ("index_720p.m3u8", 2_500_000, "1280x720"),
+    ]
+    assert [r.label for r in rungs] == ["360p (1.0 Mb/s)", "720p (2.5 Mb/s)"]
 
 
 @pytest.mark.parametrize(

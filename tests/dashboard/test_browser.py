@@ -1,17 +1,24 @@
-"""One real-browser check: the dashboard, served by ``streamlit run`` against the local world,
-renders its counters and a gallery item in headless Chromium, and its executions view refreshes by
+"""One real-browser check: ``streamlit run`` against the world the pipeline built, in headless
+Chromium: the counters and gallery render, the thumbnails are real frames, the MP4 proxy and the
+HLS ladder (through hls.js) play with the clip's duration, and the executions view refreshes by
 itself.
 
 The page is a React app fed over a websocket, so ``chromium --dump-dom`` returns before anything
 is drawn; the test drives Chromium over the DevTools protocol instead (with the ``websockets``
-client, which Streamlit already depends on) and waits until the page shows the data.
-The screenshot lands in ``tests/dashboard/artifacts/`` (not committed).
+client, which Streamlit already depends on) and waits until the page shows the data. The world is
+the package's (``conftest.py``), served on loopback; only Streamlit and Chromium are started here.
+
+Chromium is required: ``make test`` installs it (``make browser``) and fails if it cannot, and
+this test fails, not skips, without it. The screenshot lands in ``tests/dashboard/artifacts/``
+(not committed); with ``MEDIA_PIPELINE_UPDATE_SCREENSHOT=1`` it also replaces the README's
+``docs/dashboard-screenshot.png``.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -24,20 +31,50 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+from PIL import Image, ImageStat
+
+from dashboard_app import player
+
+from .conftest import Pipeline, write_world
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# As the Makefile's `browser` target finds it: CHROMIUM, else the first of these on PATH.
+CHROMIUM = os.environ.get("CHROMIUM") or next(
+    (name for name in ("chromium", "google-chrome", "chromium-browser") if shutil.which(name)),
+    "chromium",
+)
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SCREENSHOT = ARTIFACTS / "dashboard.png"
+README_SCREENSHOT = ROOT / "docs" / "dashboard-screenshot.png"
 READY_JS = (
     "(() => { const t = document.body ? document.body.innerText : '';"
-    " return t.includes('Processed') && t.includes('Travel clip') && t.includes('Gallery')"
-    " && document.querySelectorAll('img[src*=\"X-Amz-Signature\"]').length > 0; })()"
+    " return t.includes('Processed') && t.includes('Gallery') && t.includes('Player')"
+    " && document.querySelectorAll('img[src*=\"X-Amz-Signature\"]').length > 0"
+    " && !!document.querySelector('video[data-testid=\"stVideo\"]'); })()"
 )
+# The HLS player's <video>, inside the srcdoc iframe (same origin, so reachable from the page).
+HLS_VIDEO_JS = (
+    f"document.querySelector('iframe[title={json.dumps(player.PLAYER_TITLE)}]')"
+    "?.contentDocument?.querySelector('video#hls')"
+)
+MP4_VIDEO_JS = "document.querySelector('video[data-testid=\"stVideo\"]')"
+# A thumbnail is a real frame when its pixels vary: a flat placeholder has a deviation of 0.
+MIN_PIXEL_STDDEV = 5.0
+DURATION_TOLERANCE_S = 0.5
 
 pytestmark = pytest.mark.browser
+
+
+def chromium_binary() -> str:
+    found = shutil.which(CHROMIUM)
+    if found is None:
+        pytest.fail(
+            f"Chromium ({CHROMIUM!r}) is not installed: the dashboard's browser test needs it. "
+            "`make browser` (part of `make test`) installs the Debian package `chromium`; or set "
+            "CHROMIUM to a Chrome/Chromium binary."
+        )
+    return found
 
 
 def free_port() -> int:
@@ -46,11 +83,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(check: Any, what: str, timeout_s: float = 60) -> None:
+def wait_for(check: Any, what: str, timeout_s: float = 60) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if check():
-            return
+        value = check()
+        if value:
+            return value
         time.sleep(0.25)
     raise TimeoutError(f"{what} not ready within {timeout_s} s")
 
@@ -69,70 +107,51 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
 
 
 @pytest.fixture
-def dashboard_url(tmp_path: Path) -> Iterator[str]:
-    """The local world and ``streamlit run`` on free loopback ports, as ``make dashboard`` runs."""
-    world = tmp_path / "world.json"
+def dashboard_url(pipeline: Pipeline, world_file: Path, tmp_path: Path) -> Iterator[str]:
+    """``streamlit run`` on a free loopback port against the world, as ``make dashboard`` runs."""
     env = {
         **os.environ,
-        "MEDIA_PIPELINE_WORLD": str(world),
+        "MEDIA_PIPELINE_WORLD": str(write_world(pipeline, tmp_path / "world.json")),
         "PYTHONPATH": str(ROOT),
         # A short period, so the test sees the executions view refresh by its own timer.
         "MEDIA_PIPELINE_REFRESH_S": "2",
     }
-    log = (tmp_path / "world.log").open("wb")
-    server = subprocess.Popen(  # noqa: S603 - our own script
+    port = free_port()
+    log = tmp_path / "streamlit.log"
+    app = subprocess.Popen(  # noqa: S603 - streamlit from this virtualenv
         [
             sys.executable,
-            str(ROOT / "scripts" / "dashboard_world.py"),
-            "serve",
-            f"--port={free_port()}",
-            f"--world={world}",
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "dashboard_app" / "app.py"),
+            "--server.headless=true",
+            "--server.address=127.0.0.1",
+            f"--server.port={port}",
+            "--browser.gatherUsageStats=false",
         ],
-        stdout=log,
+        stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env=env,
+        cwd=ROOT,
     )
-    port = free_port()
-    app = None
     try:
-        wait_for(world.exists, "the local world")
-        app = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "dashboard_app" / "app.py"),
-                "--server.headless=true",
-                "--server.address=127.0.0.1",
-                f"--server.port={port}",
-                "--browser.gatherUsageStats=false",
-            ],
-            stdout=(tmp_path / "streamlit.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: http_ok(f"{url}/_stcore/health"), "streamlit")
         yield url
     finally:
-        if app is not None:
-            stop(app)
-        stop(server)
-        log.close()
+        stop(app)
 
 
 class DevTools:
     """The few DevTools protocol calls the test needs, over a synchronous websocket."""
 
-    def __init__(self, ws_url: str) -> None:
-        from websockets.sync.client import connect
-
-        self._ws = connect(ws_url, max_size=1 << 28, open_timeout=10)
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
         self._id = 0
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
@@ -145,12 +164,11 @@ class DevTools:
                     raise RuntimeError(f"{method}: {data['error']}")
                 return dict(data.get("result", {}))
 
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+    def evaluate(self, expression: str, *, wait: bool = False) -> Any:
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=wait
+        )
         return result.get("result", {}).get("value")
-
-    def close(self) -> None:
-        self._ws.close()
 
 
 @contextlib.contextmanager
@@ -158,7 +176,7 @@ def opened(url: str, profile: Path, timeout_s: float = 60) -> Iterator[DevTools]
     """Open ``url`` in headless Chromium and wait until the data is drawn."""
     chromium = subprocess.Popen(  # noqa: S603
         [
-            CHROMIUM,
+            chromium_binary(),
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -167,11 +185,13 @@ def opened(url: str, profile: Path, timeout_s: float = 60) -> Iterator[DevTools]
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            "--autoplay-policy=no-user-gesture-required",
+            "--mute-audio",
             "--remote-allow-origins=*",
             "--remote-debugging-address=127.0.0.1",
             "--remote-debugging-port=0",
             f"--user-data-dir={profile}",
-            "--window-size=1400,2000",
+            "--window-size=1400,2400",
             "about:blank",
         ],
         stdout=subprocess.DEVNULL,
@@ -183,62 +203,107 @@ def opened(url: str, profile: Path, timeout_s: float = 60) -> Iterator[DevTools]
         port = port_file.read_text().split()[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as answer:
             page = next(t for t in json.load(answer) if t["type"] == "page")
-        devtools = DevTools(page["webSocketDebuggerUrl"])
-        try:
+        from websockets.sync.client import connect
+
+        with connect(page["webSocketDebuggerUrl"], max_size=1 << 28, open_timeout=10) as ws:
+            devtools = DevTools(ws)
             devtools.call("Page.enable")
             devtools.call("Page.navigate", url=url)
             wait_for(lambda: devtools.evaluate(READY_JS) is True, "the dashboard data", timeout_s)
             yield devtools
-        finally:
-            devtools.close()
     finally:
         stop(chromium)
 
 
-def start_execution(world_file: Path) -> str:
-    """Start a run in the local world, as the schedule or the console would; returns its name."""
-    world = json.loads(world_file.read_text())
-    sfn = boto3.client(
-        "stepfunctions",
-        endpoint_url=world["endpoint_url"],
-        region_name=world["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+def playback(devtools: DevTools, video_js: str, what: str, timeout_s: float = 30) -> dict:
+    """Press play on a <video> (muted) and wait until it has a frame to show; its state."""
+    state_js = (
+        f"(() => {{ const v = {video_js}; if (!v) return null;"
+        " return {readyState: v.readyState, duration: v.duration, currentTime: v.currentTime,"
+        " error: v.error && v.error.message, hls: v.dataset.state || null,"
+        " levels: v.dataset.levels || null,"
+        " status: (v.ownerDocument.getElementById('hls-status') || {}).textContent || null}; })()"
     )
-    name = f"console-{time.time_ns()}"
-    sfn.start_execution(stateMachineArn=world["state_machine_arn"], name=name, input="{}")
-    return name
+    wait_for(lambda: devtools.evaluate(state_js), f"the {what} element")
+    # play() settles once playback starts, or never when nothing can play: wait 5 s at most.
+    devtools.evaluate(
+        f"(() => {{ const v = {video_js}; v.muted = true;"
+        " return Promise.race([v.play().then(() => 'playing', (e) => String(e)),"
+        " new Promise((done) => setTimeout(() => done('pending'), 5000))]); })()",
+        wait=True,
+    )
+    deadline = time.monotonic() + timeout_s
+    state: dict = {}
+    while time.monotonic() < deadline:
+        state = devtools.evaluate(state_js) or {}
+        if state.get("error") or state.get("hls") == "error":
+            break
+        if state.get("readyState", 0) >= 2 and state.get("currentTime", 0) > 0:
+            break
+        time.sleep(0.25)
+    return state
 
 
-def test_dashboard_renders_counters_and_gallery_in_chromium(dashboard_url, tmp_path):
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        reason = f"{CHROMIUM} is not installed (make test installs it with apt-get)"
-        print(f"SKIPPED: {reason}")
-        pytest.skip(reason)
+def thumbnail_stddev(url: str) -> float:
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 - the loopback world
+        image = Image.open(io.BytesIO(answer.read())).convert("L")
+    return float(ImageStat.Stat(image).stddev[0])
 
-    # Given the dashboard served against the local world
+
+def test_dashboard_plays_what_landed_in_chromium(pipeline, dashboard_url, tmp_path):
+    # Given the dashboard served against the pipeline's world; the clip the player opens first
+    # is the newest processed one of the active campaign, whose real duration finalize recorded
+    chromium_binary()
+    newest = pipeline.assets("travel", "PROCESSED")[0]
+    duration_s = pipeline.labels(newest)["video"]["duration_ms"] / 1000
+
     # When Chromium opens it
     with opened(dashboard_url, tmp_path / "chromium") as devtools:
-        time.sleep(1.0)  # let the thumbnails finish decoding for the screenshot
+        # Then the MP4 proxy plays, with the clip's duration
+        mp4 = playback(devtools, MP4_VIDEO_JS, "MP4 proxy")
+        # And the HLS ladder plays through hls.js, from the multivariant playlist, as long
+        hls = playback(devtools, HLS_VIDEO_JS, "HLS player")
+        images = devtools.evaluate(
+            "[...document.querySelectorAll('img[src*=\"X-Amz-Signature\"]')].map(i => i.src)"
+        )
+        mp4_src = devtools.evaluate(f"{MP4_VIDEO_JS}.src")
+        time.sleep(0.5)  # let the thumbnails finish decoding for the screenshot
         dom = str(devtools.evaluate("document.documentElement.outerHTML"))
-        shot = devtools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        # The window is taller than the page: capturing beyond the viewport would resize it,
+        # and Streamlit may fold the sidebar meanwhile.
+        shot = devtools.call("Page.captureScreenshot", format="png")
         png = base64.b64decode(shot["data"])
         # ... and a run is started elsewhere while the page stays open
-        name = start_execution(tmp_path / "world.json")
+        name = f"console-{time.time_ns()}"
+        pipeline.world.start({"campaign": "nope"}, name=name)
         # The table is drawn on a canvas; its accessible copy in the DOM carries the text.
         shows_it = f"document.body.textContent.includes({json.dumps(name)})"
         # Then the executions view lists it by itself (its timer), without a reload
         wait_for(lambda: devtools.evaluate(shows_it) is True, "the auto-refreshed run", 30)
 
-    # And the rendered page shows the counters of the active campaign
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "dashboard.html").write_text(dom)
     SCREENSHOT.write_bytes(png)
+    if os.environ.get("MEDIA_PIPELINE_UPDATE_SCREENSHOT") == "1":
+        README_SCREENSHOT.write_bytes(png)
+    # (the playback checks, where the story above put them)
+    assert newest["mp4_key"] in mp4_src
+    assert mp4.get("readyState", 0) >= 2, f"the MP4 proxy did not play: {mp4}"
+    assert abs(mp4["duration"] - duration_s) <= DURATION_TOLERANCE_S, (mp4, duration_s)
+    assert hls.get("readyState", 0) >= 2, f"the HLS ladder did not play: {hls}"
+    assert abs(hls["duration"] - duration_s) <= DURATION_TOLERANCE_S, (hls, duration_s)
+    assert hls["levels"], hls
+    # And the thumbnails are the real frames MediaConvert captured, not flat placeholders
+    assert images
+    spread = {url.split("?")[0]: round(thumbnail_stddev(url), 2) for url in images}
+    flat = {url: std for url, std in spread.items() if std < MIN_PIXEL_STDDEV}
+    assert not flat, f"uniform thumbnails (pixel standard deviation < {MIN_PIXEL_STDDEV}): {flat}"
+    # And the rendered page shows the counters of the active campaign
     assert 'data-testid="stMetric"' in dom
     for label in ("Raw", "Processed", "Failed"):
         assert f">{label}<" in dom
     # And a gallery item: a presigned thumbnail, its title and its labels
-    assert "Travel clip 9" in dom
+    assert str(newest["title"]) in dom
     assert "Labels: " in dom
-    assert 'src="http://127.0.0.1:' in dom
+    assert f'src="{pipeline.endpoint_url}/' in dom
     assert png.startswith(b"\x89PNG") and len(png) > 20_000
