@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from stacks.config import EnvironmentConfig, build_environments, select_environments
+from stacks.config import ConfigError, EnvironmentConfig, build_environments, select_environments
 from stacks.stage import PipelineStage
 
 
@@ -48,5 +49,16 @@ def build_app(app: cdk.App | None = None) -> tuple[cdk.App, list[PipelineStage]]
     return app, stages
 
 
+def main() -> int:
+    """Synthesize; a configuration error is one line naming the field, not a traceback."""
+    try:
+        app, _stages = build_app()
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    app.synth()
+    return 0
+
+
 if __name__ == "__main__":
-    build_app()[0].synth()
+    sys.exit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -171,6 +172,10 @@ class Analysis(Construct):
             ["Resource::*"],
             NO_RESOURCE_LEVEL + " The sweep reads one result per waiting job.",
         )
+
+    def metric_notices_recovered(self) -> cloudwatch.Metric:
+        """Jobs the heartbeat sweep resumed because their SNS completion notice never came."""
+        return self.heartbeat.metric_custom("AnalysisNoticesRecovered")
 
     def grant_callbacks(self, state_machine: sfn.IStateMachine) -> None:
         """Only this state machine's tasks can be resumed by the callback."""

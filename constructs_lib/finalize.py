@@ -123,6 +123,11 @@ class Finalize(Construct):
     def metric_assets_failed(self) -> cloudwatch.Metric:
         return self.mark_failed.metric_custom("AssetsFailed")
 
+    def metric_failures_not_recorded(self) -> cloudwatch.Metric:
+        """Failed assets mark-failed could not write to the catalog (they show only in the run
+        summary, not on the dashboard)."""
+        return self.mark_failed.metric_custom("FailuresNotRecorded")
+
     def metric_labels_found(self) -> cloudwatch.Metric:
         return self.finalize.metric_custom("LabelsFound")
 

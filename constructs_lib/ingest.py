@@ -21,6 +21,11 @@ from constructs_lib.nag import (
     arn_finding,
 )
 
+# The handler starts a new clip only with START_BUDGET_S (120 s) left and stops any step when its
+# RESERVE_S (45 s) is reached (lambdas/ingest/budget.py); a shorter timeout could never land one.
+MIN_TIMEOUT_SEC = 180
+MAX_LAMBDA_TIMEOUT_SEC = 900
+
 
 @dataclass(frozen=True)
 class IngestLimits:
@@ -33,6 +38,14 @@ class IngestLimits:
     memory_mib: int = 512
     sources: tuple[str, ...] = ("commons", "pixabay")
 
+    def __post_init__(self) -> None:
+        if not MIN_TIMEOUT_SEC <= self.timeout_sec <= MAX_LAMBDA_TIMEOUT_SEC:
+            raise ValueError(
+                f"ingest timeout_sec: must be {MIN_TIMEOUT_SEC}..{MAX_LAMBDA_TIMEOUT_SEC}: the "
+                f"handler starts a clip only with 120 s left and keeps 45 s to report, got "
+                f"{self.timeout_sec}"
+            )
+
 
 class Ingest(Construct):
     """Deploys ``lambdas/ingest`` with its own least-privilege role.
@@ -40,7 +53,11 @@ class Ingest(Construct):
     The role may read and write only under ``video/`` and ``scratch/`` of the raw bucket, read only
     ``uploads/``, use the catalog table, read the campaign parameter and the Pixabay secret.
     Streaming keeps memory bounded, so 512 MiB is enough even for multi-GiB files; the 15 minute
-    timeout bounds one batch (the state machine retries a timed-out batch idempotently).
+    timeout bounds one batch. A timed-out batch is not retried: assets it committed before the
+    timeout would look already ingested to a retry and never be processed. Instead the function
+    watches its own deadline (``lambdas/ingest/budget.py``): it starts a clip only with
+    ``START_BUDGET_S`` left, gives up a download, a search or a back-off pause when only the
+    reserve is left, and returns what it committed, which the state machine then processes.
     """
 
     def __init__(

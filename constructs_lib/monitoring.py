@@ -47,6 +47,14 @@ BILLING_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
+class EventAlarm:
+    """A metric counting something that should never happen quietly: alarm on the first one."""
+
+    metric: cloudwatch.Metric
+    description: str
+
+
+@dataclass(frozen=True)
 class AlarmThresholds:
     failed_executions: int
     lambda_errors: int
@@ -152,7 +160,10 @@ class PipelineAlarms(Construct):
         dead_letter_queues: dict[str, sqs.IQueue],
         alerts: EncryptedTopic,
         thresholds: AlarmThresholds,
+        event_alarms: dict[str, EventAlarm] | None = None,
     ) -> None:
+        """``event_alarms`` (by alarm id, default none): custom metrics that alarm as soon as
+        one 5-minute period counts one event."""
         super().__init__(scope, construct_id)
         action = cw_actions.SnsAction(alerts.topic)
         alerts.grant_publish_to_service("cloudwatch.amazonaws.com")
@@ -225,6 +236,13 @@ class PipelineAlarms(Construct):
                 ),
                 f"{name}NotEmpty",
                 f"Messages are waiting in the {name} dead-letter queue",
+                1,
+            )
+        for name, event in (event_alarms or {}).items():
+            at_least(
+                event.metric.with_(period=cdk.Duration.minutes(5), statistic="Sum"),
+                name,
+                event.description,
                 1,
             )
 

@@ -105,19 +105,28 @@ class PipelineStateMachine(Construct):
 
         # Outline (mirrors the chain below):
         # 1. Resolve input: {} = active campaign and batch sizes from the config parameter;
-        #    InvalidInput fails the execution at once with the handler's message as Cause.
+        #    InvalidInput fails the execution at once with the handler's message as Cause
+        #    (Read input error -> Invalid input). Its catches replace the state ("$"): the input
+        #    may be any JSON, and "$.error" cannot be added to an array or a string.
         # 2. Run (a one-branch Parallel so one Catch covers every step below):
         #    2a. Ingest: search the sources, stream new clips into raw, record them.
         #    2b. Map over new assets (max concurrency from config, <= 6):
-        #        i.   Plan transcode (Lambda: MediaConvert settings from JSON, ladder by height)
-        #        ii.  Transcode (MediaConvert createJob.sync)
+        #        i.   Plan transcode (Lambda: MediaConvert settings from JSON, ladder by height,
+        #             CreateJob's idempotency token from the asset and the execution)
+        #        ii.  Transcode (MediaConvert createJob.sync, with that ClientRequestToken)
         #        iii. Analyze: labels | moderation | segments in parallel, each waiting for
         #             Rekognition's SNS completion through a task token (no polling); a
         #             scheduled sweep sends heartbeats and recovers lost notices
         #        iv.  Finalize (Lambda: page every result, write <stem>_labels.json, catalog)
-        #        any failure of i-iv -> Mark failed (catalog + root cause); the batch goes on
+        #        any failure of i-iv -> Mark failed (catalog + root cause); the batch goes on;
+        #        if Mark failed itself fails -> Failure not recorded (a FAILED result saying so)
         #    2c. Summary (Lambda: publish the run summary to the alerts topic)
-        # 3. Succeed; an unhandled failure Fails with its root cause (alerted by EventBridge).
+        # 3. Succeed.
+        # 4. A run that fails after Resolve started (Resolve failed for anything but bad input,
+        #    or anything in Run): Summarize failed run (the summary Lambda publishes a FAILED
+        #    summary and returns a short Error and a readable Cause) -> Run failed; if that
+        #    step fails too -> Run failed without summary (the Error, and a fixed sentence).
+        #    EventBridge alerts on FAILED with that Cause.
 
         # 1. Resolve input
         resolve_task = _invoke_with_retries(
@@ -130,13 +139,13 @@ class PipelineStateMachine(Construct):
         read_cause = sfn.Pass(
             self,
             "Read input error",
-            parameters={"detail": path.string_to_json(path.string_at("$.error.Cause"))},
+            parameters={"detail": path.string_to_json(path.string_at("$.Cause"))},
         )
         invalid_input = sfn.Fail(
             self, "Invalid input", error="InvalidInput", cause_path="$.detail.errorMessage"
         )
         resolve_task.add_catch(
-            read_cause.next(invalid_input), errors=["InvalidInput"], result_path="$.error"
+            read_cause.next(invalid_input), errors=["InvalidInput"], result_path="$"
         )
 
         # 2a. Ingest
@@ -163,16 +172,40 @@ class PipelineStateMachine(Construct):
             ),
             output_path="$.Payload",
         )
+        # Mark failed never raises for what it records; if the step itself fails (throttled
+        # past its retries, a broken deployment) the asset still ends with a FAILED result that
+        # says it is not in the catalog, and the batch goes on.
+        mark_failed.add_catch(
+            sfn.Pass(
+                self,
+                "Failure not recorded",
+                parameters={
+                    "asset_id": path.string_at("$.asset.asset_id"),
+                    "status": "FAILED",
+                    "reason": "the asset failed, and the step recording its failure failed "
+                    "too; the execution's history shows both errors",
+                    "recorded": False,
+                    "not_recorded": path.format(
+                        "the mark-failed step failed ({})", path.string_at("$.mark_error.Error")
+                    ),
+                },
+            ),
+            errors=["States.ALL"],
+            result_path="$.mark_error",
+        )
 
         plan = _invoke_with_retries(
             self,
             "Plan transcode",
             lambda_function=transcode.plan.function,
-            payload=sfn.TaskInput.from_json_path_at("$.asset"),
+            payload=sfn.TaskInput.from_object(
+                {"asset": path.object_at("$.asset"), "execution": path.execution_name}
+            ),
             result_selector={
                 "settings.$": "$.Payload.settings",
                 "user_metadata.$": "$.Payload.user_metadata",
                 "outputs.$": "$.Payload.outputs",
+                "client_request_token.$": "$.Payload.client_request_token",
             },
             result_path="$.plan",
         )
@@ -184,6 +217,9 @@ class PipelineStateMachine(Construct):
                 "Role": transcode.mediaconvert_role.role_arn,
                 "Settings": path.object_at("$.plan.settings"),
                 "UserMetadata": path.object_at("$.plan.user_metadata"),
+                # Same asset and execution, same token: a retried CreateJob whose answer was
+                # lost gets the job already created back instead of starting a second one.
+                "ClientRequestToken": path.string_at("$.plan.client_request_token"),
                 "StatusUpdateInterval": "SECONDS_60",
             },
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
@@ -283,14 +319,41 @@ class PipelineStateMachine(Construct):
         run = sfn.Parallel(self, "Run", output_path="$[0]")
         run.branch(ingest_task.next(per_asset).next(summary))
 
-        # 3. Unhandled failure: fail with the root cause as Error/Cause. The monitoring stack's
-        #    EventBridge rule turns FAILED (and TIMED_OUT/ABORTED, which no Catch can see) into
-        #    one readable alert, so the workflow does not publish a second one itself.
-        failed = sfn.Fail(
-            self, "Run failed", error_path="$.error.Error", cause_path="$.error.Cause"
+        # 4. A run that failed after Resolve started: publish its summary, then fail with the
+        #    short Error and the readable Cause the summary returns (the raw Cause of a Lambda
+        #    error is about 1 kB of JSON with a stack trace). The monitoring stack's EventBridge
+        #    rule alerts on FAILED (and TIMED_OUT/ABORTED, which no Catch can see) with it.
+        summarize_failure = _invoke_with_retries(
+            self,
+            "Summarize failed run",
+            lambda_function=finalize.summary.function,
+            payload=sfn.TaskInput.from_object(
+                {"execution": path.execution_id, "run": path.entire_payload}
+            ),
+            output_path="$.Payload",
         )
-        for state in (run, resolve_task):
-            state.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+        summarize_failure.next(
+            sfn.Fail(self, "Run failed", error_path="$.error", cause_path="$.cause")
+        )
+        summarize_failure.add_catch(
+            sfn.Fail(
+                self,
+                "Run failed without summary",
+                error_path="$.error.Error",
+                cause="The run failed and its summary could not be published or read; the "
+                "execution's history shows the original error and why the summary failed.",
+            ),
+            errors=["States.ALL"],
+            result_path="$.summary_error",
+        )
+        run.add_catch(summarize_failure, errors=["States.ALL"], result_path="$.error")
+        resolve_task.add_catch(
+            sfn.Pass(self, "Resolve failed", parameters={"error": path.entire_payload}).next(
+                summarize_failure
+            ),
+            errors=["States.ALL"],
+            result_path="$",
+        )
 
         definition = resolve_task.next(run).next(sfn.Succeed(self, "Done"))
 

@@ -10,6 +10,7 @@ from constructs import Construct
 from constructs_lib.monitoring import (
     AlarmThresholds,
     CostControls,
+    EventAlarm,
     FailureNotices,
     PipelineAlarms,
     PipelineDashboard,
@@ -76,6 +77,20 @@ class MonitoringStack(cdk.Stack):
                 lambda_throttles=config.monitoring.lambda_throttles_threshold,
                 no_success_hours=schedule.interval_hours + schedule.margin_hours,
             ),
+            event_alarms={
+                "FailuresNotRecorded": EventAlarm(
+                    pipeline.finalize.metric_failures_not_recorded(),
+                    "Mark-failed could not record an asset's failure in the catalog (DynamoDB "
+                    "refused or was unreachable): the dashboard does not show it; the run "
+                    "summary lists it with the reason",
+                ),
+                "AnalysisNoticesRecovered": EventAlarm(
+                    pipeline.analysis.metric_notices_recovered(),
+                    "The heartbeat sweep resumed an analysis whose Rekognition completion notice "
+                    "never came: check the completion topic, its subscription and the callback "
+                    "function (each lost notice delays its asset by up to 10 minutes)",
+                ),
+            },
         )
         self.dashboard = PipelineDashboard(
             self,

@@ -10,7 +10,6 @@ names the same job:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.rekognition import feature_api
+from lambdas.shared.tokens import fit
 
 logger = Logger(child=True)
 
@@ -36,23 +36,14 @@ FAILED_ERROR = "RekognitionJobFailed"
 FINISHED_STATUSES = frozenset({"SUCCEEDED", "FAILED"})
 
 
-def _fit(name: str, unsafe: re.Pattern[str], limit: int) -> str:
-    """``name`` when it is already valid; otherwise a readable prefix plus a digest of it."""
-    if not unsafe.search(name) and len(name) <= limit:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    readable = unsafe.sub("_", name)[: limit - len(digest) - 1]
-    return f"{readable}-{digest}"
-
-
 def job_tag(asset_id: str, feature: str) -> str:
     """Rekognition JobTag: ``[a-zA-Z0-9_.\\-:]``, at most 256 characters."""
-    return _fit(f"{asset_id}-{feature}", _JOB_TAG_UNSAFE, JOB_TAG_MAX)
+    return fit(f"{asset_id}-{feature}", _JOB_TAG_UNSAFE, JOB_TAG_MAX)
 
 
 def client_request_token(asset_id: str, feature: str) -> str:
     """Rekognition ClientRequestToken: ``[a-zA-Z0-9-_]``, at most 64 characters."""
-    return _fit(f"{asset_id}-{feature}", _CLIENT_TOKEN_UNSAFE, CLIENT_TOKEN_MAX)
+    return fit(f"{asset_id}-{feature}", _CLIENT_TOKEN_UNSAFE, CLIENT_TOKEN_MAX)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from lambdas.analysis.jobs import (
     outcome_if_finished,
 )
 from lambdas.shared.catalog import Catalog
-from lambdas.shared.errors import InvalidInput
+from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.rekognition import (
     FEATURES,
     RekognitionLimitExceeded,
@@ -63,16 +63,18 @@ class StartRequest:
             raise InvalidInput("analysis start payload must be an object")
         for name in ("task_token", "feature", "asset_id"):
             if not isinstance(event.get(name), str) or not event[name]:
-                raise InvalidInput(f"{name}: must be a non-empty string, got {event.get(name)!r}")
+                raise InvalidInput(
+                    f"{name}: must be a non-empty string, got {shown(event.get(name))}"
+                )
         if event["feature"] not in FEATURES:
-            raise InvalidInput(f"feature: {event['feature']!r} is not one of {list(FEATURES)}")
+            raise InvalidInput(f"feature: {shown(event['feature'])} is not one of {list(FEATURES)}")
         video = event.get("video")
         if not isinstance(video, Mapping):
             raise InvalidInput('video: must be an object such as {"bucket": "...", "key": "..."}')
         for name in ("bucket", "key"):
             if not isinstance(video.get(name), str) or not video[name]:
                 raise InvalidInput(
-                    f"video.{name}: must be a non-empty string, got {video.get(name)!r}"
+                    f"video.{name}: must be a non-empty string, got {shown(video.get(name))}"
                 )
         return cls(
             event["task_token"], event["feature"], event["asset_id"], video["bucket"], video["key"]
@@ -84,9 +86,9 @@ def _confidence(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         value = float(raw) if raw else default
     except ValueError:
-        raise ValueError(f"{name} must be a number from 0 to 100, got {raw!r}") from None
+        raise ValueError(f"{name} must be a number from 0 to 100, got {shown(raw)}") from None
     if not 0 <= value <= 100:
-        raise ValueError(f"{name} must be a number from 0 to 100, got {raw!r}")
+        raise ValueError(f"{name} must be a number from 0 to 100, got {shown(raw)}")
     return value
 
 

@@ -5,110 +5,75 @@ is whatever failed: a Lambda error (JSON with ``errorType``/``errorMessage``), a
 ``.sync`` job (JSON describing the job, with its ``errorCode``/``errorMessage``), the Rekognition
 callback's plain-text cause, or nothing at all for a timeout. People read the reason on the
 dashboard and in the run summary, so it is reduced to one line that names what broke.
+
+Reading a Cause is ``lambdas.shared.causes.root_cause``, shared with the run summary.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.shared.catalog import MAX_REASON_LEN, Catalog, CatalogError
+from lambdas.shared.catalog import Catalog, CatalogError
+from lambdas.shared.causes import root_cause
+from lambdas.shared.errors import bounded
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 
-NO_CAUSE = {
-    "States.Timeout": "the step did not finish within its timeout",
-    "States.HeartbeatTimeout": "the step stopped sending heartbeats",
-    "States.TaskFailed": "the task failed without a cause",
-}
-_SPACE = re.compile(r"\s+")
+__all__ = ["handler", "mark_failed", "root_cause"]
 
-
-def _first(mapping: Mapping[str, Any], *names: str) -> object:
-    return next((mapping[n] for n in names if mapping.get(n) not in (None, "")), None)
-
-
-def _job_reason(job: Mapping[str, Any]) -> str | None:
-    """MediaConvert's job description, in either the API's or the event's casing."""
-    message = _first(job, "ErrorMessage", "errorMessage")
-    if message is None:
-        return None
-    job_id = _first(job, "Id", "id", "jobId", "JobId")
-    code = _first(job, "ErrorCode", "errorCode")
-    where = f"MediaConvert job {job_id}" if job_id else "MediaConvert job"
-    return f"{where} failed" + (f" (error {code})" if code is not None else "") + f": {message}"
-
-
-def root_cause(error: object) -> str:
-    """One readable line saying what failed, from a Step Functions ``{Error, Cause}``."""
-    if not isinstance(error, Mapping):
-        return "unknown error (no error details were passed on)"
-    name = str(error.get("Error") or "UnknownError")
-    cause = error.get("Cause")
-    text = cause.strip() if isinstance(cause, str) else ""
-    reason: str | None = None
-    parsed: Any = None
-    if text.startswith("{"):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-    if isinstance(parsed, Mapping):
-        nested = _first(parsed, "Job", "job", "detail")
-        job = nested if isinstance(nested, Mapping) else parsed
-        if "ErrorCode" in job or "errorCode" in job:
-            # A MediaConvert job description (its camelCase wire form also has errorMessage).
-            reason = _job_reason(job)
-        if reason is None and ("errorMessage" in parsed or "errorType" in parsed):
-            # A Lambda function error; errorType is the exception class the handler raised.
-            error_type = parsed.get("errorType") or name
-            message = parsed.get("errorMessage") or "no message"
-            reason = f"{error_type}: {message}"
-        if reason is None:
-            message = _first(parsed, "message", "Message", "cause", "Cause")
-            reason = f"{name}: {message if message is not None else json.dumps(parsed)}"
-    elif text:
-        reason = f"{name}: {text}"
-    else:
-        reason = f"{name}: {NO_CAUSE.get(name, 'no cause was given')}"
-    reason = _SPACE.sub(" ", reason).strip()
-    if len(reason) > MAX_REASON_LEN:
-        reason = reason[: MAX_REASON_LEN - 1] + "…"
-    return reason
+MAX_NOT_RECORDED_LEN = 300
+# Whatever stops the write: the catalog's own checks, DynamoDB refusing or throttling it, the
+# network. None of them may stop the batch; the result says the failure is not in the catalog.
+RECORD_ERRORS = (CatalogError, ClientError, BotoCoreError)
 
 
 def mark_failed(event: object, *, catalog: Catalog) -> dict[str, Any]:
-    """Record the failure; never raises for bad input, so one asset cannot stop the batch."""
+    """Record the failure; never raises, so one asset (or the catalog) cannot stop the batch.
+
+    ``recorded`` says whether the catalog now shows the asset FAILED; when it does not,
+    ``not_recorded`` says why, the run summary lists it and ``FailuresNotRecorded`` alarms.
+    """
     asset = event.get("asset") if isinstance(event, Mapping) else None
     error = event.get("error") if isinstance(event, Mapping) else None
     asset_id = asset.get("asset_id") if isinstance(asset, Mapping) else None
     reason = root_cause(error)
-    if isinstance(asset_id, str) and asset_id:
-        try:
-            catalog.mark_failed(asset_id, reason)
-        except CatalogError as err:
-            # The asset never reached the catalog; the run summary still reports the failure.
-            logger.error(
-                "could not record the failure in the catalog",
-                extra={"asset_id": asset_id, "error": str(err)},
-            )
-    else:
+    result: dict[str, Any] = {"asset_id": None, "status": "FAILED", "reason": reason}
+    if not isinstance(asset_id, str) or not asset_id:
         logger.error(
             "failed asset has no asset_id; nothing recorded in the catalog",
             extra={"reason": reason},
         )
-        asset_id = None
-    return {"asset_id": asset_id, "status": "FAILED", "reason": reason}
+        return {**result, "recorded": False, "not_recorded": "the failure names no asset_id"}
+    result["asset_id"] = asset_id
+    try:
+        catalog.mark_failed(asset_id, reason)
+    except RECORD_ERRORS as err:
+        why = err.args[0] if isinstance(err, CatalogError) and err.args else None
+        why = str(why) if why else f"the catalog could not record it: {_describe(err)}"
+        logger.exception(
+            "could not record the failure in the catalog",
+            extra={"asset_id": asset_id, "error": why},
+        )
+        return {**result, "recorded": False, "not_recorded": bounded(why, MAX_NOT_RECORDED_LEN)}
+    return {**result, "recorded": True}
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "?")
+        message = err.response.get("Error", {}).get("Message", "")
+        return f"DynamoDB answered {code}" + (f" ({message})" if message else "")
+    return f"{type(err).__name__}: {err}"
 
 
 @functools.cache
@@ -125,4 +90,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if result["asset_id"]:
         metrics.add_metadata(key="asset_id", value=result["asset_id"])
     metrics.add_metric(name="AssetsFailed", unit=MetricUnit.Count, value=1)
+    if not result["recorded"]:
+        # The catalog (and the dashboard) does not show this failure: the alarm on this metric
+        # tells an operator to look at the run summary, which lists it.
+        metrics.add_metric(name="FailuresNotRecorded", unit=MetricUnit.Count, value=1)
     return result

@@ -13,6 +13,7 @@ from functools import partial
 import requests
 
 from lambdas.ingest.adapters import AwsClients, S3SearchCache, SecretReader
+from lambdas.ingest.budget import TimeBudget
 from lambdas.ingest.events import SearchRequest, parse_event
 from lambdas.ingest.service import Ingestor, RunReport
 from lambdas.ingest.settings import Settings
@@ -33,11 +34,12 @@ def process(
 ) -> RunReport:
     config_store = CampaignConfigStore(settings.config_parameter, client=clients.ssm)
     request = parse_event(event, config_store.load)
+    budget = TimeBudget(time_left)
     ingestor = Ingestor(
         settings=settings,
         s3=clients.s3,
         catalog=Catalog(settings.catalog_table, resource=clients.dynamodb),
-        time_left=time_left,
+        budget=budget,
     )
     if not isinstance(request, SearchRequest):
         return ingestor.ingest_upload(request.bucket, request.key, request.campaign)
@@ -48,6 +50,7 @@ def process(
         sleep=sleep,
         clock=clock,
         session_factory=session_factory,
+        budget=budget,
     )
     factories: list[tuple[str, Callable[[], Source]]] = [
         (name, partial(create_source, name, context)) for name in settings.sources

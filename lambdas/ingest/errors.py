@@ -28,6 +28,10 @@ class SourceHttpError(SourceUnavailable):
     """A source kept failing (timeouts, 429/5xx) after retries, or refused the request."""
 
 
+class SourceOutOfTime(SourceHttpError):
+    """A request was given up (not tried, or not retried) because the run's time is nearly up."""
+
+
 class ItemError(Exception):
     """One candidate cannot be ingested; ``reason`` is the ``skipped`` key it is counted under.
 

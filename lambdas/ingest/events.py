@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lambdas.shared.campaign_config import UPLOADS_CAMPAIGN, CampaignConfig, resolve
-from lambdas.shared.errors import InvalidInput
+from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import UPLOADS_PREFIX, UnsafeKeyError, check_slug
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -53,11 +53,11 @@ def _parse_upload(
         raise InvalidInput('upload: must be an object such as {"bucket": "...", "key": "..."}')
     bucket, key = upload.get("bucket"), upload.get("key")
     if not isinstance(bucket, str) or not _BUCKET_RE.match(bucket):
-        raise InvalidInput(f"upload.bucket: {bucket!r} is not a valid bucket name")
+        raise InvalidInput(f"upload.bucket: {shown(bucket)} is not a valid bucket name")
     if not isinstance(key, str) or not key.startswith(UPLOADS_PREFIX) or key == UPLOADS_PREFIX:
-        raise InvalidInput(f"upload.key: {key!r} must name a file under {UPLOADS_PREFIX}")
+        raise InvalidInput(f"upload.key: {shown(key)} must name a file under {UPLOADS_PREFIX}")
     if len(key.encode()) > MAX_KEY_LEN or key.endswith("/"):
-        raise InvalidInput(f"upload.key: {key[:80]!r}… is not an object key")
+        raise InvalidInput(f"upload.key: {shown(key)} is not an object key")
     campaign = event.get("campaign")
     if campaign is None or campaign == UPLOADS_CAMPAIGN:
         campaign = UPLOADS_CAMPAIGN
@@ -68,5 +68,7 @@ def _parse_upload(
             raise InvalidInput(f"campaign: {err}") from err
         known = load_config().campaigns
         if campaign not in known:
-            raise InvalidInput(f"campaign: {campaign!r} is not one of {[*known, UPLOADS_CAMPAIGN]}")
+            raise InvalidInput(
+                f"campaign: {shown(campaign)} is not one of {[*known, UPLOADS_CAMPAIGN]}"
+            )
     return UploadRequest(bucket=bucket, key=key, campaign=campaign)

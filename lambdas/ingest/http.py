@@ -9,13 +9,18 @@ Every request goes through one ``HttpClient`` per source, so the rules live in o
 * redirects are followed by hand and only to hosts the source allows (Commons media comes only
   from ``upload.wikimedia.org``), so a compromised or misconfigured answer cannot make us copy
   arbitrary content into the data lake;
-* error messages name the source and never contain secrets (Pixabay's key travels in the query).
+* error messages name the source and say what failed in a sentence; they name the endpoint as
+  ``host/path`` without the query (which holds the search terms, a dozen parameters and, for
+  Pixabay, the key), bounded in length;
+* every attempt and back-off pause fits the run's ``TimeBudget``: a source that keeps failing
+  near the Lambda's deadline is given up in time for the run to report what it did.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,17 +30,19 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
+from lambdas.ingest.budget import CONNECT_TIMEOUT_S, NO_DEADLINE, READ_TIMEOUT_S, TimeBudget
 from lambdas.ingest.errors import (
     BadSourceResponse,
     DownloadFailed,
     ForeignHost,
     NotVideo,
+    OutOfTime,
     SourceHttpError,
+    SourceOutOfTime,
     TooLarge,
 )
 
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 30.0
+__all__ = ["CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "Download", "HostPolicy", "HttpClient"]
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
@@ -45,6 +52,9 @@ SECRET_PARAMS = frozenset({"key", "api_key", "apikey", "token", "access_token"})
 # A download may be labelled with any video type; servers that do not know say octet-stream.
 GENERIC_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 VIDEO_CONTAINER_TYPES = frozenset({"application/ogg", "application/x-matroska", "application/mxf"})
+MAX_WHERE_LEN = 80
+MAX_SNIPPET_LEN = 80
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 def default_sleep(seconds: float) -> None:
@@ -62,6 +72,25 @@ def redact(url: str) -> str:
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
     ]
     return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
+
+
+def describe(url: str, *, limit: int = MAX_WHERE_LEN) -> str:
+    """``host/path`` of a URL for an error message: no scheme, no query, bounded in length.
+
+    A long path keeps its end (the file name says more than the folders).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    where = f"{host}{parts.path}"
+    if len(where) <= limit:
+        return where
+    return f"{host}/…{parts.path[-(limit - len(host) - 2) :]}"
+
+
+def snippet(text: str, *, limit: int = MAX_SNIPPET_LEN) -> str:
+    """The start of a body a source sent, on one line and bounded, for an error message."""
+    flat = " ".join(_CONTROL.sub(" ", text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def is_video_type(content_type: str) -> bool:
@@ -120,11 +149,12 @@ class Download:
         """Refuse before reading a byte when the server itself says it is not a fitting video."""
         if not is_video_type(self.content_type):
             raise NotVideo(
-                f"{self.source}: {redact(self.url)} served {self.content_type!r}, not a video"
+                f"{self.source}: {describe(self.url)} served {snippet(self.content_type)!r}, "
+                "not a video"
             )
         if self.content_length is not None and self.content_length > max_bytes:
             raise TooLarge(
-                f"{self.source}: {redact(self.url)} is {self.content_length} bytes, over the "
+                f"{self.source}: {describe(self.url)} is {self.content_length} bytes, over the "
                 f"{max_bytes}-byte limit"
             )
 
@@ -133,7 +163,7 @@ class Download:
             yield from self._response.iter_content(chunk_size=chunk_bytes)
         except requests.RequestException as err:
             raise DownloadFailed(
-                f"{self.source}: download of {redact(self.url)} broke off: {type(err).__name__}"
+                f"{self.source}: download of {describe(self.url)} broke off: {type(err).__name__}"
             ) from err
 
     def close(self) -> None:
@@ -166,6 +196,7 @@ class HttpClient:
         max_wait_s: float = 30.0,
         sleep: Callable[[float], None] | None = None,
         jitter: Callable[[], float] = random.random,
+        budget: TimeBudget = NO_DEADLINE,
     ) -> None:
         self.source = source
         self.session = session or requests.Session()
@@ -176,6 +207,7 @@ class HttpClient:
         self.max_wait_s = max_wait_s
         self._sleep = sleep
         self._jitter = jitter
+        self.budget = budget
 
     # -- public ------------------------------------------------------------------------------
     def get_json(
@@ -192,13 +224,13 @@ class HttpClient:
         ``maxlag`` with 200 and a ``MediaWiki-API-Error: maxlag`` header).
         """
         response = self._request(url, params=params, policy=policy, stream=False, retry_if=retry_if)
-        where = redact(response.url or url)
-        content_type = response.headers.get("Content-Type", "")
+        where = describe(response.url or url)
+        content_type = snippet(response.headers.get("Content-Type", ""), limit=60)
         body = response.content
         if len(body) > MAX_JSON_BYTES:
             raise BadSourceResponse(f"{self.source}: {where} answered {len(body)} bytes of JSON")
         if "json" not in content_type.lower():
-            start = body[:60].decode("utf-8", "replace").strip()
+            start = snippet(body[:200].decode("utf-8", "replace"), limit=60)
             raise BadSourceResponse(
                 f"{self.source}: {where} answered {content_type or 'no content type'} instead "
                 f"of JSON (body starts {start!r})"
@@ -207,7 +239,7 @@ class HttpClient:
             return json.loads(body)
         except ValueError as err:
             raise BadSourceResponse(
-                f"{self.source}: {where} answered malformed JSON ({err})"
+                f"{self.source}: {where} answered malformed JSON ({snippet(str(err))})"
             ) from err
 
     def open_stream(self, url: str, *, policy: HostPolicy) -> Download:
@@ -217,6 +249,8 @@ class HttpClient:
         """
         try:
             response = self._request(url, params=None, policy=policy, stream=True, retry_if=None)
+        except SourceOutOfTime as err:
+            raise OutOfTime(str(err)) from err
         except SourceHttpError as err:
             raise DownloadFailed(str(err)) from err
         return Download(response, source=self.source)
@@ -231,9 +265,16 @@ class HttpClient:
         stream: bool,
         retry_if: Callable[[requests.Response], bool] | None,
     ) -> requests.Response:
-        where = redact(url)
+        where = describe(url)
         failure = "no attempt made"
+        attempt_s = sum(self.timeout)
         for attempt in range(1, self.max_attempts + 1):
+            if not self.budget.allows(attempt_s):
+                raise SourceOutOfTime(
+                    f"{self.source}: gave up on {where} after {attempt - 1} attempt(s)"
+                    + (f" ({failure})" if attempt > 1 else "")
+                    + ": the run's time is nearly up"
+                )
             wait: float | None = None
             try:
                 response = self._follow(url, params=params, policy=policy, stream=stream)
@@ -253,11 +294,11 @@ class HttpClient:
                         wait = parse_retry_after(response.headers.get("X-RateLimit-Reset"))
                     response.close()
                 elif status >= 300:
-                    snippet = "" if stream else response.text[:200].strip()
+                    body = "" if stream else snippet(response.text[:400])
                     response.close()
                     raise SourceHttpError(
-                        f"{self.source}: {redact(response.url or url)} answered HTTP {status}"
-                        + (f": {snippet}" if snippet else "")
+                        f"{self.source}: {describe(response.url or url)} answered HTTP {status}"
+                        + (f": {body}" if body else "")
                     )
                 else:
                     return response
@@ -268,7 +309,13 @@ class HttpClient:
                     f"{self.source}: {where} failed ({failure}) and asked to retry after "
                     f"{wait:.0f} s, longer than the {self.max_wait_s:.0f} s this run waits"
                 )
-            self._pause(attempt, wait)
+            delay = self._delay(attempt, wait)
+            if not self.budget.allows(delay + attempt_s):
+                raise SourceOutOfTime(
+                    f"{self.source}: gave up on {where} after {attempt} attempt(s) ({failure}): "
+                    f"the run's time is nearly up"
+                )
+            (self._sleep or default_sleep)(delay)
         raise SourceHttpError(
             f"{self.source}: {where} is unavailable: {failure} after {self.max_attempts} attempts"
         )
@@ -286,8 +333,8 @@ class HttpClient:
             if not policy.allows(current):
                 host = urlsplit(current).hostname or "?"
                 raise ForeignHost(
-                    f"{self.source}: refusing {redact(current)}: host {host} is not the "
-                    f"source's host ({policy.describe()})"
+                    f"{self.source}: refusing {snippet(redact(current), limit=MAX_WHERE_LEN)}: "
+                    f"host {host} is not the source's host ({policy.describe()})"
                 )
             response = self.session.get(
                 current,
@@ -301,12 +348,12 @@ class HttpClient:
                 return response
             response.close()
             current, query = urljoin(response.url or current, location), None
-        raise SourceHttpError(f"{self.source}: {redact(url)} redirected more than {MAX_REDIRECTS}x")
+        raise SourceHttpError(
+            f"{self.source}: {describe(url)} redirected more than {MAX_REDIRECTS} times"
+        )
 
-    def _pause(self, attempt: int, retry_after: float | None) -> None:
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            delay = retry_after
-        else:
-            base = min(self.max_wait_s, self.backoff_s * 2 ** (attempt - 1))
-            delay = base * (0.5 + self._jitter() / 2)
-        (self._sleep or default_sleep)(delay)
+            return retry_after
+        base = min(self.max_wait_s, self.backoff_s * 2 ** (attempt - 1))
+        return base * (0.5 + self._jitter() / 2)

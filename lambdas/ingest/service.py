@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,11 +39,14 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.ingest.aws_types import S3Client
+from lambdas.ingest.budget import NO_DEADLINE, START_BUDGET_S, TimeBudget
 from lambdas.ingest.errors import (
     DownloadFailed,
     ItemError,
+    OutOfTime,
     Skip,
     SourceNotConfigured,
+    SourceOutOfTime,
     TooLarge,
 )
 from lambdas.ingest.http import is_video_type
@@ -93,10 +95,9 @@ MAX_ERROR_LEN = 300
 MAX_METADATA_VALUE = 512
 # After this many failed downloads in a row a source is treated as down for the rest of the run.
 MAX_FAILURES_PER_SOURCE = 5
-# Do not start a download with less Lambda time than this left; stop one with less than RESERVE.
-START_BUDGET_S = 120.0
-RESERVE_S = 30.0
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+# What one turn of a source ended with.
+LANDED, SOURCE_DONE, OUT_OF_TIME = "landed", "source_done", "out_of_time"
 # Errors of a whole source (while creating it or paging its search), recorded, not raised.
 SOURCE_ERRORS: tuple[type[BaseException], ...] = (
     SourceUnavailable,
@@ -186,8 +187,7 @@ class Ingestor:
         s3: S3Client,
         catalog: Catalog,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        time_left: Callable[[], float] | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        budget: TimeBudget = NO_DEADLINE,
         part_size: int = DEFAULT_PART_SIZE,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
@@ -195,8 +195,7 @@ class Ingestor:
         self.s3 = s3
         self.catalog = catalog
         self._now = now
-        self._time_left = time_left
-        self._monotonic = monotonic
+        self.budget = budget
         self.part_size = part_size_for(settings.max_file_bytes, part_size)
         self.max_in_flight = max_in_flight
 
@@ -231,11 +230,11 @@ class Ingestor:
                 for turn in list(active):
                     if len(report.assets) >= target:
                         break
-                    if not self._has_time(START_BUDGET_S):
-                        report.skip(turn.name, "-", "out_of_time", "Lambda time budget used up")
+                    outcome = self._take_turn(turn, campaign, at, used_keys, report)
+                    if outcome == OUT_OF_TIME:
                         active.clear()
                         break
-                    if not self._take_turn(turn, campaign, at, used_keys, report):
+                    if outcome == SOURCE_DONE:
                         active.remove(turn)
         except Exception as err:
             # Assets already committed must reach the state machine, or they would never be
@@ -248,49 +247,95 @@ class Ingestor:
         if not report.assets and report.failed_sources and set(report.failed_sources) >= tried:
             raise SourceUnavailable(
                 "every source failed: "
-                + "; ".join(f"{name}: {msg}" for name, msg in report.failed_sources.items())
+                + "; ".join(
+                    _shorten(named(name, msg), MAX_ERROR_LEN)
+                    for name, msg in report.failed_sources.items()
+                )
             )
         return report
 
-    def _take_turn(
+    def _take_turn(  # noqa: PLR0911 - one return per way a turn can end
         self,
         turn: _Turns,
         campaign: str,
         at: datetime,
         used_keys: set[str],
         report: RunReport,
-    ) -> bool:
-        """Pull hits until one new asset lands; False when the source is done for this run."""
+    ) -> str:
+        """Pull hits until one new asset lands (``LANDED``), the source has nothing more for this
+        run (``SOURCE_DONE``) or the Lambda's time is nearly up (``OUT_OF_TIME``, checked before
+        every hit: pulling one may fetch a page, taking one starts a download)."""
         while True:
+            if not self._has_time(START_BUDGET_S):
+                report.skip(
+                    turn.name,
+                    "-",
+                    "out_of_time",
+                    f"run stopped with {self.budget.left():.0f} s of Lambda time left, less "
+                    f"than the {START_BUDGET_S:.0f} s a new clip needs",
+                )
+                return OUT_OF_TIME
             try:
                 item = next(turn.hits)
             except StopIteration:
-                return False
+                return SOURCE_DONE
+            except SourceOutOfTime as err:
+                report.skip(turn.name, "-", "out_of_time", str(err))
+                report.error(turn.name, str(err))
+                return OUT_OF_TIME
             except SOURCE_ERRORS as err:
                 report.source_failed(turn.name, err)
-                return False
+                return SOURCE_DONE
+            except Exception as err:
+                log.exception("%s: search failed unexpectedly", turn.name)
+                report.source_failed(turn.name, unexpected(turn.name, "search", err))
+                return SOURCE_DONE
             if isinstance(item, Rejected):
                 report.skip(item.source, item.source_id, item.reason, item.detail)
                 continue
             try:
-                asset = self.ingest_candidate(turn.source, item, campaign, at, used_keys)
+                asset = self._ingest_alone(turn.source, item, campaign, at, used_keys)
             except ItemError as err:
                 report.skip(item.source, item.source_id, err.reason, str(err))
                 if not err.noteworthy:
                     continue
                 report.error(item.source, str(err))
+                if isinstance(err, OutOfTime):  # skipped above with the clip's id
+                    return OUT_OF_TIME
                 turn.failures += 1
                 if turn.failures >= MAX_FAILURES_PER_SOURCE:
                     report.source_failed(
                         turn.name, f"{turn.name}: {turn.failures} downloads failed; giving up"
                     )
-                    return False
-                if not self._has_time(START_BUDGET_S):
-                    return False
+                    return SOURCE_DONE
                 continue
             turn.failures = 0
             report.assets.append(asset)
-            return True
+            return LANDED
+
+    def _ingest_alone(
+        self,
+        source: Source,
+        candidate: Candidate,
+        campaign: str,
+        at: datetime,
+        used_keys: set[str],
+    ) -> IngestedAsset:
+        """``ingest_candidate``, with any failure of that one candidate turned into an
+        ``ItemError``: ``ingest_candidate`` has already undone its writes, and the batch goes on.
+        """
+        try:
+            return self.ingest_candidate(source, candidate, campaign, at, used_keys)
+        except ItemError:
+            raise
+        except Exception as err:
+            log.exception(
+                "%s %s: ingest failed unexpectedly", candidate.source, candidate.source_id
+            )
+            raise ItemError(
+                unexpected(f"{candidate.source} {_shorten(candidate.title, 100)}", "ingest", err),
+                reason="unexpected_error",
+            ) from err
 
     def ingest_candidate(
         self,
@@ -328,7 +373,7 @@ class Ingestor:
         except AlreadyClaimed as err:
             raise Skip(f"{label}: {err}", reason="already_claimed") from err
 
-        stored: list[str] = []
+        stored: list[tuple[str, str | None]] = []
         try:
             with source.open(c) as download:
                 download.check(max_bytes=limits.max_file_bytes)
@@ -348,16 +393,16 @@ class Ingestor:
                     ),
                     max_bytes=limits.max_file_bytes,
                     expected_size=c.size_bytes,
+                    size_tolerance=c.size_tolerance_bytes,
                     expected_sha1=c.expected_sha1,
                     part_size=self.part_size,
                     max_in_flight=self.max_in_flight,
-                    deadline=self._deadline(),
-                    clock=self._monotonic,
+                    budget=self.budget,
                     label=label,
                 )
-            stored.append(key)
+            stored.append((key, result.version_id))
             sidecar = AssetKeys(key).attribution
-            self._put_sidecar(
+            sidecar_version = self._put_sidecar(
                 sidecar,
                 {
                     "asset_id": new_id,
@@ -376,7 +421,7 @@ class Ingestor:
                     **c.attribution,
                 },
             )
-            stored.append(sidecar)
+            stored.append((sidecar, sidecar_version))
             asset = IngestedAsset(
                 bucket=limits.raw_bucket,
                 key=key,
@@ -462,7 +507,7 @@ class Ingestor:
             if content_type.lower().startswith("video/")
             else EXTENSION_TYPES.get(suffix, "application/octet-stream")
         )
-        stored: list[str] = []
+        stored: list[tuple[str, str | None]] = []
         try:
             self.s3.copy(
                 {"Bucket": bucket, "Key": key},
@@ -482,9 +527,9 @@ class Ingestor:
                     ),
                 },
             )
-            stored.append(dest)
+            stored.append((dest, self._version_of(dest)))
             sidecar = AssetKeys(dest).attribution
-            self._put_sidecar(
+            sidecar_version = self._put_sidecar(
                 sidecar,
                 {
                     "asset_id": new_id,
@@ -502,7 +547,7 @@ class Ingestor:
                     "attribution_required": None,
                 },
             )
-            stored.append(sidecar)
+            stored.append((sidecar, sidecar_version))
             asset = IngestedAsset(
                 bucket=limits.raw_bucket,
                 key=dest,
@@ -568,17 +613,28 @@ class Ingestor:
         }
         try:
             self.catalog.commit_asset({k: v for k, v in item.items() if v not in (None, "")})
-        except (ClientError, BotoCoreError) as err:
+        except (ClientError, BotoCoreError, TypeError, ValueError, ArithmeticError) as err:
+            # ClientError: the transaction was refused; the others: the item itself could not
+            # be serialized (DynamoDB takes no NaN and at most 38 digits).
             raise ItemError(
-                f"{asset.source} {source_id}: catalog commit failed: {err}",
+                f"{asset.source} {_shorten(source_id, 100)}: catalog commit failed: "
+                f"{type(err).__name__}: {_shorten(str(err), 200)}",
                 reason="catalog_commit_failed",
             ) from err
 
-    def _undo(self, keys: list[str], source: str, source_id: str, new_id: str) -> None:
-        """Remove what this attempt wrote; each step is best effort so the others still run."""
-        for key in keys:
+    def _undo(
+        self, written: list[tuple[str, str | None]], source: str, source_id: str, new_id: str
+    ) -> None:
+        """Remove what this attempt wrote; each step is best effort so the others still run.
+
+        The raw bucket is versioned: a delete without a version id would only hide the object
+        behind a delete marker and keep its bytes until the noncurrent-version rule, so each
+        object is deleted by the version this attempt created.
+        """
+        for key, version_id in written:
+            extra = {"VersionId": version_id} if version_id else {}
             try:
-                self.s3.delete_object(Bucket=self.settings.raw_bucket, Key=key)
+                self.s3.delete_object(Bucket=self.settings.raw_bucket, Key=key, **extra)
             except (ClientError, BotoCoreError):
                 log.exception("could not delete s3://%s/%s", self.settings.raw_bucket, key)
         try:
@@ -586,13 +642,19 @@ class Ingestor:
         except (ClientError, BotoCoreError):
             log.exception("could not release the claim on %s %s", source, source_id)
 
-    def _put_sidecar(self, key: str, document: dict[str, Any]) -> None:
-        self.s3.put_object(
+    def _put_sidecar(self, key: str, document: dict[str, Any]) -> str | None:
+        """Write the attribution sidecar; returns its version id (None when unversioned)."""
+        answer = self.s3.put_object(
             Bucket=self.settings.raw_bucket,
             Key=key,
             Body=json.dumps(document, ensure_ascii=False, indent=2, default=str).encode(),
             ContentType="application/json",
         )
+        return _version(answer)
+
+    def _version_of(self, key: str) -> str | None:
+        """The version a copy just created at a fresh key (the managed copy does not say)."""
+        return _version(self.s3.head_object(Bucket=self.settings.raw_bucket, Key=key))
 
     def _free_key(
         self,
@@ -621,12 +683,7 @@ class Ingestor:
         return True
 
     def _has_time(self, needed_s: float) -> bool:
-        return self._time_left is None or self._time_left() >= needed_s
-
-    def _deadline(self) -> float | None:
-        if self._time_left is None:
-            return None
-        return self._monotonic() + max(0.0, self._time_left() - RESERVE_S)
+        return self.budget.left() >= needed_s
 
 
 def object_metadata(
@@ -675,3 +732,18 @@ def file_name_for(candidate: Candidate) -> str:
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def named(source: str, message: str) -> str:
+    """``source: message``, without repeating the name when the message already leads with it."""
+    return message if message.startswith(f"{source}:") else f"{source}: {message}"
+
+
+def _version(answer: dict[str, Any]) -> str | None:
+    version = answer.get("VersionId")
+    return str(version) if version and version != "null" else None
+
+
+def unexpected(what: str, step: str, err: BaseException) -> str:
+    """A readable line for an error nobody anticipated: what, where, and the error class."""
+    return f"{what}: {step} failed unexpectedly ({type(err).__name__}: {_shorten(str(err), 200)})"

@@ -23,14 +23,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.ingest.aws_types import S3Client
+from lambdas.ingest.budget import NO_DEADLINE, TimeBudget
 from lambdas.ingest.errors import (
     ChecksumMismatch,
     DownloadFailed,
@@ -58,6 +58,7 @@ class StreamResult:
     sha1: str
     etag: str
     parts: int
+    version_id: str | None = None
 
 
 def part_size_for(max_bytes: int, preferred: int = DEFAULT_PART_SIZE) -> int:
@@ -77,17 +78,19 @@ def stream_to_s3(
     metadata: Mapping[str, str],
     max_bytes: int,
     expected_size: int | None = None,
+    size_tolerance: int = 0,
     expected_sha1: str | None = None,
     part_size: int = DEFAULT_PART_SIZE,
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
-    deadline: float | None = None,
-    clock: Callable[[], float] = time.monotonic,
+    budget: TimeBudget = NO_DEADLINE,
     label: str = "",
 ) -> StreamResult:
     """Upload ``chunks`` as one object; return its size, SHA-1 and ETag, or raise and leave nothing.
 
-    ``deadline`` is a ``clock()`` value after which the upload is abandoned (``OutOfTime``), so
-    the Lambda can still report what it did before its own timeout.
+    Once only ``budget``'s reserve is left the upload is abandoned (``OutOfTime``), checked on
+    every chunk, so the Lambda can still report what it did before its own timeout.
+    ``expected_size`` is checked exactly unless ``size_tolerance`` allows that many bytes either
+    way (a source whose sizes are approximate); ``max_bytes`` is a hard limit either way.
     """
     if part_size < MIN_PART_SIZE:
         raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3 minimum)")
@@ -111,13 +114,15 @@ def stream_to_s3(
             chunks,
             uploader,
             max_bytes=max_bytes,
-            deadline=deadline,
-            clock=clock,
+            budget=budget,
             what=what,
         )
         parts = uploader.finish()
-        if expected_size is not None and total != expected_size:
-            raise SizeMismatch(f"{what}: got {total} bytes, the source declared {expected_size}")
+        if expected_size is not None and abs(total - expected_size) > size_tolerance:
+            allowed = f" (± {size_tolerance} allowed)" if size_tolerance else ""
+            raise SizeMismatch(
+                f"{what}: got {total} bytes, the source declared {expected_size}{allowed}"
+            )
         if expected_sha1 is not None and digest != expected_sha1.lower():
             raise ChecksumMismatch(
                 f"{what}: SHA-1 {digest} does not match the source's {expected_sha1.lower()}"
@@ -136,6 +141,7 @@ def stream_to_s3(
         sha1=digest,
         etag=str(done.get("ETag", "")).strip('"'),
         parts=len(parts),
+        version_id=str(done["VersionId"]) if done.get("VersionId") not in (None, "null") else None,
     )
 
 
@@ -144,8 +150,7 @@ def _pump(
     uploader: _PartUploader,
     *,
     max_bytes: int,
-    deadline: float | None,
-    clock: Callable[[], float],
+    budget: TimeBudget,
     what: str,
 ) -> tuple[int, str]:
     """Copy chunks into pooled part buffers; returns the byte count and SHA-1 of everything read."""
@@ -159,8 +164,10 @@ def _pump(
         total += len(chunk)
         if total > max_bytes:
             raise TooLarge(f"{what}: more than {max_bytes} bytes (the limit) while streaming")
-        if deadline is not None and clock() > deadline:
-            raise OutOfTime(f"{what}: time budget ran out after {total} bytes")
+        if budget.spent():
+            raise OutOfTime(
+                f"{what}: download stopped after {total} bytes: the run's time is nearly up"
+            )
         sha1.update(chunk)
         view, offset = memoryview(chunk), 0
         while offset < len(view):

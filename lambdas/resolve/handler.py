@@ -1,6 +1,7 @@
 """Step 1 of the pipeline: turn the execution input into a complete, validated run request.
 
-``{}`` means "the active campaign and batch sizes from the configuration parameter"; overrides
+``{}`` (or ``null``) means "the active campaign and batch sizes from the configuration parameter";
+any other JSON that is not an object (an array, a string, a number) is ``InvalidInput``; overrides
 (``campaign``, ``batch_sizes``) are validated against that configuration; an upload event adds
 ``upload: {bucket, key}``. Anything wrong raises ``InvalidInput`` with a message naming the field,
 so the execution fails at once with ``Error=InvalidInput`` and a readable ``Cause`` instead of
@@ -23,7 +24,7 @@ from lambdas.shared.campaign_config import (
     CampaignConfigStore,
     resolve,
 )
-from lambdas.shared.errors import InvalidInput
+from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import UPLOADS_PREFIX
 
 logger = Logger()
@@ -44,30 +45,43 @@ def parse_upload(value: object, *, raw_bucket: str | None) -> dict[str, Any]:
     unknown = sorted(set(value) - set(UPLOAD_REQUIRED) - set(UPLOAD_OPTIONAL))
     if unknown:
         raise InvalidInput(
-            f"upload: unknown field(s) {unknown}; allowed: "
+            f"upload: unknown field(s) {shown(unknown)}; allowed: "
             f"{', '.join(UPLOAD_REQUIRED + UPLOAD_OPTIONAL)}"
         )
     for name in UPLOAD_REQUIRED:
         if not isinstance(value.get(name), str) or not value[name].strip():
             raise InvalidInput(
-                f"upload.{name}: must be a non-empty string, got {value.get(name)!r}"
+                f"upload.{name}: must be a non-empty string, got {shown(value.get(name))}"
             )
     bucket, key = value["bucket"], value["key"]
     if raw_bucket and bucket != raw_bucket:
         raise InvalidInput(
-            f"upload.bucket: {bucket!r} is not this deployment's raw bucket {raw_bucket!r}"
+            f"upload.bucket: {shown(bucket)} is not this deployment's raw bucket {raw_bucket!r}"
         )
     if not key.startswith(UPLOADS_PREFIX) or key.endswith("/") or len(key) > MAX_KEY_LEN:
         raise InvalidInput(
-            f"upload.key: {key!r} must name an object under {UPLOADS_PREFIX!r} "
+            f"upload.key: {shown(key)} must name an object under {shown(UPLOADS_PREFIX)} "
             f"(not a folder, at most {MAX_KEY_LEN} characters)"
         )
     if any(part in ("", ".", "..") for part in key.split("/")[1:]):
-        raise InvalidInput(f"upload.key: {key!r} has an empty, '.' or '..' path segment")
+        raise InvalidInput(f"upload.key: {shown(key)} has an empty, '.' or '..' path segment")
     size = value.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise InvalidInput(f"upload.size: must be a whole number of bytes, got {size!r}")
+        raise InvalidInput(f"upload.size: must be a whole number of bytes, got {shown(size)}")
     return {name: value[name] for name in UPLOAD_REQUIRED + UPLOAD_OPTIONAL if name in value}
+
+
+def json_shape(value: object) -> str:
+    """What a JSON value is, in words, with a short excerpt: ``a string ('travel')``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"a number ({shown(value, 30)})"
+    if isinstance(value, str):
+        return f"a string ({shown(value, 40)})"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return type(value).__name__
 
 
 def resolve_input(
@@ -79,7 +93,7 @@ def resolve_input(
     if not isinstance(event, Mapping):
         raise InvalidInput(
             f"execution input must be a JSON object such as {{}} or "
-            f'{{"campaign": "travel"}}, got {type(event).__name__}'
+            f'{{"campaign": "travel"}}, got {json_shape(event)}'
         )
     overrides = dict(event)
     upload = overrides.pop("upload", None)

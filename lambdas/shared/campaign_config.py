@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 
-from lambdas.shared.errors import InvalidInput
+from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import UnsafeKeyError, check_slug
 
 MIN_BATCH, MAX_BATCH = 1, 50
@@ -43,11 +43,13 @@ class CampaignConfig:
 
 def check_batch_size(media: str, value: Any) -> int:
     if media not in MEDIA_TYPES:
-        raise InvalidInput(f"batch_sizes: unknown media type {media!r}; expected {MEDIA_TYPES}")
+        raise InvalidInput(
+            f"batch_sizes: unknown media type {shown(media)}; expected {MEDIA_TYPES}"
+        )
     if isinstance(value, bool) or not isinstance(value, int) or not MIN_BATCH <= value <= MAX_BATCH:
         raise InvalidInput(
             f"batch_sizes.{media}: must be a whole number from {MIN_BATCH} to {MAX_BATCH}, "
-            f"got {value!r}"
+            f"got {shown(value)}"
         )
     return value
 
@@ -70,7 +72,7 @@ def parse(document: str | dict[str, Any]) -> CampaignConfig:
         raise InvalidInput(f"campaigns: {err}") from err
     active = data.get("active_campaign")
     if active not in campaigns:
-        raise InvalidInput(f"active_campaign: {active!r} is not one of {campaigns}")
+        raise InvalidInput(f"active_campaign: {shown(active)} is not one of {campaigns}")
     sizes = data.get("batch_sizes")
     if not isinstance(sizes, dict) or "video" not in sizes:
         raise InvalidInput("batch_sizes: must be an object with a 'video' entry")
@@ -86,11 +88,11 @@ def resolve(config: CampaignConfig, overrides: dict[str, Any] | None) -> dict[st
     unknown = set(overrides) - {"campaign", "batch_sizes"}
     if unknown:
         raise InvalidInput(
-            f"unknown input field(s) {sorted(unknown)}; allowed: campaign, batch_sizes"
+            f"unknown input field(s) {shown(sorted(unknown))}; allowed: campaign, batch_sizes"
         )
     campaign = overrides.get("campaign", config.active_campaign)
     if campaign not in config.campaigns:
-        raise InvalidInput(f"campaign: {campaign!r} is not one of {list(config.campaigns)}")
+        raise InvalidInput(f"campaign: {shown(campaign)} is not one of {list(config.campaigns)}")
     sizes = dict(config.batch_sizes)
     extra = overrides.get("batch_sizes", {})
     if not isinstance(extra, dict):

@@ -1,9 +1,41 @@
-"""Typed errors whose class names Step Functions Retry/Catch on (``Error`` = class name)."""
+"""Typed errors whose class names Step Functions Retry/Catch on (``Error`` = class name).
+
+The message of an error that leaves a handler becomes the execution's ``Cause``, read by people
+in an alert: it says what is wrong in a sentence, and it is bounded. Values that came from the
+user (an input field, a key) are shown with ``shown``, which shortens them.
+"""
+
+from __future__ import annotations
+
+MAX_MESSAGE_LEN = 500
+MAX_SHOWN_LEN = 80
+
+
+def shown(value: object, limit: int = MAX_SHOWN_LEN) -> str:
+    """``repr`` of a user-supplied value for a message, shortened to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bounded(message: str, limit: int = MAX_MESSAGE_LEN) -> str:
+    """One line of at most ``limit`` characters."""
+    line = " ".join(message.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 class InvalidInput(ValueError):
-    """The execution input or event is wrong; retrying cannot help."""
+    """The execution input or event is wrong; retrying cannot help.
+
+    The message is kept to one line of at most ``MAX_MESSAGE_LEN`` characters whatever the
+    caller passes, since it is the Cause an operator reads.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(bounded(str(message)))
 
 
 class SourceUnavailable(RuntimeError):
     """A media source stayed down after retries; the message names the source."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(bounded(str(message), 2 * MAX_MESSAGE_LEN))

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
+from lambdas.shared.errors import shown
+
 VIDEO_PREFIX = "video/"
 UPLOADS_PREFIX = "uploads/"
 SCRATCH_PREFIX = "scratch/"
@@ -32,7 +34,7 @@ def check_slug(kind: str, value: str) -> str:
     """Sources and campaigns become key segments, so they must be short lowercase slugs."""
     if not isinstance(value, str) or not _NAME_RE.match(value):
         raise UnsafeKeyError(
-            f"{kind} {value!r} is not a valid name: use 1-40 lowercase letters, digits or '-'"
+            f"{kind} {shown(value)} is not a valid name: use 1-40 lowercase letters, digits or '-'"
         )
     return value
 
@@ -54,7 +56,7 @@ def safe_file_name(title: str, *, max_len: int = MAX_FILE_NAME_LEN) -> str:
     cleaned = _UNSAFE_RUN_RE.sub("_", folded)
     cleaned = re.sub(r"\.{2,}", ".", cleaned).strip("._-")
     if not cleaned:
-        raise UnsafeKeyError(f"file name {title!r} has no usable characters")
+        raise UnsafeKeyError(f"file name {shown(title)} has no usable characters")
     path = PurePosixPath(cleaned)
     suffix = path.suffix.lower() if len(path.suffix) <= 6 else ""
     stem = cleaned[: len(cleaned) - len(path.suffix)] if suffix else cleaned

@@ -3,9 +3,15 @@
 Encoding choices are data (``settings/*.json``, validated against botocore's MediaConvert model in
 tests); this module only fills in what depends on the asset: the input file, the destinations,
 the HLS ladder for the source height and the heights that must never exceed the source.
-The state machine then runs ``MediaConvertCreateJob`` (``.sync``) with ``Settings.$=$.settings``
-and ``UserMetadata.$=$.user_metadata``; the user metadata names this deployment so EventBridge
-rules and the console see only our jobs.
+The state machine then runs ``MediaConvertCreateJob`` (``.sync``) with ``Settings.$=$.settings``,
+``UserMetadata.$=$.user_metadata`` and ``ClientRequestToken.$=$.client_request_token``; the user
+metadata names this deployment so EventBridge rules and the console see only our jobs.
+
+``client_request_token`` is derived from the asset and the run (the execution name the state
+machine passes as ``execution``): a CreateJob retried after its answer was lost (a timeout, a
+throttled or failed response the task retries) names the same job, and MediaConvert returns it
+instead of starting a second paid one. MediaConvert honours a token for one minute after the
+job was created; a later run of the same asset is another attempt and gets another token.
 
 Output names are fixed and predictable, under the asset's rendition folder::
 
@@ -21,6 +27,7 @@ import functools
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -31,8 +38,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.shared.catalog import Catalog
-from lambdas.shared.errors import InvalidInput
+from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import AssetKeys
+from lambdas.shared.tokens import fit
 
 logger = Logger()
 tracer = Tracer()
@@ -49,6 +57,18 @@ UNSUPPORTED_SUFFIXES = frozenset({".ogv", ".ogg"})
 MIN_OUTPUT_HEIGHT = 32  # MediaConvert's minimum frame height
 # A capped top rung is added only when it is clearly larger than the rung below it.
 MIN_RUNG_STEP = 1.15
+# MediaConvert's ClientRequestToken: "any string that includes up to 64 ASCII characters"
+# (botocore's model: a string marked idempotencyToken); kept to a conservative charset.
+CLIENT_TOKEN_MAX = 64
+_CLIENT_TOKEN_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
+MAX_EXECUTION_NAME = 80  # Step Functions execution names are 1..80 characters
+
+
+def client_request_token(asset_id: str, attempt: str | None) -> str:
+    """CreateJob's idempotency token: one per asset and attempt (the run that plans it)."""
+    return fit(
+        f"{asset_id}-transcode-{attempt or 'direct'}", _CLIENT_TOKEN_UNSAFE, CLIENT_TOKEN_MAX
+    )
 
 
 class UnsupportedSource(ValueError):
@@ -73,9 +93,9 @@ def _optional_number(event: Mapping[str, Any], name: str) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInput(f"{name}: must be a number, got {value!r}")
+        raise InvalidInput(f"{name}: must be a number, got {shown(value)}")
     if value < 0:
-        raise InvalidInput(f"{name}: must not be negative, got {value!r}")
+        raise InvalidInput(f"{name}: must not be negative, got {shown(value)}")
     return float(value)
 
 
@@ -89,14 +109,31 @@ class PlanAsset:
     key: str
     height: int | None
     duration_s: float | None
+    attempt: str | None = None
 
     @classmethod
     def parse(cls, event: object) -> PlanAsset:
+        """The state machine sends ``{"asset": {...}, "execution": "<name>"}``; a bare asset
+        (a direct invocation) is accepted too and plans a ``direct`` attempt."""
+        attempt: str | None = None
+        if isinstance(event, Mapping) and isinstance(event.get("asset"), Mapping):
+            execution = event.get("execution")
+            if execution is not None and (
+                not isinstance(execution, str)
+                or not execution
+                or len(execution) > MAX_EXECUTION_NAME
+            ):
+                raise InvalidInput(
+                    f"execution: must be an execution name of 1-{MAX_EXECUTION_NAME} characters"
+                )
+            attempt, event = execution, event["asset"]
         if not isinstance(event, Mapping):
             raise InvalidInput("transcode plan input must be an ingested asset object")
         for name in ("asset_id", "campaign", "bucket", "key"):
             if not isinstance(event.get(name), str) or not event[name]:
-                raise InvalidInput(f"{name}: must be a non-empty string, got {event.get(name)!r}")
+                raise InvalidInput(
+                    f"{name}: must be a non-empty string, got {shown(event.get(name))}"
+                )
         height = _optional_number(event, "height")
         return cls(
             asset_id=event["asset_id"],
@@ -106,6 +143,7 @@ class PlanAsset:
             # 0 means "unknown" in some source metadata; treat it like a missing height.
             height=int(height) if height else None,
             duration_s=_optional_number(event, "duration_s"),
+            attempt=attempt,
         )
 
 
@@ -201,6 +239,7 @@ def build_plan(asset: PlanAsset, *, processed_bucket: str, deployment: str) -> d
 
     settings["OutputGroups"] = [proxy, hls, thumbnails]
     return {
+        "client_request_token": client_request_token(asset.asset_id, asset.attempt),
         "settings": settings,
         "user_metadata": {
             "deployment": deployment,

@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from lambdas.shared.errors import InvalidInput
+from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import UPLOADS_PREFIX
 
 logger = Logger()
@@ -41,7 +41,7 @@ def parse_event(event: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(bucket, str) or not isinstance(key, str):
         raise InvalidInput("event detail is missing bucket.name or object.key")
     if not key.startswith(UPLOADS_PREFIX):
-        raise InvalidInput(f"object {key!r} is not under {UPLOADS_PREFIX!r}")
+        raise InvalidInput(f"object {shown(key)} is not under {shown(UPLOADS_PREFIX)}")
     version = str(obj.get("version-id") or obj.get("sequencer") or obj.get("etag") or "")
     upload: dict[str, Any] = {"bucket": bucket, "key": key}
     if isinstance(obj.get("size"), int):

@@ -214,3 +214,36 @@ def test_readme_dashboard_picture_is_rendered_from_the_dashboard_body(synthesize
     assert LAYOUT_SVG.read_text() == rendered, (
         "docs/dashboard-layout.svg is stale: regenerate it with scripts/render_dashboard.py"
     )
+
+
+@pytest.mark.parametrize("env", ["Dev", "Prod"])
+@pytest.mark.parametrize(
+    ("metric", "service", "words"),
+    [
+        ("FailuresNotRecorded", "finalize", "could not record"),
+        ("AnalysisNoticesRecovered", "analysis-heartbeat", "completion notice"),
+    ],
+)
+def test_silent_failures_alarm_on_the_alerts_topic(synthesized, env, metric, service, words):
+    # Given a metric a handler emits when something went wrong quietly: a failure mark-failed
+    # could not record, a Rekognition notice that never came and the sweep recovered
+    pipeline = synthesized.templates[f"{env}/Pipeline"]["Resources"]
+    assert metric in _emitted_by_service(pipeline)[service]
+    template = Template.from_json(_monitoring(synthesized, env))
+    alarms = [
+        a["Properties"]
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == metric
+    ]
+    # Then one alarm fires on the first occurrence and notifies the alerts topic
+    assert len(alarms) == 1
+    (alarm,) = alarms
+    assert alarm["Namespace"] == "MediaPipeline"
+    assert {"Name": "service", "Value": service} in alarm["Dimensions"]
+    assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["Period"] == 300
+    assert words in alarm["AlarmDescription"]
+    (action,) = alarm["AlarmActions"]
+    assert "Alerts" in json.dumps(action)

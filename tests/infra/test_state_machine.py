@@ -209,3 +209,82 @@ def test_start_function_may_resume_only_this_state_machine(synthesized):
     assert send[0]["Resource"] == (
         f"arn:aws:states:eu-west-1:123456789012:stateMachine:{machine_id}-*"
     )
+
+
+def _lambda_of(state: dict) -> str:
+    """The function a LambdaInvoke task calls, as its logical id (from the tokenized ARN)."""
+    return json.dumps(state["Parameters"].get("FunctionName"))
+
+
+def test_any_input_shape_reaches_the_invalid_input_message(definition):
+    # The execution input may be any JSON (an array, a string, a number). A Catch that puts its
+    # error at "$.error" needs an object to put it in, and fails with States.Runtime otherwise,
+    # losing the handler's InvalidInput message. So Resolve's catches replace the input ("$").
+    resolve = definition["States"]["Resolve input"]
+    assert [c.get("ResultPath", "$") for c in resolve["Catch"]] == ["$", "$"]
+    read = definition["States"]["Read input error"]
+    assert read["Parameters"] == {"detail.$": "States.StringToJson($.Cause)"}
+    assert read["Next"] == "Invalid input"
+    fail = definition["States"]["Invalid input"]
+    assert fail == {"Type": "Fail", "Error": "InvalidInput", "CausePath": "$.detail.errorMessage"}
+
+
+def test_a_run_that_fails_after_resolve_is_summarized_with_a_readable_cause(definition):
+    states = definition["States"]
+    # Given the two ways a run fails after Resolve started: Resolve itself (not bad input) and
+    # anything inside Run
+    resolve_failed = next(
+        c for c in states["Resolve input"]["Catch"] if c["ErrorEquals"] == ["States.ALL"]
+    )
+    (run_failed,) = states["Run"]["Catch"]
+    assert states[resolve_failed["Next"]] == {
+        "Type": "Pass",
+        "Parameters": {"error.$": "$"},
+        "Next": "Summarize failed run",
+    }
+    assert run_failed == {
+        "ErrorEquals": ["States.ALL"],
+        "ResultPath": "$.error",
+        "Next": "Summarize failed run",
+    }
+    # Then both publish the run summary first (the summary function, in its failed-run form)
+    summarize = states["Summarize failed run"]
+    assert _lambda_of(summarize) == _lambda_of(states["Run"]["Branches"][0]["States"]["Summary"])
+    assert summarize["Parameters"]["Payload"] == {"execution.$": "$$.Execution.Id", "run.$": "$"}
+    # and fail with the short Error and readable Cause it returns
+    assert summarize["Next"] == "Run failed"
+    assert states["Run failed"] == {"Type": "Fail", "ErrorPath": "$.error", "CausePath": "$.cause"}
+    # and if even that step fails, the run still fails with a readable sentence, never raw JSON
+    (fallback,) = summarize["Catch"]
+    last = states[fallback["Next"]]
+    assert last["Type"] == "Fail" and last["ErrorPath"] == "$.error.Error"
+    assert last["Cause"].startswith("The run failed and its summary could not be published")
+    # and no Fail state anywhere passes on a raw Cause
+    for name, state, _ in _walk(states):
+        if state["Type"] == "Fail":
+            assert state.get("CausePath") in (None, "$.cause", "$.detail.errorMessage"), name
+
+
+def test_a_mark_failed_step_that_fails_still_gives_the_asset_a_result(definition):
+    maps = [s for _, s, _ in _walk(definition["States"]) if s["Type"] == "Map"]
+    inner = maps[0]["ItemProcessor"]["States"]
+    (catch,) = inner["Mark failed"]["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"] and catch["ResultPath"] == "$.mark_error"
+    fallback = inner[catch["Next"]]
+    assert fallback["Type"] == "Pass" and fallback.get("End") is True
+    assert fallback["Parameters"]["status"] == "FAILED"
+    assert fallback["Parameters"]["recorded"] is False
+    assert fallback["Parameters"]["asset_id.$"] == "$.asset.asset_id"
+
+
+def test_create_job_carries_the_plans_idempotency_token(definition):
+    maps = [s for _, s, _ in _walk(definition["States"]) if s["Type"] == "Map"]
+    inner = maps[0]["ItemProcessor"]["States"]
+    plan = inner["Plan transcode"]
+    assert plan["Parameters"]["Payload"] == {
+        "asset.$": "$.asset",
+        "execution.$": "$$.Execution.Name",
+    }
+    assert plan["ResultSelector"]["client_request_token.$"] == "$.Payload.client_request_token"
+    job = inner["Transcode"]["Parameters"]
+    assert job["ClientRequestToken.$"] == "$.plan.client_request_token"

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import requests
 
+from lambdas.ingest.budget import NO_DEADLINE, TimeBudget
 from lambdas.ingest.errors import IngestConfigurationError
 from lambdas.ingest.http import Download, HostPolicy, HttpClient
 from lambdas.ingest.models import Candidate, Rejected
@@ -60,6 +61,7 @@ class SourceContext:
     sleep: Callable[[float], None] | None
     clock: Callable[[], float]
     session_factory: Callable[[], requests.Session] = requests.Session
+    budget: TimeBudget = NO_DEADLINE
 
     @property
     def user_agent(self) -> str:
@@ -74,6 +76,7 @@ class SourceContext:
             user_agent=self.user_agent,
             session=self.session_factory(),
             sleep=self.sleep,
+            budget=self.budget,
         )
 
 

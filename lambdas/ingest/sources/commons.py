@@ -22,10 +22,12 @@ from typing import Any
 
 import requests
 
+from lambdas.ingest import values
 from lambdas.ingest.errors import BadSourceResponse, SourceHttpError
 from lambdas.ingest.http import HostPolicy, HttpClient
 from lambdas.ingest.models import Candidate, Rejected
 from lambdas.ingest.sources import HttpSource, SourceContext
+from lambdas.ingest.values import INVALID_METADATA, InvalidValue
 
 NAME = "commons"
 API_URL = "https://commons.wikimedia.org/w/api.php"
@@ -33,7 +35,11 @@ API_POLICY = HostPolicy.of("commons.wikimedia.org")
 MEDIA_POLICY = HostPolicy.of("upload.wikimedia.org")
 MAX_PAGES = 10
 MAX_DERIVATIVE_HEIGHT = 1080
-MAX_TEXT_LEN = 500
+MAX_TEXT_LEN = values.MAX_TEXT
+MAX_CREDIT_LEN = 1000
+MAX_TRANSCODE_KEY_LEN = 64
+# A hit whose data trips over one of these while being read is skipped, not the whole search.
+HIT_ERRORS = (InvalidValue, LookupError, TypeError, ValueError, AttributeError, ArithmeticError)
 EXTMETADATA_FIELDS = (
     "LicenseShortName",
     "License",
@@ -83,38 +89,77 @@ def is_free_license(*names: str | None) -> bool:
     return False
 
 
+# Elements without an end tag: they open no region, hidden or not.
+VOID_ELEMENTS = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+     "track", "wbr"}
+)  # fmt: skip
+_HIDDEN_STYLE = re.compile(r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)\b", re.I)
+
+
+def is_hidden(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+    """True for an element a reader never sees: scripts and styles, the ``hidden`` attribute,
+    and inline ``display: none`` / ``visibility: hidden``.
+
+    Commons templates hide machine-readable text this way, such as the QuickStatements labels
+    (``<span style="display: none;">label QS:Len,"..."</span>``) after a title or an author.
+    """
+    if tag in {"script", "style", "template"}:
+        return True
+    for name, value in attrs:
+        if name == "hidden":
+            return True
+        if name == "style" and value and _HIDDEN_STYLE.search(value):
+            return True
+    return False
+
+
 class _TextExtractor(HTMLParser):
+    """Visible text only: everything inside a hidden element, however deeply nested, is dropped."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
-        self._skip = 0
+        self._hidden_depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in {"script", "style"}:
-            self._skip += 1
-        elif tag in {"br", "p", "div", "li"}:
+        if tag in VOID_ELEMENTS:
+            if not self._hidden_depth and tag == "br":
+                self.parts.append(" ")
+            return
+        if self._hidden_depth:
+            self._hidden_depth += 1
+        elif is_hidden(tag, attrs):
+            self._hidden_depth = 1
+        elif tag in {"p", "div", "li"}:
             self.parts.append(" ")
 
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """``<span/>`` opens and closes at once; ``<br/>`` is still a line break."""
+        if tag in VOID_ELEMENTS:
+            self.handle_starttag(tag, attrs)
+
     def handle_endtag(self, tag: str) -> None:
-        if tag in {"script", "style"} and self._skip:
-            self._skip -= 1
+        if tag in VOID_ELEMENTS:
+            return
+        if self._hidden_depth:
+            self._hidden_depth -= 1
+        elif tag in {"p", "div", "li"}:
+            self.parts.append(" ")
 
     def handle_data(self, data: str) -> None:
-        if not self._skip:
+        if not self._hidden_depth:
             self.parts.append(data)
 
 
 def html_to_text(value: object, *, max_len: int = MAX_TEXT_LEN) -> str | None:
-    """Plain text from an extmetadata value (often HTML with links and entities)."""
+    """Plain, visible text from an extmetadata value (often HTML with links and entities)."""
     if value is None:
         return None
     parser = _TextExtractor()
     parser.feed(str(value))
     parser.close()
-    text = re.sub(r"\s+", " ", "".join(parser.parts)).strip()
-    if len(text) > max_len:
-        text = text[: max_len - 1].rstrip() + "…"
-    return text or None
+    return values.text("".join(parser.parts), limit=max_len) or None
 
 
 class CommonsSource(HttpSource):
@@ -145,7 +190,7 @@ class CommonsSource(HttpSource):
                 self.http.get_json(API_URL, params=params, policy=API_POLICY, retry_if=_maxlag)
             )
             for page in _pages(data):
-                yield self._parse_file(page)
+                yield self._read_hit(page)
             follow = data.get("continue")
             if not follow:
                 return
@@ -154,12 +199,28 @@ class CommonsSource(HttpSource):
             # The API requires the whole continue object back, not just the offset.
             params = {**params, **{str(k): str(v) for k, v in follow.items()}}
 
+    def _read_hit(self, page: Mapping[str, Any]) -> Candidate | Rejected:
+        """One hit, or its rejection with the reason: bad data in a hit never ends the search."""
+        source_id = str(page.get("pageid"))[:32]
+        label = f"{NAME} {values.shorten(str(page.get('title') or source_id), 100)}"
+        try:
+            return self._parse_file(page)
+        except InvalidValue as err:
+            return Rejected(NAME, source_id, INVALID_METADATA, f"{label}: {err}")
+        except HIT_ERRORS as err:
+            return Rejected(
+                NAME,
+                source_id,
+                INVALID_METADATA,
+                f"{label}: unreadable hit ({type(err).__name__}: {values.shorten(str(err), 80)})",
+            )
+
     def _parse_file(self, page: Mapping[str, Any]) -> Candidate | Rejected:
         checked = _check_file(page)
         if isinstance(checked, Rejected):
             return checked
         source_id, title, info = checked
-        label = f"{NAME} {title}"
+        label = f"{NAME} {values.shorten(title, 100)}"
         meta = _ExtMetadata(info["extmetadata"])
         license_name = meta.text("LicenseShortName")
         if not is_free_license(meta.text("License"), license_name):
@@ -171,28 +232,34 @@ class CommonsSource(HttpSource):
                 "CC0, public domain, CC BY or CC BY-SA",
             )
         display_title = title.split(":", 1)[1] if title.lower().startswith("file:") else title
-        sha1 = str(info["sha1"]).lower()
+        sha1 = values.sha1("sha1", info["sha1"])
+        page_url = values.web_url("descriptionurl", info.get("descriptionurl"), optional=True)
         common: dict[str, Any] = {
             "source": NAME,
             "source_id": source_id,
-            "title": display_title,
+            "title": values.text(display_title, limit=values.MAX_TITLE),
             "license": license_name or str(meta.text("License")),
-            "license_url": meta.text("LicenseUrl"),
-            "source_page_url": info.get("descriptionurl"),
-            "attribution": meta.attribution(display_title, info.get("descriptionurl")),
-            "duration_s": float(info["duration"]),
+            "license_url": _license_url(meta.text("LicenseUrl")),
+            "source_page_url": page_url,
+            "attribution": meta.attribution(display_title, page_url),
+            "duration_s": float(
+                values.number("duration", info["duration"], maximum=values.MAX_DURATION_S)
+            ),
         }
+        size = values.whole("size", info["size"], maximum=values.MAX_SIZE_BYTES)
+        width = values.dimension("width", info.get("width"))
+        height = values.dimension("height", info.get("height"))
         mime = str(info["mime"]).lower()
         if mime in DIRECT_TYPES:
             return Candidate(
                 checksum=sha1,
                 file_name=display_title,
-                download_url=str(info["url"]),
+                download_url=str(values.web_url("url", info["url"])),
                 mime=mime,
-                size_bytes=int(info["size"]),
+                size_bytes=size,
                 expected_sha1=sha1,
-                width=_int_or_none(info.get("width")),
-                height=_int_or_none(info.get("height")),
+                width=width,
+                height=height,
                 **common,
             )
         derivative = best_webm_derivative(info.get("derivatives"))
@@ -204,16 +271,19 @@ class CommonsSource(HttpSource):
                 f"{label}: {mime} cannot be read by MediaConvert and Commons offers no WebM "
                 "derivative",
             )
+        transcode_key = values.text(derivative["transcodekey"], limit=MAX_TRANSCODE_KEY_LEN + 1)
+        if len(transcode_key) > MAX_TRANSCODE_KEY_LEN:
+            raise InvalidValue(f"derivative transcodekey {values.shown(transcode_key)} is too long")
         return Candidate(
             # The transcode's bytes are not the original's: version it by original + transcode.
-            checksum=f"{sha1}:{derivative['transcodekey']}",
+            checksum=f"{sha1}:{transcode_key}",
             file_name=f"{PurePosixPath(display_title).stem}.webm",
-            download_url=str(derivative["src"]),
+            download_url=str(values.web_url("derivative src", derivative["src"])),
             mime="video/webm",
             size_bytes=None,
             expected_sha1=None,
-            width=_int_or_none(derivative.get("width")),
-            height=_int_or_none(derivative.get("height")),
+            width=values.dimension("derivative width", derivative.get("width")),
+            height=values.dimension("derivative height", derivative.get("height")),
             **common,
         )
 
@@ -229,17 +299,18 @@ class _ExtMetadata:
         value = entry.get("value") if isinstance(entry, Mapping) else None
         return html_to_text(value) if value not in (None, "") else None
 
-    def attribution(self, display_title: str, file_page: object) -> dict[str, Any]:
+    def attribution(self, display_title: str, file_page: str | None) -> dict[str, Any]:
         """What a credit needs (TASL: title, author, source, license), as plain text."""
         license_name, license_url = self.text("LicenseShortName"), self.text("LicenseUrl")
-        title = self.text("ObjectName") or PurePosixPath(display_title).stem
+        title = self.text("ObjectName") or values.text(PurePosixPath(display_title).stem)
         author = self.text("Artist")
-        credit_line = (
+        credit_line = values.shorten(
             title
             + (f" by {author}" if author else "")
             + f", {license_name or 'free license'}"
             + (f" ({license_url})" if license_url else "")
-            + ", via Wikimedia Commons"
+            + ", via Wikimedia Commons",
+            MAX_CREDIT_LEN,
         )
         return {
             "title": title,
@@ -250,7 +321,7 @@ class _ExtMetadata:
             "attribution_required": (self.text("AttributionRequired") or "").lower() != "false",
             "usage_terms": self.text("UsageTerms"),
             "description": self.text("ImageDescription"),
-            "file_page": file_page if isinstance(file_page, str) else None,
+            "file_page": file_page,
             "credit_line": credit_line,
         }
 
@@ -285,6 +356,18 @@ def _pages(data: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     )
 
 
+def _absent(value: object) -> bool:
+    return value is None or (isinstance(value, str | int | float) and value in ("", 0))
+
+
+def _license_url(value: str | None) -> str | None:
+    """``LicenseUrl`` is free text on the file page: kept when it is a web address, else None."""
+    try:
+        return values.web_url("LicenseUrl", value, optional=True, schemes=("https", "http"))
+    except InvalidValue:
+        return None
+
+
 _REQUIRED_INFO: tuple[tuple[str, type | tuple[type, ...]], ...] = (
     ("url", str),
     ("mime", str),
@@ -299,21 +382,25 @@ def _check_file(page: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] |
     """Shape checks before any decision: ids, a videoinfo entry with the fields we rely on."""
     page_id, title = page.get("pageid"), page.get("title")
     if not isinstance(page_id, int) or not isinstance(title, str) or not title:
-        return Rejected(NAME, str(page_id), "missing_fields", f"{NAME}: hit without pageid/title")
-    source_id, label = str(page_id), f"{NAME} {title}"
+        return Rejected(
+            NAME, str(page_id)[:32], "missing_fields", f"{NAME}: hit without pageid/title"
+        )
+    source_id = str(values.whole("pageid", page_id, maximum=values.MAX_ID))
+    label = f"{NAME} {values.shorten(title, 100)}"
     infos = page.get("videoinfo") or page.get("imageinfo")
     if not isinstance(infos, list) or not infos or not isinstance(infos[0], Mapping):
         return Rejected(NAME, source_id, "missing_fields", f"{label}: no videoinfo")
     info: Mapping[str, Any] = infos[0]
-    missing = [
-        name
-        for name, kind in _REQUIRED_INFO
-        if not isinstance(info.get(name), kind)
-        or isinstance(info.get(name), bool)
-        or info.get(name) in ("", 0)
-    ]
+    missing = [name for name, _kind in _REQUIRED_INFO if _absent(info.get(name))]
     if missing:
         return Rejected(NAME, source_id, "missing_fields", f"{label}: missing or empty {missing}")
+    wrong = [
+        name
+        for name, kind in _REQUIRED_INFO
+        if not isinstance(info[name], kind) or isinstance(info[name], bool)
+    ]
+    if wrong:
+        return Rejected(NAME, source_id, INVALID_METADATA, f"{label}: {wrong} have the wrong type")
     mime = str(info["mime"]).lower()
     media_type = str(info.get("mediatype", "")).upper()
     if media_type != "VIDEO" or not (mime.startswith("video/") or mime in OGG_TYPES):

@@ -11,7 +11,9 @@ Facts that shape this module (Pixabay API documentation):
   ``height`` and ``size``; ``large`` may be empty (``url: ""``, ``size: 0``). Files are served
   from ``cdn.pixabay.com``.
 * There is no checksum: the version token is ``pixabay:<id>:<rendition size>`` and the size is
-  verified after download.
+  verified after download. The documented ``size`` is approximate, so the downloaded length may
+  differ from it by ``size_tolerance(size)`` bytes (1 %, at least 1 KiB): enough for rounding,
+  not for a truncated file. The maximum file size stays a hard limit.
 * Content is under the Pixabay Content License, which is not Creative Commons; it is recorded as
   such and never presented as CC.
 """
@@ -24,13 +26,15 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+from lambdas.ingest import values
 from lambdas.ingest.adapters import PLACEHOLDER_VALUES
 from lambdas.ingest.errors import BadSourceResponse, SourceNotConfigured
 from lambdas.ingest.http import HostPolicy, HttpClient
 from lambdas.ingest.models import Candidate, Rejected
 from lambdas.ingest.sources import HttpSource, SearchCache, SourceContext
+from lambdas.ingest.values import INVALID_METADATA, InvalidValue
 from lambdas.shared.keys import CACHE_PREFIX
 
 NAME = "pixabay"
@@ -46,6 +50,15 @@ MAX_PAGES = 5
 PER_PAGE = 50
 CACHE_FOLDER = f"{CACHE_PREFIX}pixabay/"
 EXTENSION_TYPES = {".mp4": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime"}
+# Pixabay's ``size`` is approximate: a download within this share of it (or SIZE_SLACK_MIN_BYTES)
+# is the file it described; a truncated or different file is further off than that.
+SIZE_SLACK_RATIO = 0.01
+SIZE_SLACK_MIN_BYTES = 1024
+MAX_TAGS = 20
+MAX_TAG_LEN = 50
+MAX_USER_LEN = 100
+# A hit whose data trips over one of these while being read is skipped, not the whole search.
+HIT_ERRORS = (InvalidValue, LookupError, TypeError, ValueError, AttributeError, ArithmeticError)
 
 
 def create(context: SourceContext) -> PixabaySource:
@@ -84,6 +97,11 @@ def cache_key(query: Mapping[str, str]) -> str:
     return f"{CACHE_FOLDER}{hashlib.sha256(canonical.encode()).hexdigest()}.json"
 
 
+def size_tolerance(declared: int) -> int:
+    """How many bytes a download may differ from a declared (approximate) Pixabay size."""
+    return max(SIZE_SLACK_MIN_BYTES, int(declared * SIZE_SLACK_RATIO))
+
+
 def pick_rendition(videos: object, max_bytes: int) -> tuple[str, Mapping[str, Any]] | None:
     """The biggest rendition that exists and fits the size limit."""
     if not isinstance(videos, Mapping):
@@ -94,7 +112,13 @@ def pick_rendition(videos: object, max_bytes: int) -> tuple[str, Mapping[str, An
         if not isinstance(item, Mapping):
             continue
         url, size = item.get("url"), item.get("size")
-        if isinstance(url, str) and url and isinstance(size, int) and 0 < size <= max_bytes:
+        if (
+            isinstance(url, str)
+            and url
+            and isinstance(size, int)
+            and not isinstance(size, bool)
+            and 0 < size <= max_bytes
+        ):
             fitting.append((size, name, item))
     if not fitting:
         return None
@@ -126,7 +150,7 @@ class PixabaySource(HttpSource):
             data = self._page({**query, "page": str(page)})
             hits, total = data["hits"], data["totalHits"]
             for hit in hits:
-                yield self._parse_hit(hit)
+                yield self._read_hit(hit)
             if len(hits) < per_page or page * per_page >= total:
                 return
 
@@ -144,6 +168,23 @@ class PixabaySource(HttpSource):
         self.cache.put(key, data)
         return checked
 
+    def _read_hit(self, hit: object) -> Candidate | Rejected:
+        """One hit, or its rejection with the reason: bad data in a hit never ends the search."""
+        raw_id = hit.get("id") if isinstance(hit, Mapping) else None
+        video_id = str(raw_id)[:32] if raw_id is not None else "?"
+        try:
+            return self._parse_hit(hit)
+        except InvalidValue as err:
+            return Rejected(NAME, video_id, INVALID_METADATA, f"{NAME} video {video_id}: {err}")
+        except HIT_ERRORS as err:
+            return Rejected(
+                NAME,
+                video_id,
+                INVALID_METADATA,
+                f"{NAME} video {video_id}: unreadable hit "
+                f"({type(err).__name__}: {values.shorten(str(err), 80)})",
+            )
+
     def _parse_hit(self, hit: object) -> Candidate | Rejected:
         checked = _check_hit(hit, self.max_file_bytes)
         if isinstance(checked, Rejected):
@@ -159,35 +200,45 @@ class PixabaySource(HttpSource):
                 "not_video",
                 f"{NAME} video {video_id}: {suffix or 'no extension'} is not a video file",
             )
-        tags = [t.strip() for t in str(hit_fields.get("tags", "")).split(",") if t.strip()]
-        user = str(hit_fields.get("user") or "unknown")
-        user_id = hit_fields.get("user_id")
-        page_url = hit_fields.get("pageURL")
+        tags = [
+            values.text(t, limit=MAX_TAG_LEN) for t in str(hit_fields.get("tags") or "").split(",")
+        ]
+        tags = [t for t in tags if t][:MAX_TAGS]
+        user = values.text(hit_fields.get("user") or "unknown", limit=MAX_USER_LEN) or "unknown"
+        user_id = values.optional_whole("user_id", hit_fields.get("user_id"), maximum=values.MAX_ID)
+        page_url = values.web_url("pageURL", hit_fields.get("pageURL"), optional=True)
+        author_url = (
+            f"https://pixabay.com/users/{quote(user, safe='')}-{user_id}/" if user_id else None
+        )
         return Candidate(
             source=NAME,
             source_id=str(video_id),
             checksum=f"{NAME}:{video_id}:{item['size']}",
-            title=f"Pixabay video {video_id}" + (f": {', '.join(tags[:5])}" if tags else ""),
+            title=values.shorten(
+                f"Pixabay video {video_id}" + (f": {', '.join(tags[:5])}" if tags else ""),
+                values.MAX_TITLE,
+            ),
             file_name=f"pixabay_{video_id}_{'_'.join(tags[:3])}{suffix}",
             download_url=url,
             mime=mime,
             license=LICENSE,
             license_url=LICENSE_URL,
-            source_page_url=page_url if isinstance(page_url, str) else None,
+            source_page_url=page_url,
             attribution={
                 "title": ", ".join(tags[:5]) or f"Pixabay video {video_id}",
                 "author": user,
-                "author_url": f"https://pixabay.com/users/{user}-{user_id}/" if user_id else None,
+                "author_url": author_url,
                 "tags": tags,
                 "rendition": rendition,
                 "attribution_required": False,
                 "credit_line": f"Video by {user} from Pixabay ({LICENSE})",
             },
             size_bytes=int(item["size"]),
+            size_tolerance_bytes=size_tolerance(int(item["size"])),
             expected_sha1=None,
             duration_s=float(hit_fields["duration"]),
-            width=_dimension(item.get("width")),
-            height=_dimension(item.get("height")),
+            width=values.dimension("width", item.get("width")),
+            height=values.dimension("height", item.get("height")),
         )
 
 
@@ -195,16 +246,19 @@ def _check_hit(
     hit: object, max_bytes: int
 ) -> tuple[int, Mapping[str, Any], str, Mapping[str, Any]] | Rejected:
     """Shape checks and the rendition choice; a hit we cannot use says why."""
-    if not isinstance(hit, Mapping) or not isinstance(hit.get("id"), int):
+    if not isinstance(hit, Mapping) or hit.get("id") is None:
         return Rejected(NAME, "?", "missing_fields", f"{NAME}: hit without a numeric id")
-    video_id: int = hit["id"]
+    video_id = values.whole("id", hit["id"], maximum=values.MAX_ID)
     label = f"{NAME} video {video_id}"
     duration = hit.get("duration")
-    if not isinstance(duration, int | float) or isinstance(duration, bool) or duration <= 0:
+    if duration in (None, "", 0):
         return Rejected(NAME, str(video_id), "missing_fields", f"{label}: no duration")
+    values.number("duration", duration, maximum=values.MAX_DURATION_S)
     videos = hit.get("videos")
     if not isinstance(videos, Mapping):
         return Rejected(NAME, str(video_id), "missing_fields", f"{label}: no videos object")
+    for name, rendition in videos.items():
+        _check_rendition(str(name), rendition)
     choice = pick_rendition(videos, max_bytes)
     if choice is not None:
         return video_id, hit, choice[0], choice[1]
@@ -219,6 +273,21 @@ def _check_hit(
     return Rejected(NAME, str(video_id), "missing_fields", f"{label}: no rendition has a URL")
 
 
+def _check_rendition(name: str, rendition: object) -> None:
+    """Every offered rendition's numbers and URL must be real ones, or the hit is not trusted.
+
+    An empty rendition (``url: ""``, ``size: 0``) is documented and fine.
+    """
+    if not isinstance(rendition, Mapping):
+        raise InvalidValue(f"videos.{name} must be an object, got {values.shown(rendition)}")
+    if not rendition.get("url"):
+        return
+    values.web_url(f"videos.{name}.url", rendition["url"])
+    values.whole(f"videos.{name}.size", rendition.get("size"), maximum=values.MAX_SIZE_BYTES)
+    for field in ("width", "height"):
+        values.dimension(f"videos.{name}.{field}", rendition.get(field))
+
+
 def _check_envelope(data: object) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise BadSourceResponse(f"{NAME}: API answered {type(data).__name__}, not an object")
@@ -226,7 +295,3 @@ def _check_envelope(data: object) -> Mapping[str, Any]:
     if not isinstance(hits, list) or not isinstance(total, int) or isinstance(total, bool):
         raise BadSourceResponse(f"{NAME}: API answer lacks 'hits' list or 'totalHits' number")
     return data
-
-
-def _dimension(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -6,7 +6,7 @@ import copy
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,22 @@ class Lake:
             found += [o["Key"] for o in page.get("Contents", [])]
         return sorted(k for k in found if include_cache or not k.startswith(CACHE_PREFIX))
 
+    def versions(self) -> list[str]:
+        """Every object version and delete marker, as ``key@kind``: what a versioned bucket keeps
+        after a delete without a version id (the raw bucket is versioned)."""
+        found: list[str] = []
+        for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket):
+            found += [f"{v['Key']}@version" for v in page.get("Versions", [])]
+            found += [f"{m['Key']}@delete-marker" for m in page.get("DeleteMarkers", [])]
+        return sorted(k for k in found if not k.startswith(CACHE_PREFIX))
+
+    def versioned(self) -> Lake:
+        """Turn on versioning, as the deployed raw bucket has it."""
+        self.s3.put_bucket_versioning(
+            Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+        return self
+
     def pending_uploads(self) -> list[str]:
         return [
             u["Key"] for u in self.s3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])
@@ -167,3 +183,38 @@ class FakeContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_ms
+
+
+@dataclass
+class LambdaClock:
+    """The Lambda's remaining time, moved on by the test (slow servers, back-off pauses)."""
+
+    left_s: float
+
+    def advance(self, seconds: float) -> None:
+        self.left_s = max(0.0, self.left_s - seconds)
+
+    def context(self) -> ClockedContext:
+        return ClockedContext(clock=self)
+
+
+@dataclass(frozen=True)
+class ClockedContext(FakeContext):
+    """A Lambda context whose remaining time is a ``LambdaClock``'s."""
+
+    clock: LambdaClock = field(default_factory=lambda: LambdaClock(900.0))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.clock.left_s * 1000)
+
+
+def slow_files(rsps: responses.RequestsMock, clock: LambdaClock, cost_s: float, *urls: str) -> None:
+    """File downloads that each take ``cost_s`` of the Lambda's time."""
+    for url in urls or tuple(BODIES):
+        body, content_type = BODIES[url]
+
+        def answer(_request: Any, body: bytes = body, content_type: str = content_type) -> tuple:
+            clock.advance(cost_s)
+            return 200, {"Content-Type": content_type, "Content-Length": str(len(body))}, body
+
+        rsps.add_callback(responses.GET, url, callback=answer)

@@ -11,7 +11,7 @@ import responses
 from lambdas.ingest.errors import BadSourceResponse
 from lambdas.ingest.http import HttpClient
 from lambdas.ingest.models import Candidate, Rejected
-from lambdas.ingest.sources.commons import CommonsSource, is_free_license
+from lambdas.ingest.sources.commons import CommonsSource, html_to_text, is_free_license
 from tests.lambdas.ingest.support import (
     FERRY_480_URL,
     LISBON_URL,
@@ -117,6 +117,68 @@ def test_a_free_webm_becomes_a_candidate_with_checksum_and_plain_text_attributio
         "Lisbon tram 28 in Alfama by Ana Silva & friends, CC BY-SA 4.0 "
         "(https://creativecommons.org/licenses/by-sa/4.0), via Wikimedia Commons"
     )
+
+
+# Real extmetadata from Commons file pages built with {{Artwork}}/{{Information}} and Creator or
+# Wikidata-backed templates: the visible text is followed by hidden QuickStatements labels.
+QS_OBJECT_NAME = (
+    '<span lang="en">Tram 28 in Alfama</span>\n'
+    '<span style="display: none;">label QS:Len,"Tram 28 in Alfama"</span>'
+)
+QS_ARTIST = (
+    '<bdi><a href="https://www.wikidata.org/wiki/Q12345" class="extiw" title="d:Q12345">'
+    '<span title="Portuguese photographer">Ana Silva</span></a></bdi>'
+    '<div style="display:none"><span>creator QS:P170,Q12345</span><br>'
+    '<span style="DISPLAY : NONE">nested</span></div>'
+    "<span hidden>hidden attribute</span>"
+    ' &amp; <span class="mw-empty-elt"></span>friends'
+)
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        (QS_OBJECT_NAME, "Tram 28 in Alfama"),
+        (QS_ARTIST, "Ana Silva & friends"),
+        ("<p>Line one<br/>line two</p><style>p{}</style><script>x()</script>", "Line one line two"),
+        ('<span style="color:red;display:none !important">x</span>shown', "shown"),
+        ('<span style="visibility: hidden">x</span>shown', "shown"),
+        ('a<img src="x.png" style="display:none">b', "ab"),
+        ('<span style="display: inline">kept</span>', "kept"),
+    ],
+    ids=[
+        "qs-label",
+        "creator-qs-nested",
+        "script-style",
+        "important",
+        "visibility",
+        "void",
+        "shown",
+    ],
+)
+def test_hidden_elements_are_dropped_from_extmetadata_text(html, text):
+    assert html_to_text(html) == text
+
+
+def test_hidden_quickstatements_labels_never_reach_the_attribution(rsps, commons):
+    # Given a file whose ObjectName and Artist carry hidden QuickStatements labels, as real
+    # Wikidata-backed file pages do
+    page = commons_file("File:Lisbon tram 28 in Alfama.webm")
+    meta = page["videoinfo"][0]["extmetadata"]
+    meta["ObjectName"]["value"] = QS_OBJECT_NAME
+    meta["Artist"]["value"] = QS_ARTIST
+    mock_commons(rsps, commons_page(page))
+
+    # When searched
+    [hit] = list(commons.search("travel", 1))
+
+    # Then the title, the author and the credit line hold only the visible text
+    assert isinstance(hit, Candidate)
+    assert hit.attribution["title"] == "Tram 28 in Alfama"
+    assert hit.attribution["author"] == "Ana Silva & friends"
+    assert hit.attribution["credit_line"].startswith("Tram 28 in Alfama by Ana Silva & friends, ")
+    for value in hit.attribution.values():
+        assert "QS:" not in str(value) and "hidden" not in str(value)
 
 
 def test_a_non_free_license_is_rejected_with_the_license_named(rsps, commons):

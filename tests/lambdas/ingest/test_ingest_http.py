@@ -112,7 +112,7 @@ def test_timeouts_are_retried_and_then_reported_with_the_source_name(rsps, clien
 
     # Then every attempt was made and the error says what happened
     assert len(rsps.calls) == 4
-    assert str(caught.value).startswith("commons: https://commons.wikimedia.org/w/api.php")
+    assert str(caught.value).startswith("commons: commons.wikimedia.org/w/api.php is unavailable")
     assert "ReadTimeout after 4 attempts" in str(caught.value)
 
 
@@ -156,6 +156,40 @@ def test_an_html_answer_is_a_bad_response_not_json(rsps, client):
     assert message.startswith("commons: ")
     assert "text/html; charset=utf-8 instead of JSON" in message
     assert "<!DOCTYPE html>" in message
+
+
+def test_an_html_answer_to_a_long_query_reads_as_one_short_sentence(rsps, client):
+    # Given the real search request (a dozen parameters) answered by an HTML error page
+    rsps.add(
+        responses.GET,
+        COMMONS_API,
+        body="<!DOCTYPE html>\n<html lang=en><meta charset=utf-8><title>Wikimedia Error</title>"
+        + "<style>"
+        + "x" * 2000
+        + "</style>",
+        content_type="text/html; charset=utf-8",
+    )
+    params = {
+        "action": "query", "format": "json", "formatversion": "2", "generator": "search",
+        "gsrsearch": "filetype:video travel", "gsrnamespace": "6", "gsrlimit": "50",
+        "prop": "videoinfo", "viprop": "url|size|mime|mediatype|sha1|extmetadata|derivatives",
+        "viextmetadatafilter": "LicenseShortName|License|LicenseUrl|Artist|Credit|Attribution|"
+        "AttributionRequired|UsageTerms|ObjectName|ImageDescription",
+        "viextmetadatalanguage": "en", "maxlag": "5",
+    }  # fmt: skip
+
+    # When the client asks for JSON
+    with pytest.raises(BadSourceResponse) as caught:
+        client.get_json(COMMONS_API, params=params, policy=API)
+
+    # Then the message says who answered what instead of JSON, without the request's query
+    message = str(caught.value)
+    assert message.startswith(
+        "commons: commons.wikimedia.org/w/api.php answered text/html; charset=utf-8 instead of "
+        "JSON (body starts '<!DOCTYPE html> <html lang=en>"
+    ), message
+    assert "gsrsearch" not in message and "viprop" not in message
+    assert len(message) <= 200
 
 
 def test_malformed_json_is_a_bad_response(rsps, client):
@@ -250,7 +284,7 @@ def test_the_api_key_never_appears_in_error_messages(rsps, waits):
     # Then the message explains the failure and masks the key
     message = str(caught.value)
     assert "sekret-123" not in message
-    assert "key=***" in message
+    assert "key=" not in message  # the query is never part of a message
     assert "[ERROR 400] Invalid or missing API key" in message
 
 

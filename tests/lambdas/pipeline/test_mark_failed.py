@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from lambdas.finalize.failed import handler, root_cause
+from lambdas.shared.catalog import Catalog
 from lambdas.transcode.plan import PlanAsset, build_plan
 from tests.lambdas.pipeline.builders import (
     DEPLOYMENT,
@@ -122,7 +124,12 @@ def test_failed_asset_is_recorded_with_its_reason(committed_asset, catalog, lamb
         "MediaConvert job 1735711260123-zz9x8w failed (error 1030): "
         "Video codec [theora] is not a supported input codec"
     )
-    assert result == {"asset_id": committed_asset["asset_id"], "status": "FAILED", "reason": reason}
+    assert result == {
+        "asset_id": committed_asset["asset_id"],
+        "status": "FAILED",
+        "reason": reason,
+        "recorded": True,
+    }
     item = catalog.get_asset(committed_asset["asset_id"])
     assert (item["status"], item["failure_reason"]) == ("FAILED", reason)
     failed = catalog.campaign_assets("travel", status="FAILED")
@@ -143,10 +150,67 @@ def test_asset_missing_from_the_catalog_still_returns_a_result(catalog, lambda_c
     }
     # When marked failed
     result = handler(event, lambda_context)
-    # Then the batch still gets a FAILED result instead of a second failure
+    # Then the batch still gets a FAILED result instead of a second failure, saying it is unrecorded
     assert result["status"] == "FAILED" and result["asset_id"] == "wikimedia-unknown"
+    assert result["recorded"] is False
+    assert result["not_recorded"] == "asset wikimedia-unknown is not in the catalog"
 
 
 def test_malformed_catch_payload_does_not_stop_the_batch(catalog, lambda_context):
     result = handler({"error": {"Error": "States.Runtime", "Cause": "bad path"}}, lambda_context)
-    assert result == {"asset_id": None, "status": "FAILED", "reason": "States.Runtime: bad path"}
+    assert result == {
+        "asset_id": None,
+        "status": "FAILED",
+        "reason": "States.Runtime: bad path",
+        "recorded": False,
+        "not_recorded": "the failure names no asset_id",
+    }
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ClientError(
+            {
+                "Error": {
+                    "Code": "ProvisionedThroughputExceededException",
+                    "Message": "The level of configured provisioned throughput for the table was "
+                    "exceeded. Consider increasing your provisioning level with the UpdateTable "
+                    "API.",
+                }
+            },
+            "TransactWriteItems",
+        ),
+        ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "GetItem"
+        ),
+        EndpointConnectionError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com/"),
+    ],
+    ids=["throttled", "access-denied", "no-endpoint"],
+)
+def test_a_catalog_that_cannot_record_the_failure_never_stops_the_batch(
+    committed_asset, catalog, lambda_context, monkeypatch, capsys, failure
+):
+    # Given DynamoDB refusing (or unreachable) when the failure is recorded
+    def refuse(self, asset_id, reason):
+        raise failure
+
+    monkeypatch.setattr(Catalog, "mark_failed", refuse)
+    event = {"asset": committed_asset, "error": {"Error": "States.Timeout"}}
+
+    # When mark-failed runs
+    result = handler(event, lambda_context)
+
+    # Then the batch gets its FAILED result, which says the catalog does not know about it
+    assert result["status"] == "FAILED"
+    assert result["asset_id"] == committed_asset["asset_id"]
+    assert result["reason"] == "States.Timeout: the step did not finish within its timeout"
+    assert result["recorded"] is False
+    assert result["not_recorded"].startswith("the catalog could not record it: ")
+    assert len(result["not_recorded"]) <= 300
+    # and a FailuresNotRecorded metric goes out for the alarm
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    names = {
+        m["Name"] for doc in emitted for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
+    }
+    assert {"AssetsFailed", "FailuresNotRecorded"} <= names

@@ -104,3 +104,53 @@ def test_broken_configuration_parameter_is_reported(config_parameter, lambda_con
         handler({}, lambda_context)
     # Then the failure says which stored field is wrong
     assert "active_campaign" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("event", "shape"),
+    [
+        (["travel"], "an array"),
+        ("travel", "a string ('travel')"),
+        (7, "a number (7)"),
+        (2.5, "a number (2.5)"),
+        (True, "true"),
+        ("x" * 5000, "a string ('xxxxx"),
+    ],
+    ids=["list", "string", "int", "float", "bool", "long-string"],
+)
+def test_a_non_object_input_is_invalid_input_naming_its_shape(
+    config_parameter, lambda_context, event, shape
+):
+    # Given an execution started with JSON that is not an object (the console accepts any JSON)
+    # When the handler, with its Powertools decorators, resolves it
+    with pytest.raises(InvalidInput) as raised:
+        handler(event, lambda_context)
+    # Then the Cause says what was expected and what came, in one short line
+    message = str(raised.value)
+    assert message.startswith(
+        'execution input must be a JSON object such as {} or {"campaign": "travel"}, got '
+    )
+    assert shape in message
+    assert len(message) <= 200
+
+
+def test_null_input_means_the_stored_configuration(config_parameter, lambda_context):
+    # Given `null` as the execution input (what "no input" serializes to in some clients)
+    # Then it is read as {} (documented), not as an error
+    assert handler(None, lambda_context) == {"campaign": "travel", "batch_sizes": {"video": 2}}
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"campaign": "c" * 5000},
+        {"upload": {"bucket": RAW_BUCKET, "key": "video/" + "k" * 5000}},
+        {"campaign": "travel", "z" * 3000: 1},
+        {"batch_sizes": {"video": list(range(2000))}},
+    ],
+    ids=["long-campaign", "long-key", "long-field-name", "huge-value"],
+)
+def test_user_values_in_the_cause_are_shortened(config_parameter, lambda_context, event):
+    with pytest.raises(InvalidInput) as raised:
+        handler(event, lambda_context)
+    assert len(str(raised.value)) <= 300, str(raised.value)

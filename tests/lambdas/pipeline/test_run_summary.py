@@ -140,3 +140,140 @@ def test_long_failure_lists_are_shortened():
     )
     assert "- ... and 70 more" in text
     assert "Skipped at ingest: 2 (license: 2)" in text
+
+
+# -- failures that must still be read: unrecorded assets, failed runs --------------------------
+
+STACK_TRACE = [
+    f'  File "/var/task/lambdas/ingest/service.py", line {n}, in run_campaign\n' for n in range(40)
+]
+
+
+def lambda_error(error_type: str, message: str) -> dict:
+    """A Lambda function error as a Catch sees it: about 1 kB of JSON with a stack trace."""
+    return {
+        "Error": error_type,
+        "Cause": json.dumps(
+            {
+                "errorMessage": message,
+                "errorType": error_type,
+                "requestId": "9f1c2a8e-0000-4000-8000-000000000042",
+                "stackTrace": STACK_TRACE,
+            }
+        ),
+    }
+
+
+def test_a_failure_the_catalog_did_not_record_is_listed_as_such(alerts, lambda_context):
+    # Given one asset whose failure mark-failed could not write to the catalog
+    unrecorded = {
+        **FAILED,
+        "recorded": False,
+        "not_recorded": "the catalog could not record it: DynamoDB answered "
+        "ProvisionedThroughputExceededException",
+    }
+    event = {"execution": EXECUTION, "campaign": "travel", "results": [PROCESSED, unrecorded]}
+
+    # When the summary runs
+    counts = summary_handler(event, lambda_context)
+
+    # Then the counts and the message say it, so nobody trusts the dashboard's FAILED list alone
+    assert counts == {"processed": 1, "failed": 1, "status": "PARTIAL", "not_recorded": 1}
+    text = alerts()[0]["Message"]
+    assert "Failures not recorded in the catalog: 1" in text
+    assert (
+        "pixabay-bbb: MediaConvert job 1-x failed (error 1030): unsupported codec (not recorded "
+        "in the catalog: the catalog could not record it: DynamoDB answered "
+        "ProvisionedThroughputExceededException)"
+    ) in text
+
+
+def test_a_run_that_failed_after_resolve_publishes_a_summary_with_a_readable_cause(
+    alerts, lambda_context
+):
+    # Given a run whose ingest failed: the Run state's Catch hands over the resolved input and
+    # the raw Lambda error (about 1 kB with a stack trace)
+    error = lambda_error(
+        "SourceUnavailable",
+        "every source failed: commons: commons.wikimedia.org/w/api.php answered text/html "
+        "instead of JSON (body starts '<!DOCTYPE html>'); pixabay: pixabay.com/api/videos/ "
+        "answered HTTP 429",
+    )
+    assert len(error["Cause"]) > 1000
+    event = {
+        "execution": EXECUTION,
+        "run": {"campaign": "travel", "batch_sizes": {"video": 2}, "error": error},
+    }
+
+    # When the failure summary runs
+    result = summary_handler(event, lambda_context)
+
+    # Then the execution gets a short Error and a Cause that says what failed and why
+    assert result["status"] == "FAILED"
+    assert result["error"] == "SourceUnavailable"
+    assert result["cause"].startswith(
+        "The run failed: SourceUnavailable: every source failed: commons: "
+        "commons.wikimedia.org/w/api.php answered text/html instead of JSON"
+    )
+    assert len(result["cause"]) <= 500
+    assert "stackTrace" not in result["cause"] and "File " not in result["cause"]
+    assert result["published"] is True
+    # And operators get the run summary, as for every run that got past Resolve
+    (published,) = alerts()
+    assert published["Subject"] == "[media-pipeline-dev] travel: run failed"
+    text = published["Message"]
+    assert text.startswith("Media pipeline run: FAILED\n")
+    assert f"Reason: {result['cause']}" in text
+    assert "stackTrace" not in text
+
+
+def test_a_run_that_failed_in_resolve_still_gets_a_readable_cause(alerts, lambda_context):
+    # Given the configuration parameter could not be read (Resolve failed, not bad input)
+    error = lambda_error(
+        "ParameterNotFound",
+        "An error occurred (ParameterNotFound) when calling the GetParameter operation: "
+        "Parameter /media-pipeline/dev/campaigns not found.",
+    )
+    # When summarized
+    result = summary_handler({"execution": EXECUTION, "run": {"error": error}}, lambda_context)
+    # Then the cause names the error and the campaign is reported as unknown
+    assert result["cause"].startswith("The run failed: ParameterNotFound: An error occurred")
+    assert "unknown campaign" in alerts()[0]["Subject"]
+
+
+def test_a_failed_run_still_gets_its_cause_when_publishing_fails(lambda_context, monkeypatch):
+    # Given an alerts topic that cannot be reached
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", f"arn:aws:sns:{REGION}:{ACCOUNT}:gone")
+    event = {
+        "execution": EXECUTION,
+        "run": {"campaign": "travel", "error": {"Error": "States.Timeout"}},
+    }
+    # When the failure summary runs against it (moto: the topic does not exist)
+    from moto import mock_aws
+
+    with mock_aws():
+        result = summary_handler(event, lambda_context)
+    # Then the cause is still returned for the Fail state, saying the summary was not published
+    assert result["cause"] == (
+        "The run failed: States.Timeout: the step did not finish within its timeout"
+    )
+    assert result["published"] is False
+
+
+def test_summary_lines_name_each_source_once_and_stay_short():
+    summary = summarize(
+        {
+            "results": [{**FAILED, "reason": "x" * 5000}],
+            "ingest": {
+                "errors": [
+                    {"source": "commons", "error": "commons: gave up\non the API"},
+                    {"source": "pixabay", "error": "HTTP 429 " + "y" * 5000},
+                ]
+            },
+        },
+        deployment="d",
+    )
+    lines = message(summary).splitlines()
+    assert "- commons: gave up on the API" in lines
+    assert all(len(line) <= 402 for line in lines), max(len(line) for line in lines)
+    assert any(line.startswith("- pixabay: HTTP 429 yyy") and line.endswith("…") for line in lines)

@@ -41,11 +41,14 @@ SHAPES = {
 
 def create_job_request(plan: dict) -> dict:
     """The request the state machine's MediaConvertCreateJob task sends."""
-    return {
+    request = {
         "Role": MEDIACONVERT_ROLE_ARN,
         "Settings": plan["settings"],
         "UserMetadata": plan["user_metadata"],
     }
+    if "client_request_token" in plan:
+        request["ClientRequestToken"] = plan["client_request_token"]
+    return request
 
 
 def hls_heights(plan: dict) -> list[int]:
@@ -215,8 +218,54 @@ def test_handler_marks_the_asset_processing_and_returns_the_plan(
     # Then the asset is PROCESSING and the plan is small enough for a state payload
     assert catalog.get_asset(committed_asset["asset_id"])["status"] == "PROCESSING"
     assert catalog.status_counts("travel")["PROCESSING"] == 1
-    assert set(result) == {"settings", "user_metadata", "outputs"}
+    assert set(result) == {"settings", "user_metadata", "outputs", "client_request_token"}
     assert len(json.dumps(result)) < 32_000
+
+
+def test_a_repeated_create_job_for_the_same_asset_and_run_names_the_same_job(
+    committed_asset, catalog, lambda_context
+):
+    # Given the Map's plan step for one asset, as the state machine invokes it (with the run)
+    event = {"asset": committed_asset, "execution": "weekly-2025-01-06T06-00-00Z"}
+
+    # When it plans the asset twice in that run (a retried step), and once in another run
+    first = handler(event, lambda_context)
+    again = handler(event, lambda_context)
+    other_run = handler({**event, "execution": "manual-rerun-1"}, lambda_context)
+
+    # Then CreateJob gets one idempotency token per asset and run: a retry whose answer was lost
+    # returns the job already created instead of starting a second paid one
+    token = first["client_request_token"]
+    assert again["client_request_token"] == token
+    assert other_run["client_request_token"] != token
+    assert committed_asset["asset_id"] in token
+    # and it is what MediaConvert accepts: a string of at most 64 ASCII characters
+    member = CREATE_JOB.members["ClientRequestToken"]
+    assert member.type_name == "string" and member.metadata.get("idempotencyToken") is True
+    assert "64 ASCII characters" in member.documentation
+    assert len(token) <= 64 and token.isascii()
+    assert validate(create_job_request(first), CREATE_JOB) == []
+
+
+def test_a_long_run_name_still_gives_a_valid_token():
+    # Given the longest asset id and execution name the pipeline produces (80 characters)
+    asset = ingested_asset(asset_id="a-forty-character-source-name-xxxxxxxxxx-" + "f" * 20)
+    plan = build_plan(
+        PlanAsset.parse({"asset": asset, "execution": "x" * 80}),
+        processed_bucket=PROCESSED_BUCKET,
+        deployment=DEPLOYMENT,
+    )
+    # Then the token is shortened with a digest, still unique to both
+    token = plan["client_request_token"]
+    assert len(token) <= 64 and token.isascii()
+    assert (
+        token
+        != build_plan(
+            PlanAsset.parse({"asset": asset, "execution": "x" * 79 + "y"}),
+            processed_bucket=PROCESSED_BUCKET,
+            deployment=DEPLOYMENT,
+        )["client_request_token"]
+    )
 
 
 @pytest.mark.parametrize(
