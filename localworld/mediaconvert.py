@@ -9,6 +9,8 @@ at the names MediaConvert uses; ``OutputGroupDetails`` carry the real durations 
 it cannot decode ends the job in ``ERROR`` with MediaConvert's code (1010) and message, and
 nothing is written.
 
+``ClientRequestToken``: the same token within ``TOKEN_WINDOW_S`` answers the job it created.
+
 Faults: ``throttle(times, code)`` makes the next ``CreateJob`` calls fail with
 ``TooManyRequestsException`` (429) or ``InternalServerErrorException`` (500), as boto3 would
 raise them; ``fail_inputs`` makes jobs whose input URI contains a given text end in ``ERROR``
@@ -42,6 +44,9 @@ from localworld.transcoder import TranscodeError, transcode
 # Simulated transcode time per second of video (MediaConvert's on-demand queue is ~real time).
 TRANSCODE_SPEED = 0.5
 MIN_JOB_S = 20.0
+# botocore's model: "If you reuse a client request token within one minute of a successful
+# request, the API returns the job details of the original request instead."
+TOKEN_WINDOW_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -133,8 +138,12 @@ class MediaConvertStandIn:
         self.fail_inputs = list(fail_inputs or [])
         self.faults: list[str] = []
         self.faults_raised: list[str] = []
+        self.answers_to_lose = 0
         self.jobs: dict[str, _Job] = {}
         self.requests: list[dict[str, Any]] = []
+        # ClientRequestToken -> (job id, simulated time created); tokens answered again.
+        self.tokens: dict[str, tuple[str, float]] = {}
+        self.repeated_tokens: list[str] = []
         self._lock = threading.RLock()
         self._s3: Any = boto3.client("s3", region_name=region)
         self._model = boto3.session.Session()._session.get_service_model("mediaconvert")
@@ -147,10 +156,17 @@ class MediaConvertStandIn:
         with self._lock:
             self.faults.extend([code] * times)
 
+    def lose_answers(self, times: int = 1) -> None:
+        """The next ``times`` jobs are created, but their answer never reaches the caller (it
+        sees a 500, as after a dropped connection) and it will ask again."""
+        with self._lock:
+            self.answers_to_lose += times
+
     def reset_faults(self) -> None:
         with self._lock:
             self.faults.clear()
             self.fail_inputs.clear()
+            self.answers_to_lose = 0
 
     # -- API --------------------------------------------------------------------------------------
     def create_job(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +185,15 @@ class MediaConvertStandIn:
         )
         if problems:
             raise _bad_request("; ".join(problems))
+        token = params.get("ClientRequestToken")
+        with self._lock:
+            earlier = self.tokens.get(token) if token else None
+            if earlier is not None and self.clock.seconds() - earlier[1] <= TOKEN_WINDOW_S:
+                # The same request again (a lost answer retried): the job it already created.
+                self.repeated_tokens.append(str(token))
+                return check_output(
+                    "mediaconvert", "CreateJob", {"Job": copy.deepcopy(self.jobs[earlier[0]].body)}
+                )
         self.requests.append(copy.deepcopy(params))
         file_input = params["Settings"]["Inputs"][0].get("FileInput", "")
         source_duration = self._source_duration(file_input)
@@ -196,12 +221,21 @@ class MediaConvertStandIn:
         }
         failure = next((f for f in self.fail_inputs if f.match in file_input), None)
         with self._lock:
+            if token:
+                self.tokens[str(token)] = (job_id, self.clock.seconds())
             self.jobs[job_id] = _Job(
                 body=job,
                 submitted_at=self.clock.seconds(),
                 duration_s=MIN_JOB_S + source_duration * TRANSCODE_SPEED,
                 failure=failure,
             )
+        with self._lock:
+            lose = self.answers_to_lose > 0
+            self.answers_to_lose -= int(lose)
+        if lose:
+            self.faults_raised.append("lost answer")
+            status, message = FAULTS["InternalServerErrorException"]
+            raise service_error("InternalServerErrorException", message, status, "CreateJob")
         return check_output("mediaconvert", "CreateJob", {"Job": copy.deepcopy(job)})
 
     def get_job(self, job_id: str) -> dict[str, Any]:

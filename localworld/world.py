@@ -59,7 +59,7 @@ TASK_START_EVENTS = frozenset({"TaskScheduled", "LambdaFunctionScheduled"})
 # the benchmark, the demo and the end-to-end tests, so they all split a run the same way.
 PER_ASSET_STATES = frozenset({
     "Plan transcode", "Transcode", "Analyze", "Analyze labels", "Analyze moderation",
-    "Analyze segments", "Finalize", "Mark failed",
+    "Analyze segments", "Finalize", "Mark failed", "Failure not recorded",
 })  # fmt: skip
 
 

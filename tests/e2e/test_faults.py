@@ -111,3 +111,22 @@ def test_a_failed_rekognition_job_fails_its_asset_with_the_status_message(
     assert nature["commons"]["status"] == "PROCESSED"
     assert nature["pixabay"]["status"] == "FAILED"
     assert message in nature["pixabay"]["failure_reason"], nature["pixabay"]["failure_reason"]
+
+
+def test_a_lost_create_job_answer_does_not_start_a_second_paid_job(clean_world: World) -> None:
+    world = clean_world
+    assert world.mediaconvert is not None
+    # Given MediaConvert creates the next job but its answer is lost on the way back (a 500)
+    world.mediaconvert.lose_answers(1)
+    jobs_before = len(world.mediaconvert.jobs)
+
+    # When a run for travel starts (this module leaves travel's clips to this scenario)
+    run = world.run({"campaign": "travel", "batch_sizes": ONE_EACH}, name="lost-create-answer")
+
+    # Then the workflow retried CreateJob with the same ClientRequestToken, got the job it had
+    # already created, and no second job ran
+    assert run.status == "SUCCEEDED", run.cause
+    assert world.mediaconvert.faults_raised[-1] == "lost answer"
+    assert len(world.mediaconvert.repeated_tokens) == 1
+    assert len(world.mediaconvert.jobs) - jobs_before == 1
+    assert run.output["processed"] == 1, run.output

@@ -180,17 +180,25 @@ def test_broken_uploads_fail_alone_with_a_reason_and_leave_nothing_behind(
         assert answer["error"] is None, answer["payload"]
         runs.append(world.wait(world.execution_arn(answer["payload"]["name"]), timeout_s=120))
 
-    # Then every run still ends with its summary, and no asset is PROCESSED
-    assert all(run.status == "SUCCEEDED" for run in runs), [r.cause for r in runs]
-    assets = {a["key"].rsplit("/", 1)[-1]: a for a in world.assets() if "/broken/" in a["key"]}
+    # Then the two files that became assets fail alone: their runs succeed with a summary
+    truncated_run, error_page_run, empty_run = runs
+    assert truncated_run.status == error_page_run.status == "SUCCEEDED"
+    assert truncated_run.output["status"] == error_page_run.output["status"] == "PARTIAL"
+    assets = {
+        str(a["source_id"]).rsplit("/", 1)[-1]: a
+        for a in world.assets()
+        if str(a.get("source_id", "")).startswith("uploads/broken/")
+    }
     assert set(assets) == {"truncated.mp4", "error-page.mp4"}, assets
     assert all(a["status"] == "FAILED" for a in assets.values()), assets
     reasons = {name: str(a["failure_reason"]) for name, a in assets.items()}
     assert "is file truncated?" in reasons["truncated.mp4"].lower(), reasons
     assert "no parser found for container" in reasons["error-page.mp4"].lower(), reasons
-    # and the empty file is refused by ingest, with its reason in the run's summary
-    empty_run = runs[-1]
-    assert empty_run.output["ingest_skipped"]["upload"] == 1, empty_run.output
+    # and the empty file is refused by ingest: its run fails with a readable cause, and the
+    # failed run's summary says why
+    assert empty_run.status == "FAILED"
+    assert empty_run.cause is not None and empty_run.cause.startswith("The run failed: ")
+    assert "the file is empty" in empty_run.cause and len(empty_run.cause) <= 500
     summary = next(n for n in world.notifications() if empty_run.name in n["message"])
     assert "the file is empty" in summary["message"], summary["message"]
 
