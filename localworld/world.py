@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote_plus
 
 import boto3
 
@@ -526,7 +527,11 @@ class World:
 
     # -- events from outside ----------------------------------------------------------------------
     def upload(self, key: str, body: bytes, *, content_type: str = "video/mp4") -> dict[str, Any]:
-        """An operator drops a file under ``uploads/``; returns the S3 "Object Created" event."""
+        """An operator drops a file under ``uploads/``; returns the S3 "Object Created" event.
+
+        As S3 writes it: the key URL-encoded (form encoding, "/" kept: "a b+c" is "a+b%2Bc"),
+        the new version's id (the raw bucket is versioned), its ETag and size.
+        """
         s3 = self.client("s3")
         answer = s3.put_object(Bucket=self.raw_bucket, Key=key, Body=body, ContentType=content_type)
         return {
@@ -542,7 +547,7 @@ class World:
                 "version": "0",
                 "bucket": {"name": self.raw_bucket},
                 "object": {
-                    "key": key,
+                    "key": quote_plus(key, safe="/"),
                     "size": len(body),
                     "etag": answer["ETag"].strip('"'),
                     **({"version-id": answer["VersionId"]} if answer.get("VersionId") else {}),

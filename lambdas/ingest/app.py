@@ -42,7 +42,13 @@ def process(
         budget=budget,
     )
     if not isinstance(request, SearchRequest):
-        return ingestor.ingest_upload(request.bucket, request.key, request.campaign)
+        return ingestor.ingest_upload(
+            request.bucket,
+            request.key,
+            request.campaign,
+            version_id=request.version_id,
+            etag=request.etag,
+        )
     context = SourceContext(
         settings=settings,
         read_secret=SecretReader(clients.secretsmanager),

@@ -30,6 +30,9 @@ class UploadRequest:
     bucket: str
     key: str
     campaign: str
+    # The exact object the event named: its version (versioned buckets) and ETag.
+    version_id: str | None = None
+    etag: str | None = None
 
 
 def parse_event(
@@ -71,4 +74,10 @@ def _parse_upload(
             raise InvalidInput(
                 f"campaign: {shown(campaign)} is not one of {[*known, UPLOADS_CAMPAIGN]}"
             )
-    return UploadRequest(bucket=bucket, key=key, campaign=campaign)
+    version_id, etag = upload.get("version_id"), upload.get("etag")
+    for name, value in (("version_id", version_id), ("etag", etag)):
+        if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 1024):
+            raise InvalidInput(f"upload.{name}: must be a non-empty string, got {shown(value)}")
+    return UploadRequest(
+        bucket=bucket, key=key, campaign=campaign, version_id=version_id, etag=etag
+    )

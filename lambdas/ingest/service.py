@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -457,48 +457,50 @@ class Ingestor:
         return asset
 
     # -- uploads -------------------------------------------------------------------------------
-    def ingest_upload(self, bucket: str, key: str, campaign: str) -> RunReport:
-        """Register a file a person dropped under ``uploads/`` (copied, the original stays)."""
+    def ingest_upload(
+        self,
+        bucket: str,
+        key: str,
+        campaign: str,
+        *,
+        version_id: str | None = None,
+        etag: str | None = None,
+    ) -> RunReport:
+        """Register a file a person dropped under ``uploads/`` (copied, the original stays).
+
+        ``key`` is the object's real key (the trigger decoded the event's URL-encoded one);
+        ``version_id``/``etag`` name the exact object the event was about, so an overwrite
+        before this run starts is never ingested in its place: each version is its own asset.
+        """
         report = RunReport(campaign)
         if not key.startswith(UPLOADS_PREFIX) or key.endswith("/"):
             raise InvalidInput(f"upload key {key!r} must name a file under {UPLOADS_PREFIX}")
-        head, key = self._head_upload(bucket, key)
+        head = self._head_upload(bucket, key, version_id=version_id, etag=etag)
         limits = self.settings
         where = f"upload s3://{bucket}/{key}"
         name = PurePosixPath(key).name
         suffix = PurePosixPath(name).suffix.lower()
-        if suffix not in VIDEO_EXTENSIONS:
-            raise InvalidInput(
-                f"{where}: {suffix or 'no extension'} is not a video file; expected one of "
-                f"{', '.join(sorted(VIDEO_EXTENSIONS))}"
-            )
         content_type = str(head.get("ContentType") or "")
-        if not is_video_type(content_type):
-            raise InvalidInput(f"{where}: content type {content_type!r} is not a video type")
         size = int(head.get("ContentLength", 0))
-        if size <= 0:
-            raise InvalidInput(f"{where}: the file is empty")
-        if size > limits.max_file_bytes:
-            raise InvalidInput(
-                f"{where}: {size} bytes, over the {limits.max_file_bytes}-byte limit"
-            )
-        try:
-            safe = safe_file_name(name)
-        except UnsafeKeyError as err:
-            raise InvalidInput(f"{where}: {err}") from err
+        safe = self._check_upload(where, name, suffix, content_type, size)
         etag = str(head["ETag"]).strip('"')
-        new_id = asset_id(UPLOAD_SOURCE, key, etag)
-        if self.catalog.seen(UPLOAD_SOURCE, key, etag):
-            report.skip(UPLOAD_SOURCE, key, "already_ingested", f"{where}: already {new_id}")
+        version = head.get("VersionId") if version_id else None
+        # Identity: the object version (its key and version id, as an S3 URI would name it) and
+        # its ETag; each version is its own source item, even when two carry the same bytes.
+        source_id = f"{key}?versionId={version}" if version else key
+        checksum = etag
+        new_id = asset_id(UPLOAD_SOURCE, source_id, checksum)
+        if self.catalog.seen(UPLOAD_SOURCE, source_id, checksum):
+            report.skip(UPLOAD_SOURCE, source_id, "already_ingested", f"{where}: already {new_id}")
             return report
         at = self._now()
         dest = self._free_key(
             source=UPLOAD_SOURCE, campaign=campaign, at=at, name=safe, new_id=new_id, used=set()
         )
         try:
-            self.catalog.claim(UPLOAD_SOURCE, key, etag, new_id)
+            self.catalog.claim(UPLOAD_SOURCE, source_id, checksum, new_id)
         except AlreadyClaimed as err:
-            report.skip(UPLOAD_SOURCE, key, "already_claimed", f"{where}: {err}")
+            report.skip(UPLOAD_SOURCE, source_id, "already_claimed", f"{where}: {err}")
             return report
         user_meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
         license_name = user_meta.get("license") or UPLOAD_LICENSE
@@ -510,7 +512,7 @@ class Ingestor:
         stored: list[tuple[str, str | None]] = []
         try:
             self.s3.copy(
-                {"Bucket": bucket, "Key": key},
+                {"Bucket": bucket, "Key": key, **({"VersionId": version} if version else {})},
                 limits.raw_bucket,
                 dest,
                 ExtraArgs={
@@ -519,10 +521,10 @@ class Ingestor:
                     "CopySourceIfMatch": head["ETag"],
                     "Metadata": object_metadata(
                         source=UPLOAD_SOURCE,
-                        source_id=key,
+                        source_id=source_id,
                         source_url=f"s3://{bucket}/{key}",
                         license=license_name,
-                        checksum=etag,
+                        checksum=checksum,
                         asset=new_id,
                     ),
                 },
@@ -534,14 +536,15 @@ class Ingestor:
                 {
                     "asset_id": new_id,
                     "source": UPLOAD_SOURCE,
-                    "source_id": key,
+                    "source_id": source_id,
                     "campaign": campaign,
                     "title": name,
                     "license": license_name,
                     "license_url": None,
                     "author": user_meta.get("author"),
-                    "uploaded_object": f"s3://{bucket}/{key}",
-                    "checksum": etag,
+                    "uploaded_object": f"s3://{bucket}/{key}"
+                    + (f"?versionId={version}" if version else ""),
+                    "checksum": checksum,
                     "size_bytes": size,
                     "retrieved_at": self._now().isoformat(),
                     "attribution_required": None,
@@ -561,8 +564,8 @@ class Ingestor:
             )
             self._commit(
                 asset,
-                checksum=etag,
-                source_id=key,
+                checksum=checksum,
+                source_id=source_id,
                 extra={
                     "title": _shorten(name, 300),
                     "mime": mime,
@@ -572,26 +575,58 @@ class Ingestor:
                 },
             )
         except BaseException:
-            self._undo(stored, UPLOAD_SOURCE, key, new_id)
+            self._undo(stored, UPLOAD_SOURCE, source_id, new_id)
             raise
         report.assets.append(asset)
         return report
 
-    def _head_upload(self, bucket: str, key: str) -> tuple[dict[str, Any], str]:
-        """HEAD the upload; keys that arrive URL-encoded (S3 notifications) are tried decoded."""
-        candidates = [key]
-        decoded = unquote_plus(key)
-        if decoded != key:
-            candidates.append(decoded)
-        for attempt in candidates:
-            try:
-                return self.s3.head_object(Bucket=bucket, Key=attempt), attempt
-            except ClientError as err:
-                if err.response.get("Error", {}).get("Code") not in _NOT_FOUND:
-                    raise
-        raise InvalidInput(
-            f"upload s3://{bucket}/{key} does not exist (deleted, or not yet written)"
-        )
+    def _check_upload(
+        self, where: str, name: str, suffix: str, content_type: str, size: int
+    ) -> str:
+        """Refuse what is not a video file within the limits; the safe file name otherwise."""
+        if suffix not in VIDEO_EXTENSIONS:
+            raise InvalidInput(
+                f"{where}: {suffix or 'no extension'} is not a video file; expected one of "
+                f"{', '.join(sorted(VIDEO_EXTENSIONS))}"
+            )
+        if not is_video_type(content_type):
+            raise InvalidInput(f"{where}: content type {content_type!r} is not a video type")
+        if size <= 0:
+            raise InvalidInput(f"{where}: the file is empty")
+        if size > self.settings.max_file_bytes:
+            raise InvalidInput(
+                f"{where}: {size} bytes, over the {self.settings.max_file_bytes}-byte limit"
+            )
+        try:
+            return safe_file_name(name)
+        except UnsafeKeyError as err:
+            raise InvalidInput(f"{where}: {err}") from err
+
+    def _head_upload(
+        self, bucket: str, key: str, *, version_id: str | None, etag: str | None
+    ) -> dict[str, Any]:
+        """HEAD exactly the object the event named (that version; that ETag, if given)."""
+        args: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            args["VersionId"] = version_id
+        if etag:
+            args["IfMatch"] = f'"{etag.strip(chr(34))}"'
+        where = f"upload s3://{bucket}/{key}" + (f" (version {version_id})" if version_id else "")
+        try:
+            head: dict[str, Any] = self.s3.head_object(**args)
+        except ClientError as err:
+            code = str(err.response.get("Error", {}).get("Code"))
+            if code in _NOT_FOUND:
+                raise InvalidInput(
+                    f"{where} does not exist (deleted, or not yet written)"
+                ) from None
+            if code in ("PreconditionFailed", "412"):
+                raise InvalidInput(
+                    f"{where} was overwritten after its event (ETag is no longer {etag}); "
+                    "the newer object has its own event and run"
+                ) from None
+            raise
+        return head
 
     # -- helpers -------------------------------------------------------------------------------
     def _commit(

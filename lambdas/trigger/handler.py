@@ -12,6 +12,7 @@ import json
 import os
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -37,17 +38,24 @@ def parse_event(event: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidInput("expected an S3 'Object Created' event from EventBridge")
     bucket = (detail.get("bucket") or {}).get("name")
     obj = detail.get("object") or {}
-    key = obj.get("key")
-    if not isinstance(bucket, str) or not isinstance(key, str):
+    encoded = obj.get("key")
+    if not isinstance(bucket, str) or not isinstance(encoded, str):
         raise InvalidInput("event detail is missing bucket.name or object.key")
+    # S3 event keys are URL-encoded ("a b.mp4" arrives as "a+b.mp4"): decode once, here, so
+    # everything after names the object exactly (a literal "a+b.mp4" arrives as "a%2Bb.mp4").
+    key = unquote_plus(encoded)
     if not key.startswith(UPLOADS_PREFIX):
         raise InvalidInput(f"object {shown(key)} is not under {shown(UPLOADS_PREFIX)}")
-    version = str(obj.get("version-id") or obj.get("sequencer") or obj.get("etag") or "")
+    version_id = obj.get("version-id")
+    version = str(version_id or obj.get("sequencer") or obj.get("etag") or "")
     upload: dict[str, Any] = {"bucket": bucket, "key": key}
     if isinstance(obj.get("size"), int):
         upload["size"] = obj["size"]
     if obj.get("etag"):
         upload["etag"] = str(obj["etag"])
+    if isinstance(version_id, str) and version_id:
+        # The run reads exactly this version: a later overwrite is another event, another run.
+        upload["version_id"] = version_id
     return {"name": execution_name(bucket, key, version), "input": {"upload": upload}}
 
 

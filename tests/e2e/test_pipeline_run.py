@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 
 from localworld import World
+from localworld.media import PIXABAY_MP4_240, render
 from localworld.mediaconvert import JobFailure
+from localworld.sources import variant
 from localworld.template import Resolver
 from localworld.world import PER_ASSET_STATES
 from tests.conftest import SynthesizedApp
@@ -190,3 +192,36 @@ def test_bad_input_fails_at_once_with_a_readable_cause(clean_world: World) -> No
     assert run.cause == "campaign: 'nope' is not one of ['travel', 'tech', 'nature']"
     assert run.entered() == ["Resolve input", "Read input error", "Invalid input"]
     assert not PER_ASSET_STATES & set(run.entered())
+
+
+def test_an_upload_run_ingests_exactly_the_object_version_its_event_names(
+    clean_world: World, upload_body: bytes
+) -> None:
+    world = clean_world
+    # Given "uploads/dock at dawn.mp4" (its event's key reads "dock+at+dawn.mp4"), a different
+    # file that really is named "uploads/dock+at+dawn.mp4", and a second version of the first
+    # written before the first version's run started
+    first_version = upload_body
+    look_alike = render(variant(PIXABAY_MP4_240, "dock-look-alike", 3, 370.0))
+    second_version = render(variant(PIXABAY_MP4_240, "dock-second-version", 4, 415.0))
+    event = world.upload("uploads/dock at dawn.mp4", first_version)
+    world.upload("uploads/dock+at+dawn.mp4", look_alike)
+    world.upload("uploads/dock at dawn.mp4", second_version)
+    assert event["detail"]["object"]["key"] == "uploads/dock+at+dawn.mp4"
+
+    # When the first version's event starts its run
+    [answer] = world.deliver_event(event)
+    run = world.wait(world.execution_arn(answer["payload"]["name"]), timeout_s=120)
+
+    # Then that run ingested the first version of "dock at dawn.mp4", not the look-alike and
+    # not the newer version
+    assert run.status == "SUCCEEDED", run.cause
+    version = event["detail"]["object"]["version-id"]
+    [asset] = [
+        a
+        for a in world.assets()
+        if a["source_id"] == f"uploads/dock at dawn.mp4?versionId={version}"
+    ]
+    raw = world.client("s3").get_object(Bucket=world.raw_bucket, Key=asset["key"])["Body"].read()
+    assert raw == first_version
+    assert asset["status"] == "PROCESSED", asset.get("failure_reason")

@@ -801,3 +801,71 @@ def test_a_missing_environment_variable_is_named(ingest_env, monkeypatch):
         "ingest configuration: RAW_BUCKET is not set; CONTACT_EMAIL is not set; "
         "MAX_FILE_BYTES must be a whole number, got 'lots'"
     )
+
+
+# -- which object an upload event names (issue 14, defect 2) ---------------------------------
+
+
+def test_an_upload_is_read_by_its_exact_key_never_a_look_alike(ingest_env, http, lake):
+    # Given an upload "a b.mp4", and a run for a literal "a+b.mp4" (the trigger decodes the
+    # event's key once; it does not exist here)
+    put_upload(lake, "uploads/a b.mp4", b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 512)
+
+    # When that run ingests
+    with pytest.raises(InvalidInput) as caught:
+        run({"upload": {"bucket": lake.bucket, "key": "uploads/a+b.mp4"}})
+
+    # Then it refuses, rather than guessing that "+" meant a space and taking "a b.mp4"
+    assert "uploads/a+b.mp4 does not exist" in str(caught.value)
+    assert lake.object_keys() == ["uploads/a b.mp4"]
+
+
+def test_each_version_of_an_upload_is_its_own_asset(ingest_env, http, lake):
+    # Given one key written twice in the versioned raw bucket before either run started
+    lake.versioned()
+    first = lake.s3.put_object(
+        Bucket=lake.bucket,
+        Key="uploads/clip.mp4",
+        Body=b"\x00ftyp" + b"\x01" * 512,
+        ContentType="video/mp4",
+    )
+    second = lake.s3.put_object(
+        Bucket=lake.bucket,
+        Key="uploads/clip.mp4",
+        Body=b"\x00ftyp" + b"\x02" * 512,
+        ContentType="video/mp4",
+    )
+
+    # When the run started by the first version's event runs, then the second's
+    def event(answer):
+        upload = {
+            "bucket": lake.bucket,
+            "key": "uploads/clip.mp4",
+            "version_id": answer["VersionId"],
+            "etag": answer["ETag"].strip('"'),
+        }
+        return {"upload": upload}
+
+    [one] = run(event(first))["assets"]
+    [two] = run(event(second))["assets"]
+
+    # Then each run ingested exactly the version its event named, as two assets
+    assert one["asset_id"] != two["asset_id"]
+    assert lake.body(one["key"]) == b"\x00ftyp" + b"\x01" * 512
+    assert lake.body(two["key"]) == b"\x00ftyp" + b"\x02" * 512
+    # and the same event again is still the same asset
+    assert run(event(first))["skipped"] == {"already_ingested": 1}
+
+
+def test_an_upload_overwritten_after_its_event_is_refused_by_its_etag(ingest_env, http, lake):
+    # Given an unversioned bucket where the object changed after its event was sent
+    old = put_upload(lake, "uploads/clip.mp4", b"\x00ftyp" + b"\x01" * 512)
+    put_upload(lake, "uploads/clip.mp4", b"\x00ftyp" + b"\x02" * 512)
+
+    # When the run for the old event starts
+    with pytest.raises(InvalidInput) as caught:
+        run({"upload": {"bucket": lake.bucket, "key": "uploads/clip.mp4", "etag": old}})
+
+    # Then it refuses to ingest the newer bytes in the old event's name
+    assert "was overwritten after its event" in str(caught.value)
+    assert lake.object_keys() == ["uploads/clip.mp4"]

@@ -152,3 +152,31 @@ def test_execution_names_are_valid_and_deterministic():
 def test_other_events_are_rejected_with_a_clear_error(event, message):
     with pytest.raises(InvalidInput, match=message):
         parse_event(event)
+
+
+def test_the_event_key_is_url_decoded_once():
+    # Given S3's event for "uploads/a b+c.mp4" (form-encoded: space as +, + as %2B)
+    event = object_created("uploads/a+b%2Bc.mp4")
+
+    # When the trigger reads it
+    upload = parse_event(event)["input"]["upload"]
+
+    # Then the run names the real key
+    assert upload["key"] == "uploads/a b+c.mp4"
+
+
+def test_the_run_names_the_exact_version_the_event_is_about():
+    # Given an event from the versioned raw bucket
+    event = object_created("uploads/clip.mp4")
+    event["detail"]["object"]["version-id"] = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
+
+    # When the trigger reads it
+    request = parse_event(event)
+
+    # Then the run's input carries that version and ETag, and its name is per version
+    upload = request["input"]["upload"]
+    assert upload["version_id"] == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
+    assert upload["etag"] == "b1946ac92492d2347c6235b4d2611184"
+    other = object_created("uploads/clip.mp4")
+    other["detail"]["object"]["version-id"] = "another-version"
+    assert parse_event(other)["name"] != request["name"]
