@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import responses
 
 from localworld.media import (
+    BLACK,
     COMMONS_OGV,
     COMMONS_OGV_DERIVATIVE,
     COMMONS_WEBM,
@@ -43,9 +44,17 @@ PIXABAY_KEY = "local-pixabay-key-0001"
 DERIVATIVE_KEY = "360p.vp9.webm"
 
 
-def variant(base: ClipSpec, name: str, shift: int, tone_hz: float) -> ClipSpec:
-    """The same kind of file with its scenes in another order and another tone: another clip."""
-    scenes = base.scenes[shift % len(base.scenes) :] + base.scenes[: shift % len(base.scenes)]
+def variant(
+    base: ClipSpec,
+    name: str,
+    shift: int,
+    tone_hz: float,
+    scenes: tuple[tuple[str, float], ...] | None = None,
+) -> ClipSpec:
+    """The same kind of file with other scenes (given, or the base's rotated) and another tone."""
+    if scenes is None:
+        turn = shift % len(base.scenes)
+        scenes = base.scenes[turn:] + base.scenes[:turn]
     return dataclasses.replace(base, name=name, scenes=scenes, tone_hz=tone_hz)
 
 
@@ -138,7 +147,13 @@ COMMONS: dict[str, list[CommonsClip]] = {
             "Night train to Porto.webm",
             *CC_BY,
             "Hans Müller",
-            variant(COMMONS_WEBM, "commons-night-train", 1, 523.25),
+            variant(
+                COMMONS_WEBM,
+                "commons-night-train",
+                1,
+                523.25,
+                (("city", 1.6), ("tram", 2.4), (BLACK, 0.8), ("city", 1.6), ("tram", 1.2)),
+            ),
         ),
     ],
     "tech": [
@@ -147,14 +162,26 @@ COMMONS: dict[str, list[CommonsClip]] = {
             "Server room walkthrough.webm",
             *CC_BY_SA,
             "Lee Chen",
-            variant(COMMONS_WEBM, "commons-server-room", 2, 587.33),
+            variant(
+                COMMONS_WEBM,
+                "commons-server-room",
+                2,
+                587.33,
+                (("desk", 2.0), ("city", 1.2), ("desk", 2.0), (BLACK, 0.6), ("desk", 1.2)),
+            ),
         ),
         CommonsClip(
             88765432,
             "Soldering a circuit board.webm",
             *CC0,
             "M. Okafor",
-            variant(COMMONS_WEBM, "commons-soldering", 3, 659.25),
+            variant(
+                COMMONS_WEBM,
+                "commons-soldering",
+                3,
+                659.25,
+                (("desk", 2.4), ("bar", 1.2), ("desk", 2.0), ("city", 1.2)),
+            ),
         ),
     ],
     "nature": [
@@ -163,26 +190,56 @@ COMMONS: dict[str, list[CommonsClip]] = {
             "Waterfall in the Azores.webm",
             *CC_BY_SA,
             "Inês Faria",
-            variant(COMMONS_WEBM, "commons-waterfall", 4, 698.46),
+            variant(
+                COMMONS_WEBM,
+                "commons-waterfall",
+                4,
+                698.46,
+                (("forest", 2.0), ("sea", 2.0), ("forest", 1.6), (BLACK, 0.6), ("sea", 1.2)),
+            ),
         ),
         CommonsClip(
             78765432,
             "Storks nesting in spring.webm",
             *CC0,
             "J. Novak",
-            variant(COMMONS_WEBM, "commons-storks", 5, 783.99),
+            variant(
+                COMMONS_WEBM,
+                "commons-storks",
+                5,
+                783.99,
+                (("sea", 1.6), ("forest", 2.4), ("sea", 1.2), ("forest", 1.6)),
+            ),
         ),
     ],
 }
 PIXABAY: dict[str, list[PixabayClip]] = {
     "travel": [
-        PixabayClip(125, "tram, city, travel", "Coverr-Free-Footage", 1281706, PIXABAY_MP4_360),
+        PixabayClip(
+            125,
+            "tram, city, travel",
+            "Coverr-Free-Footage",
+            1281706,
+            variant(
+                PIXABAY_MP4_360,
+                "pixabay-tram-city",
+                0,
+                330.0,
+                (("tram", 2.0), ("city", 1.6), (BLACK, 0.6), ("tram", 1.8), ("sea", 1.6)),
+            ),
+        ),
         PixabayClip(
             28860,
             "beach, sea, travel",
             "Engin_Akyurt",
             3064779,
-            variant(PIXABAY_MP4_240, "pixabay-beach", 1, 349.23),
+            variant(
+                PIXABAY_MP4_240,
+                "pixabay-beach",
+                1,
+                349.23,
+                (("sea", 2.0), ("city", 1.6), ("sea", 1.6), ("tram", 1.2)),
+            ),
         ),
     ],
     "tech": [
@@ -191,7 +248,13 @@ PIXABAY: dict[str, list[PixabayClip]] = {
             "laptop, code, technology",
             "Pexels",
             2286921,
-            variant(PIXABAY_MP4_360, "pixabay-laptop", 2, 392.0),
+            variant(
+                PIXABAY_MP4_360,
+                "pixabay-laptop",
+                2,
+                392.0,
+                (("desk", 2.0), ("city", 1.6), (BLACK, 0.6), ("desk", 2.0), ("bar", 1.2)),
+            ),
         )
     ],
     "nature": [
@@ -200,7 +263,13 @@ PIXABAY: dict[str, list[PixabayClip]] = {
             "forest, river, nature",
             "Daniel_Hannah",
             1564471,
-            PIXABAY_MP4_240,
+            variant(
+                PIXABAY_MP4_240,
+                "pixabay-river-nature",
+                0,
+                311.13,
+                (("forest", 1.6), ("sea", 1.4), ("forest", 1.6), (BLACK, 0.4), ("sea", 1.2)),
+            ),
         )
     ],
 }
