@@ -3,6 +3,10 @@
 Raw video is large and rarely read after analysis, so it tiers down to Glacier and Deep Archive;
 renditions stay instantly readable (Glacier Instant Retrieval) so previews keep working; the small
 ``*_labels.json`` documents stay in Standard because editors and agents read them all the time.
+
+A failed asset's renditions are deleted by mark-failed (``lambdas/finalize/cleanup.py``); the
+few it cannot delete it tags ``orphaned=true``, and ``ExpireOrphanedRenditions`` expires those.
+Deletes in these versioned buckets leave noncurrent versions, which ``Housekeeping`` expires.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ SCRATCH_PREFIX = "scratch/"
 # Lifecycle transitions skip objects below 128 KiB anyway; 1 MiB keeps every labels document
 # (JSON, usually tens of KiB) in Standard while video renditions and HLS segments tier down.
 RENDITION_MIN_BYTES = 1024 * 1024
+# The tag mark-failed puts on a failed asset's renditions that S3 would not delete
+# (lambdas/finalize/cleanup.py: ORPHAN_TAG_KEY/ORPHAN_TAG_VALUE; a test keeps them equal).
+ORPHAN_TAG = {"orphaned": "true"}
 
 
 class LifecycleError(ValueError):
@@ -35,6 +42,8 @@ class LifecycleDays:
     raw_glacier_days: int = 90
     raw_deep_archive_days: int = 365
     renditions_instant_archive_days: int = 90
+    # Renditions of failed assets that mark-failed could not delete (tagged orphaned=true).
+    orphaned_renditions_expiry_days: int = 7
     noncurrent_version_expiry_days: int = 30
     abort_incomplete_multipart_days: int = 1
     scratch_expiry_days: int = 14
@@ -55,6 +64,7 @@ class LifecycleDays:
             "scratch_expiry_days",
             "uploads_expiry_days",
             "access_log_expiry_days",
+            "orphaned_renditions_expiry_days",
         ):
             if getattr(self, name) < 1:
                 fail(name, f"must be at least 1 day, got {getattr(self, name)}")
@@ -182,6 +192,12 @@ class DataLake(Construct):
                         )
                     ],
                 ),
+                s3.LifecycleRule(
+                    id="ExpireOrphanedRenditions",
+                    prefix=VIDEO_PREFIX,
+                    tag_filters=dict(ORPHAN_TAG),
+                    expiration=cdk.Duration.days(lifecycle.orphaned_renditions_expiry_days),
+                ),
                 self._scratch_rule(),
                 self._housekeeping_rule(),
             ],
@@ -290,3 +306,34 @@ class DataLake(Construct):
 
     def grant_processed_write(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.processed.grant_put(grantee, f"{VIDEO_PREFIX}*")
+
+    def grant_processed_video_cleanup(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Remove a failed asset's renditions: list, delete and tag objects under ``video/``.
+
+        Exactly ``s3:DeleteObject``, which in this versioned bucket adds a delete marker (the
+        bytes stay recoverable until ``Housekeeping`` expires them), rather than
+        ``grant_delete``'s ``s3:DeleteObject*``: that also allows ``s3:DeleteObjectVersion``,
+        permanent deletion that would defeat the recovery window. ``s3:PutObjectTagging``
+        (tagging only, not ``grant_put``'s ``s3:PutObject``) marks what S3 would not delete for
+        ``ExpireOrphanedRenditions``. Listing is limited to keys under ``video/``.
+        """
+        objects = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:DeleteObject", "s3:PutObjectTagging"],
+            resource_arns=[self.processed.arn_for_objects(f"{VIDEO_PREFIX}*")],
+        )
+        return objects.combine(self._grant_video_list(self.processed, grantee))
+
+    def grant_raw_video_list(self, grantee: iam.IGrantable) -> iam.Grant:
+        """List (not read) raw keys under ``video/``: mark-failed checks that no other clip
+        shares a failed asset's renditions folder before deleting it."""
+        return self._grant_video_list(self.raw, grantee)
+
+    @staticmethod
+    def _grant_video_list(bucket: s3.IBucket, grantee: iam.IGrantable) -> iam.Grant:
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:ListBucket"],
+            resource_arns=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{VIDEO_PREFIX}*"]}},
+        )

@@ -76,10 +76,12 @@ class Finalize(Construct):
             layer=layer,
             log_retention_days=log_retention_days,
             service="finalize",
-            description="Records a failed asset with its root cause so the batch goes on",
+            description="Records a failed asset with its root cause and removes its renditions",
             environment=env,
         )
         catalog.grant_read_write(self.mark_failed.function)
+        data_lake.grant_processed_video_cleanup(self.mark_failed.function)
+        data_lake.grant_raw_video_list(self.mark_failed.function)
 
         self.summary = PipelineFunction(
             self,
@@ -109,6 +111,14 @@ class Finalize(Construct):
             NO_RESOURCE_LEVEL + " S3 access is limited to video/: it reads attribution sidecars "
             "(raw), lists thumbnails and writes labels documents (processed); keys are per asset.",
         )
+        failed_policy = self.mark_failed.default_policy
+        acknowledge(
+            failed_policy,
+            [arn_finding(failed_policy, processed, "/video/*")],  # type: ignore[arg-type]
+            "Mark-failed deletes (s3:DeleteObject only: versioning keeps the bytes recoverable) "
+            "or tags a failed asset's renditions; which asset fails is known at run time, so "
+            "the grant covers the video/ prefix, where every asset's keys live.",
+        )
 
     def metric_minutes_analyzed(self) -> cloudwatch.Metric:
         """Rekognition billable minutes (video minutes x 3 features)."""
@@ -122,6 +132,11 @@ class Finalize(Construct):
 
     def metric_assets_failed(self) -> cloudwatch.Metric:
         return self.mark_failed.metric_custom("AssetsFailed")
+
+    def metric_renditions_left(self) -> cloudwatch.Metric:
+        """Failed assets whose renditions mark-failed could neither delete nor tag for expiry
+        (their catalog record names the prefixes, ``renditions_left``)."""
+        return self.mark_failed.metric_custom("RenditionsLeft")
 
     def metric_failures_not_recorded(self) -> cloudwatch.Metric:
         """Failed assets mark-failed could not write to the catalog (they show only in the run

@@ -26,7 +26,7 @@ task tokens disappear on their own.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,11 @@ CLAIM_TTL_S = 3600
 TOKEN_TTL_S = 2 * 24 * 3600
 PENDING_TOKENS = "TOKENS#PENDING"
 MAX_REASON_LEN = 1000
+# What finalize publishes on an asset's record. All of it points at (or sums up) objects in the
+# processed zone, which mark-failed removes, so a FAILED record drops it.
+PUBLISHED_ATTRIBUTES = (
+    "labels_key", "top_labels", "mp4_key", "hls_key", "thumbnail_key", "moderation_flagged",
+)  # fmt: skip
 
 
 TTL_ATTRIBUTE = "expires_at"
@@ -257,12 +262,18 @@ class Catalog:
         return dict(item) if item else None
 
     def set_status(
-        self, asset_id: str, status: str, *, attributes: Mapping[str, Any] | None = None
+        self,
+        asset_id: str,
+        status: str,
+        *,
+        attributes: Mapping[str, Any] | None = None,
+        remove: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Move an asset to ``status`` and adjust both counters in one transaction.
 
-        Extra ``attributes`` (labels key, failure reason...) are written with the same change.
-        Setting the status an asset already has only updates the attributes.
+        Extra ``attributes`` (labels key, failure reason...) are written, and the ``remove``d
+        ones dropped, with the same change. Setting the status an asset already has only
+        updates the attributes.
         """
         _check_status(status)
         current = self.get_asset(asset_id)
@@ -283,12 +294,18 @@ class Catalog:
             names[f"#a{i}"] = name
             values[f":a{i}"] = value
             sets.append(f"#a{i} = :a{i}")
+        dropped = [name for name in dict.fromkeys(remove) if name not in (attributes or {})]
+        for i, name in enumerate(dropped):
+            names[f"#r{i}"] = name
+        expression = "SET " + ", ".join(sets)
+        if dropped:
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(dropped)))
         items: list[dict[str, Any]] = [
             {
                 "Update": {
                     "TableName": self.table_name,
                     "Key": asset_pk(asset_id),
-                    "UpdateExpression": "SET " + ", ".join(sets),
+                    "UpdateExpression": expression,
                     "ConditionExpression": "#status = :old",
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
@@ -298,14 +315,28 @@ class Catalog:
         if old != status:
             items += [self._count(campaign, old, -1), self._count(campaign, status, +1)]
         self._client.transact_write_items(TransactItems=items)
-        return {**current, **(attributes or {}), "status": status, "updated_at": at}
+        updated = {**current, **(attributes or {}), "status": status, "updated_at": at}
+        return {k: v for k, v in updated.items() if k not in dropped}
 
     def mark_failed(self, asset_id: str, reason: str) -> dict[str, Any]:
-        """Record why an asset failed; the reason is shortened to stay readable on the page."""
+        """Record why an asset failed; the reason is shortened to stay readable on the page.
+
+        A failed asset publishes nothing: what finalize may already have published (the label
+        index entries, the record's pointers to labels.json and the renditions, which
+        mark-failed deletes) goes. Running it again changes nothing more.
+        """
         text = reason.strip() or "unknown error"
         if len(text) > MAX_REASON_LEN:
             text = text[: MAX_REASON_LEN - 1] + "…"
-        return self.set_status(asset_id, "FAILED", attributes={"failure_reason": text})
+        current = self.get_asset(asset_id)
+        if current is None:
+            raise CatalogError(f"asset {asset_id} is not in the catalog")
+        labels = current.get("top_labels")
+        if isinstance(labels, list | tuple) and labels:
+            self.unindex_labels(asset_id, [str(label) for label in labels])
+        return self.set_status(
+            asset_id, "FAILED", attributes={"failure_reason": text}, remove=PUBLISHED_ATTRIBUTES
+        )
 
     def _count(self, campaign: str, status: str, delta: int) -> dict[str, Any]:
         return {
@@ -358,6 +389,12 @@ class Catalog:
                         label, confidence, asset_id=asset["asset_id"], campaign=asset["campaign"]
                     )
                 )
+
+    def unindex_labels(self, asset_id: str, labels: Iterable[str]) -> None:
+        """Drop an asset's label index entries (finalize indexed its top labels by name)."""
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for key in dict.fromkeys(label_key(label) for label in labels):
+                batch.delete_item(Key={"pk": key, "sk": f"ASSET#{asset_id}"})
 
     def assets_with_label(self, label: str, *, limit: int = 50) -> Iterator[dict[str, Any]]:
         resp = self.table.query(

@@ -28,6 +28,7 @@ from stacks.config import (
         ({"scratch_expiry_days": 0}, "lifecycle.scratch_expiry_days"),
         ({"renditions_instant_archive_days": 10}, "lifecycle.renditions_instant_archive_days"),
         ({"noncurrent_version_expiry_days": 1.5}, "lifecycle.noncurrent_version_expiry_days"),
+        ({"orphaned_renditions_expiry_days": 0}, "lifecycle.orphaned_renditions_expiry_days"),
     ],
 )
 def test_bad_lifecycle_days_name_the_field(kwargs, field):

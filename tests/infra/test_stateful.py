@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from constructs_lib.data_lake import ORPHAN_TAG
 from stacks.config import build_environments
 
 
@@ -114,6 +115,27 @@ def test_processed_renditions_tier_but_labels_json_stays_standard(synthesized, e
         }
     ]
     assert "ExpireScratch" in _rules(processed)
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_renditions_tagged_orphaned_expire(synthesized, env):
+    # Given the tag mark-failed puts on renditions of a failed asset that S3 would not delete
+    from lambdas.finalize.cleanup import ORPHAN_TAG_KEY, ORPHAN_TAG_VALUE
+
+    assert {ORPHAN_TAG_KEY: ORPHAN_TAG_VALUE} == ORPHAN_TAG
+    # Then the processed bucket expires objects under video/ that carry it, so nothing of a
+    # failed asset stays forever (the delete marker and noncurrent version go by Housekeeping)
+    days = build_environments()[env].lifecycle
+    rules = _rules(_bucket(_template(synthesized, env.capitalize()), "DataLakeProcessed"))
+    assert rules["ExpireOrphanedRenditions"] == {
+        "Id": "ExpireOrphanedRenditions",
+        "Prefix": "video/",
+        "TagFilters": [{"Key": ORPHAN_TAG_KEY, "Value": ORPHAN_TAG_VALUE}],
+        "ExpirationInDays": days.orphaned_renditions_expiry_days,
+        "Status": "Enabled",
+    }
+    assert rules["Housekeeping"]["ExpiredObjectDeleteMarker"] is True
+    assert days.orphaned_renditions_expiry_days < days.noncurrent_version_expiry_days
 
 
 @pytest.mark.parametrize("env", ["Dev", "Prod"])
