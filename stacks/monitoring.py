@@ -90,6 +90,12 @@ class MonitoringStack(cdk.Stack):
                     "never came: check the completion topic, its subscription and the callback "
                     "function (each lost notice delays its asset by up to 10 minutes)",
                 ),
+                "RenditionsLeft": EventAlarm(
+                    pipeline.finalize.metric_renditions_left(),
+                    "Mark-failed could neither delete nor tag a failed asset's renditions: they "
+                    "stay in the processed bucket unreferenced; the asset's catalog record "
+                    "(renditions_left) lists what is left",
+                ),
             },
         )
         self.dashboard = PipelineDashboard(

@@ -222,6 +222,7 @@ def test_readme_dashboard_picture_is_rendered_from_the_dashboard_body(synthesize
     [
         ("FailuresNotRecorded", "finalize", "could not record"),
         ("AnalysisNoticesRecovered", "analysis-heartbeat", "completion notice"),
+        ("RenditionsLeft", "finalize", "neither delete nor tag"),
     ],
 )
 def test_silent_failures_alarm_on_the_alerts_topic(synthesized, env, metric, service, words):
