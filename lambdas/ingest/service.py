@@ -701,9 +701,17 @@ class Ingestor:
         new_id: str,
         used: set[str],
     ) -> str:
-        """The layout key, made unique when two titles fold to the same safe name."""
+        """The layout key, made unique when two titles fold to the same safe name.
+
+        Unique by *stem*, not only by key: an asset's renditions folder, labels.json and
+        attribution sidecar are named by the stem, so ``x.webm`` and ``x.mp4`` in one batch
+        folder would overwrite each other's outputs. Every committed asset has a sidecar, so an
+        existing sidecar (or a stem this run already used) means the stem is taken.
+        """
         key = raw_key(source, campaign, at, name)
-        if key not in used and not self._exists(key):
+        stems = {AssetKeys(k).attribution for k in used}
+        sidecar = AssetKeys(key).attribution
+        if key not in used and sidecar not in stems and not self._exists(sidecar):
             return key
         path = PurePosixPath(name)
         return raw_key(source, campaign, at, f"{path.stem}_{new_id[-8:]}{path.suffix}")

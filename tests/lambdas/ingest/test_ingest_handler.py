@@ -617,6 +617,28 @@ def test_two_titles_folding_to_the_same_name_get_distinct_keys(
     assert lake.body(keys[1]) == BODIES[LISBON_URL][0]
 
 
+def test_two_files_with_one_stem_get_distinct_output_names(
+    ingest_env, http, lake, no_sleep, monkeypatch
+):
+    # Given two different free files whose names differ only by extension: their renditions
+    # folder, labels.json and sidecar are all named by the stem
+    first = commons_file("File:Sintra palace timelapse.webm")
+    first["title"] = "File:Sintra palace.webm"
+    second = commons_file("File:Lisbon tram 28 in Alfama.webm")
+    second["title"], second["index"] = "File:Sintra palace.mpg", 9
+    second["videoinfo"][0]["mime"] = "video/mpeg"
+    commons_only(monkeypatch)
+    mock_commons(http, commons_page(first, second))
+    mock_files(http, SINTRA_URL, LISBON_URL)
+
+    # When both are ingested in one run
+    output = run({"campaign": "travel", "batch_sizes": {"video": 2}})
+
+    # Then their stems differ, so no output of one can overwrite the other's
+    stems = [a["key"].rsplit("/", 1)[-1].rsplit(".", 1)[0] for a in output["assets"]]
+    assert len(output["assets"]) == 2 and len(set(stems)) == 2, stems
+
+
 def test_a_failed_catalog_commit_removes_the_file_and_releases_the_claim(
     ingest_env, http, lake, no_sleep, monkeypatch
 ):
