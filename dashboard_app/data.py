@@ -55,6 +55,7 @@ from lambdas.shared.campaign_config import (
     check_batch_size,
 )
 from lambdas.shared.catalog import STATUSES, Catalog, asset_pk
+from lambdas.shared.causes import root_cause
 from lambdas.shared.errors import InvalidInput
 
 WORLD_VAR = "MEDIA_PIPELINE_WORLD"
@@ -473,8 +474,22 @@ def save_config(
 
 
 # -- executions ----------------------------------------------------------------------------------
+# Step Functions statuses of an execution that is over; RUNNING and PENDING_REDRIVE are not.
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+# What the run summary (the workflow's output) may say about a run Step Functions calls SUCCEEDED.
+SUMMARY_STATUSES = frozenset({"SUCCEEDED", "PARTIAL", "EMPTY", "FAILED"})
+MAX_DETAIL_LEN = 160
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
 @dataclass(frozen=True)
 class Execution:
+    """One execution as the page lists it: ``status`` is Step Functions', ``outcome`` the run's.
+
+    A run whose summary said PARTIAL or EMPTY ends SUCCEEDED in Step Functions; ``outcome`` says
+    PARTIAL or EMPTY, and ``detail`` the counts, or a failed run's cause (its first sentence).
+    """
+
     name: str
     arn: str
     status: str
@@ -482,11 +497,67 @@ class Execution:
     batch_size: int | None
     started: datetime
     stopped: datetime | None
+    outcome: str = ""
+    detail: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
 
     @property
     def duration_s(self) -> float | None:
         end = self.stopped or (datetime.now(UTC) if self.status == "RUNNING" else None)
         return None if end is None else round((end - self.started).total_seconds(), 1)
+
+
+def first_sentence(text: str, limit: int = MAX_DETAIL_LEN) -> str:
+    """The first sentence of ``text`` on one line, at most ``limit`` characters."""
+    flat = " ".join(text.split())
+    head = _SENTENCE_END.split(flat, maxsplit=1)[0]
+    return head if len(head) <= limit else head[: limit - 1] + "…"
+
+
+def _count(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def outcome_of(
+    status: str, output: str | None, error: str | None, cause: str | None
+) -> tuple[str, str]:
+    """The run's outcome and one line about it, from what DescribeExecution returns.
+
+    A SUCCEEDED execution's output is the run summary's counts (``{"processed", "failed",
+    "status"}``); a failed one has an ``error`` and a ``cause``; a running one has neither.
+    """
+    if status not in FINISHED:
+        return status, "still running"
+    if status == "SUCCEEDED":
+        return _summary_outcome(output)
+    if not error and not cause:
+        return status, status.lower().replace("_", " ")
+    return status, first_sentence(root_cause({"Error": error, "Cause": cause}))
+
+
+def _summary_outcome(output: str | None) -> tuple[str, str]:
+    """A SUCCEEDED execution's outcome, from the run summary it returned."""
+    try:
+        summary = json.loads(output or "null")
+    except json.JSONDecodeError:
+        summary = None
+    if not isinstance(summary, dict):
+        return "SUCCEEDED", ""
+    said = summary.get("status")
+    outcome = said if isinstance(said, str) and said in SUMMARY_STATUSES else "SUCCEEDED"
+    if outcome == "EMPTY":
+        return outcome, "nothing new to process"
+    processed, failed = _count(summary.get("processed")), _count(summary.get("failed"))
+    if processed is None or failed is None:
+        return outcome, ""
+    detail = f"{processed} processed, {failed} failed"
+    not_recorded = _count(summary.get("not_recorded"))
+    if not_recorded:
+        detail += f" ({not_recorded} not in the catalog)"
+    return outcome, detail
 
 
 @dataclass(frozen=True)
@@ -522,7 +593,8 @@ def _require_state_machine(res: Resources) -> str:
 
 @aws_call("starting the state machine")
 def start_run(res: Resources, campaign: str, batch_size: int) -> RunStarted:
-    """Start the pipeline now for one campaign; the input is validated by the Resolve step too."""
+    """Start the pipeline now for one campaign and video batch size, given as the execution's
+    input (the Resolve step validates it too), so the campaign parameter is left as it is."""
     arn = _require_state_machine(res)
     check_batch_size("video", batch_size)
     name = execution_name(campaign)
@@ -540,26 +612,42 @@ def start_run(res: Resources, campaign: str, batch_size: int) -> RunStarted:
     )
 
 
-@st.cache_data(max_entries=2000, show_spinner=False)
-@aws_call("reading an execution's input")
-def _execution_input(res: Resources, execution_arn: str) -> tuple[str | None, int | None]:
-    """Campaign and batch size an execution ran with; an input never changes, so cached forever.
+@dataclass(frozen=True)
+class _Facts:
+    campaign: str | None
+    batch_size: int | None
+    outcome: str
+    detail: str
 
-    ``{}`` (the schedule) means "the configured ones", shown as empty.
+
+@st.cache_data(max_entries=2000, show_spinner=False)
+@aws_call("reading an execution")
+def _execution_facts(res: Resources, execution_arn: str, status: str) -> _Facts:
+    """What an execution ran with (campaign, batch size) and how it ended, in one call.
+
+    Keyed by the status ListExecutions reported: an execution in a given status never changes,
+    so each is described once while it runs and once when it has finished, never per render.
+    ``{}`` as input (the schedule) means "the configured ones", shown as empty.
     """
-    raw = _client(res, "stepfunctions").describe_execution(executionArn=execution_arn).get("input")
+    described = _client(res, "stepfunctions").describe_execution(executionArn=execution_arn)
+    # Described after listing: it may have finished since, which the next listing will show.
+    outcome, detail = outcome_of(
+        status, described.get("output"), described.get("error"), described.get("cause")
+    )
     try:
-        data = json.loads(raw or "{}")
+        data = json.loads(described.get("input") or "{}")
     except json.JSONDecodeError:
-        return None, None
+        data = None
     if not isinstance(data, dict):
-        return None, None
+        return _Facts(None, None, outcome, detail)
     sizes = data.get("batch_sizes")
     size = sizes.get("video") if isinstance(sizes, dict) else None
     campaign = data.get("campaign")
-    return (
+    return _Facts(
         campaign if isinstance(campaign, str) else None,
         size if isinstance(size, int) else None,
+        outcome,
+        detail,
     )
 
 
@@ -587,7 +675,8 @@ def refresh_interval_s() -> int:
 def recent_executions(
     res: Resources, limit: int = EXECUTIONS_SHOWN, period: int = 0
 ) -> list[Execution]:
-    """The newest executions, newest first.
+    """The newest executions, newest first, each with its outcome (one DescribeExecution per
+    execution and status, cached: only the rows listed here are ever described).
 
     ``period`` is the refresh period the caller is in (``time // interval``): a new period is a
     new cache key, so an auto-refreshing view reads once per period per process, not per page.
@@ -601,16 +690,18 @@ def recent_executions(
     )
     rows = []
     for item in answer.get("executions", []):
-        campaign, size = _execution_input(res, item["executionArn"])
+        facts = _execution_facts(res, item["executionArn"], item["status"])
         rows.append(
             Execution(
                 name=item["name"],
                 arn=item["executionArn"],
                 status=item["status"],
-                campaign=campaign,
-                batch_size=size,
+                campaign=facts.campaign,
+                batch_size=facts.batch_size,
                 started=item["startDate"],
                 stopped=item.get("stopDate"),
+                outcome=facts.outcome,
+                detail=facts.detail,
             )
         )
     rows.sort(key=lambda e: e.started, reverse=True)
@@ -811,6 +902,12 @@ def presigned_url(res: Resources, key: str, bucket: str | None = None) -> str:
             ExpiresIn=URL_EXPIRY_S,
         )
     )
+
+
+def catalog_changed() -> None:
+    """Forget the catalog reads: a run finished, so counters, assets and labels moved."""
+    for func in (campaign_counts, campaign_assets, search_label):
+        func.clear()
 
 
 def refresh() -> None:

@@ -26,6 +26,8 @@ SUMMARIES_SHOWN = 3
 FAILED_SHOWN = 25
 NOTICE = "notice"
 LAST_RUN = "last_run"
+SEEN = "executions_seen"
+DEFAULT_BATCH_SIZE = 2
 
 
 def show_error(err: DashboardError) -> None:
@@ -52,51 +54,66 @@ def _notify(kind: str, text: str) -> None:
     st.session_state[NOTICE] = (kind, text)
 
 
-def _save_campaign(res: Resources) -> None:
-    campaign = st.session_state["campaign"]
-    try:
-        data.save_config(res, campaign=campaign)
-    except DashboardError as err:
-        _notify("error", f"{err.title}: {err} {err.hint}")
-    else:
-        _notify("success", f"Active campaign is now **{campaign}**; scheduled runs use it.")
-
-
-def _save_batch_size(res: Resources) -> None:
+def _save_schedule(res: Resources) -> None:
+    """The "Save as scheduled campaign" button: the one place the page changes the parameter."""
+    campaign = str(st.session_state["campaign"])
     size = int(st.session_state["batch_size"])
     try:
-        data.save_config(res, batch_size=size)
+        data.save_config(res, campaign=campaign, batch_size=size)
     except DashboardError as err:
         _notify("error", f"{err.title}: {err} {err.hint}")
     else:
-        _notify("success", f"Video batch size is now **{size}**; scheduled runs use it.")
+        _notify(
+            "success",
+            f"Saved: scheduled runs now use **{campaign}** with video batch size **{size}**.",
+        )
+
+
+def scheduled_batch_size(config: data.CampaignConfig) -> int:
+    return int(config.batch_sizes.get("video", DEFAULT_BATCH_SIZE))
 
 
 def controls(res: Resources, config: data.CampaignConfig) -> tuple[str, int]:
-    """Campaign and batch size (both persisted to the parameter), Run now and Refresh."""
+    """What this page shows and Run now runs (campaign, batch size), saving them as what the
+    schedule runs (an explicit button), Run now and Refresh.
+
+    Choosing a campaign or a batch size changes nothing stored: the campaign parameter, which
+    the weekly schedule reads, changes only with "Save as scheduled campaign".
+    """
     sidebar = st.sidebar
     sidebar.header("Controls")
     campaigns = list(config.campaigns)
+    scheduled, scheduled_size = config.active_campaign, scheduled_batch_size(config)
     if st.session_state.get("campaign") not in campaigns:
-        st.session_state["campaign"] = config.active_campaign
+        st.session_state["campaign"] = scheduled
     if "batch_size" not in st.session_state:
-        st.session_state["batch_size"] = config.batch_sizes.get("video", 2)
+        st.session_state["batch_size"] = scheduled_size
     campaign = sidebar.selectbox(
         "Campaign",
         campaigns,
         key="campaign",
-        on_change=_save_campaign,
-        args=(res,),
-        help="Saved to the campaign parameter: the next scheduled run uses it too.",
+        format_func=lambda name: f"{name} (scheduled)" if name == scheduled else name,
+        help="What this page shows and Run now runs. Scheduled runs use the saved campaign.",
     )
     batch_size = sidebar.slider(
         "Video batch size",
         min_value=data.MIN_BATCH,
         max_value=data.MAX_BATCH,
         key="batch_size",
-        on_change=_save_batch_size,
+        help="How many new clips one run ingests per source: for Run now, and for scheduled "
+        "runs once saved.",
+    )
+    sidebar.caption(
+        f"Scheduled runs use **{scheduled}** with video batch size **{scheduled_size}**."
+    )
+    sidebar.button(
+        "Save as scheduled campaign",
+        key="save_schedule",
+        on_click=_save_schedule,
         args=(res,),
-        help="How many new clips one run ingests per source. Saved to the campaign parameter.",
+        disabled=(campaign, int(batch_size)) == (scheduled, scheduled_size),
+        help="Store this campaign and batch size in the campaign parameter: the weekly "
+        "schedule runs them from its next run on.",
     )
     if NOTICE in st.session_state:
         kind, text = st.session_state.pop(NOTICE)
@@ -108,7 +125,8 @@ def controls(res: Resources, config: data.CampaignConfig) -> tuple[str, int]:
         key="run_now",
         type="primary",
         disabled=no_machine,
-        help="Start the state machine for this campaign and batch size.",
+        help="Start the state machine now for this campaign and batch size (the schedule is "
+        "not changed).",
     ):
         try:
             st.session_state[LAST_RUN] = data.start_run(res, campaign, int(batch_size))
@@ -118,10 +136,15 @@ def controls(res: Resources, config: data.CampaignConfig) -> tuple[str, int]:
                 show_error(err)
     if no_machine:
         sidebar.caption("Run now needs the Pipeline stack (its StateMachineArn output).")
+    rows = watch_runs(res)
     run: data.RunStarted | None = st.session_state.get(LAST_RUN)
     if run is not None:
+        mine = next((row for row in rows if row.arn == run.arn), None)
+        state = ""
+        if mine is not None:
+            state = f" · now **{mine.outcome}**" + (f" ({mine.detail})" if mine.detail else "")
         sidebar.success(
-            f"Started **{run.name}** at {when(run.started)}.\n\n"
+            f"Started **{run.name}** at {when(run.started)}{state}.\n\n"
             f"[Open the execution in the console]({run.console_url})"
         )
     if sidebar.button("Refresh", key="refresh", help="Read everything again from AWS."):
@@ -157,6 +180,35 @@ def counters(res: Resources, config: data.CampaignConfig, campaign: str) -> data
     return mine
 
 
+def _recent(res: Resources, interval: int) -> list[data.Execution]:
+    return data.recent_executions(res, period=int(time.time() // interval))
+
+
+def _saw_a_run_finish(rows: list[data.Execution]) -> bool:
+    """Whether a run finished since this page last listed executions (and remember these).
+
+    A run that was RUNNING then, or was not listed then, and is finished now: its assets have
+    moved, so the catalog's counters and lists are stale. The first listing only remembers.
+    """
+    before: dict[str, str] | None = st.session_state.get(SEEN)
+    st.session_state[SEEN] = {row.arn: row.status for row in rows}
+    if before is None:
+        return False
+    return any(row.finished and before.get(row.arn) != row.status for row in rows)
+
+
+def watch_runs(res: Resources) -> list[data.Execution]:
+    """Before anything is drawn: the recent executions (the fragment's cached read, no extra
+    call), forgetting the catalog reads if a run finished since this page last looked."""
+    try:
+        rows = _recent(res, data.refresh_interval_s())
+    except DashboardError:
+        return []  # the executions section shows the message
+    if _saw_a_run_finish(rows):
+        data.catalog_changed()
+    return rows
+
+
 def executions(res: Resources) -> None:
     """Recent executions, re-read on a timer (a fragment), so a started run is seen to finish."""
     st.subheader("Recent executions")
@@ -167,7 +219,12 @@ def executions(res: Resources) -> None:
 def _executions_view(res: Resources, interval: int) -> None:
     with section():
         st.caption(f"Refreshed every {interval} s while this page is open.")
-        rows = data.recent_executions(res, period=int(time.time() // interval))
+        rows = _recent(res, interval)
+        if _saw_a_run_finish(rows):
+            # On the fragment's own timer (a full run has seen it already, in watch_runs): the
+            # counters above it are stale, so the whole page is drawn again with fresh reads.
+            data.catalog_changed()
+            st.rerun(scope="app")
         _executions_table(res, rows)
 
 
@@ -178,18 +235,27 @@ def _executions_table(res: Resources, rows: list[data.Execution]) -> None:
     st.dataframe(
         [
             {
-                "status": e.status,
+                # As the console lists executions: name first (a cause can be long, and a
+                # column scrolled out of view is not read), then how the run ended.
+                "name": e.name,
+                "outcome": e.outcome or e.status,
+                "details": e.detail,
                 "campaign": e.campaign or "(configured)",
                 "batch size": str(e.batch_size) if e.batch_size else "(configured)",
                 "started": when(e.started),
                 "stopped": when(e.stopped),
                 "duration (s)": e.duration_s,
-                "name": e.name,
             }
             for e in rows
         ],
         hide_index=True,
         width="stretch",
+        column_config={
+            "outcome": st.column_config.TextColumn(
+                help="How the run ended: PARTIAL when some assets failed, EMPTY when there was "
+                "nothing new (Step Functions calls both SUCCEEDED)."
+            )
+        },
     )
 
 
@@ -387,7 +453,12 @@ def main() -> None:
         st.stop()
         return
     campaign, _ = controls(res, config)
-    st.caption(f"Campaign **{campaign}** · configuration `{res.config_parameter}`")
+    scheduled = (
+        "the scheduled campaign"
+        if campaign == config.active_campaign
+        else f"scheduled runs use **{config.active_campaign}**"
+    )
+    st.caption(f"Campaign **{campaign}** ({scheduled}) · configuration `{res.config_parameter}`")
 
     with section():
         mine = counters(res, config, campaign)

@@ -191,13 +191,36 @@ def assert_label_search(at: AppTest, dynamodb: Any, table: str, label: str) -> N
     assert {name.lower() for name in hits["label"]} == {label.lower()}
 
 
+def _hook_page_calls(
+    monkeypatch: pytest.MonkeyPatch, service: str, operation: str, hook: Callable[..., Any]
+) -> None:
+    """Register ``hook`` at botocore's ``before-call`` boundary of ``service:operation``, on the
+    page's clients only (not the test's own), and start the page with fresh clients."""
+    original_client, original_resource = data._make_client, data._make_resource
+
+    def make_client(name: str, region: str, endpoint_url: str | None, local: bool) -> Any:
+        client = original_client(name, region, endpoint_url, local)
+        if name == service:
+            client.meta.events.register(f"before-call.*.{operation}", hook)
+        return client
+
+    def make_resource(name: str, region: str, endpoint_url: str | None, local: bool) -> Any:
+        resource = original_resource(name, region, endpoint_url, local)
+        if name == service:
+            resource.meta.client.meta.events.register(f"before-call.*.{operation}", hook)
+        return resource
+
+    monkeypatch.setattr(data, "_make_client", make_client)
+    monkeypatch.setattr(data, "_make_resource", make_resource)
+    data.clear_clients()
+
+
 def deny(monkeypatch: pytest.MonkeyPatch, service: str, operation: str) -> None:
     """Make ``service:operation`` answer AccessDenied, as IAM would, for the page's clients.
 
     The failure is injected at botocore's ``before-call`` boundary, so the page's own error
     handling (not a mock of it) turns it into the message.
     """
-    original_client, original_resource = data._make_client, data._make_resource
 
     def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         return (
@@ -212,18 +235,16 @@ def deny(monkeypatch: pytest.MonkeyPatch, service: str, operation: str) -> None:
             },
         )
 
-    def make_client(name: str, region: str, endpoint_url: str | None, local: bool) -> Any:
-        client = original_client(name, region, endpoint_url, local)
-        if name == service:
-            client.meta.events.register(f"before-call.*.{operation}", answer)
-        return client
+    _hook_page_calls(monkeypatch, service, operation, answer)
 
-    def make_resource(name: str, region: str, endpoint_url: str | None, local: bool) -> Any:
-        resource = original_resource(name, region, endpoint_url, local)
-        if name == service:
-            resource.meta.client.meta.events.register(f"before-call.*.{operation}", answer)
-        return resource
 
-    monkeypatch.setattr(data, "_make_client", make_client)
-    monkeypatch.setattr(data, "_make_resource", make_resource)
-    data.clear_clients()
+def record_calls(monkeypatch: pytest.MonkeyPatch, service: str, operation: str) -> list[dict]:
+    """The parameters of every ``service:operation`` call the page makes from now on (the
+    calls still go through), so a test can hold the page to its read budget."""
+    calls: list[dict] = []
+
+    def note(params: dict, **_: Any) -> None:
+        calls.append(params)
+
+    _hook_page_calls(monkeypatch, service, operation, note)
+    return calls

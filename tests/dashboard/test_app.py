@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from dashboard_app import data, player
-from tests.dashboard.conftest import Pipeline, assert_label_search, deny, write_world
+from tests.dashboard.conftest import (
+    Pipeline,
+    assert_label_search,
+    deny,
+    record_calls,
+    write_world,
+)
 
 CAMPAIGNS = ("travel", "tech", "nature", "uploads")
 
@@ -67,14 +73,30 @@ def test_page_shows_what_the_pipeline_wrote(pipeline, world_file, app):
     per_campaign = at.dataframe[0].value.set_index("campaign")["raw"].to_dict()
     assert per_campaign == {c: len(pipeline.assets(c)) for c in CAMPAIGNS}
     assert per_campaign["uploads"] == 1  # uploaded files are filed under their own campaign
-    # And the demo's executions, with the campaign from their input
+    # And the demo's executions, with the campaign from their input and each run's outcome as
+    # its summary said, not Step Functions' status: the nature run lost a transcode, so it is
+    # PARTIAL (Step Functions calls it SUCCEEDED), with its counts; bad input FAILED, with why
     runs = at.dataframe[1].value.set_index("name")
-    assert runs.loc["demo-campaign-run", "status"] == "SUCCEEDED"
+    outcome = runs[["outcome", "details"]].T.to_dict("list")
+    main_run, partial, bad = pipeline.runs.campaign, pipeline.runs.partial, pipeline.runs.bad_input
+    assert partial is not None and bad is not None
+    assert main_run.output["status"] == "SUCCEEDED"
+    assert outcome["demo-campaign-run"] == [
+        "SUCCEEDED",
+        f"{main_run.output['processed']} processed, 0 failed",
+    ]
     assert runs.loc["demo-campaign-run", "campaign"] == "(configured)"
+    assert (partial.status, partial.output["status"]) == ("SUCCEEDED", "PARTIAL")
+    assert outcome["demo-partial-run"] == [
+        "PARTIAL",
+        f"{partial.output['processed']} processed, {partial.output['failed']} failed",
+    ]
+    assert partial.output["failed"] >= 1
     assert runs.loc["demo-partial-run", "campaign"] == "nature"
-    assert runs.loc["demo-bad-input", "status"] == "FAILED"
+    assert bad.cause and ". " not in bad.cause  # one sentence, shown whole
+    assert outcome["demo-bad-input"] == ["FAILED", f"{bad.error}: {bad.cause}"]
     assert pipeline.runs.upload is not None and pipeline.runs.upload.name in runs.index
-    assert set(runs.columns) >= {"status", "started", "stopped", "duration (s)"}
+    assert set(runs.columns) >= {"outcome", "details", "started", "stopped", "duration (s)"}
     assert "No failed assets in travel." in at.caption.values
     # And a gallery of the processed clips: each a presigned link to its poster frame
     images = at.image
@@ -179,17 +201,34 @@ def test_search_by_label_uses_the_label_index(pipeline, world_file, app):
 
 
 # -- controls ------------------------------------------------------------------------------------
-def test_campaign_and_batch_size_are_saved_to_the_parameter(pipeline, world_file, app):
-    # Given the page with travel active and the stored batch size on the slider
+def test_choosing_a_campaign_changes_the_view_and_only_saving_changes_the_schedule(
+    pipeline, world_file, app
+):
+    # Given the page with travel scheduled: chosen, marked as such, and its batch size set
     before = pipeline.stored_config()
     at = app()
-    assert at.sidebar.selectbox(key="campaign").value == before["active_campaign"] == "travel"
+    box = at.sidebar.selectbox(key="campaign")
+    assert box.value == before["active_campaign"] == "travel"
+    assert "travel (scheduled)" in box.options
     assert at.sidebar.slider(key="batch_size").value == before["batch_sizes"]["video"]
+    scheduled = (
+        f"Scheduled runs use **travel** with video batch size **{before['batch_sizes']['video']}**."
+    )
+    assert scheduled in at.sidebar.caption.values
+    assert at.sidebar.button(key="save_schedule").disabled  # nothing to save yet
 
     # When the editor picks nature, then sets the batch size to 7
     at.sidebar.selectbox(key="campaign").select("nature").run()
-    assert any("Active campaign is now **nature**" in s.value for s in at.sidebar.success)
     at.sidebar.slider(key="batch_size").set_value(7).run()
+
+    # Then the page shows nature, but nothing stored changed: the schedule still runs travel
+    assert metrics(at) == expected_metrics(pipeline, "nature")
+    assert pipeline.stored_config() == before
+    assert scheduled in at.sidebar.caption.values
+    assert not at.sidebar.success
+
+    # When the editor saves the choice as the scheduled campaign
+    at.sidebar.button(key="save_schedule").click().run()
 
     # Then the parameter says so (the next scheduled run uses it) and the rest is intact
     assert pipeline.stored_config() == {
@@ -197,54 +236,85 @@ def test_campaign_and_batch_size_are_saved_to_the_parameter(pipeline, world_file
         "active_campaign": "nature",
         "batch_sizes": {**before["batch_sizes"], "video": 7},
     }
-    # And the page shows nature's counters and confirms the change
-    assert metrics(at) == expected_metrics(pipeline, "nature")
-    assert any("batch size is now **7**" in s.value for s in at.sidebar.success)
+    # And the page confirms what was saved and marks nature as the scheduled campaign
+    assert [s.value for s in at.sidebar.success] == [
+        "Saved: scheduled runs now use **nature** with video batch size **7**."
+    ]
+    assert "Scheduled runs use **nature** with video batch size **7**." in at.sidebar.caption.values
+    assert "nature (scheduled)" in at.sidebar.selectbox(key="campaign").options
+    assert at.sidebar.button(key="save_schedule").disabled
     # And a new session starts from the stored choices
     again = app()
     assert again.sidebar.selectbox(key="campaign").value == "nature"
     assert again.sidebar.slider(key="batch_size").value == 7
 
 
-def test_run_now_runs_the_pipeline_with_the_chosen_input(pipeline, world_file, app):
-    # Given nature chosen with batch size 1
+def test_run_now_runs_the_chosen_campaign_once_and_the_page_follows_the_run(
+    pipeline, world_file, app, clean_env
+):
+    # Given the page open (2 s refresh period), its DescribeExecution calls recorded, and tech
+    # (which the demo's scenarios and the other tests leave alone, so it has clips to ingest)
+    # chosen with batch size 1, not saved
+    clean_env.setenv("MEDIA_PIPELINE_REFRESH_S", "2")
+    described = record_calls(clean_env, "stepfunctions", "DescribeExecution")
     sfn = pipeline.world.client("stepfunctions")
-    arn = pipeline.world.state_machine_arn
+    before = pipeline.stored_config()
     at = app()
-    at.sidebar.selectbox(key="campaign").select("nature").run()
+    listed = len(at.dataframe[1].value)
+    assert len(described) == listed  # each listed run described once, then cached
+    at.sidebar.selectbox(key="campaign").select("tech").run()
     at.sidebar.slider(key="batch_size").set_value(1).run()
+    counted = metrics(at)
+    assert counted == expected_metrics(pipeline, "tech")
 
     # When Run now is pressed
     at.sidebar.button(key="run_now").click().run()
 
-    # Then one new execution exists, uniquely named, with the campaign and batch size as input
-    ours = [
+    # Then one new execution runs tech with batch size 1, as its input, and the campaign
+    # parameter (what the schedule runs) is untouched
+    (ours,) = [
         e
-        for e in sfn.list_executions(stateMachineArn=arn)["executions"]
-        if e["name"].startswith("dashboard-nature-2")
+        for e in sfn.list_executions(stateMachineArn=pipeline.world.state_machine_arn)["executions"]
+        if e["name"].startswith("dashboard-tech-2")
     ]
-    assert len(ours) == 1
-    described = sfn.describe_execution(executionArn=ours[0]["executionArn"])
-    assert json.loads(described["input"]) == {"campaign": "nature", "batch_sizes": {"video": 1}}
-    # And the page links to the execution in the console and lists it among recent executions
-    started = " ".join(s.value for s in at.sidebar.success)
-    assert (
-        "https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1"
-        f"#/v2/executions/details/{ours[0]['executionArn']}"
-    ) in started
-    assert ours[0]["name"] in set(at.dataframe[1].value["name"])
+    arn, name = ours["executionArn"], ours["name"]
+    execution_input = sfn.describe_execution(executionArn=arn)["input"]
+    assert json.loads(execution_input) == {"campaign": "tech", "batch_sizes": {"video": 1}}
+    assert pipeline.stored_config() == before
+    # And the page lists it at once (no cached listing), running, and links it in the console
+    runs = at.dataframe[1].value.set_index("name")
+    assert runs.loc[name, ["outcome", "details", "campaign"]].tolist() == [
+        "RUNNING",
+        "still running",
+        "tech",
+    ]
+    (started,) = at.sidebar.success.values
+    assert f"Started **{name}**" in started and "now **RUNNING**" in started
+    assert f"#/v2/executions/details/{arn}" in started
+    assert len(described) == listed + 1
 
-    # When pressed again, a second execution with a different name starts
-    at.sidebar.button(key="run_now").click().run()
-    ours = [
-        e
-        for e in sfn.list_executions(stateMachineArn=arn)["executions"]
-        if e["name"].startswith("dashboard-nature-2")
+    # When the run has finished (waited for, so no other test sees it half-done) and the
+    # executions view's next refresh period begins (its timer reruns it; AppTest reruns all)
+    finished = pipeline.world.wait(arn, timeout_s=300)
+    time.sleep(2 - time.time() % 2 + 0.05)
+    at.run()
+
+    # Then the page shows what the run did: its outcome, and counters that include its clips
+    # at once, not after the 15 s catalog cache
+    assert finished.status == "SUCCEEDED", finished.cause
+    summary = finished.output
+    assert summary["processed"] >= 1
+    runs = at.dataframe[1].value.set_index("name")
+    assert runs.loc[name, ["outcome", "details"]].tolist() == [
+        summary["status"],
+        f"{summary['processed']} processed, {summary['failed']} failed",
     ]
-    assert len({e["name"] for e in ours}) == 2
-    # And the pipeline really runs them (waited for, so no other test sees them half-done)
-    finished = [pipeline.world.wait(e["executionArn"], timeout_s=300) for e in ours]
-    assert all(run.status == "SUCCEEDED" for run in finished), [r.cause for r in finished]
+    assert f"now **{summary['status']}**" in at.sidebar.success.values[0]
+    assert metrics(at) == expected_metrics(pipeline, "tech")
+    assert int(metrics(at)["Raw"]) == int(counted["Raw"]) + summary["processed"] + summary["failed"]
+    # And only the run that changed was described again (the read budget: not a call per row)
+    assert len(described) == listed + 2
+    assert pipeline.stored_config() == before
 
 
 def test_refresh_rereads_the_catalog(pipeline, world_file, app):
@@ -365,6 +435,7 @@ def test_saving_without_permission_keeps_the_page_and_says_why(
     at = app()
     deny(clean_env, "ssm", "PutParameter")
     at.sidebar.selectbox(key="campaign").select("tech").run()
+    at.sidebar.button(key="save_schedule").click().run()
     assert not at.exception
     assert any("Permission denied" in e.value for e in at.sidebar.error)
     assert pipeline.stored_config()["active_campaign"] == "travel"
@@ -484,6 +555,74 @@ def test_missing_world_file_is_a_clear_message(app, clean_env, tmp_path):
 
 
 # -- helpers -------------------------------------------------------------------------------------
+LAMBDA_CAUSE = json.dumps(
+    {
+        "errorType": "SourceUnavailable",
+        "errorMessage": "Pixabay answered 503. Retried 3 times.",
+        "stackTrace": ['  File "/var/task/app.py", line 1'],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "output", "error", "cause", "shown"),
+    [
+        ("RUNNING", None, None, None, ("RUNNING", "still running")),
+        (
+            "SUCCEEDED",
+            '{"processed": 2, "failed": 0, "status": "SUCCEEDED"}',
+            None,
+            None,
+            ("SUCCEEDED", "2 processed, 0 failed"),
+        ),
+        (
+            "SUCCEEDED",
+            '{"processed": 1, "failed": 2, "status": "PARTIAL", "not_recorded": 1}',
+            None,
+            None,
+            ("PARTIAL", "1 processed, 2 failed (1 not in the catalog)"),
+        ),
+        (
+            "SUCCEEDED",
+            '{"processed": 0, "failed": 0, "status": "EMPTY"}',
+            None,
+            None,
+            ("EMPTY", "nothing new to process"),
+        ),
+        ("SUCCEEDED", '"not a summary"', None, None, ("SUCCEEDED", "")),
+        (
+            "FAILED",
+            None,
+            "SourceUnavailable",
+            LAMBDA_CAUSE,
+            ("FAILED", "SourceUnavailable: Pixabay answered 503."),
+        ),
+        (
+            "FAILED",
+            None,
+            "States.Runtime",
+            "The run failed. See the logs.",
+            ("FAILED", "States.Runtime: The run failed."),
+        ),
+        ("TIMED_OUT", None, None, None, ("TIMED_OUT", "timed out")),
+        ("ABORTED", None, None, None, ("ABORTED", "aborted")),
+    ],
+    ids=[
+        "running",
+        "succeeded",
+        "partial",
+        "empty",
+        "no-summary",
+        "lambda-error",
+        "text-cause",
+        "timed-out",
+        "aborted",
+    ],
+)
+def test_an_execution_reads_as_its_outcome(status, output, error, cause, shown):
+    assert data.outcome_of(status, output, error, cause) == shown
+
+
 def test_execution_names_are_unique_readable_and_short():
     names = {data.execution_name("a-very-long-campaign-name-of-forty-chars") for _ in range(50)}
     assert len(names) == 50
