@@ -18,6 +18,10 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+# Powertools' Metrics reads its namespace from the environment when a handler module is imported,
+# as Lambda sets it before import. Any test module may import a handler at collection (before a
+# folder's conftest runs), so the namespace is set here, first; the unit tests' value.
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MediaPipelineTest")
 
 TEST_ACCOUNT = "123456789012"
 TEST_REGION = "eu-west-1"
