@@ -314,6 +314,8 @@ class RekognitionVideoStandIn:
         self.job_duration_s = job_duration_s
         # Video key fragment -> StatusMessage of a job that ends FAILED.
         self.fail_videos = dict(fail_videos or {})
+        # When not empty, fail_videos fails only jobs of these APIs ("StartLabelDetection").
+        self.fail_apis: set[str] = set()
         # Video key fragments whose completion notice is never published.
         self.lose_notices: set[str] = set()
         # Operation -> the error codes its next calls fail with, in order.
@@ -344,6 +346,7 @@ class RekognitionVideoStandIn:
         with self._lock:
             self.faults.clear()
             self.fail_videos.clear()
+            self.fail_apis.clear()
             self.lose_notices.clear()
 
     def _raise_fault(self, operation: str) -> None:
@@ -421,6 +424,8 @@ class RekognitionVideoStandIn:
         video = job.request["Video"]["S3Object"]
         bucket, key = video["Bucket"], video["Name"]
         failure = next((msg for frag, msg in self.fail_videos.items() if frag in key), None)
+        if self.fail_apis and job.api not in self.fail_apis:
+            failure = None
         seen = self._look(bucket, key, job.feature) if failure is None else failure
         with self._lock:
             if isinstance(seen, str):
