@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +102,67 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+class InvocationEnviron(MutableMapping[str, str]):
+    """``os.environ`` as each thread should see it: the process's variables, plus, on the thread
+    running an invocation, that function's own variables.
+
+    Invocations run on the interpreter's, SNS's and the scheduler's threads while tests and the
+    dashboard create clients on others. Setting and deleting the function's variables in the
+    process environment raced with them (a reader iterating ``os.environ`` hit ``KeyError`` for
+    a variable an invocation had just removed, or picked up a function's settings). The
+    function's variables now live in a thread-local layer; nothing else ever sees them.
+    """
+
+    def __init__(self, base: MutableMapping[str, str]) -> None:
+        self._base = base
+        self._local = threading.local()
+
+    def _layer(self) -> dict[str, str] | None:
+        layer: dict[str, str] | None = getattr(self._local, "values", None)
+        return layer
+
+    @contextlib.contextmanager
+    def layered(self, values: Mapping[str, str]) -> Iterator[None]:
+        previous = self._layer()
+        self._local.values = {**(previous or {}), **values}
+        try:
+            yield
+        finally:
+            self._local.values = previous
+
+    def __getitem__(self, key: str) -> str:
+        layer = self._layer()
+        if layer is not None and key in layer:
+            return layer[key]
+        return self._base[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        layer = self._layer()
+        if layer is not None:
+            layer[key] = value
+        else:
+            self._base[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        layer = self._layer()
+        if layer is not None and key in layer:
+            del layer[key]
+        else:
+            del self._base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(dict.fromkeys([*list(self._base), *(self._layer() or {})])))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+    def copy(self) -> dict[str, str]:
+        return {key: self[key] for key in self if key in self}
+
+
+_ENVIRON: dict[str, InvocationEnviron] = {}
+
+
 @functools.cache
 def _load(handler: str) -> Callable[[Any, Any], Any]:
     module_name, _, attribute = handler.rpartition(".")
@@ -159,7 +220,8 @@ def run_handler(fn: Any, body: str | bytes | None) -> tuple[bytes, bool]:
         **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
     }
     record = Invocation(fn.function_name, fn.handler, event)
-    with _WORK["context"](), _LOCK, environment(env):
+    layered = _ENVIRON["environ"].layered if "environ" in _ENVIRON else environment
+    with _WORK["context"](), _LOCK, layered(env):
         started = time.perf_counter()
         try:
             result = _load(fn.handler)(event, context)
@@ -200,6 +262,10 @@ def install() -> None:
         return payload
 
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    if not isinstance(os.environ, InvocationEnviron):
+        _ENVIRON["environ"] = InvocationEnviron(os.environ)
+        # Replaced, not cleared: the same variables, layered per invocation thread.
+        os.environ = _ENVIRON["environ"]  # type: ignore[assignment]  # noqa: B003
     # The Docker-less backend answers every call with a canned payload; run the function instead.
     LambdaSimpleBackend.invoke = LambdaBackend.invoke  # type: ignore[method-assign]
     _INSTALLED = True
