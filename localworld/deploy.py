@@ -1,9 +1,18 @@
 """A tiny CloudFormation for moto: create the synthesized stacks' resources, resolve references.
 
-Physical names are generated the way CloudFormation does (``<stack>-<logical id>-<suffix>``,
-deterministic here), so the templates keep "no physical names". Resources are created in
-dependency order by retrying whatever still refers to something not yet created. Resource types
-that do nothing locally (policies, custom resources, alarms...) are listed in ``skipped``.
+Physical names are generated the way CloudFormation does (``<stack>-<logical id>-<suffix>``;
+state machines ``<logical id>-<suffix>``; deterministic here), so the templates keep "no physical
+names" and a policy scoped by CloudFormation's naming matches. Resources are created in
+dependency order by retrying whatever still refers to something not yet created, after the
+resources it names in ``DependsOn``. Resource types that do nothing locally (custom resources,
+alarms...) are listed in ``skipped``.
+
+With a ``localworld.iam.Permissions`` the deployer also records what the templates say about
+access: roles with their trust and inline/managed policies, ``AWS::IAM::Policy`` and
+``AWS::IAM::ManagedPolicy``, bucket, topic, queue and Lambda resource policies, key policies and
+which topics and queues each key encrypts. It refuses, as the service would at creation, a
+function whose role Lambda may not assume and a state machine whose role Step Functions may not
+assume or that lacks the log-delivery and X-Ray actions its logging and tracing need.
 """
 
 from __future__ import annotations
@@ -11,19 +20,39 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from localworld.iam import Actor, Check, Denial, FunctionRecord, PermissionDenied, Permissions
 from localworld.template import Resolver, UnresolvedReference
 
 LAMBDA_RUNTIME_FALLBACK = "python3.12"
+# What a state machine's role needs for its logging and tracing configuration (checked by
+# CreateStateMachine; the Step Functions developer guide lists them).
+LOG_DELIVERY_ACTIONS = (
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+)  # fmt: skip
+TRACING_ACTIONS = (
+    "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+)  # fmt: skip
 
 
-def physical_name(stack: str, logical_id: str, *, max_len: int = 64, lower: bool = False) -> str:
+def physical_name(
+    stack: str,
+    logical_id: str,
+    *,
+    max_len: int = 64,
+    lower: bool = False,
+    with_stack: bool = True,
+) -> str:
     suffix = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:12].upper()
-    head = f"{stack}-{logical_id}"[: max_len - len(suffix) - 1]
+    head = (f"{stack}-{logical_id}" if with_stack else logical_id)[: max_len - len(suffix) - 1]
     name = f"{head}-{suffix}"
     return name.lower() if lower else name
 
@@ -53,9 +82,12 @@ class Deployment:
 
 
 class Deployer:
-    def __init__(self, session: Any, resolver: Resolver) -> None:
+    def __init__(
+        self, session: Any, resolver: Resolver, permissions: Permissions | None = None
+    ) -> None:
         self.session = session
         self.resolver = resolver
+        self.permissions = permissions
         self._clients: dict[str, Any] = {}
         self._zip = _code_zip()
         self.definitions: dict[str, str] = {}
@@ -83,6 +115,15 @@ class Deployer:
             "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::Events::Rule": self._rule,
         }
+        if self.permissions is not None:
+            creators |= {
+                "AWS::IAM::Policy": self._policy,
+                "AWS::IAM::ManagedPolicy": self._managed_policy,
+                "AWS::S3::BucketPolicy": self._bucket_policy,
+                "AWS::SNS::TopicPolicy": self._topic_policy,
+                "AWS::SQS::QueuePolicy": self._queue_policy,
+                "AWS::Lambda::Permission": self._lambda_permission,
+            }
         pending = dict(template.get("Resources", {}))
         self._stack = stack
         self._deployment = deployment
@@ -94,6 +135,11 @@ class Deployer:
                 if creator is None:
                     deployment.skipped[logical_id] = resource["Type"]
                     del pending[logical_id]
+                    progress = True
+                    continue
+                waits_for = [d for d in _as_list(resource.get("DependsOn")) if d in pending]
+                if waits_for:
+                    errors[logical_id] = f"DependsOn {waits_for}"
                     continue
                 try:
                     creator(logical_id, resource.get("Properties", {}))
@@ -110,6 +156,45 @@ class Deployer:
         return deployment
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _resolve(self, value: Any) -> Any:
+        """Resolved, ``Fn::Sub`` too (pseudo parameters, ``${Id}``, ``${Id.Attr}``)."""
+        return self.resolver.resolve(self._substitute(value))
+
+    def _substitute(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self._substitute(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) != {"Fn::Sub"}:
+            return {key: self._substitute(item) for key, item in value.items()}
+        arg = value["Fn::Sub"]
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+        def one(found: re.Match[str]) -> str:
+            name = found.group(1)
+            if name in variables:
+                return str(self._resolve(variables[name]))
+            if name.startswith("AWS::"):
+                return self.resolver.pseudo(name)
+            if "." in name:
+                logical_id, attribute = name.split(".", 1)
+                return str(self.resolver.resolve({"Fn::GetAtt": [logical_id, attribute]}))
+            return str(self.resolver.resolve({"Ref": name}))
+
+        return re.sub(r"\$\{([^}!][^}]*)\}", one, text)
+
+    def _permissions(self) -> Permissions:
+        if self.permissions is None:
+            raise RuntimeError("this resource type is deployed only with permissions")
+        return self.permissions
+
+    def _refuse(self, who: str, action: str, resource: str, reason: str) -> None:
+        """Creation fails as the service fails it (recorded as a denial of the world's IAM)."""
+        denial = Denial(who, action, resource, reason)
+        if self.permissions is not None:
+            self.permissions.record(denial)
+        raise PermissionDenied([denial])
+
     def _created(self, logical_id: str, ref: str, **attrs: str) -> None:
         self.resolver.refs[logical_id] = ref
         for name, value in attrs.items():
@@ -131,7 +216,13 @@ class Deployer:
             self._stack, logical_id, max_len=63, lower=True
         )
         s3 = self.client("s3")
-        s3.create_bucket(Bucket=name)
+        if self.resolver.region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(
+                Bucket=name,
+                CreateBucketConfiguration={"LocationConstraint": self.resolver.region},
+            )
         if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
         if props.get("LifecycleConfiguration"):
@@ -198,17 +289,98 @@ class Deployer:
     # -- Pipeline ---------------------------------------------------------------------------------
     def _role(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props.get("RoleName") or physical_name(self._stack, logical_id)
+        trust = self._resolve(props["AssumeRolePolicyDocument"])
+        inline = [
+            (str(p["PolicyName"]), self._resolve(p["PolicyDocument"]))
+            for p in props.get("Policies", [])
+        ]
+        managed = [str(arn) for arn in self._resolve(props.get("ManagedPolicyArns", []))]
         role = self.client("iam").create_role(
-            RoleName=name,
-            AssumeRolePolicyDocument=json.dumps(
-                self.resolver.resolve(props["AssumeRolePolicyDocument"])
-            ),
-            Path=props.get("Path", "/"),
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Path=props.get("Path", "/")
         )["Role"]
+        if self.permissions is not None:
+            self.permissions.add_role(
+                role["Arn"],
+                name,
+                trust,
+                source=f"{self._stack}/{logical_id}",
+                inline=inline,
+                managed=managed,
+            )
         self._created(logical_id, name, Arn=role["Arn"], RoleId=role["RoleId"])
 
+    def _policy(self, logical_id: str, props: dict[str, Any]) -> None:
+        document = self._resolve(props["PolicyDocument"])
+        roles = [str(r) for r in self._resolve(props.get("Roles", []))]
+        permissions = self._permissions()
+        permissions.attach_policy(f"{self._stack}/{logical_id}", document, roles=roles)
+        self._created(logical_id, str(props.get("PolicyName", logical_id)))
+
+    def _managed_policy(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props.get("ManagedPolicyName") or physical_name(self._stack, logical_id, max_len=128)
+        arn = f"arn:{self.resolver.partition}:iam::{self.resolver.account}:policy/{name}"
+        document = self._resolve(props["PolicyDocument"])
+        roles = [str(r) for r in self._resolve(props.get("Roles", []))]
+        permissions = self._permissions()
+        permissions.add_managed_policy(arn, f"{self._stack}/{logical_id}", document, roles=roles)
+        self._created(logical_id, arn, PolicyArn=arn)
+
+    def _bucket_policy(self, logical_id: str, props: dict[str, Any]) -> None:
+        bucket = str(self._resolve(props["Bucket"]))
+        permissions = self._permissions()
+        permissions.add_resource_policy(
+            f"arn:{self.resolver.partition}:s3:::{bucket}",
+            f"bucket policy {self._stack}/{logical_id}",
+            self._resolve(props["PolicyDocument"]),
+        )
+        self._created(logical_id, bucket)
+
+    def _topic_policy(self, logical_id: str, props: dict[str, Any]) -> None:
+        document = self._resolve(props["PolicyDocument"])
+        permissions = self._permissions()
+        for topic in self._resolve(props["Topics"]):
+            permissions.add_resource_policy(
+                str(topic), f"topic policy {self._stack}/{logical_id}", document
+            )
+        self._created(logical_id, logical_id)
+
+    def _queue_policy(self, logical_id: str, props: dict[str, Any]) -> None:
+        document = self._resolve(props["PolicyDocument"])
+        permissions = self._permissions()
+        for url in self._resolve(props["Queues"]):
+            name = str(url).rstrip("/").rsplit("/", 1)[-1]
+            permissions.add_resource_policy(
+                self._arn("sqs", name), f"queue policy {self._stack}/{logical_id}", document
+            )
+        self._created(logical_id, logical_id)
+
+    def _lambda_permission(self, logical_id: str, props: dict[str, Any]) -> None:
+        function = str(self._resolve(props["FunctionName"]))
+        if not function.startswith("arn:"):
+            function = self._arn("lambda", f"function:{function}")
+        permissions = self._permissions()
+        permissions.add_lambda_permission(
+            function,
+            f"function policy {self._stack}/{logical_id}",
+            action=str(props["Action"]),
+            principal=str(self._resolve(props["Principal"])),
+            source_arn=self._resolve(props["SourceArn"]) if "SourceArn" in props else None,
+            source_account=(
+                self._resolve(props["SourceAccount"]) if "SourceAccount" in props else None
+            ),
+        )
+        self._created(logical_id, logical_id)
+
     def _key(self, logical_id: str, props: dict[str, Any]) -> None:
-        key = self.client("kms").create_key(Description=props.get("Description", ""))["KeyMetadata"]
+        policy = self._resolve(props["KeyPolicy"]) if "KeyPolicy" in props else None
+        args: dict[str, Any] = {"Description": props.get("Description", "")}
+        if policy is not None:
+            args["Policy"] = json.dumps(policy)
+        key = self.client("kms").create_key(**args)["KeyMetadata"]
+        if self.permissions is not None and policy is not None:
+            self.permissions.add_key(
+                key["Arn"], key["KeyId"], f"{self._stack}/{logical_id}", policy
+            )
         self._created(logical_id, key["KeyId"], Arn=key["Arn"], KeyId=key["KeyId"])
 
     def _topic(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -219,6 +391,8 @@ class Deployer:
         if props.get("KmsMasterKeyId"):
             attributes["KmsMasterKeyId"] = str(self.resolver.resolve(props["KmsMasterKeyId"]))
         arn = self.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        if self.permissions is not None and attributes.get("KmsMasterKeyId"):
+            self.permissions.encrypt(arn, attributes["KmsMasterKeyId"])
         self._created(logical_id, arn, TopicArn=arn, TopicName=name)
 
     def _queue(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -228,6 +402,8 @@ class Deployer:
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
+        if self.permissions is not None and props.get("KmsMasterKeyId"):
+            self.permissions.encrypt(arn, str(self._resolve(props["KmsMasterKeyId"])))
         self._created(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
 
     def _log_group(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -255,6 +431,29 @@ class Deployer:
             "Environment": {"Variables": {k: str(v) for k, v in variables.items()}},
             "Description": str(self.resolver.resolve(props.get("Description", ""))),
         }
+        arn = self._arn("lambda", f"function:{name}")
+        if self.permissions is not None:
+            logging = props.get("LoggingConfig") or {}
+            record = FunctionRecord(
+                arn=arn,
+                name=name,
+                role_arn=str(role),
+                log_group=str(self._resolve(logging.get("LogGroup") or f"/aws/lambda/{name}")),
+                tracing=(props.get("TracingConfig") or {}).get("Mode") == "Active",
+            )
+            refusal = self.permissions.trust_refusal(
+                record.role_arn,
+                "lambda.amazonaws.com",
+                {"aws:SourceAccount": self.resolver.account, "aws:SourceArn": arn},
+            )
+            if refusal is not None:
+                self._refuse(
+                    f"CreateFunction {name}",
+                    "sts:AssumeRole",
+                    record.role_arn,
+                    f"The role defined for the function cannot be assumed by Lambda: {refusal}",
+                )
+            self.permissions.add_function(record)
         arn = lam.create_function(**args)["FunctionArn"]
         self._created(logical_id, name, Arn=arn)
 
@@ -268,16 +467,53 @@ class Deployer:
         self._created(logical_id, arn)
 
     def _state_machine(self, logical_id: str, props: dict[str, Any]) -> None:
-        name = props.get("StateMachineName") or physical_name(self._stack, logical_id, max_len=80)
+        # CloudFormation names a state machine "<LogicalId>-<random>", without the stack name.
+        name = props.get("StateMachineName") or physical_name(
+            self._stack, logical_id, max_len=80, with_stack=False
+        )
         definition = self.resolver.resolve(props["DefinitionString"])
+        role = str(self.resolver.resolve(props["RoleArn"]))
+        if self.permissions is not None:
+            self._check_state_machine_role(self._arn("states", f"stateMachine:{name}"), role, props)
         arn = self.client("stepfunctions").create_state_machine(
             name=name,
             definition=definition,
-            roleArn=self.resolver.resolve(props["RoleArn"]),
+            roleArn=role,
             type=props.get("StateMachineType", "STANDARD"),
         )["stateMachineArn"]
+        if self.permissions is not None:
+            self.permissions.add_state_machine(arn, role)
         self._created(logical_id, arn, Arn=arn, Name=name)
         self.definitions[arn] = definition
+
+    def _check_state_machine_role(self, arn: str, role: str, props: dict[str, Any]) -> None:
+        """What ``CreateStateMachine`` refuses: a role Step Functions may not assume, or one
+        that lacks what the logging and tracing configuration make Step Functions do."""
+        permissions = self._permissions()
+        who = f"CreateStateMachine {arn.rsplit(':', 1)[-1]}"
+        refusal = permissions.trust_refusal(
+            role,
+            "states.amazonaws.com",
+            {"aws:SourceAccount": self.resolver.account, "aws:SourceArn": arn},
+        )
+        if refusal is not None:
+            self._refuse(
+                who,
+                "sts:AssumeRole",
+                role,
+                "Neither the global service principal states.amazonaws.com, nor the regional "
+                f"one is authorized to assume the provided role: {refusal}",
+            )
+        needed: tuple[str, ...] = ()
+        if (props.get("LoggingConfiguration") or {}).get("Destinations"):
+            needed += LOG_DELIVERY_ACTIONS
+        if (props.get("TracingConfiguration") or {}).get("Enabled"):
+            needed += TRACING_ACTIONS
+        actor = Actor(role_arn=role)
+        for action in needed:
+            reason = permissions.decide(actor, Check(action, "*"))
+            if reason is not None:
+                self._refuse(f"{who} (role {role.rsplit('/', 1)[-1]})", action, "*", reason)
 
     def _rule(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props.get("Name") or physical_name(self._stack, logical_id)
@@ -293,6 +529,7 @@ class Deployer:
                 "Id": t["Id"],
                 "Arn": self.resolver.resolve(t["Arn"]),
                 **({"Input": self.resolver.resolve(t["Input"])} if "Input" in t else {}),
+                **({"RoleArn": self.resolver.resolve(t["RoleArn"])} if "RoleArn" in t else {}),
             }
             for t in props.get("Targets", [])
         ]
@@ -306,6 +543,12 @@ class Deployer:
             "state": props.get("State", "ENABLED"),
             "targets": targets,
         }
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:

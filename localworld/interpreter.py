@@ -15,6 +15,14 @@
   which calls the local MediaConvert stand-in and resolves ``.sync`` by polling ``GetJob`` until
   the job is ``COMPLETE`` (output: the ``GetJob`` response) or ``ERROR``/``CANCELED`` (the task
   fails with ``States.TaskFailed`` and the job description as ``Cause``, as on AWS).
+* Tasks act as the execution role (``localworld.iam``, when a world's permissions are active):
+  every client the interpreter creates (``boto_client_for``: Lambda invokes, SDK integrations)
+  signs with the role's credentials, assumed by ``states.amazonaws.com``; MediaConvert's
+  ``CreateJob`` needs ``mediaconvert:CreateJob`` on the queue and ``iam:PassRole`` of the job's
+  role (``iam:PassedToService`` = ``mediaconvert.amazonaws.com``), ``.sync`` needs
+  ``mediaconvert:GetJob`` on the job and ``events:PutTargets``/``PutRule``/``DescribeRule`` on
+  the managed rule ``StepFunctionsGetEventsForMediaConvertJobRule``. A refusal is MediaConvert's
+  ``ForbiddenException`` (403), so the task fails with ``MediaConvert.ForbiddenException``.
 """
 
 # moto and CDK are imported where they are patched or used, not at import time; patches are
@@ -27,6 +35,7 @@ import types
 from collections.abc import Callable
 from typing import Any, cast
 
+from localworld import iam
 from localworld.clock import SimClock
 
 _STATE: dict[str, Any] = {"clock": None, "mediaconvert": None}
@@ -35,6 +44,8 @@ _STATE: dict[str, Any] = {"clock": None, "mediaconvert": None}
 SYNC_POLL_S = 5.0
 # Simulated seconds between two looks at a waiting task token (callback, heartbeat, timeout).
 TOKEN_POLL_S = 5.0
+# The rule Step Functions manages for .sync MediaConvert jobs (its job-state events).
+SYNC_RULE = "StepFunctionsGetEventsForMediaConvertJobRule"
 
 
 def activate(clock: SimClock, mediaconvert: Any) -> None:
@@ -84,6 +95,76 @@ def _install_task_failure_cause() -> None:
         return EmptyResult()
 
     cast(Any, StepFunctionResponse).send_task_failure = send_task_failure
+
+
+def _install_role_clients() -> None:
+    """Every client the interpreter creates signs as the execution role (when one is active)."""
+    import sys
+
+    from botocore.config import Config
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (  # noqa: F401
+        state_task_factory,
+    )
+    from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_module
+
+    original = boto_client_module.boto_client_for
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        permissions = iam.active()
+        role_arn = getattr(state_credentials, "role_arn", None)
+        if permissions is None or not role_arn:
+            return original(region=region, service=service, state_credentials=state_credentials)
+        identity = permissions.state_machine_identity(str(role_arn))
+        from moto.core.models import botocore_stubber
+        from moto.settings import moto_server_port
+        from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import (
+            TimeoutSeconds,
+        )
+
+        options: dict[str, Any] = {}
+        if not botocore_stubber.enabled:
+            options["endpoint_url"] = f"http://localhost:{moto_server_port()}"
+        return identity.client(
+            service,
+            region,
+            config=Config(
+                parameter_validation=False,
+                retries={"max_attempts": 0, "total_max_attempts": 1},
+                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            ),
+            **options,
+        )
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and (
+            getattr(module, "boto_client_for", None) is original
+        ):
+            cast(Any, module).boto_client_for = boto_client_for
+
+
+def _require(role_arn: str | None, checks: list[iam.Check], operation: str = "CreateJob") -> None:
+    """The execution role's permission for what the interpreter does itself (MediaConvert).
+
+    A refusal raises MediaConvert's ``ForbiddenException`` as boto3 would.
+    """
+    permissions = iam.active()
+    if permissions is None or not role_arn:
+        return
+    from localworld.mediaconvert import service_error
+
+    identity = permissions.state_machine_identity(role_arn)
+    try:
+        permissions.require(identity, checks)
+    except iam.PermissionDenied as err:
+        denial = err.denials[0]
+        raise service_error(
+            "ForbiddenException",
+            f"User: {identity.session_arn} is not authorized to perform: {denial.action} on "
+            f"resource: {denial.resource} because {denial.reason}",
+            403,
+            operation,
+        ) from None
 
 
 def install() -> None:
@@ -167,6 +248,7 @@ def install() -> None:
     callback_cls._eval_wait_for_task_token = wait_for_task_token  # type: ignore[method-assign]
     _install_heartbeat_peek()
     _install_task_failure_cause()
+    _install_role_clients()
 
     base = callback_module.StateTaskServiceCallback
 
@@ -226,6 +308,25 @@ def install() -> None:
             service = _STATE["mediaconvert"]
             if service is None:
                 raise RuntimeError("no MediaConvert stand-in is active")
+            queue = normalised_parameters.get("Queue") or (
+                f"arn:aws:mediaconvert:{service.region}:{service.account}:queues/Default"
+            )
+            checks = [iam.Check("mediaconvert:CreateJob", str(queue))]
+            if normalised_parameters.get("Role"):
+                checks.append(
+                    iam.Check(
+                        "iam:PassRole",
+                        str(normalised_parameters["Role"]),
+                        (("iam:PassedToService", "mediaconvert.amazonaws.com"),),
+                    )
+                )
+            if self.resource.condition == ResourceCondition.Sync:
+                rule = f"arn:aws:events:{service.region}:{service.account}:rule/{SYNC_RULE}"
+                checks += [
+                    iam.Check(f"events:{action}", rule)
+                    for action in ("PutTargets", "PutRule", "DescribeRule")
+                ]
+            _require(getattr(state_credentials, "role_arn", None), checks)
             env.stack.append(service.create_job(normalised_parameters))
 
         def _build_sync_resolver(
@@ -237,9 +338,12 @@ def install() -> None:
         ) -> Callable[[], Any]:
             created = env.stack.pop()
             job_id = created["Job"]["Id"]
+            job_arn = created["Job"]["Arn"]
             service = _STATE["mediaconvert"]
+            role_arn = getattr(state_credentials, "role_arn", None)
 
             def resolve() -> Any:
+                _require(role_arn, [iam.Check("mediaconvert:GetJob", job_arn)], "GetJob")
                 response = service.get_job(job_id)
                 status = response["Job"]["Status"]
                 if status == "COMPLETE":

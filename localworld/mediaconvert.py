@@ -18,14 +18,22 @@ with a given code and message.
 
 Simulated job time: ``MIN_JOB_S`` plus ``TRANSCODE_SPEED`` simulated seconds per second of
 source (the on-demand queue runs at about real time for a ladder like ours).
+
+The job's ``Role``: with ``assume_role`` (the world's permissions), the job reads its input and
+writes its outputs with that role's credentials, as MediaConvert does, so the S3 calls are
+evaluated against the role's policies. A role MediaConvert may not assume fails ``CreateJob``
+with ``ForbiddenException``; an input the role may not read ends the job in ``ERROR`` (1030), an
+output it may not write too (1401, "Access Denied"), and both are recorded as denials.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -37,6 +45,7 @@ from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
 from localworld.clock import SimClock
+from localworld.iam import Identity, PermissionDenied
 from localworld.media import MediaError, probe
 from localworld.shapes import check_output
 from localworld.transcoder import TranscodeError, transcode
@@ -66,6 +75,7 @@ class _Job:
     submitted_at: float
     duration_s: float
     failure: JobFailure | None
+    s3: Any = None  # the client the job reads and writes with (its role's)
     finished: bool = False
 
 
@@ -131,8 +141,12 @@ class MediaConvertStandIn:
         region: str,
         account: str,
         fail_inputs: list[JobFailure] | None = None,
+        assume_role: Callable[[str], Identity] | None = None,
     ) -> None:
         self.clock = clock
+        # Role ARN -> its session, as MediaConvert assumes it (raises when it can't be assumed).
+        self.assume_role = assume_role
+        self._role_clients: dict[str, Any] = {}
         self.region = region
         self.account = account
         self.fail_inputs = list(fail_inputs or [])
@@ -194,9 +208,10 @@ class MediaConvertStandIn:
                 return check_output(
                     "mediaconvert", "CreateJob", {"Job": copy.deepcopy(self.jobs[earlier[0]].body)}
                 )
+        s3 = self._s3_for(str(params["Role"]))
         self.requests.append(copy.deepcopy(params))
         file_input = params["Settings"]["Inputs"][0].get("FileInput", "")
-        source_duration = self._source_duration(file_input)
+        source_duration = self._source_duration(file_input, s3)
         now = self.clock.now()
         job_id = (
             f"{int(now.timestamp() * 1000)}-{hashlib.sha256(repr(params).encode()).hexdigest()[:6]}"
@@ -228,6 +243,7 @@ class MediaConvertStandIn:
                 submitted_at=self.clock.seconds(),
                 duration_s=MIN_JOB_S + source_duration * TRANSCODE_SPEED,
                 failure=failure,
+                s3=s3,
             )
         with self._lock:
             lose = self.answers_to_lose > 0
@@ -259,19 +275,37 @@ class MediaConvertStandIn:
             return check_output("mediaconvert", "GetJob", {"Job": copy.deepcopy(job.body)})
 
     # -- the job's life ---------------------------------------------------------------------------
-    def _read(self, uri: str) -> bytes | None:
+    def _s3_for(self, role_arn: str) -> Any:
+        """The S3 client of a job running as ``role_arn`` (the stand-in's own without roles)."""
+        if self.assume_role is None:
+            return self._s3
+        with self._lock:
+            if role_arn not in self._role_clients:
+                try:
+                    identity = self.assume_role(role_arn)
+                except PermissionDenied as err:
+                    raise service_error(
+                        "ForbiddenException",
+                        f"MediaConvert cannot assume the role {role_arn}: {err.denials[0].reason}",
+                        403,
+                        "CreateJob",
+                    ) from None
+                self._role_clients[role_arn] = identity.client("s3", self.region)
+            return self._role_clients[role_arn]
+
+    def _read(self, uri: str, s3: Any) -> bytes | None:
         parts = urlsplit(uri)
         try:
-            body: bytes = self._s3.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))[
+            body: bytes = s3.get_object(Bucket=parts.netloc, Key=parts.path.lstrip("/"))[
                 "Body"
             ].read()
         except ClientError:
             return None
         return body
 
-    def _source_duration(self, uri: str) -> float:
+    def _source_duration(self, uri: str, s3: Any) -> float:
         """How long the source plays (0 when it cannot be read: the job then fails early)."""
-        body = self._read(uri)
+        body = self._read(uri, s3)
         if not body:
             return 0.0
         with tempfile.TemporaryDirectory(prefix="mediaconvert-") as tmp, self.clock.paused():
@@ -303,7 +337,7 @@ class MediaConvertStandIn:
                 raise TranscodeError(
                     job.failure.error_code, job.failure.error_message.format(input=file_input)
                 )
-            body["OutputGroupDetails"] = self._run(body["Settings"], file_input)
+            body["OutputGroupDetails"] = self._run(body["Settings"], file_input, job.s3 or self._s3)
         except TranscodeError as err:
             body["Status"] = "ERROR"
             body["ErrorCode"] = err.error_code
@@ -313,8 +347,8 @@ class MediaConvertStandIn:
         body["Status"] = "COMPLETE"
         body["JobPercentComplete"] = 100
 
-    def _run(self, settings: dict[str, Any], file_input: str) -> list[dict[str, Any]]:
-        source = self._read(file_input)
+    def _run(self, settings: dict[str, Any], file_input: str, s3: Any) -> list[dict[str, Any]]:
+        source = self._read(file_input, s3)
         if source is None:
             raise TranscodeError(
                 1030,
@@ -324,13 +358,23 @@ class MediaConvertStandIn:
         with tempfile.TemporaryDirectory(prefix="mediaconvert-") as tmp, self.clock.paused():
             path = Path(tmp) / (PurePosixPath(urlsplit(file_input).path).name or "input")
             path.write_bytes(source)
-            return transcode(settings, path, input_uri=file_input, write=self._put)
+            write = functools.partial(self._put, s3)
+            return transcode(settings, path, input_uri=file_input, write=write)
 
-    def _put(self, uri: str, local: Path, content_type: str) -> None:
+    @staticmethod
+    def _put(s3: Any, uri: str, local: Path, content_type: str) -> None:
         parts = urlsplit(uri)
-        self._s3.put_object(
-            Bucket=parts.netloc,
-            Key=parts.path.lstrip("/"),
-            Body=local.read_bytes(),
-            ContentType=content_type,
-        )
+        try:
+            s3.put_object(
+                Bucket=parts.netloc,
+                Key=parts.path.lstrip("/"),
+                Body=local.read_bytes(),
+                ContentType=content_type,
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "AccessDenied":
+                raise
+            message = (
+                f"Unable to write to output file [{uri}]: [Failed to write data: Access Denied]"
+            )
+            raise TranscodeError(1401, message) from None

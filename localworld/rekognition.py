@@ -23,7 +23,8 @@ as they would reach AWS), backed by ``RekognitionVideoStandIn``:
 * Rekognition's completion message
   (``{"JobId","Status","API","JobTag","Timestamp","Video":{"S3ObjectName","S3Bucket"}}``) is
   published to the ``NotificationChannel`` topic through moto's SNS, whose Lambda subscription
-  delivers it (see ``world``) to the callback function.
+  delivers it (see ``world``) to the callback function. ``publish`` gets the channel's
+  ``RoleArn``: the world publishes as that role (``localworld.iam``), as Rekognition does.
 * ``Get*`` answers ``IN_PROGRESS`` until then, and afterwards pages (``MaxResults``/
   ``NextToken``) through the detections.
 
@@ -303,7 +304,8 @@ class RekognitionVideoStandIn:
         *,
         clock: SimClock,
         read_object: Callable[[str, str], bytes | None],
-        publish: Callable[[str, str], None],
+        # (topic ARN, message, the NotificationChannel's RoleArn)
+        publish: Callable[[str, str, str | None], None],
         job_duration_s: float = 60.0,
         fail_videos: dict[str, str] | None = None,
     ) -> None:
@@ -479,7 +481,7 @@ class RekognitionVideoStandIn:
             self.lost.append(notice)
             return
         self.notices.append(notice)
-        self.publish(channel["SNSTopicArn"], json.dumps(notice))
+        self.publish(channel["SNSTopicArn"], json.dumps(notice), channel.get("RoleArn"))
 
     # -- Get* -------------------------------------------------------------------------------------
     def get(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,18 @@ a function error whose payload is Lambda's (``errorType`` = the exception class 
 state machine's Retry/Catch on ``InvalidInput`` work as on AWS.
 
 Invocations are serialized with one lock: every function shares this process's ``os.environ``,
-and a Lambda execution environment runs one invocation at a time anyway.
+and a Lambda execution environment runs one invocation at a time anyway. A function's
+variables live in a thread-local layer of ``os.environ`` (``InvocationEnviron``), so no other
+thread sees them.
+
+With a world's permissions active (``localworld.iam``), every invocation runs as the function's
+own role (assumed once per world): every client the handler creates on this thread signs with the
+role's session credentials, and what the Lambda service itself does with the role (write the
+function's logs, send its traces) is checked on every invocation too. The credentials are handed
+to botocore per thread (``iam.acting_as``), not written into ``AWS_ACCESS_KEY_ID``/
+``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` as Lambda does: credentials resolved from the
+environment are cached by sessions that other threads share (the world's own clients, the
+dashboard, a test's). No handler reads those variables itself.
 """
 
 # moto and CDK are imported where they are patched or used, not at import time; patches are
@@ -30,6 +41,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from localworld import iam
 
 # Set for every function: no X-Ray daemon runs locally (Powertools' Tracer would look for one).
 RUNTIME_ENV = {"POWERTOOLS_TRACE_DISABLED": "true"}
@@ -58,6 +71,8 @@ class Invocation:
     error_type: str | None = None
     error_message: str | None = None
     duration_ms: float = 0.0
+    # The role whose credentials the invocation ran with (None: no permissions enforced).
+    role_arn: str | None = None
 
 
 @dataclass
@@ -219,9 +234,20 @@ def run_handler(fn: Any, body: str | bytes | None) -> tuple[bytes, bool]:
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(context.memory_limit_in_mb),
         **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
     }
-    record = Invocation(fn.function_name, fn.handler, event)
+    permissions = iam.active()
+    identity = permissions.function_identity(fn.function_arn) if permissions is not None else None
+    record = Invocation(
+        fn.function_name, fn.handler, event, role_arn=identity.role_arn if identity else None
+    )
     layered = _ENVIRON["environ"].layered if "environ" in _ENVIRON else environment
-    with _WORK["context"](), _LOCK, layered(env):
+    with _WORK["context"](), _LOCK, layered(env), iam.acting_as(identity):
+        if permissions is not None and identity is not None:
+            # Lambda writes the logs and traces with the execution role; a refusal loses them
+            # (the invocation itself runs on), and is a denial all the same.
+            with contextlib.suppress(iam.PermissionDenied):
+                permissions.require(
+                    identity, permissions.lambda_service_checks(fn.function_arn, request_id)
+                )
         started = time.perf_counter()
         try:
             result = _load(fn.handler)(event, context)
@@ -243,6 +269,12 @@ def run_handler(fn: Any, body: str | bytes | None) -> tuple[bytes, bool]:
             record.duration_ms = (time.perf_counter() - started) * 1000
             LOG.calls.append(record)
     return json.dumps(payload).encode(), errored
+
+
+def quiesce(timeout_s: float = 30.0) -> None:
+    """Wait for the invocation running now (if any) to end: a world must not close under it."""
+    if _LOCK.acquire(timeout=timeout_s):
+        _LOCK.release()
 
 
 def install() -> None:

@@ -10,6 +10,20 @@ Lambda) or a stand-in reached through moto (Rekognition Video) or the interprete
 Handlers run unmodified, with the template's environment variables and their own boto3 clients.
 ``WorldOptions.server_port`` also serves the same world on a loopback moto server, so the dashboard
 (or the AWS CLI) can look at it while it runs and afterwards.
+
+Permissions are enforced (``localworld.iam``; ``WorldOptions.permissions=False`` turns it off):
+every function, the state machine, MediaConvert jobs and Rekognition's notices act with their
+synthesized roles, SNS and EventBridge reach functions only as their resource policies allow, and
+every call is evaluated against the templates' policies. The world's own clients (``client()``,
+the assertions' reads, the dashboard) use an administrator's credentials. ``run``, ``wait``,
+``deliver_event`` and ``fire_rule`` raise ``PermissionDenied`` naming each call that was denied
+since the last of them (a handler may have caught the ``AccessDenied``); so does closing the world.
+
+The world runs in ``WorldOptions.region``/``account``. Templates synthesized for a concrete
+environment name its region and account in literal ARNs (a policy on
+``arn:aws:ssm:eu-west-1:...:parameter/...``); the world relocates those ARNs to its own region and
+account (``relocate``), as if the app had been synthesized for it, so that a policy matches the
+resources the world created.
 """
 
 # moto and CDK are imported where they are patched or used, not at import time; patches are
@@ -18,8 +32,10 @@ Handlers run unmodified, with the template's environment variables and their own
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,7 +48,7 @@ from urllib.parse import quote_plus
 
 import boto3
 
-from localworld import interpreter, rekognition, runtime
+from localworld import iam, interpreter, rekognition, runtime
 from localworld.clock import SimClock
 from localworld.deploy import Deployer, Deployment
 from localworld.mediaconvert import JobFailure, MediaConvertStandIn
@@ -79,6 +95,8 @@ class WorldOptions:
     # Replace the campaign parameter's document (for example a batch size of 1).
     campaign_config: dict[str, Any] | None = None
     server_port: int | None = None
+    # Evaluate every call against the synthesized IAM, key and resource policies.
+    permissions: bool = True
 
 
 @dataclass
@@ -160,6 +178,35 @@ def _rate_seconds(expression: object) -> float | None:
     return float(value) * RATE_UNITS_S[unit]
 
 
+_PINNED_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:([a-z]{2}(?:-[a-z]+)+-\d):(\d{12}):")
+
+
+def pinned_environment(templates: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """(region, account) the templates name in literal ARNs (a synthesis with an environment)."""
+    found = {
+        (m.group(1), m.group(2)) for t in templates for m in _PINNED_ARN.finditer(json.dumps(t))
+    }
+    if len(found) > 1:
+        raise ValueError(f"the templates name more than one environment: {sorted(found)}")
+    return next(iter(found), None)
+
+
+def relocate(
+    templates: dict[str, dict[str, Any]], region: str, account: str
+) -> dict[str, dict[str, Any]]:
+    """The templates with every literal ARN of their pinned environment moved to this one."""
+    pinned = pinned_environment(list(templates.values()))
+    if pinned is None or pinned == (region, account):
+        return templates
+    old = re.compile(
+        r"(arn:aws[a-z-]*:[a-z0-9-]+:)" + re.escape(pinned[0]) + ":" + re.escape(pinned[1]) + ":"
+    )
+    moved: dict[str, dict[str, Any]] = json.loads(
+        old.sub(lambda m: f"{m.group(1)}{region}:{account}:", json.dumps(templates))
+    )
+    return moved
+
+
 _SNS_INSTALLED = False
 
 
@@ -180,6 +227,17 @@ def _install_sns_lambda_delivery() -> None:
             original(self, message, message_id, subject=subject, **kwargs)
             return None
         region = self.endpoint.split(":")[3]
+        permissions = iam.active()
+        if permissions is not None:
+            # SNS invokes the function only where its resource policy lets sns.amazonaws.com.
+            check = iam.Check(
+                "lambda:InvokeFunction",
+                self.endpoint,
+                (("aws:SourceArn", self.topic.arn), ("aws:SourceAccount", self.account_id)),
+                policy_of=self.endpoint,
+            )
+            if permissions.allowed_for_service("sns.amazonaws.com", check) is not None:
+                return None  # SNS gives up on the delivery (and would redrive it to a DLQ)
         event = {
             "Records": [
                 {
@@ -214,8 +272,13 @@ class World:
     def __init__(
         self, templates: dict[str, dict[str, Any]], options: WorldOptions | None = None
     ) -> None:
-        self.templates = templates
         self.options = options or WorldOptions()
+        deployed = {p: t for p, t in templates.items() if p.startswith(f"{self.options.env}/")}
+        self.templates = {
+            **templates,
+            **relocate(deployed, self.options.region, self.options.account),
+        }
+        self.permissions: iam.Permissions | None = None
         self.clock = SimClock(self.options.clock_scale)
         self.fixtures = SourceFixtures()
         self.resolver = Resolver(region=self.options.region, account=self.options.account)
@@ -234,6 +297,7 @@ class World:
     def __enter__(self) -> World:
         from moto import mock_aws
 
+        iam.install()
         runtime.install()
         interpreter.install()
         rekognition.install()
@@ -245,8 +309,22 @@ class World:
             self._http.start()
             runtime.clear_handler_caches()
             runtime.LOG.calls.clear()
-            self._session = boto3.session.Session(region_name=self.options.region)
-            self.deployer = Deployer(self._session, self.resolver)
+            # The world's own identity: explicit credentials, never an invocation's.
+            self._session = boto3.session.Session(
+                aws_access_key_id=iam.ADMIN_ACCESS_KEY,
+                aws_secret_access_key=iam.ADMIN_SECRET_KEY,
+                region_name=self.options.region,
+            )
+            iam.mark_admin(self._session)
+            if self.options.permissions:
+                self.permissions = iam.Permissions(
+                    partition=self.resolver.partition,
+                    region=self.options.region,
+                    account=self.options.account,
+                )
+                self.permissions.bind_sts(self.client("sts"))
+                iam.activate(self.permissions)
+            self.deployer = Deployer(self._session, self.resolver, self.permissions)
             for suffix in ("Stateful", "Pipeline"):
                 path = f"{self.options.env}/{suffix}"
                 self.deployments[suffix] = self.deployer.deploy(
@@ -258,6 +336,7 @@ class World:
                 region=self.options.region,
                 account=self.options.account,
                 fail_inputs=self.options.transcode_failures,
+                assume_role=self._mediaconvert_role if self.permissions is not None else None,
             )
             self.rekognition = RekognitionVideoStandIn(
                 clock=self.clock,
@@ -273,15 +352,23 @@ class World:
             if self.options.server_port is not None:
                 self._start_server(self.options.server_port)
         except BaseException:
-            self.__exit__(None, None, None)
+            self._close()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._close()
+        if exc[0] is None:
+            self.raise_denials()
+
+    def _close(self) -> None:
         self.clock.cancel_all()
         self._stop_executions()
+        runtime.quiesce()  # a scheduled invocation may still be running on a timer's thread
         rekognition.activate(None)
         runtime.set_work_context(None)
+        if iam.active() is self.permissions:
+            iam.activate(None)
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -350,6 +437,10 @@ class World:
         def fire() -> None:
             if self._mock is None:
                 return
+            if not self._events_may_invoke(rule_arn, target["Arn"]):
+                self.scheduled.append({"rule": rule_arn, "error": "AccessDenied"})
+                self.clock.call_later(period_s, fire)
+                return
             event = {
                 "version": "0",
                 "id": str(uuid.uuid4()),
@@ -387,6 +478,35 @@ class World:
                 Type="String",
                 Overwrite=True,
             )
+
+    # -- permissions ------------------------------------------------------------------------------
+    def raise_denials(self) -> None:
+        """Raise ``PermissionDenied`` for the calls denied since the last time (if any)."""
+        if self.permissions is not None:
+            self.permissions.raise_new()
+
+    def _events_may_invoke(self, rule_arn: str, function_arn: str) -> bool:
+        """EventBridge invokes a Lambda target only as the function's resource policy allows."""
+        if self.permissions is None:
+            return True
+        check = iam.Check(
+            "lambda:InvokeFunction",
+            function_arn,
+            (("aws:SourceArn", rule_arn), ("aws:SourceAccount", self.options.account)),
+            policy_of=function_arn,
+        )
+        return self.permissions.allowed_for_service("events.amazonaws.com", check) is None
+
+    def _mediaconvert_role(self, role_arn: str) -> iam.Identity:
+        """A job's role, as MediaConvert assumes it."""
+        if self.permissions is None:
+            raise RuntimeError("MediaConvert assumes job roles only with permissions on")
+        return self.permissions.assume(
+            role_arn,
+            service="mediaconvert.amazonaws.com",
+            session="MediaConvert",
+            who="MediaConvert job",
+        )
 
     # -- what was deployed ------------------------------------------------------------------------
     def _deployer(self) -> Deployer:
@@ -460,6 +580,7 @@ class World:
         return str(answer["executionArn"])
 
     def wait(self, execution_arn: str, *, timeout_s: float = 60.0) -> RunResult:
+        """The run once it ends; ``PermissionDenied`` if any call was denied meanwhile."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout_s
         while True:
@@ -467,8 +588,10 @@ class World:
             if described["status"] != "RUNNING":
                 break
             if time.monotonic() > deadline:
+                self.raise_denials()
                 raise TimeoutError(f"{execution_arn} still RUNNING after {timeout_s} s")
             time.sleep(0.02)
+        self.raise_denials()
         output = described.get("output")
         return RunResult(
             execution_arn=execution_arn,
@@ -564,25 +687,100 @@ class World:
         from moto.events.models import EventPattern
 
         answers: list[dict[str, Any]] = []
-        lam = self.client("lambda")
         for rule in self._deployer().rules.values():
             if not rule["pattern"] or not EventPattern.load(
                 json.dumps(rule["pattern"])
             ).matches_event(cast(Any, event)):
                 continue
-            for target in rule["targets"]:
-                if ":lambda:" not in target["Arn"]:
-                    continue
-                reply = lam.invoke(FunctionName=target["Arn"], Payload=json.dumps(event).encode())
-                payload = json.loads(reply["Payload"].read() or b"null")
-                answers.append(
-                    {
-                        "target": target["Arn"],
-                        "error": reply.get("FunctionError"),
-                        "payload": payload,
-                    }
-                )
+            answers += self._deliver(rule, json.dumps(event))
+        self.raise_denials()
         return answers
+
+    def fire_rule(self, name_contains: str) -> list[dict[str, Any]]:
+        """EventBridge fires the (scheduled) rule whose name contains ``name_contains`` once.
+
+        Lambda targets are invoked as their resource policy allows; a state machine target is
+        started with the target's ``RoleArn``, assumed by ``events.amazonaws.com``. Answers as
+        ``deliver_event``'s, with ``execution_arn`` for a started run.
+        """
+        rules = [r for name, r in self._deployer().rules.items() if name_contains in name]
+        if len(rules) != 1:
+            raise KeyError(f"{len(rules)} rules have {name_contains!r} in their name")
+        (rule,) = rules
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.options.account,
+            "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.options.region,
+            "resources": [rule["arn"]],
+            "detail": {},
+        }
+        answers = self._deliver(rule, json.dumps(event))
+        self.raise_denials()
+        return answers
+
+    def _deliver(self, rule: dict[str, Any], event: str) -> list[dict[str, Any]]:
+        """One rule's targets get ``event`` (or the target's ``Input``)."""
+        answers: list[dict[str, Any]] = []
+        lam = self.client("lambda")
+        for target in rule["targets"]:
+            payload = target.get("Input") or event
+            if ":states:" in target["Arn"]:
+                answers.append(self._start_as_target(rule, target, payload))
+                continue
+            if ":lambda:" not in target["Arn"]:
+                continue
+            if not self._events_may_invoke(rule["arn"], target["Arn"]):
+                answers.append({"target": target["Arn"], "error": "AccessDenied", "payload": None})
+                continue
+            reply = lam.invoke(FunctionName=target["Arn"], Payload=payload.encode())
+            answers.append(
+                {
+                    "target": target["Arn"],
+                    "error": reply.get("FunctionError"),
+                    "payload": json.loads(reply["Payload"].read() or b"null"),
+                }
+            )
+        return answers
+
+    def _start_as_target(
+        self, rule: dict[str, Any], target: dict[str, Any], payload: str
+    ) -> dict[str, Any]:
+        """EventBridge starts a state machine with the target's role."""
+        from botocore.exceptions import ClientError
+
+        answer: dict[str, Any] = {"target": target["Arn"], "error": None, "payload": None}
+        client = self.client("stepfunctions")
+        if self.permissions is not None:
+            if not target.get("RoleArn"):
+                answer["error"] = "no RoleArn: EventBridge cannot start a state machine without one"
+                return answer
+            try:
+                identity = self.permissions.assume(
+                    target["RoleArn"],
+                    service="events.amazonaws.com",
+                    session=f"events-{rule['arn'].rsplit('/', 1)[-1]}",
+                    who=f"EventBridge rule {rule['arn'].rsplit('/', 1)[-1]}",
+                    context={"aws:SourceArn": rule["arn"]},
+                )
+            except iam.PermissionDenied as err:
+                answer["error"] = str(err.denials[0])
+                return answer
+            client = identity.client("stepfunctions", self.options.region)
+        try:
+            started = client.start_execution(
+                stateMachineArn=target["Arn"],
+                name=f"{rule['arn'].rsplit('/', 1)[-1][:40]}-{uuid.uuid4().hex[:12]}",
+                input=payload,
+            )
+        except ClientError as err:
+            answer["error"] = err.response["Error"]["Code"]
+            return answer
+        answer["execution_arn"] = started["executionArn"]
+        return answer
 
     # -- reading the results ----------------------------------------------------------------------
     def _read_object(self, bucket: str, key: str) -> bytes | None:
@@ -598,10 +796,32 @@ class World:
             return None
         return bytes(found.value)
 
-    def _publish(self, topic_arn: str, message: str) -> None:
-        from moto.sns.models import sns_backends
+    def _publish(self, topic_arn: str, message: str, role_arn: str | None = None) -> None:
+        """Rekognition publishes its completion notice, as ``role_arn`` when permissions are on.
 
-        sns_backends[self.options.account][self.options.region].publish(message, arn=topic_arn)
+        A role Rekognition may not assume, or a publish the role (or the topic's key) refuses,
+        loses the notice; the denial is recorded.
+        """
+        if self.permissions is None:
+            from moto.sns.models import sns_backends
+
+            backend = sns_backends[self.options.account][self.options.region]
+            backend.publish(message, arn=topic_arn)
+            return
+        from botocore.exceptions import ClientError
+
+        try:
+            identity = self.permissions.assume(
+                str(role_arn or ""),
+                service="rekognition.amazonaws.com",
+                session="Rekognition",
+                who="Rekognition Video",
+            )
+        except iam.PermissionDenied:
+            return
+        sns = identity.client("sns", self.options.region)
+        with contextlib.suppress(ClientError):  # recorded as a denial; the notice is lost
+            sns.publish(TopicArn=topic_arn, Message=message)
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         s3 = self.client("s3")

@@ -1,0 +1,1137 @@
+"""Permissions proven locally: every call the pipeline makes is evaluated against the templates.
+
+The deployer (``localworld.deploy``) records what the synthesized templates say about access:
+roles (trust policy, inline ``Policies``, ``ManagedPolicyArns``), ``AWS::IAM::Policy`` and
+``AWS::IAM::ManagedPolicy`` documents attached to them, resource policies
+(``AWS::S3::BucketPolicy``, ``AWS::SNS::TopicPolicy``, ``AWS::SQS::QueuePolicy``,
+``AWS::Lambda::Permission``), ``AWS::KMS::Key`` key policies and which topics and queues a key
+encrypts. ``Permissions`` holds all of it, resolved, for one world.
+
+Who acts, and with which credentials:
+
+* Every Lambda invocation runs as the function's own role: Lambda's trust in the role is checked
+  at deploy time (``CreateFunction`` refuses a role Lambda cannot assume), the role is assumed
+  through moto's STS once per world (session name: the function's name), and while the
+  invocation runs on its thread ``botocore.session.Session.get_credentials`` answers that
+  session's credentials: every client a handler creates signs with its role, as in its own
+  container on AWS (boto3's sessions resolve credentials once and keep them, so environment
+  variables alone would not do; and ``os.environ`` is shared by every thread, see ``runtime``).
+* The Lambda service itself writes the function's logs (``logs:CreateLogStream``,
+  ``logs:PutLogEvents`` on its ``LoggingConfig.LogGroup``) and, with active tracing, its X-Ray
+  segments, with the same role, on every invocation (a refusal there does not fail the
+  invocation, as on AWS, but it is a denial).
+* The state machine's tasks run as its role (``states.amazonaws.com``, with ``aws:SourceArn`` and
+  ``aws:SourceAccount`` for the trust policy): Lambda invokes go through moto with that role's
+  credentials, ``mediaconvert:CreateJob``/``GetJob``, the ``iam:PassRole`` of the job's role
+  (``iam:PassedToService`` = ``mediaconvert.amazonaws.com``) and the EventBridge rule a ``.sync``
+  job needs are checked by the interpreter.
+* A MediaConvert job reads its input and writes its outputs as its ``Role``
+  (``mediaconvert.amazonaws.com``); Rekognition publishes its completion notice as the
+  ``NotificationChannel.RoleArn`` (``rekognition.amazonaws.com``), through moto's SNS.
+* SNS delivers to Lambda, and EventBridge invokes its Lambda targets, only where the function's
+  resource policy (``AWS::Lambda::Permission``) lets the service principal do so for that topic
+  or rule (``aws:SourceArn``, ``aws:SourceAccount``).
+* Anything signed with other credentials is the world itself (deployment, test assertions, the
+  dashboard): an administrator, never evaluated. A call made *during an invocation, on its thread*
+  with such credentials is a denial: a client the handler did not create with its role.
+
+How a call is decided (``Permissions.decide``), as IAM does for one account:
+
+* An explicit ``Deny`` in any applicable policy wins. Otherwise a role's call is allowed when an
+  identity policy of the role, or a resource policy naming the role, allows it; a service
+  principal's call only when a resource policy allows it.
+* KMS: the key policy must allow the principal itself, or allow the account (``:root``) and an
+  identity policy must allow the call as well. Publishing to an encrypted topic (or sending to an
+  encrypted queue) needs ``kms:GenerateDataKey`` and ``kms:Decrypt`` on its key, so both are
+  checked for the caller (Rekognition's role included) after ``sns:Publish``/``sqs:SendMessage``.
+* Matching: ``Action``/``NotAction`` (case-insensitive, ``*`` and ``?``), ``Resource``/
+  ``NotResource`` (case-sensitive wildcards), ``Principal``/``NotPrincipal`` (``*``, role and
+  assumed-role ARNs, the account as ``:root`` or its id, ``Service``), and ``Condition`` with the
+  ``String*``, ``Arn*``, ``Bool``, ``Null`` and ``Numeric*`` operators, ``...IfExists`` and
+  ``ForAnyValue:``/``ForAllValues:``; a key absent from the request fails its condition (unless
+  ``IfExists``/``Null``), as in IAM.
+* The context a request carries: ``aws:SecureTransport`` (from the endpoint's scheme),
+  ``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:RequestedRegion``, ``aws:SourceArn``/
+  ``aws:SourceAccount`` for a service acting for a resource, ``iam:PassedToService`` for a role
+  passed to a service, ``s3:prefix`` for a listing.
+* Resources per call: the S3 bucket or object (``HeadObject`` is ``s3:GetObject``, a copy also
+  needs ``s3:GetObject`` on its source, ``DeleteObjects`` is ``s3:DeleteObject`` per key),
+  DynamoDB tables and indexes (a transaction or batch is checked per item's action and table),
+  SSM parameters, Secrets Manager secrets (by full ARN), SNS topics, SQS queues, Step Functions
+  state machines and executions (``SendTask*``: the state machine whose task issued the token),
+  Lambda functions (``Invoke`` is ``lambda:InvokeFunction``) and KMS keys. Rekognition Video has
+  no resource-level permissions (``*``); its ``Start*`` also needs ``iam:PassRole`` of the
+  notification role and ``s3:GetObject`` on the video, which Rekognition reads with the caller's
+  permissions. Calls of other services are checked as ``<service>:<Operation>`` on ``*``.
+
+What is **not** evaluated: permissions boundaries, session policies, SCPs and RCPs; policy
+variables (``${aws:username}``) and condition operators not listed above raise instead of being
+guessed; condition keys other than those listed are absent; AWS managed policies other than
+``AWSLambdaBasicExecutionRole`` grant nothing; S3 ACLs, VPC endpoint policies and object
+ownership; AWS-managed keys (SSE-S3, DynamoDB's and Secrets Manager's default keys) need no grant;
+the DLQ deliveries of EventBridge and SNS and Lambda's own dead-letter sends are not simulated,
+so those queue policies and ``sqs:SendMessage`` grants are recorded but never exercised; Step
+Functions' log delivery and tracing are checked once, at ``CreateStateMachine``; the weekly cron
+rule is fired by ``World.fire_rule`` only. The trust context a service sends is
+``aws:SourceAccount`` always, and ``aws:SourceArn`` of the function, state machine or rule
+(MediaConvert and Rekognition: none).
+
+Why not moto's own access control (``INITIAL_NO_AUTH_ACTION_COUNT``): it evaluates resources
+only for S3 and SQS (every other call is checked against ``*``, so no grant scoped to a table, a
+parameter or a state machine ever matches), it turns a statement whose condition does not hold
+into a ``Deny`` instead of leaving it out, and it knows no resource or key policies. This module
+keeps moto's hook (``ActionAuthenticatorMixin._authenticate_and_authorize_action``, reached by
+every call moto answers) and decides there itself.
+
+``Permissions.unused_grants()`` lists the identity statements that allowed nothing so far: after
+a run, candidates for a redundant or broader-than-needed grant.
+
+Every denial is recorded (``Permissions.denials``) with who was refused, the action, the resource
+and why, and answered as AWS answers it (``AccessDeniedException``, S3's ``AccessDenied``, SNS's
+``AuthorizationError``), so the handler sees a real ``ClientError``. A handler may well catch that
+error; the world therefore raises ``PermissionDenied`` (an ``AssertionError``) naming every new
+denial when a run it waits for ends, and when it closes.
+"""
+
+# moto and botocore are imported where they are patched or used, not at import time; patches are
+# installed once per process (module-level flags).
+# ruff: noqa: PLC0415, PLW0603
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import functools
+import json
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+from xml.etree import ElementTree
+
+# The world's own identity (deployment, assertions, the dashboard): never evaluated.
+ADMIN_ACCESS_KEY = "AKIALOCALWORLDADMIN0"
+ADMIN_SECRET_KEY = "localworld-admin-secret"  # noqa: S105 - moto accepts any secret
+# AWS managed policies the templates attach (CDK's helper functions); others grant nothing here.
+AWS_MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
+    "service-role/AWSLambdaBasicExecutionRole": [
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": "*",
+        }
+    ]
+}
+# Operations whose IAM action has another name than the operation.
+ACTION_NAMES = {
+    ("lambda", "Invoke"): "InvokeFunction",
+    ("s3", "HeadBucket"): "ListBucket",
+    ("sqs", "SendMessageBatch"): "SendMessage",
+    ("sqs", "DeleteMessageBatch"): "DeleteMessage",
+    ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility",
+}
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+# Publishing to (or sending to) a resource encrypted with a customer managed key.
+ENCRYPTED_WRITES = {("sns", "Publish"), ("sns", "PublishBatch"), ("sqs", "SendMessage")}
+KMS_FOR_WRITES = ("kms:GenerateDataKey", "kms:Decrypt")
+
+
+class PolicyNotModelled(ValueError):
+    """A policy uses something this evaluator does not implement (it refuses to guess)."""
+
+
+@dataclass(frozen=True)
+class Denial:
+    """One refused call: who, what, on which resource, and why."""
+
+    who: str
+    action: str
+    resource: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.who}: {self.action} on {self.resource} denied ({self.reason})"
+
+
+class PermissionDenied(AssertionError):
+    """Calls the synthesized permissions refuse (the test fails naming each of them)."""
+
+    def __init__(self, denials: list[Denial]) -> None:
+        self.denials = list(denials)
+        lines = "\n".join(f"  - {d}" for d in self.denials)
+        super().__init__(f"{len(self.denials)} call(s) denied by the synthesized IAM:\n{lines}")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A role session: the credentials a function, the state machine or a service acts with."""
+
+    role_arn: str
+    session: str
+    who: str
+    access_key: str
+    secret_key: str
+    token: str
+    partition: str = "aws"
+    account: str = ""
+
+    @property
+    def role_name(self) -> str:
+        return self.role_arn.rsplit("/", 1)[-1]
+
+    @property
+    def session_arn(self) -> str:
+        role = f"assumed-role/{self.role_name}/{self.session}"
+        return f"arn:{self.partition}:sts::{self.account}:{role}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.who} (role {self.role_name})"
+
+    def client(self, service: str, region: str, **options: Any) -> Any:
+        """A boto3 client that signs with this session's credentials."""
+        import boto3
+
+        factory: Any = boto3.client
+        return factory(
+            service,
+            region_name=region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            aws_session_token=self.token,
+            **options,
+        )
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who a decision is about: a role (through a session) or a service principal."""
+
+    role_arn: str = ""
+    session_arn: str = ""
+    service: str = ""
+
+    @staticmethod
+    def of(identity: Identity) -> Actor:
+        return Actor(role_arn=identity.role_arn, session_arn=identity.session_arn)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One authorization a call needs."""
+
+    action: str
+    resource: str
+    context: tuple[tuple[str, str], ...] = ()
+    # ARN of the resource whose resource policy applies (bucket, topic, queue, function, key).
+    policy_of: str | None = None
+
+    def with_context(self, values: Mapping[str, str]) -> Check:
+        merged = dict(self.context) | dict(values)
+        return Check(self.action, self.resource, tuple(sorted(merged.items())), self.policy_of)
+
+
+@dataclass
+class _Document:
+    source: str
+    statements: list[dict[str, Any]]
+
+
+@dataclass
+class _Role:
+    arn: str
+    name: str
+    trust: _Document
+    inline: list[_Document] = field(default_factory=list)
+    managed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FunctionRecord:
+    arn: str
+    name: str
+    role_arn: str
+    log_group: str | None
+    tracing: bool
+
+
+def _statements(document: Mapping[str, Any] | str) -> list[dict[str, Any]]:
+    doc = json.loads(document) if isinstance(document, str) else document
+    statements = doc.get("Statement", [])
+    return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+@functools.lru_cache(maxsize=4096)
+def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    if "${" in pattern:
+        raise PolicyNotModelled(f"policy variables are not evaluated locally: {pattern!r}")
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"^{regex}$", (re.IGNORECASE if ignore_case else 0) | re.DOTALL)
+
+
+def matches(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+    return _glob(str(pattern), ignore_case).match(value) is not None
+
+
+_NEGATED = {
+    "StringNotEquals",
+    "StringNotEqualsIgnoreCase",
+    "StringNotLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "NumericNotEquals",
+}
+
+
+def _compare(operator: str, value: str, expected: str) -> bool:
+    base = operator.replace("Not", "", 1) if operator in _NEGATED else operator
+    if base == "StringEquals":
+        return value == expected
+    if base == "StringEqualsIgnoreCase":
+        return value.lower() == expected.lower()
+    if base in ("StringLike", "ArnLike", "ArnEquals"):
+        return matches(expected, value)
+    if base == "Bool":
+        return value.lower() == str(expected).lower()
+    if base.startswith("Numeric"):
+        a, b = float(value), float(expected)
+        return {
+            "NumericEquals": a == b,
+            "NumericLessThan": a < b,
+            "NumericLessThanEquals": a <= b,
+            "NumericGreaterThan": a > b,
+            "NumericGreaterThanEquals": a >= b,
+        }[base]
+    raise PolicyNotModelled(f"condition operator {operator!r} is not evaluated locally")
+
+
+_OPERATORS = {
+    "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
+    "StringLike", "StringNotLike", "ArnEquals", "ArnNotEquals", "ArnLike", "ArnNotLike", "Bool",
+    "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals",
+    "NumericGreaterThan", "NumericGreaterThanEquals",
+}  # fmt: skip
+
+
+def condition_holds(
+    operator: str, key: str, expected: Any, context: Mapping[str, list[str]]
+) -> bool:
+    """One ``Condition`` entry against the request's context (keys case-insensitive)."""
+    qualifier, _, op = operator.rpartition(":")
+    wanted = [str(e) for e in _as_list(expected)]
+    values = context.get(key.lower())
+    if op == "Null":
+        absent = values is None
+        return any((w.lower() == "true") == absent for w in wanted)
+    if_exists = op.endswith("IfExists")
+    op = op.removesuffix("IfExists")
+    if op not in _OPERATORS:
+        raise PolicyNotModelled(f"condition operator {operator!r} is not evaluated locally")
+    if values is None:
+        return if_exists or qualifier == "ForAllValues"
+    negated = op in _NEGATED
+    if qualifier == "ForAllValues":
+        hits = [any(_compare(op, v, w) for w in wanted) for v in values]
+        return all(not h for h in hits) if negated else all(hits)
+    if qualifier not in ("", "ForAnyValue"):
+        raise PolicyNotModelled(f"condition qualifier {qualifier!r} is not evaluated locally")
+    hits = [any(_compare(op, v, w) for w in wanted) for v in values]
+    return any(not h for h in hits) if negated else any(hits)
+
+
+def conditions_hold(statement: Mapping[str, Any], context: Mapping[str, list[str]]) -> bool:
+    for operator, entries in (statement.get("Condition") or {}).items():
+        for key, expected in entries.items():
+            if not condition_holds(operator, key, expected, context):
+                return False
+    return True
+
+
+def _action_matches(statement: Mapping[str, Any], action: str) -> bool:
+    if "NotAction" in statement:
+        patterns = _as_list(statement["NotAction"])
+        return not any(matches(p, action, ignore_case=True) for p in patterns)
+    return any(matches(p, action, ignore_case=True) for p in _as_list(statement.get("Action")))
+
+
+def _resource_matches(statement: Mapping[str, Any], resource: str, *, required: bool) -> bool:
+    if "NotResource" in statement:
+        return not any(matches(p, resource) for p in _as_list(statement["NotResource"]))
+    if "Resource" not in statement:
+        return not required  # resource policies may leave it out (Lambda's own policy has it)
+    return any(matches(p, resource) for p in _as_list(statement["Resource"]))
+
+
+class Permissions:
+    """Everything the templates say about access, for one world; decisions and denials."""
+
+    def __init__(self, *, partition: str, region: str, account: str) -> None:
+        self.partition, self.region, self.account = partition, region, account
+        self.roles: dict[str, _Role] = {}
+        self._role_by_name: dict[str, str] = {}
+        self.managed_policies: dict[str, _Document] = {}
+        self.resource_policies: dict[str, list[_Document]] = {}
+        self.key_policies: dict[str, _Document] = {}
+        self._key_ids: dict[str, str] = {}
+        self.encrypted_with: dict[str, str] = {}
+        self.functions: dict[str, FunctionRecord] = {}
+        self.state_machines: dict[str, str] = {}  # state machine ARN -> role ARN
+        self.denials: list[Denial] = []
+        # Allowed calls per identity label (who acted, evaluated): proof the checks ran.
+        self.allowed: collections.Counter[str] = collections.Counter()
+        self._reported = 0
+        self._used: set[tuple[str, int]] = set()  # (policy source, statement index) that allowed
+        self._identities: dict[str, Identity] = {}
+        self._sessions: dict[tuple[str, str], Identity] = {}
+        self._lock = threading.RLock()
+        self._sts: Any = None
+
+    # -- what the templates say (filled by the deployer) ----------------------------------------
+    def add_role(
+        self,
+        arn: str,
+        name: str,
+        trust: Mapping[str, Any],
+        *,
+        source: str,
+        inline: Iterable[tuple[str, Mapping[str, Any]]] = (),
+        managed: Iterable[str] = (),
+    ) -> None:
+        role = _Role(arn, name, _Document(f"trust policy of {source}", _statements(trust)))
+        role.inline = [_Document(f"{source} inline {n}", _statements(d)) for n, d in inline]
+        role.managed = [str(m) for m in managed]
+        self.roles[arn] = role
+        self._role_by_name[name] = arn
+
+    def attach_policy(
+        self, source: str, document: Mapping[str, Any], *, roles: Iterable[str]
+    ) -> None:
+        """An ``AWS::IAM::Policy``: its document joins each role's identity policies."""
+        doc = _Document(source, _statements(document))
+        for ref in roles:
+            arn = ref if ref.startswith("arn:") else self._role_by_name.get(ref)
+            if arn is None or arn not in self.roles:
+                raise KeyError(f"{source}: no role {ref!r} was deployed")
+            self.roles[arn].inline.append(doc)
+
+    def add_managed_policy(
+        self, arn: str, source: str, document: Mapping[str, Any], *, roles: Iterable[str] = ()
+    ) -> None:
+        self.managed_policies[arn] = _Document(source, _statements(document))
+        for ref in roles:
+            role = self.roles[ref if ref.startswith("arn:") else self._role_by_name[ref]]
+            role.managed.append(arn)
+
+    def add_resource_policy(self, arn: str, source: str, document: Mapping[str, Any]) -> None:
+        self.resource_policies.setdefault(arn, []).append(_Document(source, _statements(document)))
+
+    def add_lambda_permission(
+        self,
+        function_arn: str,
+        source: str,
+        *,
+        action: str,
+        principal: str,
+        source_arn: str | None = None,
+        source_account: str | None = None,
+    ) -> None:
+        """An ``AWS::Lambda::Permission``, as the statement Lambda adds to the function policy."""
+        who: dict[str, Any] = (
+            {"Service": principal} if principal.endswith(".amazonaws.com") else {"AWS": principal}
+        )
+        condition: dict[str, Any] = {}
+        if source_arn:
+            condition["ArnLike"] = {"AWS:SourceArn": source_arn}
+        if source_account:
+            condition["StringEquals"] = {"AWS:SourceAccount": source_account}
+        statement: dict[str, Any] = {
+            "Effect": "Allow",
+            "Principal": who,
+            "Action": action,
+            "Resource": function_arn,
+        }
+        if condition:
+            statement["Condition"] = condition
+        self.add_resource_policy(function_arn, source, {"Statement": [statement]})
+
+    def add_key(self, arn: str, key_id: str, source: str, policy: Mapping[str, Any]) -> None:
+        self.key_policies[arn] = _Document(f"key policy of {source}", _statements(policy))
+        self._key_ids[key_id] = arn
+        self._key_ids[arn] = arn
+
+    def key_arn(self, ref: str) -> str | None:
+        return self._key_ids.get(ref)
+
+    def encrypt(self, resource_arn: str, key_ref: str) -> None:
+        """``resource_arn`` (a topic or queue) is encrypted with the customer managed key."""
+        if key_ref.startswith("alias/aws/"):
+            return  # an AWS managed key: its policy lets the account's principals use it
+        self.encrypted_with[resource_arn] = key_ref
+
+    def add_function(self, record: FunctionRecord) -> None:
+        self.functions[record.arn] = record
+
+    def add_state_machine(self, arn: str, role_arn: str) -> None:
+        self.state_machines[arn] = role_arn
+
+    # -- identities -------------------------------------------------------------------------------
+    def bind_sts(self, client: Any) -> None:
+        """The admin STS client roles are assumed with (moto's: its sessions show in STS)."""
+        self._sts = client
+
+    def trust_refusal(self, role_arn: str, service: str, context: Mapping[str, str]) -> str | None:
+        """Why ``service`` may not assume the role (None: the trust policy lets it)."""
+        role = self.roles.get(role_arn)
+        if role is None:
+            return f"no role {role_arn} was deployed"
+        check = Check("sts:AssumeRole", role_arn, tuple(sorted(context.items())))
+        reason = self.decide(Actor(service=service), check, documents=[role.trust])
+        return None if reason is None else f"{service} may not assume it: {reason}"
+
+    def assume(
+        self,
+        role_arn: str,
+        *,
+        service: str,
+        session: str,
+        who: str,
+        context: Mapping[str, str] | None = None,
+    ) -> Identity:
+        """Credentials of ``role_arn`` as ``service`` gets them (cached per role and session).
+
+        Raises ``PermissionDenied`` (and records it) when the trust policy does not let the
+        service assume the role with that context.
+        """
+        key = (role_arn, session)
+        with self._lock:
+            found = self._sessions.get(key)
+            if found is not None:
+                return found
+            trust_context = {"aws:SourceAccount": self.account, **(context or {})}
+            refusal = self.trust_refusal(role_arn, service, trust_context)
+            if refusal is not None:
+                denial = Denial(f"{who} ({service})", "sts:AssumeRole", role_arn, refusal)
+                self.record(denial)
+                raise PermissionDenied([denial])
+            if self._sts is None:
+                raise RuntimeError("Permissions.bind_sts was not called")
+            answer = self._sts.assume_role(RoleArn=role_arn, RoleSessionName=session[:64])
+            credentials = answer["Credentials"]
+            identity = Identity(
+                role_arn=role_arn,
+                session=session[:64],
+                who=who,
+                access_key=credentials["AccessKeyId"],
+                secret_key=credentials["SecretAccessKey"],
+                token=credentials["SessionToken"],
+                partition=self.partition,
+                account=self.account,
+            )
+            self._sessions[key] = identity
+            self._identities[identity.access_key] = identity
+            return identity
+
+    def identity(self, access_key: str) -> Identity | None:
+        return self._identities.get(access_key)
+
+    def function_identity(self, function_arn: str) -> Identity | None:
+        record = self._function(function_arn)
+        if record is None:
+            return None
+        return self.assume(
+            record.role_arn,
+            service="lambda.amazonaws.com",
+            session=record.name,
+            who=f"function {record.name}",
+            context={"aws:SourceArn": record.arn},
+        )
+
+    def state_machine_identity(self, role_arn: str) -> Identity:
+        machines = [arn for arn, role in self.state_machines.items() if role == role_arn]
+        machine = machines[0] if machines else ""
+        name = machine.rsplit(":", 1)[-1] or "StepFunctions"
+        return self.assume(
+            role_arn,
+            service="states.amazonaws.com",
+            session=name,
+            who=f"state machine {name}",
+            context={"aws:SourceArn": machine} if machine else {},
+        )
+
+    def _function(self, ref: str) -> FunctionRecord | None:
+        if ref in self.functions:
+            return self.functions[ref]
+        base = ref.split(":")
+        if len(base) > 7:  # a qualified ARN (version or alias): the function's record
+            return self.functions.get(":".join(base[:7]))
+        return next((f for f in self.functions.values() if f.name == ref), None)
+
+    # -- decisions --------------------------------------------------------------------------------
+    def context_for(self, actor: Actor, check: Check) -> dict[str, list[str]]:
+        context: dict[str, list[str]] = {
+            "aws:requestedregion": [self.region],
+        }
+        if actor.role_arn:
+            context["aws:principalarn"] = [actor.role_arn]
+            context["aws:principalaccount"] = [self.account]
+        for key, value in check.context:
+            context[key.lower()] = [value]
+        return context
+
+    def _principal_matches(  # noqa: PLR0911 - one answer per kind of principal
+        self, principal: Any, actor: Actor
+    ) -> tuple[bool, bool]:
+        """(matches, only through the account): the account (``:root``) delegates to IAM."""
+        if principal == "*":
+            return True, False
+        if not isinstance(principal, Mapping):
+            return False, False
+        for kind, values in principal.items():
+            for value in _as_list(values):
+                if kind == "Service" and actor.service and value == actor.service:
+                    return True, False
+                if kind != "AWS" or not actor.role_arn:
+                    continue
+                if value == "*":
+                    return True, False
+                if value in (actor.role_arn, actor.session_arn):
+                    return True, False
+                root = f"arn:{self.partition}:iam::{self.account}:root"
+                if value in (root, self.account):
+                    return True, True
+        return False, False
+
+    def _applies(
+        self,
+        statement: Mapping[str, Any],
+        actor: Actor,
+        check: Check,
+        context: Mapping[str, list[str]],
+        *,
+        identity: bool,
+    ) -> tuple[bool, bool]:
+        """(applies, only through the account root) for one statement."""
+        if not _action_matches(statement, check.action):
+            return False, False
+        if not _resource_matches(statement, check.resource, required=identity):
+            return False, False
+        via_root = False
+        if not identity:
+            if "NotPrincipal" in statement:
+                hit, _ = self._principal_matches(statement["NotPrincipal"], actor)
+                if hit:
+                    return False, False
+            else:
+                hit, via_root = self._principal_matches(statement.get("Principal"), actor)
+                if not hit:
+                    return False, False
+        if not conditions_hold(statement, context):
+            return False, False
+        return True, via_root
+
+    def identity_documents(self, role_arn: str) -> list[_Document]:
+        role = self.roles.get(role_arn)
+        if role is None:
+            return []
+        documents = list(role.inline)
+        for arn in role.managed:
+            if arn in self.managed_policies:
+                documents.append(self.managed_policies[arn])
+            elif ":iam::aws:policy/" in arn:
+                name = arn.split(":iam::aws:policy/", 1)[1]
+                documents.append(_Document(arn, AWS_MANAGED_POLICIES.get(name, [])))
+        return documents
+
+    def decide(  # noqa: PLR0911, PLR0912 - IAM's evaluation order, step by step
+        self, actor: Actor, check: Check, *, documents: list[_Document] | None = None
+    ) -> str | None:
+        """Why the call is refused, or None when it is allowed.
+
+        ``documents``: the resource-based policies that apply instead of the ones recorded for
+        ``check.policy_of`` (the trust policy, for ``sts:AssumeRole``).
+        """
+        context = self.context_for(actor, check)
+        identity = self.identity_documents(actor.role_arn) if actor.role_arn else []
+        key_policy = self.key_policies.get(check.policy_of or "") if documents is None else None
+        if documents is None:
+            documents = (
+                [key_policy]
+                if key_policy is not None
+                else list(self.resource_policies.get(check.policy_of or "", []))
+            )
+        identity_allows = False
+        allowing: list[tuple[str, int]] = []
+        for doc in identity:
+            for index, statement in enumerate(doc.statements):
+                applies, _ = self._applies(statement, actor, check, context, identity=True)
+                if not applies:
+                    continue
+                if statement.get("Effect") == "Deny":
+                    return f"explicitly denied by {doc.source}"
+                identity_allows = True
+                allowing.append((doc.source, index))
+        self._used.update(allowing)
+        resource_allows = root_allows = False
+        for doc in documents:
+            for statement in doc.statements:
+                applies, via_root = self._applies(statement, actor, check, context, identity=False)
+                if not applies:
+                    continue
+                if statement.get("Effect") == "Deny":
+                    return f"explicitly denied by {doc.source}"
+                if via_root:
+                    root_allows = True
+                else:
+                    resource_allows = True
+        if key_policy is not None:
+            if resource_allows or (root_allows and identity_allows):
+                return None
+            if root_allows:
+                return "no identity-based policy allows it (the key policy leaves it to IAM)"
+            return f"the {key_policy.source} does not allow it"
+        if resource_allows or identity_allows:
+            return None
+        if actor.service:
+            if not documents:
+                return f"no resource-based policy allows {actor.service}"
+            return f"{documents[0].source} does not allow {actor.service}"
+        return "no identity-based policy allows it"
+
+    def record(self, denial: Denial) -> None:
+        with self._lock:
+            self.denials.append(denial)
+
+    def require(self, identity: Identity, checks: Iterable[Check]) -> None:
+        """Raise ``PermissionDenied`` (recording it) for the first check the identity fails."""
+        actor = Actor.of(identity)
+        for check in checks:
+            try:
+                reason = self.decide(actor, check)
+            except PolicyNotModelled as err:
+                reason = f"not evaluated locally: {err}"
+            if reason is not None:
+                denial = Denial(identity.label, check.action, check.resource, reason)
+                self.record(denial)
+                raise PermissionDenied([denial])
+        with self._lock:
+            self.allowed[identity.label] += 1
+
+    def allowed_for_service(self, service: str, check: Check) -> Denial | None:
+        """A service principal acting on a resource (SNS or EventBridge invoking a function)."""
+        reason = self.decide(Actor(service=service), check)
+        if reason is None:
+            return None
+        denial = Denial(service, check.action, check.resource, reason)
+        self.record(denial)
+        return denial
+
+    def unused_grants(self) -> list[tuple[str, str, int, list[str]]]:
+        """Identity statements that allowed nothing so far: (role, policy, index, actions).
+
+        After a run that exercised the pipeline, candidates for a grant that is redundant or
+        broader than needed (a path the run never took needs a look before removing one).
+        """
+        found = []
+        for role in self.roles.values():
+            for doc in self.identity_documents(role.arn):
+                for index, statement in enumerate(doc.statements):
+                    if statement.get("Effect") == "Allow" and (doc.source, index) not in self._used:
+                        actions = [str(a) for a in _as_list(statement.get("Action"))]
+                        found.append((role.name, doc.source, index, actions))
+        return found
+
+    def new_denials(self) -> list[Denial]:
+        """Denials recorded since the last call (each is reported once)."""
+        with self._lock:
+            fresh = self.denials[self._reported :]
+            self._reported = len(self.denials)
+        return fresh
+
+    def raise_new(self) -> None:
+        fresh = self.new_denials()
+        if fresh:
+            raise PermissionDenied(fresh)
+
+    # -- what a call needs -------------------------------------------------------------------------
+    def arn(self, service: str, resource: str, *, region: bool = True) -> str:
+        return (
+            f"arn:{self.partition}:{service}:{self.region if region else ''}:{self.account}:"
+            f"{resource}"
+        )
+
+    def with_kms(self, check: Check, resource_arn: str) -> list[Check]:
+        """``check`` plus the key use an encrypted topic or queue asks of the caller."""
+        key_ref = self.encrypted_with.get(resource_arn)
+        if key_ref is None:
+            return [check]
+        key = self.key_arn(key_ref) or key_ref
+        return [check, *(Check(a, key, check.context, policy_of=key) for a in KMS_FOR_WRITES)]
+
+    def lambda_service_checks(self, function_arn: str, request_id: str) -> list[Check]:
+        """What the Lambda service does with the execution role on every invocation."""
+        record = self._function(function_arn)
+        if record is None:
+            return []
+        checks: list[Check] = []
+        if record.log_group:
+            stream = self.arn("logs", f"log-group:{record.log_group}:log-stream:{request_id}")
+            checks += [Check("logs:CreateLogStream", stream), Check("logs:PutLogEvents", stream)]
+        if record.tracing:
+            checks += [Check("xray:PutTraceSegments", "*"), Check("xray:PutTelemetryRecords", "*")]
+        return checks
+
+    def checks_for(self, service: str, operation: str, request: Any, resource: str) -> list[Check]:
+        """The authorizations one call through moto needs (``request``: moto's response)."""
+        secure = "true" if urlsplit(str(getattr(request, "uri", ""))).scheme == "https" else "false"
+        base = (("aws:SecureTransport", secure),)
+        handler = getattr(self, f"_checks_{service}", None)
+        if handler is None:
+            action = f"{service}:{ACTION_NAMES.get((service, operation), operation)}"
+            return [Check(action, "*", base)]
+        checks: list[Check] = handler(operation, request, resource, base)
+        return checks
+
+    def _checks_s3(self, op: str, request: Any, resource: str, base: Any) -> list[Check]:
+        action = f"s3:{ACTION_NAMES.get(('s3', op), op)}"
+        bucket_arn = resource.split("/", 1)[0]
+        context = dict(base)
+        prefix = request.querystring.get("prefix") if hasattr(request, "querystring") else None
+        if op in ("ListBucket", "ListBucketVersions") and prefix:
+            context["s3:prefix"] = prefix[0] if isinstance(prefix, list) else str(prefix)
+        ctx = tuple(sorted(context.items()))
+        if op == "DeleteObject" and "/" not in resource.split(":::", 1)[-1]:
+            return [  # DeleteObjects: one s3:DeleteObject(Version) per key in the body
+                Check(a, f"{bucket_arn}/{k}", ctx, bucket_arn)
+                for a, k in _delete_objects(request.body)
+            ]
+        checks = [Check(action, resource, ctx, bucket_arn)]
+        source = request.headers.get("x-amz-copy-source")
+        if source:
+            path, _, query = unquote(source).lstrip("/").partition("?versionId=")
+            src_bucket = path.split("/", 1)[0]
+            src = f"arn:{self.partition}:s3:::{path}"
+            verb = "s3:GetObjectVersion" if query else "s3:GetObject"
+            checks.append(Check(verb, src, ctx, f"arn:{self.partition}:s3:::{src_bucket}"))
+        return checks
+
+    def _checks_dynamodb(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
+        params = _json(request)
+
+        def table(name: str, index: str | None = None) -> str:
+            arn = name if name.startswith("arn:") else self.arn("dynamodb", f"table/{name}")
+            return f"{arn}/index/{index}" if index else arn
+
+        if op in ("TransactWriteItems", "TransactGetItems"):
+            checks = []
+            for item in params.get("TransactItems", []):
+                ((kind, body),) = item.items()
+                checks.append(
+                    Check(f"dynamodb:{TRANSACT_ACTIONS[kind]}", table(body["TableName"]), base)
+                )
+            return checks
+        if op in ("BatchWriteItem", "BatchGetItem"):
+            return [Check(f"dynamodb:{op}", table(t), base) for t in params.get("RequestItems", {})]
+        if "TableName" in params:
+            index = params.get("IndexName") if op in ("Query", "Scan") else None
+            return [Check(f"dynamodb:{op}", table(params["TableName"], index), base)]
+        return [Check(f"dynamodb:{op}", "*", base)]
+
+    def _checks_ssm(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
+        params = _json(request)
+        names = _as_list(params.get("Names")) or _as_list(params.get("Name"))
+        if params.get("Path"):
+            names = [params["Path"]]
+        if not names:
+            return [Check(f"ssm:{op}", "*", base)]
+        return [
+            Check(f"ssm:{op}", self.arn("ssm", f"parameter/{str(n).lstrip('/')}"), base)
+            for n in names
+        ]
+
+    def _checks_secretsmanager(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
+        secret_id = _json(request).get("SecretId")
+        if not secret_id:
+            return [Check(f"secretsmanager:{op}", "*", base)]
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        found = secretsmanager_backends[self.account][self.region].secrets.get(secret_id)
+        arn = found.arn if found is not None else str(secret_id)
+        return [Check(f"secretsmanager:{op}", arn, base)]
+
+    def _checks_sns(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
+        params = {k: v[0] if isinstance(v, list) else v for k, v in request.querystring.items()}
+        topic = params.get("TopicArn") or params.get("TargetArn")
+        if not topic:
+            return [Check(f"sns:{op}", "*", base)]
+        check = Check(f"sns:{op}", topic, base, topic)
+        if ("sns", op) in ENCRYPTED_WRITES:
+            return self.with_kms(check, topic)
+        return [check]
+
+    def _checks_sqs(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
+        params = _json(request)
+        url = params.get("QueueUrl")
+        action = f"sqs:{ACTION_NAMES.get(('sqs', op), op)}"
+        if url:
+            parts = urlsplit(str(url)).path.strip("/").split("/")
+            queue = self.arn("sqs", parts[-1]) if len(parts) >= 2 else "*"
+        elif params.get("QueueName"):
+            queue = self.arn("sqs", str(params["QueueName"]))
+        else:
+            return [Check(action, "*", base)]
+        check = Check(action, queue, base, queue)
+        if ("sqs", action.split(":", 1)[1]) in ENCRYPTED_WRITES:
+            return self.with_kms(check, queue)
+        return [check]
+
+    def _checks_states(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
+        params = _json(request)
+        arn = params.get("stateMachineArn") or params.get("executionArn")
+        if op.startswith("SendTask"):
+            arn = _token_state_machine(self, str(params.get("taskToken", "")))
+        return [Check(f"states:{op}", str(arn or "*"), base)]
+
+    def _checks_lambda(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
+        action = f"lambda:{ACTION_NAMES.get(('lambda', op), op)}"
+        found = re.search(r"/functions/([^/?]+)", str(getattr(request, "path", "")))
+        if not found:
+            return [Check(action, "*", base)]
+        name = unquote(found.group(1))
+        record = self._function(name)
+        arn = (
+            record.arn
+            if record
+            else (name if name.startswith("arn:") else self.arn("lambda", f"function:{name}"))
+        )
+        qualifier = getattr(request, "querystring", {}).get("Qualifier")
+        if qualifier:
+            arn = f"{arn}:{qualifier[0] if isinstance(qualifier, list) else qualifier}"
+        return [Check(action, arn, base, record.arn if record else arn)]
+
+    def _checks_rekognition(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
+        checks = [Check(f"rekognition:{op}", "*", base)]
+        if not op.startswith("Start"):
+            return checks
+        params = _json(request)
+        video = (params.get("Video") or {}).get("S3Object") or {}
+        if video.get("Bucket") and video.get("Name"):
+            bucket = f"arn:{self.partition}:s3:::{video['Bucket']}"
+            verb = "s3:GetObjectVersion" if video.get("Version") else "s3:GetObject"
+            checks.append(Check(verb, f"{bucket}/{video['Name']}", base, bucket))
+        role = (params.get("NotificationChannel") or {}).get("RoleArn")
+        if role:
+            checks.append(
+                Check("iam:PassRole", role, base).with_context(
+                    {"iam:PassedToService": "rekognition.amazonaws.com"}
+                )
+            )
+        return checks
+
+    def _checks_kms(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
+        key_ref = str(_json(request).get("KeyId", ""))
+        key = self.key_arn(key_ref) or key_ref or "*"
+        return [Check(f"kms:{op}", key, base, key)]
+
+    def _checks_sts(self, op: str, request: Any, resource: str, base: Any) -> list[Check]:
+        if op == "GetCallerIdentity":
+            return []  # always allowed, whatever the policies say
+        return [Check(f"sts:{op}", resource or "*", base)]
+
+
+def _json(request: Any) -> dict[str, Any]:
+    body = getattr(request, "body", None)
+    if isinstance(body, dict):  # some moto responses parse the body themselves
+        return body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not body:
+        return {}
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _delete_objects(body: Any) -> list[tuple[str, str]]:
+    """``DeleteObjects``' keys: (``s3:DeleteObject`` or ``s3:DeleteObjectVersion``, key)."""
+    raw = body if isinstance(body, bytes) else str(body or "").encode()
+    found: list[tuple[str, str]] = []
+    root = ElementTree.fromstring(raw)  # noqa: S314 - botocore's own request body
+    for item in root.iter():
+        if not item.tag.endswith("Object"):
+            continue
+        key = next((c.text for c in item if c.tag.endswith("Key")), None)
+        version = next((c.text for c in item if c.tag.endswith("VersionId")), None)
+        if key is not None:
+            found.append(("s3:DeleteObjectVersion" if version else "s3:DeleteObject", key))
+    return found
+
+
+def _token_state_machine(store: Permissions, token: str) -> str:
+    """The state machine whose execution handed out ``token`` (``*`` when none did)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends[store.account][store.region]
+    for machine in backend.state_machines:
+        for execution in machine.executions:
+            worker = getattr(execution, "exec_worker", None)
+            env = getattr(worker, "env", None)
+            pool = getattr(env, "callback_pool_manager", None)
+            if pool is not None and pool.get(token) is not None:
+                return str(machine.arn)
+    return "*"
+
+
+# -- the active world and the acting identity ------------------------------------------------------
+_ACTIVE: dict[str, Permissions | None] = {"store": None}
+_LOCAL = threading.local()
+_INSTALLED = False
+
+
+def activate(store: Permissions | None) -> None:
+    _ACTIVE["store"] = store
+
+
+def active() -> Permissions | None:
+    return _ACTIVE["store"]
+
+
+def acting() -> Identity | None:
+    """The identity of the invocation running on this thread (innermost), if any."""
+    stack: list[Identity] = getattr(_LOCAL, "stack", [])
+    return stack[-1] if stack else None
+
+
+@contextlib.contextmanager
+def acting_as(identity: Identity | None) -> Iterator[None]:
+    """Run the block as ``identity``: clients created in it sign with its credentials."""
+    if identity is None:
+        yield
+        return
+    stack: list[Identity] = _LOCAL.__dict__.setdefault("stack", [])
+    stack.append(identity)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def mark_admin(session: Any) -> None:
+    """A boto3 session of the world's own: its credentials are never replaced."""
+    session._session._localworld_admin = True
+
+
+def _credential_of(request: Any) -> tuple[str, str] | None:
+    """(access key id, signing service) of a SigV4 request (header or presigned query)."""
+    header = request.headers.get("Authorization") or ""
+    found = re.search(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/", header)
+    if found:
+        return found.group(1), found.group(2)
+    query = getattr(request, "querystring", {}) or {}
+    credential = query.get("X-Amz-Credential")
+    if credential:
+        value = credential[0] if isinstance(credential, list) else credential
+        parts = unquote(str(value)).split("/")
+        if len(parts) >= 4:
+            return parts[0], parts[3]
+    return None
+
+
+def _denied_error(service: str, denial: Denial, identity: Identity | None) -> Exception:
+    """The error the service answers a refused call with."""
+    from moto.core.exceptions import AccessDeniedError, JsonRESTError
+    from moto.s3.exceptions import S3ClientError
+
+    who = identity.session_arn if identity else denial.who
+    message = (
+        f"User: {who} is not authorized to perform: {denial.action} on resource: "
+        f"{denial.resource} because {denial.reason}"
+    )
+    if service == "s3":
+        error = S3ClientError("AccessDenied", message)
+        error.code = "AccessDenied"
+        return error
+    if service in ("sns", "sts", "iam"):
+        code = "AuthorizationError" if service == "sns" else "AccessDenied"
+
+        class QueryDenied(AccessDeniedError):  # an XML error answer (403) with this code
+            def __init__(self) -> None:
+                super(AccessDeniedError, self).__init__(code, message)
+
+        return QueryDenied()
+    json_error = JsonRESTError("AccessDeniedException", message)
+    json_error.code = 403 if service == "lambda" else 400
+    return json_error
+
+
+def _authorize(response: Any, _iam_request_cls: type, resource: str = "*") -> None:
+    """moto's access-control hook, evaluated against the active world's permissions."""
+    store = _ACTIVE["store"]
+    if store is None:
+        return
+    signed = _credential_of(response)
+    key, service = signed if signed else ("", "")
+    identity = store.identity(key)
+    operation = str(response._get_action())  # moto's own name for the call
+    if identity is None:
+        current = acting()
+        if current is None:
+            return  # the world itself
+        denial = Denial(
+            current.label,
+            f"{service}:{operation}",
+            resource,
+            "signed with credentials that are not the function's role (a client created "
+            "outside the invocation?)",
+        )
+        store.record(denial)
+        raise _denied_error(service, denial, current)
+    try:
+        checks = store.checks_for(service, operation, response, resource)
+    except Exception as err:  # a call this module cannot read is refused, never waved through
+        reason = f"not evaluated: {err!r}"
+        denial = Denial(identity.label, f"{service}:{operation}", resource, reason)
+        store.record(denial)
+        raise _denied_error(service, denial, identity) from None
+    try:
+        store.require(identity, checks)
+    except PermissionDenied as err:
+        raise _denied_error(service, err.denials[0], identity) from None
+
+
+def install() -> None:
+    """Route moto's access-control hook and botocore's credential lookup here (idempotent)."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    from botocore.session import Session
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    cast(Any, ActionAuthenticatorMixin)._authenticate_and_authorize_action = _authorize
+    original = Session.get_credentials
+
+    def get_credentials(self: Any) -> Any:
+        identity = acting()
+        if identity is None or getattr(self, "_localworld_admin", False):
+            return original(self)
+        from botocore.credentials import Credentials
+
+        return Credentials(identity.access_key, identity.secret_key, identity.token)
+
+    Session.get_credentials = get_credentials  # type: ignore[method-assign]
+    _INSTALLED = True
