@@ -15,7 +15,6 @@ from constructs_lib.alerts import EncryptedTopic
 from constructs_lib.catalog import AssetCatalog
 from constructs_lib.data_lake import DataLake
 from constructs_lib.dead_letters import dead_letter_queue
-from constructs_lib.functions import DependenciesLayer, PipelineFunction
 from constructs_lib.nag import (
     S3_READ_ACTIONS,
     acknowledge,
@@ -23,6 +22,9 @@ from constructs_lib.nag import (
     render,
 )
 from constructs_lib.principals import account_service_principal
+from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
+from constructs_lib.workflow import REKOGNITION_TRANSIENT, Flow, retry_transient
+from lambdas.analysis.settings import CatalogSettings, StartSettings
 
 START_ACTIONS = (
     "rekognition:StartLabelDetection",
@@ -38,13 +40,41 @@ GET_ACTIONS = (
 # (three missed sweeps plus margin).
 HEARTBEAT_INTERVAL_MIN = 10
 HEARTBEAT_TIMEOUT_MIN = 35
+FEATURES = ("labels", "moderation", "segments")
+START = FunctionSpec(
+    monitoring_name="AnalysisStart",
+    construct_id="Start",
+    handler="lambdas.analysis.start.handler",
+    description="Stores the task token and starts one Rekognition Video job",
+    service="analysis",
+    settings=StartSettings,
+    metrics=("AnalysisJobsStarted", "AnalysisStartsThrottled"),
+)
+CALLBACK = FunctionSpec(
+    monitoring_name="AnalysisCallback",
+    construct_id="Callback",
+    handler="lambdas.analysis.callback.handler",
+    description="Resumes the waiting task when Rekognition reports completion",
+    service="analysis-callback",
+    settings=CatalogSettings,
+    metrics=("AnalysisJobsSucceeded", "AnalysisJobsFailed"),
+)
+HEARTBEAT = FunctionSpec(
+    monitoring_name="AnalysisHeartbeat",
+    construct_id="Heartbeat",
+    handler="lambdas.analysis.heartbeat.handler",
+    description="Sends heartbeats for running Rekognition jobs, resumes finished ones",
+    service="analysis-heartbeat",
+    settings=CatalogSettings,
+    metrics=("AnalysisTasksAlive", "AnalysisNoticesRecovered"),
+)
 NO_RESOURCE_LEVEL = (
     "Rekognition Video Start*/Get* operations support no resource-level permissions "
     "(service authorization reference), so Resource must be *; the actions are listed one by one."
 )
 
 
-class Analysis(Construct):
+class Analysis(Unit):
     """Start Lambda (stores the task token, starts the job) and callback Lambda (SNS -> token).
 
     Rekognition publishes completion to an encrypted topic through a role it assumes; the callback
@@ -59,12 +89,12 @@ class Analysis(Construct):
         *,
         data_lake: DataLake,
         catalog: AssetCatalog,
-        layer: DependenciesLayer,
-        deployment: str,
-        log_retention_days: int,
+        runtime: UnitRuntime,
         min_label_confidence: int = 70,
+        min_moderation_confidence: int = 50,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, runtime=runtime)
+        self.data_lake = data_lake
         self.topic = EncryptedTopic(self, "CompletionTopic", description="Rekognition completion")
         self.rekognition_role = iam.Role(
             self,
@@ -74,31 +104,29 @@ class Analysis(Construct):
         )
         self.topic.grant_publish(self.rekognition_role)
 
-        common = {
-            "CATALOG_TABLE": catalog.table_name,
-            "DEPLOYMENT": deployment,
-            "MIN_LABEL_CONFIDENCE": str(min_label_confidence),
-        }
-        self.start = PipelineFunction(
-            self,
-            "Start",
-            unit="analysis",
-            handler="lambdas.analysis.start.handler",
-            layer=layer,
-            log_retention_days=log_retention_days,
-            service="analysis",
-            description="Stores the task token and starts one Rekognition Video job",
-            environment={
-                **common,
-                "REKOGNITION_TOPIC_ARN": self.topic.topic_arn,
-                "REKOGNITION_ROLE_ARN": self.rekognition_role.role_arn,
-            },
+        self.start = self.add_function(
+            START,
+            StartSettings(
+                catalog_table=catalog.table_name,
+                rekognition_topic_arn=self.topic.topic_arn,
+                rekognition_role_arn=self.rekognition_role.role_arn,
+                min_label_confidence=min_label_confidence,
+                min_moderation_confidence=min_moderation_confidence,
+            ),
         )
         self.start.role.add_to_principal_policy(
             # Get* lets a re-driven start see a job that already finished and resume at once.
             iam.PolicyStatement(actions=[*START_ACTIONS, *GET_ACTIONS], resources=["*"])
         )
-        self.rekognition_role.grant_pass_role(self.start.role)
+        # The notification role may be handed to Rekognition only (not grant_pass_role, which
+        # would let the function pass it to any service).
+        self.start.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[self.rekognition_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}},
+            )
+        )
         # Rekognition reads the MP4 proxy with the caller's permissions.
         data_lake.processed.grant_read(self.start.role, "video/*")
         catalog.grant_read_write(self.start.function)
@@ -106,17 +134,10 @@ class Analysis(Construct):
         # A completion notice that cannot be delivered or handled must not vanish: the task would
         # then wait until its timeout. Such notices are kept for inspection and redrive.
         self.undelivered = dead_letter_queue(self, "UndeliveredNotices")
-        self.callback = PipelineFunction(
-            self,
-            "Callback",
-            unit="analysis",
-            handler="lambdas.analysis.callback.handler",
-            layer=layer,
-            log_retention_days=log_retention_days,
-            service="analysis-callback",
-            description="Resumes the waiting task when Rekognition reports completion",
-            environment=common,
-            async_dead_letter_queue=self.undelivered,
+        self.dead_letter_queues["UndeliveredRekognitionNotices"] = self.undelivered
+        catalog_settings = CatalogSettings(catalog_table=catalog.table_name)
+        self.callback = self.add_function(
+            CALLBACK, catalog_settings, async_dead_letter_queue=self.undelivered
         )
         self.topic.topic.add_subscription(
             subscriptions.LambdaSubscription(
@@ -126,17 +147,8 @@ class Analysis(Construct):
         catalog.grant_read_write(self.callback.function)
 
         # Heartbeat sweep: keeps waiting tasks alive and recovers lost completion notices.
-        self.heartbeat = PipelineFunction(
-            self,
-            "Heartbeat",
-            unit="analysis",
-            handler="lambdas.analysis.heartbeat.handler",
-            layer=layer,
-            log_retention_days=log_retention_days,
-            service="analysis-heartbeat",
-            description="Sends heartbeats for running Rekognition jobs, resumes finished ones",
-            environment=common,
-            async_dead_letter_queue=self.undelivered,
+        self.heartbeat = self.add_function(
+            HEARTBEAT, catalog_settings, async_dead_letter_queue=self.undelivered
         )
         self.heartbeat.role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(GET_ACTIONS), resources=["*"])
@@ -173,9 +185,53 @@ class Analysis(Construct):
             NO_RESOURCE_LEVEL + " The sweep reads one result per waiting job.",
         )
 
+        self.event_alarm(
+            "AnalysisNoticesRecovered",
+            self.metric_notices_recovered(),
+            "The heartbeat sweep resumed an analysis whose Rekognition completion notice never "
+            "came: check the completion topic, its subscription and the callback function (each "
+            "lost notice delays its asset by up to 10 minutes)",
+        )
+
     def metric_notices_recovered(self) -> cloudwatch.Metric:
         """Jobs the heartbeat sweep resumed because their SNS completion notice never came."""
-        return self.heartbeat.metric_custom("AnalysisNoticesRecovered")
+        return self.metric(self.heartbeat, "AnalysisNoticesRecovered")
+
+    def fragment(self, flow: Flow) -> Fragment:
+        """Analyze: labels | moderation | segments in parallel, each waiting for Rekognition's
+        SNS completion through a task token (no polling); the heartbeat sweep keeps them alive
+        and recovers lost notices. Rekognition's concurrent-job quota and service faults: wait
+        and try again rather than fail the asset (a failed asset is not picked up again)."""
+        path = sfn.JsonPath
+        analyze = sfn.Parallel(flow.scope, "Analyze", result_path="$.analysis")
+        for feature in FEATURES:
+            start = flow.invoke(
+                f"Analyze {feature}",
+                self.start,
+                integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+                payload=sfn.TaskInput.from_object(
+                    {
+                        "task_token": path.task_token,
+                        "feature": feature,
+                        "asset_id": path.string_at("$.asset.asset_id"),
+                        "video": {
+                            "bucket": self.data_lake.processed.bucket_name,
+                            "key": path.string_at("$.plan.outputs.mp4_key"),
+                        },
+                    }
+                ),
+                task_timeout=sfn.Timeout.duration(cdk.Duration.hours(flow.timeouts.analysis_hours)),
+                heartbeat_timeout=sfn.Timeout.duration(cdk.Duration.minutes(HEARTBEAT_TIMEOUT_MIN)),
+            )
+            retry_transient(
+                start,
+                REKOGNITION_TRANSIENT,
+                first=cdk.Duration.seconds(30),
+                attempts=8,
+                longest=cdk.Duration.minutes(15),
+            )
+            analyze.branch(start)
+        return Fragment(start=analyze, end=analyze, catchable=(analyze,))
 
     def grant_callbacks(self, state_machine: sfn.IStateMachine) -> None:
         """Only this state machine's tasks can be resumed by the callback."""

@@ -2,22 +2,53 @@
 
 from __future__ import annotations
 
-import json
-
+import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from constructs_lib.alerts import EncryptedTopic
 from constructs_lib.analysis import GET_ACTIONS, NO_RESOURCE_LEVEL
 from constructs_lib.catalog import AssetCatalog
 from constructs_lib.data_lake import DataLake
-from constructs_lib.functions import DependenciesLayer, PipelineFunction
 from constructs_lib.nag import S3_READ_ACTIONS, S3_WRITE_ACTIONS, acknowledge, arn_finding
+from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
+from constructs_lib.workflow import REKOGNITION_TRANSIENT, Flow, retry_transient
+from lambdas.finalize.settings import FinalizeSettings, MarkFailedSettings
+
+FINALIZE = FunctionSpec(
+    monitoring_name="Finalize",
+    construct_id="Function",
+    handler="lambdas.finalize.handler.handler",
+    description="Pages through Rekognition results and writes <stem>_labels.json",
+    service="finalize",
+    settings=FinalizeSettings,
+    metrics=(
+        "AssetsProcessed",
+        "VideoMinutesTranscoded",
+        "VideoMinutesAnalyzed",
+        "LabelsFound",
+        "LabelDetections",
+        "ModerationFlags",
+        "EstimatedCostUSD",
+    ),
+    # Paging many thousands of detections takes time; memory stays bounded by design.
+    timeout_sec=300,
+    memory_mib=512,
+)
+MARK_FAILED = FunctionSpec(
+    monitoring_name="MarkFailed",
+    construct_id="MarkFailed",
+    handler="lambdas.finalize.failed.handler",
+    description="Records a failed asset with its root cause and removes its renditions",
+    service="finalize",
+    settings=MarkFailedSettings,
+    metrics=("AssetsFailed", "FailuresNotRecorded", "RenditionsLeft"),
+)
 
 
-class Finalize(Construct):
-    """Finalize, mark-failed and run-summary handlers (``lambdas/finalize``, ``lambdas/notify``)."""
+class Finalize(Unit):
+    """Finalize (labels.json, catalog) and mark-failed (root cause, renditions removed)."""
 
     def __init__(
         self,
@@ -26,39 +57,21 @@ class Finalize(Construct):
         *,
         data_lake: DataLake,
         catalog: AssetCatalog,
-        alerts: EncryptedTopic,
-        layer: DependenciesLayer,
-        deployment: str,
-        log_retention_days: int,
+        runtime: UnitRuntime,
         unit_prices: dict[str, float] | None = None,
         min_label_confidence: int = 70,
         top_labels: int = 15,
     ) -> None:
-        super().__init__(scope, construct_id)
-        env = {
-            "CATALOG_TABLE": catalog.table_name,
-            "RAW_BUCKET": data_lake.raw.bucket_name,
-            "PROCESSED_BUCKET": data_lake.processed.bucket_name,
-            "DEPLOYMENT": deployment,
-        }
-        self.finalize = PipelineFunction(
-            self,
-            "Function",
-            unit="finalize",
-            handler="lambdas.finalize.handler.handler",
-            layer=layer,
-            log_retention_days=log_retention_days,
-            service="finalize",
-            # Paging many thousands of detections takes time; memory stays bounded by design.
-            timeout_sec=300,
-            memory_mib=512,
-            description="Pages through Rekognition results and writes <stem>_labels.json",
-            environment={
-                **env,
-                "MIN_LABEL_CONFIDENCE": str(min_label_confidence),
-                "TOP_LABELS": str(top_labels),
-                "UNIT_PRICES": json.dumps(unit_prices or {}, sort_keys=True),
-            },
+        super().__init__(scope, construct_id, runtime=runtime)
+        self.finalize = self.add_function(
+            FINALIZE,
+            FinalizeSettings(
+                catalog_table=catalog.table_name,
+                processed_bucket=data_lake.processed.bucket_name,
+                min_label_confidence=min_label_confidence,
+                top_labels=top_labels,
+                unit_prices=dict(unit_prices or {}),
+            ),
         )
         self.finalize.role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(GET_ACTIONS), resources=["*"])
@@ -68,33 +81,17 @@ class Finalize(Construct):
         data_lake.grant_processed_write(self.finalize.function)
         catalog.grant_read_write(self.finalize.function)
 
-        self.mark_failed = PipelineFunction(
-            self,
-            "MarkFailed",
-            unit="finalize",
-            handler="lambdas.finalize.failed.handler",
-            layer=layer,
-            log_retention_days=log_retention_days,
-            service="finalize",
-            description="Records a failed asset with its root cause and removes its renditions",
-            environment=env,
+        self.mark_failed = self.add_function(
+            MARK_FAILED,
+            MarkFailedSettings(
+                catalog_table=catalog.table_name,
+                raw_bucket=data_lake.raw.bucket_name,
+                processed_bucket=data_lake.processed.bucket_name,
+            ),
         )
         catalog.grant_read_write(self.mark_failed.function)
         data_lake.grant_processed_video_cleanup(self.mark_failed.function)
         data_lake.grant_raw_video_list(self.mark_failed.function)
-
-        self.summary = PipelineFunction(
-            self,
-            "Summary",
-            unit="notify",
-            handler="lambdas.notify.summary.handler",
-            layer=layer,
-            log_retention_days=log_retention_days,
-            service="notify",
-            description="Publishes the run summary to the alerts topic",
-            environment={"ALERTS_TOPIC_ARN": alerts.topic_arn, "DEPLOYMENT": deployment},
-        )
-        alerts.grant_publish(self.summary.function)
 
         raw = data_lake.raw.node.default_child
         processed = data_lake.processed.node.default_child
@@ -120,39 +117,114 @@ class Finalize(Construct):
             "the grant covers the video/ prefix, where every asset's keys live.",
         )
 
+        self.event_alarm(
+            "FailuresNotRecorded",
+            self.metric_failures_not_recorded(),
+            "Mark-failed could not record an asset's failure in the catalog (DynamoDB refused or "
+            "was unreachable): the dashboard does not show it; the run summary lists it with the "
+            "reason",
+        )
+        self.event_alarm(
+            "RenditionsLeft",
+            self.metric_renditions_left(),
+            "Mark-failed could neither delete nor tag a failed asset's renditions: they stay in "
+            "the processed bucket unreferenced; the asset's catalog record (renditions_left) "
+            "lists what is left",
+        )
+
+    def fragment(self, flow: Flow) -> Fragment:
+        """Finalize: page every result, write <stem>_labels.json, update the catalog."""
+        path = sfn.JsonPath
+        task = flow.invoke(
+            "Finalize",
+            self.finalize,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "asset": path.object_at("$.asset"),
+                    "transcode": {
+                        "outputs": path.object_at("$.plan.outputs"),
+                        "job_id": path.string_at("$.transcode.job_id"),
+                    },
+                    "analysis": path.list_at("$.analysis"),
+                }
+            ),
+            output_path="$.Payload",
+        )
+        retry_transient(
+            task,
+            REKOGNITION_TRANSIENT,
+            first=cdk.Duration.seconds(10),
+            longest=cdk.Duration.minutes(5),
+        )
+        return Fragment(start=task, end=task, catchable=(task,))
+
+    def mark_failed_fragment(self, flow: Flow) -> Fragment:
+        """Mark failed (catalog + root cause); the batch goes on. Mark failed never raises for
+        what it records; if the step itself fails (throttled past its retries, a broken
+        deployment) the asset still ends with a FAILED result that says it is not in the
+        catalog."""
+        path = sfn.JsonPath
+        task = flow.invoke(
+            "Mark failed",
+            self.mark_failed,
+            payload=sfn.TaskInput.from_object(
+                {"asset": path.object_at("$.asset"), "error": path.object_at("$.error")}
+            ),
+            output_path="$.Payload",
+        )
+        task.add_catch(
+            sfn.Pass(
+                flow.scope,
+                "Failure not recorded",
+                parameters={
+                    "asset_id": path.string_at("$.asset.asset_id"),
+                    "status": "FAILED",
+                    "reason": "the asset failed, and the step recording its failure failed "
+                    "too; the execution's history shows both errors",
+                    "recorded": False,
+                    "not_recorded": path.format(
+                        "the mark-failed step failed ({})", path.string_at("$.mark_error.Error")
+                    ),
+                },
+            ),
+            errors=["States.ALL"],
+            result_path="$.mark_error",
+        )
+        return Fragment(start=task, end=task)
+
     def metric_minutes_analyzed(self) -> cloudwatch.Metric:
         """Rekognition billable minutes (video minutes x 3 features)."""
-        return self.finalize.metric_custom("VideoMinutesAnalyzed")
+        return self.metric(self.finalize, "VideoMinutesAnalyzed")
 
     def metric_minutes_transcoded(self) -> cloudwatch.Metric:
-        return self.finalize.metric_custom("VideoMinutesTranscoded")
+        return self.metric(self.finalize, "VideoMinutesTranscoded")
 
     def metric_assets_processed(self) -> cloudwatch.Metric:
-        return self.finalize.metric_custom("AssetsProcessed")
+        return self.metric(self.finalize, "AssetsProcessed")
 
     def metric_assets_failed(self) -> cloudwatch.Metric:
-        return self.mark_failed.metric_custom("AssetsFailed")
+        return self.metric(self.mark_failed, "AssetsFailed")
 
     def metric_renditions_left(self) -> cloudwatch.Metric:
         """Failed assets whose renditions mark-failed could neither delete nor tag for expiry
         (their catalog record names the prefixes, ``renditions_left``)."""
-        return self.mark_failed.metric_custom("RenditionsLeft")
+        return self.metric(self.mark_failed, "RenditionsLeft")
 
     def metric_failures_not_recorded(self) -> cloudwatch.Metric:
         """Failed assets mark-failed could not write to the catalog (they show only in the run
         summary, not on the dashboard)."""
-        return self.mark_failed.metric_custom("FailuresNotRecorded")
+        return self.metric(self.mark_failed, "FailuresNotRecorded")
 
     def metric_labels_found(self) -> cloudwatch.Metric:
-        return self.finalize.metric_custom("LabelsFound")
+        return self.metric(self.finalize, "LabelsFound")
 
     def metric_moderation_flags(self) -> cloudwatch.Metric:
-        return self.finalize.metric_custom("ModerationFlags")
+        return self.metric(self.finalize, "ModerationFlags")
 
     def metric_estimated_cost(self, *, campaign: str | None = None) -> cloudwatch.Metric:
         """Estimated USD per processed asset (Average) or per campaign (Sum by campaign)."""
         if campaign is None:
-            return self.finalize.metric_custom("EstimatedCostUSD", statistic="Average")
-        return self.finalize.metric_custom(
-            "EstimatedCostUSD", dimensions={"campaign": campaign}, statistic="Sum"
+            return self.metric(self.finalize, "EstimatedCostUSD", statistic="Average")
+        return self.metric(
+            self.finalize, "EstimatedCostUSD", dimensions={"campaign": campaign}, statistic="Sum"
         )

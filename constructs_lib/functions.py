@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
 from constructs_lib.nag import acknowledge, acknowledge_rule
+from lambdas.shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
@@ -127,11 +129,32 @@ def unit_code(unit: str) -> lambda_.Code:
     return lambda_.Code.from_asset(str(_stage_unit(unit)))
 
 
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function of a unit, declared once (``constructs_lib/units.py``)."""
+
+    # Alarm and widget ids in the monitoring stack; stable, like the construct id.
+    monitoring_name: str
+    construct_id: str
+    handler: str
+    description: str
+    # Powertools' service name: the ``service`` dimension of the function's metrics.
+    service: str
+    # What the handler reads from its environment; the construct fills it.
+    settings: type[Settings]
+    # The custom metrics (EMF) the handler emits.
+    metrics: tuple[str, ...] = ()
+    memory_mib: int = 256
+    timeout_sec: int = 60
+
+
 class PipelineFunction(Construct):
     """A handler of the pipeline with tracing, structured logs and a retained log group.
 
     Defaults are behaviour, not decoration: X-Ray tracing on, JSON logs at INFO, a log group
-    whose retention comes from config, 256 MiB and 60 s unless the unit needs more.
+    whose retention comes from config, 256 MiB and 60 s unless the unit needs more. The
+    environment is the handler's settings (``FunctionSpec.settings``) and Powertools' names,
+    nothing else.
     """
 
     def __init__(
@@ -140,18 +163,16 @@ class PipelineFunction(Construct):
         construct_id: str,
         *,
         unit: str,
-        handler: str,
+        spec: FunctionSpec,
+        settings: Settings,
         layer: DependenciesLayer,
         log_retention_days: int,
-        service: str,
-        environment: dict[str, str] | None = None,
-        timeout_sec: int = 60,
-        memory_mib: int = 256,
-        description: str,
         async_dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.service = service
+        self.spec = spec
+        self.service = spec.service
+        handler = spec.handler
         if not handler.startswith(f"lambdas.{unit}."):
             raise ValueError(f"handler {handler!r} must live in lambdas.{unit}")
         self.log_group = logs.LogGroup(
@@ -177,21 +198,21 @@ class PipelineFunction(Construct):
             code=unit_code(unit),
             handler=handler,
             layers=[layer.layer],
-            timeout=cdk.Duration.seconds(timeout_sec),
-            memory_size=memory_mib,
+            timeout=cdk.Duration.seconds(spec.timeout_sec),
+            memory_size=spec.memory_mib,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
-            description=description,
+            description=spec.description,
             # Asynchronous invocations (EventBridge, SNS) that still fail after Lambda's own
             # retries land here instead of being dropped.
             dead_letter_queue=async_dead_letter_queue,
             environment={
-                "POWERTOOLS_SERVICE_NAME": service,
+                "POWERTOOLS_SERVICE_NAME": spec.service,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                **(environment or {}),
+                **settings.to_env(),
             },
         )
 
@@ -231,18 +252,6 @@ class PipelineFunction(Construct):
 
     def metric_duration(self, statistic: str = "p90") -> cloudwatch.Metric:
         return self.function.metric_duration(statistic=statistic, period=cdk.Duration.minutes(5))
-
-    def metric_custom(
-        self, name: str, *, dimensions: dict[str, str] | None = None, statistic: str = "Sum"
-    ) -> cloudwatch.Metric:
-        """A metric this unit's handler emits in EMF (namespace and ``service`` set here)."""
-        return cloudwatch.Metric(
-            namespace=METRICS_NAMESPACE,
-            metric_name=name,
-            dimensions_map={**(dimensions or {}), "service": self.service},
-            statistic=statistic,
-            period=cdk.Duration.hours(1),
-        )
 
     @property
     def default_policy(self) -> IConstruct:

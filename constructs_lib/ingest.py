@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from constructs_lib.campaign_config import CampaignConfig, PixabayApiKey
 from constructs_lib.catalog import AssetCatalog
 from constructs_lib.data_lake import DataLake
-from constructs_lib.functions import DependenciesLayer, PipelineFunction
 from constructs_lib.nag import (
     S3_DELETE_ACTIONS,
     S3_READ_ACTIONS,
@@ -20,6 +20,9 @@ from constructs_lib.nag import (
     acknowledge,
     arn_finding,
 )
+from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
+from constructs_lib.workflow import Flow
+from lambdas.ingest.settings import Settings as IngestSettings
 
 # The handler starts a new clip only with START_BUDGET_S (120 s) left and stops any step when its
 # RESERVE_S (45 s) is reached (lambdas/ingest/budget.py); a shorter timeout could never land one.
@@ -47,7 +50,28 @@ class IngestLimits:
             )
 
 
-class Ingest(Construct):
+def ingest_spec(limits: IngestLimits) -> FunctionSpec:
+    return FunctionSpec(
+        monitoring_name="Ingest",
+        construct_id="Function",
+        handler="lambdas.ingest.handler.handler",
+        description="Searches media sources and streams new clips into the raw zone",
+        service="ingest",
+        settings=IngestSettings,
+        metrics=(
+            "IngestRuns",
+            "IngestRunsFailed",
+            "AssetsIngested",
+            "BytesIngested",
+            "AssetsSkipped",
+            "SourceFailures",
+        ),
+        timeout_sec=limits.timeout_sec,
+        memory_mib=limits.memory_mib,
+    )
+
+
+class Ingest(Unit):
     """Deploys ``lambdas/ingest`` with its own least-privilege role.
 
     The role may read and write only under ``video/`` and ``scratch/`` of the raw bucket, read only
@@ -69,32 +93,22 @@ class Ingest(Construct):
         catalog: AssetCatalog,
         campaign_config: CampaignConfig,
         pixabay_key: PixabayApiKey,
-        layer: DependenciesLayer,
+        runtime: UnitRuntime,
         limits: IngestLimits,
-        log_retention_days: int,
     ) -> None:
-        super().__init__(scope, construct_id)
-        self.handler = PipelineFunction(
-            self,
-            "Function",
-            unit="ingest",
-            handler="lambdas.ingest.handler.handler",
-            layer=layer,
-            log_retention_days=log_retention_days,
-            service="ingest",
-            timeout_sec=limits.timeout_sec,
-            memory_mib=limits.memory_mib,
-            description="Searches media sources and streams new clips into the raw zone",
-            environment={
-                "RAW_BUCKET": data_lake.raw.bucket_name,
-                "CATALOG_TABLE": catalog.table_name,
-                "CONFIG_PARAMETER": campaign_config.parameter_name,
-                "PIXABAY_SECRET_ARN": pixabay_key.secret_arn,
-                "CONTACT_EMAIL": limits.contact_email,
-                "MAX_FILE_BYTES": str(limits.max_file_bytes),
-                "MAX_DURATION_S": str(limits.max_duration_s),
-                "SOURCES": ",".join(limits.sources),
-            },
+        super().__init__(scope, construct_id, runtime=runtime)
+        self.handler = self.add_function(
+            ingest_spec(limits),
+            IngestSettings(
+                raw_bucket=data_lake.raw.bucket_name,
+                catalog_table=catalog.table_name,
+                config_parameter=campaign_config.parameter_name,
+                pixabay_secret_arn=pixabay_key.secret_arn,
+                contact_email=limits.contact_email,
+                max_file_bytes=limits.max_file_bytes,
+                max_duration_s=limits.max_duration_s,
+                sources=limits.sources,
+            ),
         )
         data_lake.grant_raw_video_read_write(self.handler.function)
         data_lake.grant_uploads_read(self.handler.function)
@@ -126,11 +140,26 @@ class Ingest(Construct):
     def function(self) -> lambda_.IFunction:
         return self.handler.function
 
+    def fragment(self, flow: Flow) -> Fragment:
+        """Ingest: search the sources, stream new clips into raw, record them."""
+        task = flow.invoke(
+            "Ingest",
+            self.handler,
+            payload=sfn.TaskInput.from_json_path_at("$"),
+            result_selector={
+                "assets.$": "$.Payload.assets",
+                "skipped.$": "$.Payload.skipped",
+                "errors.$": "$.Payload.errors",
+            },
+            result_path="$.ingest",
+        )
+        return Fragment(start=task, end=task)
+
     def metric_assets_ingested(self, source: str) -> cloudwatch.Metric:
-        return self.handler.metric_custom("AssetsIngested", dimensions={"source": source})
+        return self.metric(self.handler, "AssetsIngested", dimensions={"source": source})
 
     def metric_bytes_ingested(self, source: str) -> cloudwatch.Metric:
-        return self.handler.metric_custom("BytesIngested", dimensions={"source": source})
+        return self.metric(self.handler, "BytesIngested", dimensions={"source": source})
 
     def metric_source_failures(self, source: str) -> cloudwatch.Metric:
-        return self.handler.metric_custom("SourceFailures", dimensions={"source": source})
+        return self.metric(self.handler, "SourceFailures", dimensions={"source": source})

@@ -30,6 +30,7 @@ from constructs_lib.ingest import Ingest
 from constructs_lib.principals import account_service_principal
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.transcode import Transcode
+from constructs_lib.units import EventAlarm
 
 SOURCES = ("commons", "pixabay", "upload")
 STORAGE_TYPES = (
@@ -44,14 +45,6 @@ STORAGE_TYPES = (
 # CloudWatch evaluates at most 7 days of data in one alarm.
 MAX_ALARM_WINDOW_HOURS = 7 * 24
 BILLING_REGION = "us-east-1"
-
-
-@dataclass(frozen=True)
-class EventAlarm:
-    """A metric counting something that should never happen quietly: alarm on the first one."""
-
-    metric: cloudwatch.Metric
-    description: str
 
 
 @dataclass(frozen=True)

@@ -5,16 +5,30 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from constructs_lib.catalog import AssetCatalog
 from constructs_lib.data_lake import DataLake
-from constructs_lib.functions import DependenciesLayer, PipelineFunction
 from constructs_lib.nag import S3_READ_ACTIONS, S3_WRITE_ACTIONS, acknowledge, arn_finding
 from constructs_lib.principals import account_service_principal
+from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
+from constructs_lib.workflow import MEDIACONVERT_TRANSIENT, Flow, retry_transient
+from lambdas.transcode.settings import PlanSettings
+
+PLAN = FunctionSpec(
+    monitoring_name="PlanTranscode",
+    construct_id="Plan",
+    handler="lambdas.transcode.plan.handler",
+    description="Builds MediaConvert job settings for one asset",
+    service="transcode",
+    settings=PlanSettings,
+    metrics=("TranscodeJobsPlanned",),
+)
 
 
-class Transcode(Construct):
+class Transcode(Unit):
     """``lambdas/transcode/plan.py`` plus the role MediaConvert assumes to read and write S3.
 
     The MediaConvert role can read the raw bucket and write renditions under ``video/`` of the
@@ -28,11 +42,10 @@ class Transcode(Construct):
         *,
         data_lake: DataLake,
         catalog: AssetCatalog,
-        layer: DependenciesLayer,
+        runtime: UnitRuntime,
         deployment: str,
-        log_retention_days: int,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, runtime=runtime)
         self.mediaconvert_role = iam.Role(
             self,
             "MediaConvertRole",
@@ -41,21 +54,13 @@ class Transcode(Construct):
         )
         data_lake.grant_raw_video_read(self.mediaconvert_role)
         data_lake.grant_processed_write(self.mediaconvert_role)
-        self.plan = PipelineFunction(
-            self,
-            "Plan",
-            unit="transcode",
-            handler="lambdas.transcode.plan.handler",
-            layer=layer,
-            log_retention_days=log_retention_days,
-            service="transcode",
-            description="Builds MediaConvert job settings for one asset",
-            environment={
-                "CATALOG_TABLE": catalog.table_name,
-                "PROCESSED_BUCKET": data_lake.processed.bucket_name,
-                "DEPLOYMENT": deployment,
-                "MEDIACONVERT_ROLE_ARN": self.mediaconvert_role.role_arn,
-            },
+        self.plan = self.add_function(
+            PLAN,
+            PlanSettings(
+                catalog_table=catalog.table_name,
+                processed_bucket=data_lake.processed.bucket_name,
+                deployment=deployment,
+            ),
         )
         catalog.grant_read_write(self.plan.function)
 
@@ -73,6 +78,46 @@ class Transcode(Construct):
             "MediaConvert reads the clips registered under video/ of the raw bucket and "
             "writes renditions under video/ of the processed bucket; keys are per asset.",
         )
+
+    def fragment(self, flow: Flow) -> Fragment:
+        """Plan transcode (settings from JSON, ladder by height, CreateJob's idempotency token
+        from the asset and the execution), then Transcode (MediaConvert ``createJob.sync`` with
+        that ClientRequestToken). The job runs as ``mediaconvert_role``; CDK's task grants the
+        state machine ``iam:PassRole`` of it, for ``mediaconvert.amazonaws.com`` only."""
+        path = sfn.JsonPath
+        plan = flow.invoke(
+            "Plan transcode",
+            self.plan,
+            payload=sfn.TaskInput.from_object(
+                {"asset": path.object_at("$.asset"), "execution": path.execution_name}
+            ),
+            result_selector={
+                "settings.$": "$.Payload.settings",
+                "user_metadata.$": "$.Payload.user_metadata",
+                "outputs.$": "$.Payload.outputs",
+                "client_request_token.$": "$.Payload.client_request_token",
+            },
+            result_path="$.plan",
+        )
+        job = tasks.MediaConvertCreateJob(
+            flow.scope,
+            "Transcode",
+            create_job_request={
+                "Role": self.mediaconvert_role.role_arn,
+                "Settings": path.object_at("$.plan.settings"),
+                "UserMetadata": path.object_at("$.plan.user_metadata"),
+                # Same asset and execution, same token: a retried CreateJob whose answer was
+                # lost gets the job already created back instead of starting a second one.
+                "ClientRequestToken": path.string_at("$.plan.client_request_token"),
+                "StatusUpdateInterval": "SECONDS_60",
+            },
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            result_selector={"job_id.$": "$.Job.Id", "status.$": "$.Job.Status"},
+            result_path="$.transcode",
+        )
+        retry_transient(job, MEDIACONVERT_TRANSIENT)
+        plan.next(job)
+        return Fragment(start=plan, end=job, catchable=(plan, job))
 
     def _queue_metric(self, name: str) -> cloudwatch.Metric:
         queue = cdk.Stack.of(self).format_arn(

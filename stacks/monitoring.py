@@ -10,7 +10,6 @@ from constructs import Construct
 from constructs_lib.monitoring import (
     AlarmThresholds,
     CostControls,
-    EventAlarm,
     FailureNotices,
     PipelineAlarms,
     PipelineDashboard,
@@ -40,18 +39,9 @@ class MonitoringStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         deployment = config.deployment_tag
-        functions = {
-            "Resolve": pipeline.resolve_input,
-            "Ingest": pipeline.ingest.handler,
-            "PlanTranscode": pipeline.transcode.plan,
-            "AnalysisStart": pipeline.analysis.start,
-            "AnalysisCallback": pipeline.analysis.callback,
-            "AnalysisHeartbeat": pipeline.analysis.heartbeat,
-            "Finalize": pipeline.finalize.finalize,
-            "MarkFailed": pipeline.finalize.mark_failed,
-            "Summary": pipeline.finalize.summary,
-            "UploadStarter": pipeline.triggers.starter,
-        }
+        # Every unit's functions, dead-letter queues and event alarms, in workflow order.
+        units = pipeline.units
+        functions = units.functions()
         notices = FailureNotices(
             self,
             "FailureNotices",
@@ -66,8 +56,7 @@ class MonitoringStack(cdk.Stack):
             workflow=pipeline.workflow,
             functions=functions,
             dead_letter_queues={
-                "TriggerDeadLetters": pipeline.triggers.dead_letters,
-                "UndeliveredRekognitionNotices": pipeline.analysis.undelivered,
+                **units.dead_letter_queues(),
                 "UndeliveredFailureNotices": notices.dead_letters,
             },
             alerts=pipeline.alerts,
@@ -77,26 +66,7 @@ class MonitoringStack(cdk.Stack):
                 lambda_throttles=config.monitoring.lambda_throttles_threshold,
                 no_success_hours=schedule.interval_hours + schedule.margin_hours,
             ),
-            event_alarms={
-                "FailuresNotRecorded": EventAlarm(
-                    pipeline.finalize.metric_failures_not_recorded(),
-                    "Mark-failed could not record an asset's failure in the catalog (DynamoDB "
-                    "refused or was unreachable): the dashboard does not show it; the run "
-                    "summary lists it with the reason",
-                ),
-                "AnalysisNoticesRecovered": EventAlarm(
-                    pipeline.analysis.metric_notices_recovered(),
-                    "The heartbeat sweep resumed an analysis whose Rekognition completion notice "
-                    "never came: check the completion topic, its subscription and the callback "
-                    "function (each lost notice delays its asset by up to 10 minutes)",
-                ),
-                "RenditionsLeft": EventAlarm(
-                    pipeline.finalize.metric_renditions_left(),
-                    "Mark-failed could neither delete nor tag a failed asset's renditions: they "
-                    "stay in the processed bucket unreferenced; the asset's catalog record "
-                    "(renditions_left) lists what is left",
-                ),
-            },
+            event_alarms=units.event_alarms(),
         )
         self.dashboard = PipelineDashboard(
             self,

@@ -11,11 +11,14 @@ from constructs import Construct
 from constructs_lib.alerts import EncryptedTopic
 from constructs_lib.analysis import Analysis
 from constructs_lib.finalize import Finalize
-from constructs_lib.functions import DependenciesLayer, PipelineFunction
+from constructs_lib.functions import DependenciesLayer
 from constructs_lib.ingest import Ingest, IngestLimits
+from constructs_lib.notify import Notify
+from constructs_lib.resolve import Resolve
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.transcode import Transcode
-from constructs_lib.triggers import Triggers, WeeklySchedule
+from constructs_lib.trigger import Triggers, WeeklySchedule
+from constructs_lib.units import UnitRuntime, Units
 from stacks.config import EnvironmentConfig
 from stacks.stateful import StatefulStack
 
@@ -34,14 +37,19 @@ class PipelineStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.layer = DependenciesLayer(self, "Dependencies")
+        runtime = UnitRuntime(self.layer, config.log_retention_days)
+        lake, catalog = stateful.data_lake, stateful.catalog
+        self.alerts = EncryptedTopic(
+            self, "Alerts", description="Media pipeline alerts", emails=config.alert_emails
+        )
         self.ingest = Ingest(
             self,
             "Ingest",
-            data_lake=stateful.data_lake,
-            catalog=stateful.catalog,
+            data_lake=lake,
+            catalog=catalog,
             campaign_config=stateful.campaign_config,
             pixabay_key=stateful.pixabay_key,
-            layer=self.layer,
+            runtime=runtime,
             limits=IngestLimits(
                 contact_email=config.ingest.contact,
                 max_file_bytes=config.ingest.max_file_bytes,
@@ -49,53 +57,37 @@ class PipelineStack(cdk.Stack):
                 timeout_sec=config.ingest.timeout_s,
                 memory_mib=config.ingest.memory_mib,
             ),
-            log_retention_days=config.log_retention_days,
         )
-
-        lake, catalog = stateful.data_lake, stateful.catalog
-        common = {
-            "layer": self.layer,
-            "log_retention_days": config.log_retention_days,
-        }
-        self.alerts = EncryptedTopic(
-            self, "Alerts", description="Media pipeline alerts", emails=config.alert_emails
-        )
-        self.resolve_input = PipelineFunction(
-            self,
-            "Resolve",
-            unit="resolve",
-            handler="lambdas.resolve.handler.handler",
-            service="resolve",
-            description="Validates the execution input against the campaign configuration",
-            environment={
-                "CONFIG_PARAMETER": stateful.campaign_config.parameter_name,
-                "RAW_BUCKET": lake.raw.bucket_name,
-            },
-            **common,  # type: ignore[arg-type]
-        )
-        stateful.campaign_config.grant_read(self.resolve_input.function)
+        self.resolve_input = Resolve(
+            self, "Resolve", runtime=runtime, campaign_config=stateful.campaign_config,
+            data_lake=lake,
+        )  # fmt: skip
         self.transcode = Transcode(
-            self, "Transcode", data_lake=lake, catalog=catalog,
-            deployment=config.deployment_tag, **common,  # type: ignore[arg-type]
+            self, "Transcode", data_lake=lake, catalog=catalog, runtime=runtime,
+            deployment=config.deployment_tag,
         )  # fmt: skip
         self.analysis = Analysis(
-            self, "Analysis", data_lake=lake, catalog=catalog,
-            deployment=config.deployment_tag, **common,  # type: ignore[arg-type]
+            self, "Analysis", data_lake=lake, catalog=catalog, runtime=runtime
         )  # fmt: skip
         self.finalize = Finalize(
-            self, "Finalize", data_lake=lake, catalog=catalog, alerts=self.alerts,
-            deployment=config.deployment_tag, unit_prices=asdict(config.prices),
-            **common,  # type: ignore[arg-type]
+            self, "Finalize", data_lake=lake, catalog=catalog, runtime=runtime,
+            unit_prices=asdict(config.prices),
+        )  # fmt: skip
+        # In the Finalize construct's scope, where the summary function has always been (its
+        # logical ids, and so its log group, stay the same).
+        self.notify = Notify(
+            self.finalize, "Summary", runtime=runtime, alerts=self.alerts,
+            deployment=config.deployment_tag,
         )  # fmt: skip
         self.workflow = PipelineStateMachine(
             self,
             "StateMachine",
             resolve=self.resolve_input,
-            ingest=self.ingest.handler,
+            ingest=self.ingest,
             transcode=self.transcode,
             analysis=self.analysis,
             finalize=self.finalize,
-            data_lake=lake,
+            notify=self.notify,
             map_concurrency=config.map_concurrency,
             log_retention_days=config.log_retention_days,
         )
@@ -104,14 +96,19 @@ class PipelineStack(cdk.Stack):
             "Triggers",
             state_machine=self.workflow.state_machine,
             data_lake=lake,
+            runtime=runtime,
             schedule=WeeklySchedule(
                 minute=config.schedule.minute,
                 hour=config.schedule.hour,
                 week_day=config.schedule.week_day,
                 enabled=config.schedule.enabled,
             ),
-            **common,  # type: ignore[arg-type]
         )
+        # Workflow order: the monitoring stack alarms on and draws every unit's functions.
+        self.units = Units(
+            [self.resolve_input, self.ingest, self.transcode, self.analysis, self.finalize,
+             self.notify, self.triggers]
+        )  # fmt: skip
         cdk.CfnOutput(
             self,
             "StateMachineArn",

@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.analysis.jobs import JobOutcome, TaskCallbacks, complete
+from lambdas.analysis.settings import CatalogSettings
 from lambdas.shared.catalog import Catalog
+from lambdas.shared.entry import Powertools
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+tools = Powertools()
+logger, metrics = tools.logger, tools.metrics
 
 
 def parse_notice(message: str) -> tuple[str, JobOutcome] | None:
@@ -90,12 +89,10 @@ def handle_records(
 
 @functools.cache
 def _dependencies() -> tuple[Catalog, TaskCallbacks]:
-    return Catalog(os.environ["CATALOG_TABLE"]), TaskCallbacks()
+    return Catalog(CatalogSettings.from_env().catalog_table), TaskCallbacks()
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@tools.entry
 def handler(event: Mapping[str, Any], context: LambdaContext) -> dict[str, int]:
     catalog, callbacks = _dependencies()
     return handle_records(list(event.get("Records") or []), catalog=catalog, callbacks=callbacks)

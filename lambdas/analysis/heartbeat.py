@@ -11,16 +11,16 @@ state transitions: the workflow still waits without polling.
 from __future__ import annotations
 
 import functools
-import os
 from collections import Counter
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.analysis.jobs import TaskCallbacks, complete, outcome_if_finished, send_heartbeat
+from lambdas.analysis.settings import CatalogSettings
 from lambdas.shared.catalog import Catalog
+from lambdas.shared.entry import Powertools
 from lambdas.shared.rekognition import (
     RekognitionLimitExceeded,
     RekognitionRequestRejected,
@@ -28,8 +28,8 @@ from lambdas.shared.rekognition import (
     RekognitionVideo,
 )
 
-logger = Logger()
-metrics = Metrics()
+tools = Powertools()
+logger, metrics = tools.logger, tools.metrics
 
 
 def sweep(
@@ -67,11 +67,11 @@ def sweep(
 
 @functools.cache
 def _dependencies() -> tuple[Catalog, RekognitionVideo, TaskCallbacks]:
-    return Catalog(os.environ["CATALOG_TABLE"]), RekognitionVideo(), TaskCallbacks()
+    catalog = Catalog(CatalogSettings.from_env().catalog_table)
+    return catalog, RekognitionVideo(), TaskCallbacks()
 
 
-@logger.inject_lambda_context(log_event=False)
-@metrics.log_metrics
+@tools.entry
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     counts = sweep(*_dependencies())
     for name, value in counts.items():

@@ -13,12 +13,10 @@ resumes the task itself when the job is already over.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -30,7 +28,9 @@ from lambdas.analysis.jobs import (
     job_tag,
     outcome_if_finished,
 )
+from lambdas.analysis.settings import StartSettings
 from lambdas.shared.catalog import Catalog
+from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.rekognition import (
     FEATURES,
@@ -40,13 +40,8 @@ from lambdas.shared.rekognition import (
     RekognitionVideo,
 )
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-
-DEFAULT_MIN_LABEL_CONFIDENCE = 70.0
-# Moderation errs on the side of flagging: a reviewer can dismiss a flag, not find a missed one.
-DEFAULT_MIN_MODERATION_CONFIDENCE = 50.0
+tools = Powertools()
+logger, metrics = tools.logger, tools.metrics
 
 
 @dataclass(frozen=True)
@@ -79,44 +74,6 @@ class StartRequest:
         return cls(
             event["task_token"], event["feature"], event["asset_id"], video["bucket"], video["key"]
         )
-
-
-def _confidence(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "")
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number from 0 to 100, got {shown(raw)}") from None
-    if not 0 <= value <= 100:
-        raise ValueError(f"{name} must be a number from 0 to 100, got {shown(raw)}")
-    return value
-
-
-@dataclass(frozen=True)
-class StartSettings:
-    topic_arn: str
-    role_arn: str
-    min_label_confidence: float = DEFAULT_MIN_LABEL_CONFIDENCE
-    min_moderation_confidence: float = DEFAULT_MIN_MODERATION_CONFIDENCE
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> StartSettings:
-        return cls(
-            topic_arn=env["REKOGNITION_TOPIC_ARN"],
-            role_arn=env["REKOGNITION_ROLE_ARN"],
-            min_label_confidence=_confidence(
-                env, "MIN_LABEL_CONFIDENCE", DEFAULT_MIN_LABEL_CONFIDENCE
-            ),
-            min_moderation_confidence=_confidence(
-                env, "MIN_MODERATION_CONFIDENCE", DEFAULT_MIN_MODERATION_CONFIDENCE
-            ),
-        )
-
-    def min_confidence(self, feature: str) -> float | None:
-        return {
-            "labels": self.min_label_confidence,
-            "moderation": self.min_moderation_confidence,
-        }.get(feature)
 
 
 def _finished_outcome(
@@ -155,8 +112,8 @@ def start_analysis(
             key=request.key,
             client_request_token=client_request_token(request.asset_id, request.feature),
             job_tag=tag,
-            topic_arn=settings.topic_arn,
-            role_arn=settings.role_arn,
+            topic_arn=settings.rekognition_topic_arn,
+            role_arn=settings.rekognition_role_arn,
             min_confidence=settings.min_confidence(request.feature),
         )
     except Exception:
@@ -173,17 +130,11 @@ def start_analysis(
 
 @functools.cache
 def _dependencies() -> tuple[StartSettings, Catalog, RekognitionVideo, TaskCallbacks]:
-    return (
-        StartSettings.from_env(os.environ),
-        Catalog(os.environ["CATALOG_TABLE"]),
-        RekognitionVideo(),
-        TaskCallbacks(),
-    )
+    settings = StartSettings.from_env()
+    return settings, Catalog(settings.catalog_table), RekognitionVideo(), TaskCallbacks()
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@tools.entry
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = StartRequest.parse(event)
     settings, catalog, rekognition, callbacks = _dependencies()

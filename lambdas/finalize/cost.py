@@ -1,15 +1,16 @@
 """Estimated cost of one asset from unit prices held in the deployment's configuration.
 
 Not a bill: a per-asset estimate that lets operators see what a campaign costs before the
-monthly invoice does. Prices arrive as JSON in ``UNIT_PRICES`` (set from ``stacks/config.py``).
+monthly invoice does. Prices arrive in the function's settings (``UNIT_PRICES``, from
+``stacks/config.py``).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # Rekognition bills per started minute of video, per feature.
 ANALYSIS_FEATURES = 3
@@ -29,10 +30,8 @@ class UnitPrices:
     lambda_per_gb_second: float
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> UnitPrices | None:
+    def parse(cls, data: Mapping[str, Any]) -> UnitPrices | None:
         """None when no prices are configured: the estimate is then simply not emitted."""
-        raw = env.get("UNIT_PRICES", "").strip()
-        data = json.loads(raw) if raw else {}
         if not data:
             return None
         try:

@@ -16,25 +16,23 @@ and independent: an S3 outage does not stop the failure being recorded, nor the 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.finalize.cleanup import CLIENT_CONFIG, Cleanup, RenditionStore, remove_renditions
+from lambdas.finalize.settings import MarkFailedSettings
 from lambdas.shared.catalog import Catalog, CatalogError
 from lambdas.shared.causes import root_cause
+from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import bounded
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+tools = Powertools()
+logger, metrics = tools.logger, tools.metrics
 
 __all__ = ["handler", "mark_failed", "root_cause"]
 
@@ -42,23 +40,6 @@ MAX_NOT_RECORDED_LEN = 300
 # Whatever stops the write: the catalog's own checks, DynamoDB refusing or throttling it, the
 # network. None of them may stop the batch; the result says the failure is not in the catalog.
 RECORD_ERRORS = (CatalogError, ClientError, BotoCoreError)
-
-
-@dataclass(frozen=True)
-class MarkFailedSettings:
-    """The function's environment (``constructs_lib/finalize.py`` sets these names)."""
-
-    catalog_table: str
-    raw_bucket: str
-    processed_bucket: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> MarkFailedSettings:
-        return cls(
-            catalog_table=env["CATALOG_TABLE"],
-            raw_bucket=env["RAW_BUCKET"],
-            processed_bucket=env["PROCESSED_BUCKET"],
-        )
 
 
 def mark_failed(
@@ -149,7 +130,7 @@ def _describe(err: BaseException) -> str:
 
 @functools.cache
 def _settings() -> MarkFailedSettings:
-    return MarkFailedSettings.from_env(os.environ)
+    return MarkFailedSettings.from_env()
 
 
 @functools.cache
@@ -167,9 +148,7 @@ def _time_left(context: object) -> Callable[[], float] | None:
     return (lambda: remaining() / 1000.0) if callable(remaining) else None
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@tools.entry
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = mark_failed(
         event,

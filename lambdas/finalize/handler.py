@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +21,6 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
@@ -30,23 +28,22 @@ from botocore.exceptions import ClientError
 
 from lambdas.finalize.cost import UnitPrices, estimate_usd
 from lambdas.finalize.results import LabelSummary, ModerationSummary, SegmentSummary, consume
+from lambdas.finalize.settings import FinalizeSettings
 from lambdas.shared.catalog import Catalog
+from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import InvalidInput
 from lambdas.shared.keys import AssetKeys
 from lambdas.shared.metrics import add_metric_with_dimensions
 from lambdas.shared.rekognition import FEATURES, RekognitionVideo
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+tools = Powertools()
+logger, metrics = tools.logger, tools.metrics
 
 # 2.0: label instances (counted, clearest boxes kept), aliases and segment end times; the
 # attribution holds only credit fields (license, ids and checksums live in one place each).
 # The document's JSON Schema is published beside this module (labels.schema.json); every
 # document the tests and the local world write is validated against it.
 SCHEMA_VERSION = "2.0"
-DEFAULT_MIN_LABEL_CONFIDENCE = 70.0
-DEFAULT_TOP_LABELS = 15
 RETURNED_TOP_LABELS = 5
 # Where ingest records the item's public page: sidecar, catalog record, uploaded object.
 SOURCE_URL_FIELDS = ("source_page_url", "source_url", "uploaded_object")
@@ -164,34 +161,6 @@ class Storage:
         ):
             keys.extend(item["Key"] for item in page.get("Contents", []))
         return sorted(keys)
-
-
-def _env_number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "")
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-
-
-@dataclass(frozen=True)
-class FinalizeSettings:
-    processed_bucket: str
-    min_label_confidence: float = DEFAULT_MIN_LABEL_CONFIDENCE
-    top_labels: int = DEFAULT_TOP_LABELS
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> FinalizeSettings:
-        top = int(_env_number(env, "TOP_LABELS", DEFAULT_TOP_LABELS))
-        if top < 1:
-            raise ValueError(f"TOP_LABELS must be at least 1, got {top}")
-        return cls(
-            processed_bucket=env["PROCESSED_BUCKET"],
-            min_label_confidence=_env_number(
-                env, "MIN_LABEL_CONFIDENCE", DEFAULT_MIN_LABEL_CONFIDENCE
-            ),
-            top_labels=top,
-        )
 
 
 def rights(
@@ -373,17 +342,14 @@ def finalize(
 
 @functools.cache
 def _dependencies() -> tuple[FinalizeSettings, Storage, RekognitionVideo, Catalog]:
-    return (
-        FinalizeSettings.from_env(os.environ),
-        Storage(),
-        RekognitionVideo(),
-        Catalog(os.environ["CATALOG_TABLE"]),
-    )
+    settings = FinalizeSettings.from_env()
+    return settings, Storage(), RekognitionVideo(), Catalog(settings.catalog_table)
 
 
-def publish_cost(duration_s: float | None, *, campaign: str) -> float | None:
+def publish_cost(
+    duration_s: float | None, *, campaign: str, prices: UnitPrices | None
+) -> float | None:
     """Estimated USD for this asset, overall and per campaign (its own dimension set)."""
-    prices = UnitPrices.from_env(os.environ)
     if prices is None or duration_s is None:
         return None
     usd = estimate_usd(duration_s, prices)
@@ -394,9 +360,7 @@ def publish_cost(duration_s: float | None, *, campaign: str) -> float | None:
     return usd
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@tools.entry
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = FinalizeRequest.parse(event)
     settings, storage, rekognition, catalog = _dependencies()
@@ -415,7 +379,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="LabelsFound", unit=MetricUnit.Count, value=result.labels_found)
     metrics.add_metric(name="LabelDetections", unit=MetricUnit.Count, value=result.label_detections)
     metrics.add_metric(name="ModerationFlags", unit=MetricUnit.Count, value=result.moderation_flags)
-    publish_cost(result.duration_s, campaign=str(request.asset.get("campaign", "unknown")))
+    publish_cost(
+        result.duration_s,
+        campaign=str(request.asset.get("campaign", "unknown")),
+        prices=UnitPrices.parse(settings.unit_prices),
+    )
     logger.info(
         "asset finalized",
         extra={

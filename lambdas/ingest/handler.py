@@ -11,8 +11,6 @@ import functools
 from collections import Counter
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -20,12 +18,11 @@ from lambdas.ingest.adapters import AwsClients
 from lambdas.ingest.app import process
 from lambdas.ingest.service import RunReport
 from lambdas.ingest.settings import Settings
+from lambdas.shared.entry import Powertools
 from lambdas.shared.metrics import add_metric_with_dimensions
 
-logger = Logger()
-metrics = Metrics()
-# The unit's modules log through ``logging.getLogger(__name__)``; give them the same JSON output.
-copy_config_to_registered_loggers(source_logger=logger, include={"lambdas"})
+tools = Powertools()
+logger, metrics = tools.logger, tools.metrics
 
 
 @functools.cache
@@ -34,8 +31,7 @@ def aws_clients() -> AwsClients:
     return AwsClients.create()
 
 
-@metrics.log_metrics(raise_on_empty_metrics=False)
-@logger.inject_lambda_context(log_event=False, clear_state=True)
+@tools.entry
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="IngestRuns", unit=MetricUnit.Count, value=1)
     try:

@@ -19,24 +19,23 @@ Two events arrive here:
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
+from lambdas.notify.settings import SummarySettings
 from lambdas.shared.causes import error_name, root_cause
+from lambdas.shared.entry import Powertools
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+tools = Powertools()
+logger, metrics = tools.logger, tools.metrics
 
 MAX_SUBJECT_LEN = 99
 MAX_MESSAGE_BYTES = 240_000  # SNS allows 256 KiB per message, counted in UTF-8 bytes
@@ -283,18 +282,17 @@ class AlertsTopic:
 
 
 @functools.cache
-def _topic() -> AlertsTopic:
-    return AlertsTopic(os.environ["ALERTS_TOPIC_ARN"])
+def _dependencies() -> tuple[SummarySettings, AlertsTopic]:
+    settings = SummarySettings.from_env()
+    return settings, AlertsTopic(settings.alerts_topic_arn)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@tools.entry
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    summary = summarize(event, deployment=os.environ.get("DEPLOYMENT", "media-pipeline"))
+    summary = summarize(event, deployment=_dependencies()[0].deployment)
     if summary.run_failure is not None:
         return _failed_run(event, summary)
-    message_id = _topic().publish(subject(summary), message(summary))
+    message_id = _dependencies()[1].publish(subject(summary), message(summary))
     counts = summary.counts()
     logger.info(
         "run summary published",
@@ -315,7 +313,7 @@ def _failed_run(event: Mapping[str, Any], summary: RunSummary) -> dict[str, Any]
     run = event.get("run")
     error = error_name(run.get("error") if isinstance(run, Mapping) else None)
     try:
-        message_id: str | None = _topic().publish(subject(summary), message(summary))
+        message_id: str | None = _dependencies()[1].publish(subject(summary), message(summary))
     except (ClientError, BotoCoreError):
         logger.exception("could not publish the failed run's summary")
         message_id = None

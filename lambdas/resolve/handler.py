@@ -11,24 +11,24 @@ failing later, deep inside the Map, after money was spent.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas.resolve.settings import ResolveSettings
 from lambdas.shared.campaign_config import (
     UPLOADS_CAMPAIGN,
     CampaignConfig,
     CampaignConfigStore,
     resolve,
 )
+from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import UPLOADS_PREFIX
 
-logger = Logger()
-tracer = Tracer()
+tools = Powertools()
+logger = tools.logger
 
 UPLOAD_REQUIRED = ("bucket", "key")
 # Extra S3 event fields a trigger may pass along; kept so ingest can check what it reads.
@@ -108,16 +108,17 @@ def resolve_input(
 
 
 @functools.cache
-def _config_store() -> CampaignConfigStore:
-    return CampaignConfigStore(os.environ["CONFIG_PARAMETER"])
+def _dependencies() -> tuple[ResolveSettings, CampaignConfigStore]:
+    settings = ResolveSettings.from_env()
+    return settings, CampaignConfigStore(settings.config_parameter)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
+@tools.entry
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    config = _config_store().load()
+    settings, store = _dependencies()
+    config = store.load()
     try:
-        result = resolve_input(event, config, raw_bucket=os.environ.get("RAW_BUCKET") or None)
+        result = resolve_input(event, config, raw_bucket=settings.raw_bucket)
     except InvalidInput as err:
         logger.warning("rejected execution input", extra={"reason": str(err)})
         raise

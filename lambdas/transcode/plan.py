@@ -1,8 +1,9 @@
-"""Step 3a: plan the MediaConvert job for one asset, from the JSON settings in ``settings/``.
+"""Step 3a: plan the MediaConvert job for one asset, from the JSON in ``job_settings/``.
 
-Encoding choices are data (``settings/*.json``, validated against botocore's MediaConvert model in
-tests); this module only fills in what depends on the asset: the input file, the destinations,
-the HLS ladder for the source height and the heights that must never exceed the source.
+Encoding choices are data (``job_settings/*.json``, validated against botocore's MediaConvert
+model in tests); this module only fills in what depends on the asset: the input file, the
+destinations, the HLS ladder for the source height and the heights that must never exceed the
+source.
 The state machine then runs ``MediaConvertCreateJob`` (``.sync``) with ``Settings.$=$.settings``,
 ``UserMetadata.$=$.user_metadata`` and ``ClientRequestToken.$=$.client_request_token``; the user
 metadata names this deployment so EventBridge rules and the console see only our jobs.
@@ -26,27 +27,26 @@ import copy
 import functools
 import json
 import math
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.shared.catalog import Catalog
+from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import AssetKeys
 from lambdas.shared.tokens import fit
+from lambdas.transcode.settings import PlanSettings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+tools = Powertools()
+logger, metrics = tools.logger, tools.metrics
 
-SETTINGS_DIR = Path(__file__).with_name("settings")
+SETTINGS_DIR = Path(__file__).with_name("job_settings")
 PROXY_BASENAME = "proxy"
 HLS_BASENAME = "index"
 THUMBNAIL_BASENAME = "thumb"
@@ -84,7 +84,7 @@ def load_settings(name: str) -> dict[str, Any]:
     """A fresh copy of one settings file, so a plan can never alter the cached data."""
     data = json.loads(_read_settings(name))
     if not isinstance(data, dict):
-        raise ValueError(f"settings/{name} must hold a JSON object")
+        raise ValueError(f"job_settings/{name} must hold a JSON object")
     return copy.deepcopy(data)
 
 
@@ -257,22 +257,20 @@ def build_plan(asset: PlanAsset, *, processed_bucket: str, deployment: str) -> d
 
 
 @functools.cache
-def _catalog() -> Catalog:
-    return Catalog(os.environ["CATALOG_TABLE"])
+def _dependencies() -> tuple[PlanSettings, Catalog]:
+    settings = PlanSettings.from_env()
+    return settings, Catalog(settings.catalog_table)
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@tools.entry
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     asset = PlanAsset.parse(event)
+    settings, catalog = _dependencies()
     plan = build_plan(
-        asset,
-        processed_bucket=os.environ["PROCESSED_BUCKET"],
-        deployment=os.environ["DEPLOYMENT"],
+        asset, processed_bucket=settings.processed_bucket, deployment=settings.deployment
     )
     # Only after the plan is known to be good: a rejected asset never shows as PROCESSING.
-    _catalog().set_status(asset.asset_id, "PROCESSING")
+    catalog.set_status(asset.asset_id, "PROCESSING")
     rungs = [
         output["NameModifier"].lstrip("_")
         for output in plan["settings"]["OutputGroups"][1]["Outputs"]

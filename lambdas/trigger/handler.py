@@ -9,20 +9,21 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
 import boto3
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
+from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import UPLOADS_PREFIX
+from lambdas.trigger.settings import TriggerSettings
 
-logger = Logger()
+tools = Powertools()
+logger = tools.logger
 
 
 def execution_name(bucket: str, key: str, version: str) -> str:
@@ -82,7 +83,12 @@ def start(request: Mapping[str, Any], *, state_machine_arn: str, client: Any) ->
     return {"started": True, "name": request["name"], "execution_arn": response["executionArn"]}
 
 
-@logger.inject_lambda_context(log_event=False)
+@functools.cache
+def _settings() -> TriggerSettings:
+    return TriggerSettings.from_env()
+
+
+@tools.entry
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_event(event)
-    return start(request, state_machine_arn=os.environ["STATE_MACHINE_ARN"], client=_sfn())
+    return start(request, state_machine_arn=_settings().state_machine_arn, client=_sfn())

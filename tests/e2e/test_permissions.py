@@ -129,9 +129,9 @@ def no_pass_role(synthesized: SynthesizedApp) -> Iterator[World]:
     templates = _broken(synthesized)
     (machine,) = _resources(templates, "AWS::StepFunctions::StateMachine").values()
     role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
-    # The state machine's policy grants iam:PassRole of the MediaConvert role twice today (CDK's
-    # MediaConvertCreateJob adds one, the transcode unit another): both must go for it to bite.
-    assert _without(_role_statements(templates, role), "iam:PassRole") >= 1
+    # CDK's MediaConvertCreateJob grants iam:PassRole of the job role, to MediaConvert only (the
+    # transcode unit's own unconditioned grant of it was redundant, and is gone).
+    assert _without(_role_statements(templates, role), "iam:PassRole") == 1
     with World(templates, WorldOptions(env="Dev")) as world:
         yield world
 
@@ -241,8 +241,12 @@ def test_without_pass_role_the_state_machine_cannot_submit_the_transcode(
     # role, iam:PassRole and the MediaConvert role, the Transcode task failed with MediaConvert's
     # 403, and no job was created
     (machine,) = _resources(world.templates, "AWS::StepFunctions::StateMachine").values()
-    _lid, plan = _function(world.templates, "lambdas.transcode.plan.handler")
-    media_role = plan["Environment"]["Variables"]["MEDIACONVERT_ROLE_ARN"]["Fn::GetAtt"][0]
+    (media_role,) = [
+        lid
+        for lid, role in _resources(world.templates, "AWS::IAM::Role").items()
+        if "mediaconvert.amazonaws.com"
+        in json.dumps(role["Properties"]["AssumeRolePolicyDocument"])
+    ]
     state_machine = world.state_machine_arn.rsplit(":", 1)[-1]
     denial = _denied(
         err,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
 
 from constructs_lib.catalog import ITEM_ACTIONS
-from lambdas.finalize.failed import MarkFailedSettings
 
 
 def _resources(synthesized, env: str) -> dict[str, Any]:
@@ -88,10 +86,3 @@ def test_mark_failed_deletes_and_tags_only_under_processed_video(synthesized, en
         "xray:PutTelemetryRecords",
         "xray:PutTraceSegments",
     }
-
-
-def test_mark_failed_environment_is_what_its_settings_read(synthesized):
-    env = _mark_failed(_resources(synthesized, "Dev"))["Properties"]["Environment"]["Variables"]
-    read = {f.name.upper() for f in dataclasses.fields(MarkFailedSettings)}
-    assert read == {"CATALOG_TABLE", "RAW_BUCKET", "PROCESSED_BUCKET"}
-    assert read <= set(env)

@@ -20,6 +20,7 @@ from tests.lambdas.pipeline.builders import (
     PROCESSED_BUCKET,
     REKOGNITION_ROLE_ARN,
     REKOGNITION_TOPIC_ARN,
+    TABLE,
     aws_client,
     label_page,
     model_errors,
@@ -28,7 +29,11 @@ from tests.lambdas.pipeline.builders import (
 
 MP4_KEY = "video/wikimedia/travel/20250101_060000/Lisbon_tram_28/mp4/proxy.mp4"
 JOB_ID = "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b"[:64]
-SETTINGS = StartSettings(topic_arn=REKOGNITION_TOPIC_ARN, role_arn=REKOGNITION_ROLE_ARN)
+SETTINGS = StartSettings(
+    catalog_table=TABLE,
+    rekognition_topic_arn=REKOGNITION_TOPIC_ARN,
+    rekognition_role_arn=REKOGNITION_ROLE_ARN,
+)
 START_OPERATIONS = {
     "labels": "start_label_detection",
     "moderation": "start_content_moderation",
@@ -288,7 +293,7 @@ def test_handler_starts_the_job_from_the_task_payload(
         start_module,
         "_dependencies",
         lambda: (
-            StartSettings.from_env(__import__("os").environ),
+            StartSettings.from_env(),
             catalog,
             RekognitionVideo(client),
             TaskCallbacks(aws_client("stepfunctions")),

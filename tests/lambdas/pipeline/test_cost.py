@@ -18,7 +18,7 @@ PRICES = {
 
 def test_a_ten_minute_clip_is_dominated_by_rekognition():
     # Given list prices, When a 10-minute clip is estimated,
-    prices = UnitPrices.from_env({"UNIT_PRICES": json.dumps(PRICES)})
+    prices = UnitPrices.parse(PRICES)
     assert prices is not None
     usd = estimate_usd(600, prices)
     # Then analysis (10 min x 3 features x $0.10 = $3.00) plus transcode ($0.75) and overhead.
@@ -31,17 +31,16 @@ def test_a_partial_minute_is_billed_as_a_whole_minute():
 
 
 def test_no_prices_means_no_estimate_and_missing_price_is_named():
-    assert UnitPrices.from_env({}) is None
+    assert UnitPrices.parse({}) is None
     partial = {k: v for k, v in PRICES.items() if k != "lambda_per_gb_second"}
     with pytest.raises(ValueError, match="lambda_per_gb_second"):
-        UnitPrices.from_env({"UNIT_PRICES": json.dumps(partial)})
+        UnitPrices.parse(partial)
 
 
-def test_finalize_publishes_the_estimate_per_campaign(monkeypatch, capsys):
+def test_finalize_publishes_the_estimate_per_campaign(capsys):
     from lambdas.finalize import handler as finalize
 
-    monkeypatch.setenv("UNIT_PRICES", json.dumps(PRICES))
-    usd = finalize.publish_cost(600, campaign="travel")
+    usd = finalize.publish_cost(600, campaign="travel", prices=UnitPrices(**PRICES))
     finalize.metrics.flush_metrics()
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
     per_campaign = [e for e in emitted if e.get("campaign") == "travel"]

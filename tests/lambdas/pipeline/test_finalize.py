@@ -30,6 +30,7 @@ from tests.lambdas.pipeline.builders import (
     PROCESSED_BUCKET,
     RAW_BUCKET,
     RAW_KEY,
+    TABLE,
     PagedRekognition,
     cue_segment,
     ingested_asset,
@@ -66,7 +67,7 @@ SIDECAR = {  # as ingest writes it next to the raw file
     "credit": "Own work",
 }
 SETTINGS = FinalizeSettings(
-    processed_bucket=PROCESSED_BUCKET, min_label_confidence=70.0, top_labels=15
+    catalog_table=TABLE, processed_bucket=PROCESSED_BUCKET, min_label_confidence=70.0, top_labels=15
 )
 
 
@@ -510,10 +511,11 @@ def test_bad_input_names_the_field(mutate, field):
 
 
 def test_settings_from_environment():
-    settings = FinalizeSettings.from_env({"PROCESSED_BUCKET": "b"})
+    env = {"CATALOG_TABLE": "t", "PROCESSED_BUCKET": "b"}
+    settings = FinalizeSettings.from_env(env)
     assert (settings.min_label_confidence, settings.top_labels) == (70.0, 15)
-    with pytest.raises(ValueError, match="TOP_LABELS"):
-        FinalizeSettings.from_env({"PROCESSED_BUCKET": "b", "TOP_LABELS": "0"})
+    with pytest.raises(ValueError, match="TOP_LABELS must be at least 1, got '0'"):
+        FinalizeSettings.from_env({**env, "TOP_LABELS": "0"})
 
 
 def test_label_instances_aliases_and_segment_ends_are_kept_in_bounded_form():

@@ -1,4 +1,5 @@
-"""What starts the pipeline: a weekly schedule and objects dropped under ``uploads/``."""
+"""The trigger unit: what starts the pipeline, a weekly schedule and objects dropped under
+``uploads/``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,17 @@ from constructs import Construct
 
 from constructs_lib.data_lake import UPLOADS_PREFIX, DataLake
 from constructs_lib.dead_letters import dead_letter_queue
-from constructs_lib.functions import DependenciesLayer, PipelineFunction
+from constructs_lib.units import FunctionSpec, Unit, UnitRuntime
+from lambdas.trigger.settings import TriggerSettings
+
+UPLOAD_STARTER = FunctionSpec(
+    monitoring_name="UploadStarter",
+    construct_id="UploadStarter",
+    handler="lambdas.trigger.handler.handler",
+    description="Starts one execution per uploaded object (deterministic name)",
+    service="trigger",
+    settings=TriggerSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -24,7 +35,7 @@ class WeeklySchedule:
     enabled: bool = True
 
 
-class Triggers(Construct):
+class Triggers(Unit):
     """Weekly run with ``{}``; one run per uploaded object with a deterministic name.
 
     EventBridge cannot name executions, so uploads go through a small Lambda that derives the name
@@ -38,12 +49,12 @@ class Triggers(Construct):
         *,
         state_machine: sfn.IStateMachine,
         data_lake: DataLake,
-        layer: DependenciesLayer,
+        runtime: UnitRuntime,
         schedule: WeeklySchedule,
-        log_retention_days: int,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, runtime=runtime)
         self.dead_letters = dead_letter_queue(self, "DeadLetters")
+        self.dead_letter_queues["TriggerDeadLetters"] = self.dead_letters
         self.weekly = events.Rule(
             self,
             "Weekly",
@@ -61,16 +72,9 @@ class Triggers(Construct):
                 )
             ],
         )
-        self.starter = PipelineFunction(
-            self,
-            "UploadStarter",
-            unit="trigger",
-            handler="lambdas.trigger.handler.handler",
-            layer=layer,
-            log_retention_days=log_retention_days,
-            service="trigger",
-            description="Starts one execution per uploaded object (deterministic name)",
-            environment={"STATE_MACHINE_ARN": state_machine.state_machine_arn},
+        self.starter = self.add_function(
+            UPLOAD_STARTER,
+            TriggerSettings(state_machine_arn=state_machine.state_machine_arn),
             async_dead_letter_queue=self.dead_letters,
         )
         state_machine.grant_start_execution(self.starter.function)

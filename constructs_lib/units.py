@@ -1,0 +1,158 @@
+"""The unit contract: one capability, one name, declared once.
+
+A unit is ``constructs_lib/<name>.py`` (a ``Unit`` subclass) and ``lambdas/<name>/`` (its handlers).
+Each declares, in one place:
+
+* its functions (``FunctionSpec``: handler, memory, timeout, the settings class its handler reads,
+  the custom metrics it emits) and fills each one's settings, which become the environment;
+* its grants, made in its constructor;
+* its piece of the workflow (``fragment``-style methods returning ``Fragment``), which
+  ``PipelineStateMachine`` composes into the outline;
+* what monitoring needs: ``functions`` (every function gets error, throttle and duration alarms
+  and widgets), ``dead_letter_queues`` and ``event_alarms`` (metrics that must never be non-zero).
+
+``tests/infra/test_units.py`` holds the contract: both folders carry the same names, every
+variable a construct sets is a field its handler's settings read (and the other way round), and
+every metric a handler emits is declared by its unit. A new capability is one new unit plus its
+line in ``stacks/pipeline.py``; the monitoring stack finds it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from constructs_lib.functions import (
+    METRICS_NAMESPACE,
+    DependenciesLayer,
+    FunctionSpec,
+    PipelineFunction,
+)
+from lambdas.shared.settings import Settings
+
+__all__ = ["EventAlarm", "Fragment", "FunctionSpec", "Unit", "UnitRuntime"]
+
+
+@dataclass(frozen=True)
+class UnitRuntime:
+    """What every unit's functions share: the dependencies layer and the log retention."""
+
+    layer: DependenciesLayer
+    log_retention_days: int
+
+
+@dataclass(frozen=True)
+class EventAlarm:
+    """A metric counting something that should never happen quietly: alarm on the first one."""
+
+    metric: cloudwatch.Metric
+    description: str
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A unit's piece of the workflow: where it starts, where the next piece attaches, and the
+    states whose failure belongs to the asset (the workflow catches them)."""
+
+    start: sfn.IChainable
+    end: sfn.INextable
+    catchable: Sequence[sfn.TaskStateBase | sfn.Parallel] = ()
+
+
+class Unit(Construct):
+    """Base of every unit; the subclass's module name is the unit's name."""
+
+    name: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = cls.__module__.rsplit(".", 1)[-1]
+
+    def __init__(self, scope: Construct, construct_id: str, *, runtime: UnitRuntime) -> None:
+        super().__init__(scope, construct_id)
+        self.runtime = runtime
+        # Monitoring name (alarm and widget ids, stable) -> function, in declaration order.
+        self.functions: dict[str, PipelineFunction] = {}
+        self.dead_letter_queues: dict[str, sqs.IQueue] = {}
+        self.event_alarms: dict[str, EventAlarm] = {}
+
+    def add_function(
+        self,
+        spec: FunctionSpec,
+        settings: Settings,
+        *,
+        scope: Construct | None = None,
+        async_dead_letter_queue: sqs.IQueue | None = None,
+    ) -> PipelineFunction:
+        """``scope`` places the function elsewhere in the tree only to keep the logical ids a
+        deployment already has (see the unit that uses it)."""
+        if not spec.handler.startswith(f"lambdas.{self.name}."):
+            raise ValueError(f"{spec.handler!r}: a handler of unit {self.name} lives in its folder")
+        if type(settings) is not spec.settings:
+            raise TypeError(
+                f"{spec.monitoring_name}: settings must be {spec.settings.__name__}, "
+                f"got {type(settings).__name__}"
+            )
+        function = PipelineFunction(
+            scope or self,
+            spec.construct_id,
+            unit=self.name,
+            spec=spec,
+            settings=settings,
+            layer=self.runtime.layer,
+            log_retention_days=self.runtime.log_retention_days,
+            async_dead_letter_queue=async_dead_letter_queue,
+        )
+        if spec.monitoring_name in self.functions:
+            raise ValueError(f"{spec.monitoring_name}: declared twice in unit {self.name}")
+        self.functions[spec.monitoring_name] = function
+        return function
+
+    def metric(
+        self,
+        function: PipelineFunction,
+        name: str,
+        *,
+        dimensions: dict[str, str] | None = None,
+        statistic: str = "Sum",
+    ) -> cloudwatch.Metric:
+        """A custom metric the function's handler emits (declared in its spec: a typo or a metric
+        nobody emits fails synthesis instead of drawing an empty graph)."""
+        if name not in function.spec.metrics:
+            raise ValueError(f"{function.spec.monitoring_name} does not emit {name!r}")
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={**(dimensions or {}), "service": function.spec.service},
+            statistic=statistic,
+            period=cdk.Duration.hours(1),
+        )
+
+    def event_alarm(self, alarm_id: str, metric: cloudwatch.Metric, description: str) -> None:
+        self.event_alarms[alarm_id] = EventAlarm(metric, description)
+
+
+@dataclass
+class Units:
+    """The deployment's units in workflow order (the order dashboards list them in)."""
+
+    members: list[Unit] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Unit]:
+        return iter(self.members)
+
+    def functions(self) -> dict[str, PipelineFunction]:
+        return {name: fn for unit in self.members for name, fn in unit.functions.items()}
+
+    def dead_letter_queues(self) -> dict[str, sqs.IQueue]:
+        return {name: q for unit in self.members for name, q in unit.dead_letter_queues.items()}
+
+    def event_alarms(self) -> dict[str, EventAlarm]:
+        return {name: a for unit in self.members for name, a in unit.event_alarms.items()}

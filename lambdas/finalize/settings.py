@@ -1,0 +1,34 @@
+"""What the finalize handlers read from their environment (filled by their construct)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lambdas.shared.settings import Settings, at_least, between, setting
+
+DEFAULT_MIN_LABEL_CONFIDENCE = 70.0
+DEFAULT_TOP_LABELS = 15
+
+
+@dataclass(frozen=True)
+class FinalizeSettings(Settings):
+    label = "finalize"
+
+    catalog_table: str
+    processed_bucket: str
+    min_label_confidence: float = setting(
+        default=DEFAULT_MIN_LABEL_CONFIDENCE, check=between(0, 100)
+    )
+    top_labels: int = setting(default=DEFAULT_TOP_LABELS, check=at_least(1))
+    # Unit prices (``stacks/config.py``) for the per-asset cost estimate; empty: no estimate.
+    unit_prices: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MarkFailedSettings(Settings):
+    label = "mark-failed"
+
+    catalog_table: str
+    raw_bucket: str
+    processed_bucket: str
