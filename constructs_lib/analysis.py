@@ -12,8 +12,6 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from constructs_lib.alerts import EncryptedTopic
-from constructs_lib.catalog import AssetCatalog
-from constructs_lib.data_lake import DataLake
 from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.nag import (
     S3_READ_ACTIONS,
@@ -87,14 +85,12 @@ class Analysis(Unit):
         scope: Construct,
         construct_id: str,
         *,
-        data_lake: DataLake,
-        catalog: AssetCatalog,
         runtime: UnitRuntime,
         min_label_confidence: int = 70,
         min_moderation_confidence: int = 50,
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
-        self.data_lake = data_lake
+        data_lake, catalog = runtime.data_lake, runtime.catalog
         self.topic = EncryptedTopic(self, "CompletionTopic", description="Rekognition completion")
         self.rekognition_role = iam.Role(
             self,
@@ -215,7 +211,7 @@ class Analysis(Unit):
                         "feature": feature,
                         "asset_id": path.string_at("$.asset.asset_id"),
                         "video": {
-                            "bucket": self.data_lake.processed.bucket_name,
+                            "bucket": self.runtime.data_lake.processed.bucket_name,
                             "key": path.string_at("$.plan.outputs.mp4_key"),
                         },
                     }

@@ -9,8 +9,6 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from constructs_lib.analysis import GET_ACTIONS, NO_RESOURCE_LEVEL
-from constructs_lib.catalog import AssetCatalog
-from constructs_lib.data_lake import DataLake
 from constructs_lib.nag import S3_READ_ACTIONS, S3_WRITE_ACTIONS, acknowledge, arn_finding
 from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
 from constructs_lib.workflow import REKOGNITION_TRANSIENT, Flow, retry_transient
@@ -55,14 +53,13 @@ class Finalize(Unit):
         scope: Construct,
         construct_id: str,
         *,
-        data_lake: DataLake,
-        catalog: AssetCatalog,
         runtime: UnitRuntime,
         unit_prices: dict[str, float] | None = None,
         min_label_confidence: int = 70,
         top_labels: int = 15,
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
+        data_lake, catalog = runtime.data_lake, runtime.catalog
         self.finalize = self.add_function(
             FINALIZE,
             FinalizeSettings(

@@ -175,12 +175,7 @@ class PipelineFunction(Construct):
         handler = spec.handler
         if not handler.startswith(f"lambdas.{unit}."):
             raise ValueError(f"handler {handler!r} must live in lambdas.{unit}")
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=log_retention(log_retention_days),
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        self.log_group = log_group(self, log_retention_days)
         # An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this group only.
         self.execution_role = iam.Role(
             self,
@@ -278,6 +273,16 @@ _RETENTION = {
     1096: logs.RetentionDays.THREE_YEARS,
     1827: logs.RetentionDays.FIVE_YEARS,
 }
+
+
+def log_group(scope: Construct, retention_days: int) -> logs.LogGroup:
+    """A construct's own log group ("Logs"): retention from config, removed with the stack."""
+    return logs.LogGroup(
+        scope,
+        "Logs",
+        retention=log_retention(retention_days),
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+    )
 
 
 def log_retention(days: int) -> logs.RetentionDays:

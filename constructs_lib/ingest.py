@@ -11,8 +11,6 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from constructs_lib.campaign_config import CampaignConfig, PixabayApiKey
-from constructs_lib.catalog import AssetCatalog
-from constructs_lib.data_lake import DataLake
 from constructs_lib.nag import (
     S3_DELETE_ACTIONS,
     S3_READ_ACTIONS,
@@ -89,14 +87,13 @@ class Ingest(Unit):
         scope: Construct,
         construct_id: str,
         *,
-        data_lake: DataLake,
-        catalog: AssetCatalog,
         campaign_config: CampaignConfig,
         pixabay_key: PixabayApiKey,
         runtime: UnitRuntime,
         limits: IngestLimits,
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
+        data_lake, catalog = runtime.data_lake, runtime.catalog
         self.handler = self.add_function(
             ingest_spec(limits),
             IngestSettings(

@@ -6,7 +6,6 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from constructs_lib.campaign_config import CampaignConfig
-from constructs_lib.data_lake import DataLake
 from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
 from constructs_lib.workflow import Flow
 from lambdas.resolve.settings import ResolveSettings
@@ -32,9 +31,9 @@ class Resolve(Unit):
         *,
         runtime: UnitRuntime,
         campaign_config: CampaignConfig,
-        data_lake: DataLake,
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
+        data_lake = runtime.data_lake
         self.handler = self.add_function(
             RESOLVE,
             ResolveSettings(

@@ -4,13 +4,12 @@ no hand-written ASL). This module is the outline; each step's states are built b
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from constructs_lib.analysis import Analysis
 from constructs_lib.finalize import Finalize
-from constructs_lib.functions import log_retention
+from constructs_lib.functions import log_group
 from constructs_lib.ingest import Ingest
 from constructs_lib.nag import acknowledge, arn_finding
 from constructs_lib.notify import Notify
@@ -97,12 +96,7 @@ class PipelineStateMachine(Construct):
         )
         definition = resolved.start.next(run).next(sfn.Succeed(self, "Done"))  # type: ignore[attr-defined]
 
-        self.log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=log_retention(log_retention_days),
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        self.log_group = log_group(self, log_retention_days)
         self.state_machine = sfn.StateMachine(
             self,
             "Resource",

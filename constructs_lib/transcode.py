@@ -9,8 +9,6 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from constructs_lib.catalog import AssetCatalog
-from constructs_lib.data_lake import DataLake
 from constructs_lib.nag import S3_READ_ACTIONS, S3_WRITE_ACTIONS, acknowledge, arn_finding
 from constructs_lib.principals import account_service_principal
 from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
@@ -40,12 +38,11 @@ class Transcode(Unit):
         scope: Construct,
         construct_id: str,
         *,
-        data_lake: DataLake,
-        catalog: AssetCatalog,
         runtime: UnitRuntime,
         deployment: str,
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
+        data_lake, catalog = runtime.data_lake, runtime.catalog
         self.mediaconvert_role = iam.Role(
             self,
             "MediaConvertRole",

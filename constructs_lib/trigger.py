@@ -10,7 +10,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from constructs_lib.data_lake import UPLOADS_PREFIX, DataLake
+from constructs_lib.data_lake import UPLOADS_PREFIX
 from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.units import FunctionSpec, Unit, UnitRuntime
 from lambdas.trigger.settings import TriggerSettings
@@ -48,11 +48,11 @@ class Triggers(Unit):
         construct_id: str,
         *,
         state_machine: sfn.IStateMachine,
-        data_lake: DataLake,
         runtime: UnitRuntime,
         schedule: WeeklySchedule,
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
+        data_lake = runtime.data_lake
         self.dead_letters = dead_letter_queue(self, "DeadLetters")
         self.dead_letter_queues["TriggerDeadLetters"] = self.dead_letters
         self.weekly = events.Rule(

@@ -29,6 +29,8 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from constructs_lib.catalog import AssetCatalog
+from constructs_lib.data_lake import DataLake
 from constructs_lib.functions import (
     METRICS_NAMESPACE,
     DependenciesLayer,
@@ -42,10 +44,13 @@ __all__ = ["EventAlarm", "Fragment", "FunctionSpec", "Unit", "UnitRuntime"]
 
 @dataclass(frozen=True)
 class UnitRuntime:
-    """What every unit's functions share: the dependencies layer and the log retention."""
+    """What every unit shares: the dependencies layer, the log retention, the data lake and the
+    catalog (the stateful stack's, which most units read or write)."""
 
     layer: DependenciesLayer
     log_retention_days: int
+    data_lake: DataLake
+    catalog: AssetCatalog
 
 
 @dataclass(frozen=True)

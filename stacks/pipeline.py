@@ -37,16 +37,15 @@ class PipelineStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.layer = DependenciesLayer(self, "Dependencies")
-        runtime = UnitRuntime(self.layer, config.log_retention_days)
-        lake, catalog = stateful.data_lake, stateful.catalog
+        runtime = UnitRuntime(
+            self.layer, config.log_retention_days, stateful.data_lake, stateful.catalog
+        )
         self.alerts = EncryptedTopic(
             self, "Alerts", description="Media pipeline alerts", emails=config.alert_emails
         )
         self.ingest = Ingest(
             self,
             "Ingest",
-            data_lake=lake,
-            catalog=catalog,
             campaign_config=stateful.campaign_config,
             pixabay_key=stateful.pixabay_key,
             runtime=runtime,
@@ -59,20 +58,15 @@ class PipelineStack(cdk.Stack):
             ),
         )
         self.resolve_input = Resolve(
-            self, "Resolve", runtime=runtime, campaign_config=stateful.campaign_config,
-            data_lake=lake,
-        )  # fmt: skip
+            self, "Resolve", runtime=runtime, campaign_config=stateful.campaign_config
+        )
         self.transcode = Transcode(
-            self, "Transcode", data_lake=lake, catalog=catalog, runtime=runtime,
-            deployment=config.deployment_tag,
-        )  # fmt: skip
-        self.analysis = Analysis(
-            self, "Analysis", data_lake=lake, catalog=catalog, runtime=runtime
-        )  # fmt: skip
+            self, "Transcode", runtime=runtime, deployment=config.deployment_tag
+        )
+        self.analysis = Analysis(self, "Analysis", runtime=runtime)
         self.finalize = Finalize(
-            self, "Finalize", data_lake=lake, catalog=catalog, runtime=runtime,
-            unit_prices=asdict(config.prices),
-        )  # fmt: skip
+            self, "Finalize", runtime=runtime, unit_prices=asdict(config.prices)
+        )
         # In the Finalize construct's scope, where the summary function has always been (its
         # logical ids, and so its log group, stay the same).
         self.notify = Notify(
@@ -95,7 +89,6 @@ class PipelineStack(cdk.Stack):
             self,
             "Triggers",
             state_machine=self.workflow.state_machine,
-            data_lake=lake,
             runtime=runtime,
             schedule=WeeklySchedule(
                 minute=config.schedule.minute,
