@@ -51,33 +51,29 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import boto3
+import botocore.client
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from streamlit.components.v2 import manifest_scanner
+from streamlit.testing.v1 import AppTest
 
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-import boto3  # noqa: E402
-import botocore.client  # noqa: E402
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer  # noqa: E402
-from streamlit.components.v2 import manifest_scanner  # noqa: E402
-from streamlit.testing.v1 import AppTest  # noqa: E402
-
-from dashboard_app import data  # noqa: E402
-from dashboard_app.data import Counts  # noqa: E402
-from lambdas.shared.catalog import Catalog, counter_pk, index_keys  # noqa: E402
-from lambdas.shared.keys import AssetKeys, asset_id, raw_key  # noqa: E402
-from localworld.dynalite import (  # noqa: E402
+from benchmarks._common import ROOT
+from dashboard_app import data
+from dashboard_app.data import Counts
+from lambdas.shared.catalog import Catalog, counter_pk, index_keys
+from lambdas.shared.keys import AssetKeys, asset_id, raw_key
+from localworld import use_local_environment
+from localworld.dynalite import (
     copy_catalog,
     dynalite_client,
     dynalite_server,
     write_items,
 )
-from localworld.template import synthesize  # noqa: E402
-from localworld.world import World, WorldOptions  # noqa: E402
-from scripts.demo import DemoRuns, populate  # noqa: E402
+from localworld.template import synthesize
+from localworld.world import World, WorldOptions
+from scripts.demo import DemoRuns, populate
+
+use_local_environment()
 
 APP = ROOT / "dashboard_app" / "app.py"
 RESULT = ROOT / "benchmarks" / "results" / "dashboard.json"

@@ -61,6 +61,8 @@ from benchmarks._common import (
     wait_for_port,
     write_result,
 )
+from lambdas.shared.catalog import create_table
+from scripts.dashboard_world import stop_process
 
 NAME = "ingest_stream"
 BUCKET = "bench-raw"
@@ -136,12 +138,7 @@ def moto_server() -> Iterator[str]:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout_s=10)
 
 
 def prepare(endpoint: str) -> None:
@@ -149,18 +146,8 @@ def prepare(endpoint: str) -> None:
 
     session = boto3.session.Session(**_session_args())
     session.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-    session.client("dynamodb", endpoint_url=endpoint).create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-    )
+    # The stack's schema, so the catalog writes cost what they cost deployed (GSIs included).
+    create_table(session.client("dynamodb", endpoint_url=endpoint), TABLE)
 
 
 def empty_bucket(endpoint: str) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -31,12 +30,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 
 import contextlib  # noqa: E402
 import io  # noqa: E402
+
+from localworld import use_local_environment  # noqa: E402
+
+use_local_environment()
 
 from localworld.template import synthesize  # noqa: E402
 from localworld.world import PER_ASSET_STATES, World, WorldOptions, count_transitions  # noqa: E402

@@ -118,30 +118,48 @@ class DashboardError(Exception):
 
 
 class MissingCredentials(DashboardError):
+    """No credentials, or ones AWS rejects: signing in fixes it, so the hint says how."""
+
     title = "No AWS credentials"
 
 
 class AccessDenied(DashboardError):
+    """The identity lacks a permission: another profile or policy fixes it, not signing in."""
+
     title = "Permission denied"
 
 
 class StackNotFound(DashboardError):
+    """The stack is not deployed where we look.
+
+    Its own class because a missing pipeline stack is survivable (no "Run now"), so the loader
+    catches it.
+    """
+
     title = "Stack not found"
 
 
 class NotConfigured(DashboardError):
+    """Settings are missing or unreadable (region, world file, stack outputs); nothing to retry."""
+
     title = "The dashboard is not configured"
 
 
 class ResourceMissing(DashboardError):
+    """A resource the stack outputs name is gone: the stack is half deployed or torn down."""
+
     title = "A pipeline resource is missing"
 
 
 class Unreachable(DashboardError):
+    """No connection at all, so neither credentials nor permissions can be to blame."""
+
     title = "AWS endpoint unreachable"
 
 
 class InvalidChoice(DashboardError):
+    """A value picked on the page is not one the pipeline accepts; the person picks again."""
+
     title = "Invalid value"
 
 

@@ -33,6 +33,20 @@ Where a stand-in is not faithful (each module says so in its docstring):
   a fixed ``analysis_duration_s``; handler run time and encoding take no simulated time.
 """
 
+import os
+
 from localworld.world import RunResult, World, WorldOptions
 
-__all__ = ["RunResult", "World", "WorldOptions"]
+__all__ = ["RunResult", "World", "WorldOptions", "use_local_environment"]
+
+
+def use_local_environment() -> None:
+    """What a script that runs a local world sets first, unless the caller set it already.
+
+    boto3 signs every call and needs a region, so stand-in keys (the world accepts any) spare
+    the user a profile; jsii's end-of-life banner for Node 20 would bury the script's output.
+    """
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")

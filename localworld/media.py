@@ -489,31 +489,43 @@ def render_all(specs: Iterable[ClipSpec], workers: int | None = None) -> dict[st
 
 
 # The catalogue the local sources serve: 25 fps, 8 s or less, 3-4 hard cuts each, each with its
-# own scene sequence and tone so clips tell apart by picture and by sound.
-COMMONS_WEBM = ClipSpec(
-    name="commons-tram-28-alfama",
-    container="webm",
-    video_codec="vp9",
-    audio_codec="opus",
-    width=640,
-    height=360,
-    fps=25,
-    scenes=(("city", 2.0), ("tram", 2.6), (BLACK, 0.8), ("sea", 2.0), ("tram", 0.6)),
-    tone_hz=440.0,
+# own scene sequence and tone so clips tell apart by picture and by sound. Each source delivers
+# one container and codec pair, so a clip names its source's and only what tells it apart.
+Codecs = tuple[Container, VideoCodec, AudioCodec]
+_COMMONS_WEBM: Codecs = ("webm", "vp9", "opus")
+_MP4: Codecs = ("mp4", "h264", "aac")
+
+
+def _clip(
+    name: str,
+    codecs: Codecs,
+    scenes: tuple[tuple[str, float], ...],
+    tone_hz: float,
+    *,
+    size: tuple[int, int] = (640, 360),
+    rotation: int = 0,
+) -> ClipSpec:
+    container, video_codec, audio_codec = codecs
+    width, height = size
+    return ClipSpec(
+        name, container, video_codec, audio_codec, width, height, 25, scenes, tone_hz, rotation
+    )
+
+
+COMMONS_WEBM = _clip(
+    "commons-tram-28-alfama",
+    _COMMONS_WEBM,
+    (("city", 2.0), ("tram", 2.6), (BLACK, 0.8), ("sea", 2.0), ("tram", 0.6)),
+    440.0,
 )
 # Commons' originals are often Ogg Theora; this build of FFmpeg has no Theora encoder, so the
 # ``.ogv`` is an Ogg container with VP8 video and Vorbis audio (FFmpeg's Ogg muxer takes VP8).
 # Ingest never downloads it: it takes the transcoded WebM derivative below.
-COMMONS_OGV = ClipSpec(
-    name="commons-ferry-tagus",
-    container="ogg",
-    video_codec="vp8",
-    audio_codec="vorbis",
-    width=640,
-    height=360,
-    fps=25,
-    scenes=(("sea", 2.4), ("city", 1.6), ("forest", 2.0), ("tram", 1.2)),
-    tone_hz=523.25,
+COMMONS_OGV = _clip(
+    "commons-ferry-tagus",
+    ("ogg", "vp8", "vorbis"),
+    (("sea", 2.4), ("city", 1.6), ("forest", 2.0), ("tram", 1.2)),
+    523.25,
 )
 # Commons' WebM VP9 transcode of COMMONS_OGV: the same scenes and tone.
 COMMONS_OGV_DERIVATIVE = dataclasses.replace(
@@ -523,39 +535,25 @@ COMMONS_OGV_DERIVATIVE = dataclasses.replace(
     video_codec="vp9",
     audio_codec="opus",
 )
-PIXABAY_MP4_360 = ClipSpec(
-    name="pixabay-forest-river",
-    container="mp4",
-    video_codec="h264",
-    audio_codec="aac",
-    width=640,
-    height=360,
-    fps=25,
-    scenes=(("forest", 2.0), ("sea", 1.6), (BLACK, 0.6), ("forest", 1.8), ("desk", 1.6)),
-    tone_hz=330.0,
+PIXABAY_MP4_360 = _clip(
+    "pixabay-forest-river",
+    _MP4,
+    (("forest", 2.0), ("sea", 1.6), (BLACK, 0.6), ("forest", 1.8), ("desk", 1.6)),
+    330.0,
 )
-PIXABAY_MP4_240 = ClipSpec(
-    name="pixabay-beach-town",
-    container="mp4",
-    video_codec="h264",
-    audio_codec="aac",
-    width=426,
-    height=240,
-    fps=25,
-    scenes=(("sea", 1.6), ("city", 1.4), ("tram", 1.6), ("forest", 1.2), ("bar", 1.2)),
-    tone_hz=294.0,
+PIXABAY_MP4_240 = _clip(
+    "pixabay-beach-town",
+    _MP4,
+    (("sea", 1.6), ("city", 1.4), ("tram", 1.6), ("forest", 1.2), ("bar", 1.2)),
+    294.0,
+    size=(426, 240),
 )
 # A phone upload: coded landscape 640x360, shown portrait (rotate 90 clockwise).
-UPLOAD_ROTATED = ClipSpec(
-    name="upload-phone-evening",
-    container="mp4",
-    video_codec="h264",
-    audio_codec="aac",
-    width=640,
-    height=360,
-    fps=25,
-    scenes=(("bar", 2.0), ("desk", 1.6), ("city", 1.4), ("forest", 1.0)),
-    tone_hz=392.0,
+UPLOAD_ROTATED = _clip(
+    "upload-phone-evening",
+    _MP4,
+    (("bar", 2.0), ("desk", 1.6), ("city", 1.4), ("forest", 1.0)),
+    392.0,
     rotation=90,
 )
 FIXTURES: tuple[ClipSpec, ...] = (

@@ -46,7 +46,7 @@ import hashlib
 import json
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -298,6 +298,50 @@ DETECTIONS = {
 }
 
 
+def succeeded_page(
+    feature: str,
+    items: list[dict[str, Any]],
+    *,
+    job_id: str,
+    video: dict[str, Any],
+    metadata: dict[str, Any],
+    job_tag: str | None = None,
+    next_token: str | None = None,
+    audio: list[dict[str, Any]] | None = None,
+    segment_types: Sequence[str] = (),
+    sort_by: str = "TIMESTAMP",
+    aggregate_by: str = "TIMESTAMPS",
+) -> dict[str, Any]:
+    """One page of a SUCCEEDED job's ``Get*`` answer for ``feature`` (a ``Detections`` name or
+    ``segments``), holding ``items``.
+
+    The stand-in answers with it and the handler tests build their pages with it, so a page has
+    one shape wherever it comes from.
+    """
+    page: dict[str, Any] = {"JobStatus": "SUCCEEDED", "JobId": job_id, "Video": video}
+    if job_tag:
+        page["JobTag"] = job_tag
+    if next_token:
+        page["NextToken"] = next_token
+    detections = DETECTIONS.get(feature)
+    if detections is not None:
+        return page | {
+            "VideoMetadata": metadata,
+            detections.page_key: items,
+            detections.model_version_key: detections.model_version,
+            "GetRequestMetadata": {"SortBy": sort_by, "AggregateBy": aggregate_by},
+        }
+    return page | {
+        "VideoMetadata": [metadata],
+        "AudioMetadata": audio or [],
+        "Segments": items,
+        "SelectedSegmentTypes": [
+            {"Type": t, "ModelVersion": "2.0" if t == "TECHNICAL_CUE" else "1.0"}
+            for t in segment_types
+        ],
+    }
+
+
 class RekognitionVideoStandIn:
     def __init__(
         self,
@@ -343,6 +387,18 @@ class RekognitionVideoStandIn:
             raise ValueError(f"{code} is not one of {sorted(FAULT_STATUS)}")
         with self._lock:
             self.faults.setdefault(operation, []).extend([code] * times)
+
+    def fail_job(self, video: str, message: str, api: str = "StartLabelDetection") -> None:
+        """Jobs of ``api`` on a video whose key contains ``video`` end FAILED with ``message``.
+
+        One API's jobs only: moto's interpreter can answer States.Runtime when several Parallel
+        branches fail at the same moment, which Step Functions does not.
+        """
+        if api not in API_BY_START:
+            raise ValueError(f"{api} is not a Rekognition Video Start* operation of this stand-in")
+        with self._lock:
+            self.fail_videos[video] = message
+            self.fail_apis.add(api)
 
     def reset_faults(self) -> None:
         with self._lock:
@@ -495,43 +551,31 @@ class RekognitionVideoStandIn:
                     "ResourceNotFoundException", "The requested resource could not be found."
                 )
             video = job.request["Video"]
-            response: dict[str, Any] = {
-                "JobStatus": job.status,
-                "JobId": job.job_id,
-                "Video": video,
-            }
-            if job.request.get("JobTag"):
-                response["JobTag"] = job.request["JobTag"]
+            response: dict[str, Any]
+            if job.status == "SUCCEEDED":
+                size = int(params.get("MaxResults") or 1000)
+                token = params.get("NextToken")
+                start = int(token.rsplit(":", 1)[-1]) if token else 0
+                more = start + size < len(job.results)
+                response = succeeded_page(
+                    job.feature,
+                    job.results[start : start + size],
+                    job_id=job.job_id,
+                    video=video,
+                    metadata=job.metadata,
+                    job_tag=job.request.get("JobTag"),
+                    next_token=f"{job.job_id[:16]}:{start + size}" if more else None,
+                    audio=job.audio,
+                    segment_types=job.request.get("SegmentTypes", []),
+                    sort_by=params.get("SortBy", "TIMESTAMP"),
+                    aggregate_by=params.get("AggregateBy", "TIMESTAMPS"),
+                )
+            else:
+                response = {"JobStatus": job.status, "JobId": job.job_id, "Video": video}
+                if job.request.get("JobTag"):
+                    response["JobTag"] = job.request["JobTag"]
             if job.status_message:
                 response["StatusMessage"] = job.status_message
-            if job.status != "SUCCEEDED":
-                return check_output("rekognition", operation, response)
-            size = int(params.get("MaxResults") or 1000)
-            start = int(params["NextToken"].rsplit(":", 1)[-1]) if params.get("NextToken") else 0
-            page = job.results[start : start + size]
-            if start + size < len(job.results):
-                response["NextToken"] = f"{job.job_id[:16]}:{start + size}"
-            detections = DETECTIONS.get(job.feature)
-            if detections is not None:
-                response |= {
-                    "VideoMetadata": job.metadata,
-                    detections.page_key: page,
-                    detections.model_version_key: detections.model_version,
-                    "GetRequestMetadata": {
-                        "SortBy": params.get("SortBy", "TIMESTAMP"),
-                        "AggregateBy": params.get("AggregateBy", "TIMESTAMPS"),
-                    },
-                }
-            else:
-                response |= {
-                    "VideoMetadata": [job.metadata],
-                    "AudioMetadata": job.audio,
-                    "Segments": page,
-                    "SelectedSegmentTypes": [
-                        {"Type": t, "ModelVersion": "2.0" if t == "TECHNICAL_CUE" else "1.0"}
-                        for t in job.request.get("SegmentTypes", [])
-                    ],
-                }
             return check_output("rekognition", operation, response)
 
 

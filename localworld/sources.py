@@ -58,8 +58,23 @@ def variant(
     return dataclasses.replace(base, name=name, scenes=scenes, tone_hz=tone_hz)
 
 
+class _Clip:
+    """A fixture clip as its local source serves it: ``body`` is the file, rendered once."""
+
+    spec: ClipSpec
+
+    @cached_property
+    def body(self) -> bytes:
+        return render(self.spec)
+
+    @property
+    def played(self) -> ClipSpec:
+        """What MediaConvert and Rekognition will see."""
+        return self.spec
+
+
 @dataclass(frozen=True)
-class CommonsClip:
+class CommonsClip(_Clip):
     page_id: int
     title: str  # without "File:"
     license_short: str
@@ -86,10 +101,6 @@ class CommonsClip:
         return f"{UPLOAD}/transcoded/{digest[0]}/{digest[:2]}/{name}/{name}.{DERIVATIVE_KEY}"
 
     @cached_property
-    def body(self) -> bytes:
-        return render(self.spec)
-
-    @cached_property
     def derivative_body(self) -> bytes:
         return render(self.derivative) if self.derivative is not None else b""
 
@@ -100,7 +111,7 @@ class CommonsClip:
 
 
 @dataclass(frozen=True)
-class PixabayClip:
+class PixabayClip(_Clip):
     video_id: int
     tags: str
     user: str
@@ -111,14 +122,6 @@ class PixabayClip:
     def url(self) -> str:
         day = self.video_id % 28 + 1
         return f"{CDN}/2024/05/{day:02d}/{self.video_id}-9{self.video_id:08d}_medium.mp4"
-
-    @cached_property
-    def body(self) -> bytes:
-        return render(self.spec)
-
-    @property
-    def played(self) -> ClipSpec:
-        return self.spec
 
 
 CC_BY_SA = ("CC BY-SA 4.0", "cc-by-sa-4.0", "https://creativecommons.org/licenses/by-sa/4.0")

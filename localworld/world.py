@@ -268,6 +268,17 @@ def _install_sns_lambda_delivery() -> None:
     _SNS_INSTALLED = True
 
 
+class _StackOutput:
+    """A deployed stack's output read as a ``World`` attribute: each output is named once."""
+
+    def __init__(self, stack: str, output: str) -> None:
+        self.stack = stack
+        self.output = output
+
+    def __get__(self, world: World, owner: type[World] | None = None) -> str:
+        return world.deployments[self.stack].outputs[self.output]
+
+
 class World:
     def __init__(
         self, templates: dict[str, dict[str, Any]], options: WorldOptions | None = None
@@ -441,17 +452,7 @@ class World:
                 self.scheduled.append({"rule": rule_arn, "error": "AccessDenied"})
                 self.clock.call_later(period_s, fire)
                 return
-            event = {
-                "version": "0",
-                "id": str(uuid.uuid4()),
-                "detail-type": "Scheduled Event",
-                "source": "aws.events",
-                "account": self.options.account,
-                "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "region": self.options.region,
-                "resources": [rule_arn],
-                "detail": {},
-            }
+            event = self._event("Scheduled Event", "aws.events", rule_arn, {})
             payload = target.get("Input") or json.dumps(event)
             try:
                 reply = self.client("lambda").invoke(
@@ -517,39 +518,13 @@ class World:
     def client(self, service: str) -> Any:
         return self._session.client(service, region_name=self.options.region)
 
-    def stateful_output(self, name: str) -> str:
-        return self.deployments["Stateful"].outputs[name]
-
-    def pipeline_output(self, name: str) -> str:
-        return self.deployments["Pipeline"].outputs[name]
-
-    @property
-    def state_machine_arn(self) -> str:
-        return self.pipeline_output("StateMachineArn")
-
-    @property
-    def alerts_topic_arn(self) -> str:
-        return self.pipeline_output("AlertsTopicArn")
-
-    @property
-    def raw_bucket(self) -> str:
-        return self.stateful_output("RawBucketName")
-
-    @property
-    def processed_bucket(self) -> str:
-        return self.stateful_output("ProcessedBucketName")
-
-    @property
-    def catalog_table(self) -> str:
-        return self.stateful_output("CatalogTableName")
-
-    @property
-    def config_parameter(self) -> str:
-        return self.stateful_output("CampaignParameterName")
-
-    @property
-    def pixabay_secret_arn(self) -> str:
-        return self.stateful_output("PixabaySecretArn")
+    state_machine_arn = _StackOutput("Pipeline", "StateMachineArn")
+    alerts_topic_arn = _StackOutput("Pipeline", "AlertsTopicArn")
+    raw_bucket = _StackOutput("Stateful", "RawBucketName")
+    processed_bucket = _StackOutput("Stateful", "ProcessedBucketName")
+    catalog_table = _StackOutput("Stateful", "CatalogTableName")
+    config_parameter = _StackOutput("Stateful", "CampaignParameterName")
+    pixabay_secret_arn = _StackOutput("Stateful", "PixabaySecretArn")
 
     @property
     def definition(self) -> dict[str, Any]:
@@ -657,16 +632,11 @@ class World:
         """
         s3 = self.client("s3")
         answer = s3.put_object(Bucket=self.raw_bucket, Key=key, Body=body, ContentType=content_type)
-        return {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": self.options.account,
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self.options.region,
-            "resources": [f"arn:aws:s3:::{self.raw_bucket}"],
-            "detail": {
+        return self._event(
+            "Object Created",
+            "aws.s3",
+            f"arn:aws:s3:::{self.raw_bucket}",
+            {
                 "version": "0",
                 "bucket": {"name": self.raw_bucket},
                 "object": {
@@ -680,6 +650,32 @@ class World:
                 "requester": self.options.account,
                 "reason": "PutObject",
             },
+            at=datetime.now(UTC),
+        )
+
+    def _event(
+        self,
+        detail_type: str,
+        source: str,
+        resource: str,
+        detail: dict[str, Any],
+        *,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
+        """An EventBridge event from this world's account and region.
+
+        Stamped by the simulated clock unless ``at`` says otherwise: S3 stamps with the wall clock.
+        """
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "account": self.options.account,
+            "time": (at or self.clock.now()).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.options.region,
+            "resources": [resource],
+            "detail": detail,
         }
 
     def deliver_event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -707,17 +703,7 @@ class World:
         if len(rules) != 1:
             raise KeyError(f"{len(rules)} rules have {name_contains!r} in their name")
         (rule,) = rules
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": self.options.account,
-            "time": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self.options.region,
-            "resources": [rule["arn"]],
-            "detail": {},
-        }
+        event = self._event("Scheduled Event", "aws.events", rule["arn"], {})
         answers = self._deliver(rule, json.dumps(event))
         self.raise_denials()
         return answers

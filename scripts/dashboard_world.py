@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -196,6 +197,19 @@ def terminate(pid: int, expected: str) -> bool:
     return True
 
 
+def stop_process(process: subprocess.Popen[Any], timeout_s: float = STOP_TIMEOUT_S) -> int:
+    """End a child we started, killing it if it ignores SIGTERM for ``timeout_s``; its exit code.
+
+    Waiting after the kill reaps it, so no child outlives (or haunts) whoever started it.
+    """
+    process.terminate()
+    try:
+        return process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
 def _wait_ready(world_file: Path, running: Callable[[], bool], timeout_s: float) -> str | None:
     """Poll until the world file describes a live world (its endpoint), the process ends (None),
     or the time is up (None)."""
@@ -319,12 +333,7 @@ def dashboard(world_file: Path, world_port: int, port: int) -> int:
     try:
         code = process.wait()
     except KeyboardInterrupt:
-        process.terminate()
-        try:
-            code = process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = process.wait()
+        code = stop_process(process)
         print(f"Dashboard stopped; the world keeps running at {endpoint} (`make stop`).")
     finally:
         if read_pid(pids) == process.pid:

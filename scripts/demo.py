@@ -45,10 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+from localworld import use_local_environment  # noqa: E402
+
+use_local_environment()
 
 from localworld.media import UPLOAD_ROTATED, render  # noqa: E402
 from localworld.mediaconvert import JobFailure  # noqa: E402

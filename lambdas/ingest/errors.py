@@ -37,10 +37,20 @@ class ItemError(Exception):
 
     ``noteworthy`` errors (a checksum mismatch, a redirect to a foreign host...) are also listed
     in the run's ``errors`` so an operator sees them; policy decisions (a non-free license) are not.
+    A subclass states both as class keywords, so each kind of error reads as one row.
     """
 
     reason = "download_failed"
     noteworthy = True
+
+    def __init_subclass__(
+        cls, *, reason: str | None = None, noteworthy: bool | None = None
+    ) -> None:
+        super().__init_subclass__()
+        if reason is not None:
+            cls.reason = reason
+        if noteworthy is not None:
+            cls.noteworthy = noteworthy
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
         super().__init__(message)
@@ -48,42 +58,37 @@ class ItemError(Exception):
             self.reason = reason
 
 
-class Skip(ItemError):
+class Skip(ItemError, noteworthy=False):
     """A policy decision: the candidate is fine, we just do not take it (license, length...)."""
 
-    noteworthy = False
+
+class ForeignHost(ItemError, reason="foreign_host"):
+    """A redirect left the source's hosts: never followed, since the link may be hijacked."""
 
 
-class ForeignHost(ItemError):
-    reason = "foreign_host"
+class NotVideo(ItemError, reason="not_video"):
+    """The server's own Content-Type says it is not video, so not a byte is read."""
 
 
-class NotVideo(ItemError):
-    reason = "not_video"
-
-
-class TooLarge(ItemError):
+class TooLarge(ItemError, reason="too_large", noteworthy=False):
     """Over the size limit, declared or discovered while streaming; a limit, not a fault."""
 
-    reason = "too_large"
-    noteworthy = False
+
+class ChecksumMismatch(ItemError, reason="checksum_mismatch"):
+    """The bytes are not the ones the source published a SHA-1 for: damaged or replaced."""
 
 
-class ChecksumMismatch(ItemError):
-    reason = "checksum_mismatch"
+class SizeMismatch(ItemError, reason="size_mismatch"):
+    """Fewer or more bytes arrived than the source declared: a cut-off or swapped file."""
 
 
-class SizeMismatch(ItemError):
-    reason = "size_mismatch"
+class DownloadFailed(ItemError, reason="download_failed"):
+    """The transfer itself broke (connection reset, empty body); another run may succeed."""
 
 
-class DownloadFailed(ItemError):
-    reason = "download_failed"
+class KeyCollision(ItemError, reason="key_collision"):
+    """Another run already wrote this object: the write is conditional, so nothing is lost."""
 
 
-class KeyCollision(ItemError):
-    reason = "key_collision"
-
-
-class OutOfTime(ItemError):
-    reason = "out_of_time"
+class OutOfTime(ItemError, reason="out_of_time"):
+    """The run's time ran out mid-download; the candidate is left for the next run."""

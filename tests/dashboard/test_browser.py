@@ -35,6 +35,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from dashboard_app import player
+from scripts.dashboard_world import stop_process
 
 from .conftest import Pipeline, write_world
 
@@ -101,15 +102,6 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture
 def dashboard_url(pipeline: Pipeline, world_file: Path, tmp_path: Path) -> Iterator[str]:
     """``streamlit run`` on a free loopback port against the world, as ``make dashboard`` runs."""
@@ -144,7 +136,7 @@ def dashboard_url(pipeline: Pipeline, world_file: Path, tmp_path: Path) -> Itera
         wait_for(lambda: http_ok(f"{url}/_stcore/health"), "streamlit")
         yield url
     finally:
-        stop(app)
+        stop_process(app, timeout_s=10)
 
 
 class DevTools:
@@ -212,7 +204,7 @@ def opened(url: str, profile: Path, timeout_s: float = 60) -> Iterator[DevTools]
             wait_for(lambda: devtools.evaluate(READY_JS) is True, "the dashboard data", timeout_s)
             yield devtools
     finally:
-        stop(chromium)
+        stop_process(chromium, timeout_s=10)
 
 
 def playback(devtools: DevTools, video_js: str, what: str, timeout_s: float = 30) -> dict:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from localworld import World, WorldOptions
+from localworld import RunResult, World, WorldOptions
 from localworld.media import PIXABAY_MP4_240, render
 from localworld.sources import variant
 from tests.conftest import SynthesizedApp
@@ -41,3 +41,13 @@ def clean_world(world: World) -> Iterator[World]:
 def upload_body() -> bytes:
     """A real clip an operator drops under uploads/ (H.264 + AAC MP4)."""
     return render(variant(PIXABAY_MP4_240, "operator-upload", 2, 330.0))
+
+
+def run_nature_failing_pixabay_analysis(world: World, message: str, name: str) -> RunResult:
+    """A nature run in which Rekognition ends the label job of the Pixabay clip FAILED.
+
+    Its transcode succeeds, so the asset fails after renditions exist; the Commons clip lands.
+    """
+    assert world.rekognition is not None
+    world.rekognition.fail_job("/pixabay/nature/", message)
+    return world.run({"campaign": "nature"}, name=name)

@@ -12,6 +12,7 @@ from typing import Any
 
 from lambdas.shared.keys import AssetKeys
 from localworld import World
+from tests.e2e.conftest import run_nature_failing_pixabay_analysis
 
 
 def _versions(world: World, prefix: str) -> tuple[set[str], set[str]]:
@@ -39,17 +40,12 @@ def test_an_asset_failing_analysis_after_its_transcode_leaves_no_renditions(
     clean_world: World,
 ) -> None:
     world = clean_world
-    assert world.rekognition is not None
-    # Given Rekognition fails the label analysis of nature's Pixabay clip (its transcode succeeds)
-    message = "Internal error while reading frame 42 of the video."
-    world.rekognition.fail_videos["/pixabay/nature/"] = message
-    # (one job: moto's interpreter can answer States.Runtime when several Parallel branches
-    # fail at the same moment, which Step Functions does not)
-    world.rekognition.fail_apis.add("StartLabelDetection")
     before = {a["asset_id"] for a in world.assets()}
 
+    # Given Rekognition fails the label analysis of nature's Pixabay clip (its transcode succeeds)
     # When a run for nature starts
-    run = world.run({"campaign": "nature"}, name="analysis-fails-after-transcode")
+    message = "Internal error while reading frame 42 of the video."
+    run = run_nature_failing_pixabay_analysis(world, message, "analysis-fails-after-transcode")
 
     # Then the run goes on without that asset, which is FAILED with Rekognition's message
     assert run.status == "SUCCEEDED", run.cause

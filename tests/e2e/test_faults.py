@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from localworld import World
 from localworld.runtime import LOG
+from tests.e2e.conftest import run_nature_failing_pixabay_analysis
 
 ONE_EACH = {"video": 1}
 
@@ -95,16 +96,10 @@ def test_a_failed_rekognition_job_fails_its_asset_with_the_status_message(
     clean_world: World,
 ) -> None:
     world = clean_world
-    assert world.rekognition is not None
-    # Given Rekognition ends the moderation job of nature's Pixabay clip FAILED
-    message = "Internal error while reading frame 187 of the video."
-    world.rekognition.fail_videos["/pixabay/nature/"] = message
-    # (one job: moto's interpreter can answer States.Runtime when several Parallel branches
-    # fail at the same moment, which Step Functions does not)
-    world.rekognition.fail_apis.add("StartLabelDetection")
-
+    # Given Rekognition ends the label job of nature's Pixabay clip FAILED
     # When a run for nature starts
-    run = world.run({"campaign": "nature"}, name="rekognition-job-failed")
+    message = "Internal error while reading frame 187 of the video."
+    run = run_nature_failing_pixabay_analysis(world, message, "rekognition-job-failed")
 
     # Then that asset is FAILED with Rekognition's status message (the callback's SendTaskFailure
     # cause reached the workflow), and the other asset landed

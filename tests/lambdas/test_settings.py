@@ -50,9 +50,7 @@ def test_unset_variables_take_the_defaults_and_optional_ones_are_none():
 
 def test_one_error_names_every_missing_or_malformed_variable():
     with pytest.raises(SettingsError) as caught:
-        Example.from_env(
-            {"RETRIES": "many", "CONFIDENCE": "120", "PRICES": "[1]", "SOURCES": "x"}
-        )
+        Example.from_env({"RETRIES": "many", "CONFIDENCE": "120", "PRICES": "[1]", "SOURCES": "x"})
     assert str(caught.value) == (
         "example configuration: TABLE_NAME is not set; RETRIES must be a whole number, got "
         "'many'; CONFIDENCE must be 0 to 100, got '120'; PRICES must be a JSON object, got '[1]'"

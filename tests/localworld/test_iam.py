@@ -8,12 +8,19 @@ from localworld.iam import Actor, Check, Permissions, PolicyNotModelled, conditi
 
 ACCOUNT = "123456789012"
 REGION = "eu-west-1"
-ROLE = f"arn:aws:iam::{ACCOUNT}:role/Fn-Role"
-OTHER = f"arn:aws:iam::{ACCOUNT}:role/Other"
-TABLE = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Catalog"
-KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234"
-TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:Completion"
-FUNCTION = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Callback"
+
+
+def arn(service: str, resource: str, *, region: str = REGION) -> str:
+    """An ARN in the test account; IAM and STS ARNs name no region (``region=""``)."""
+    return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
+
+
+ROLE = arn("iam", "role/Fn-Role", region="")
+OTHER = arn("iam", "role/Other", region="")
+TABLE = arn("dynamodb", "table/Catalog")
+KEY = arn("kms", "key/1234")
+TOPIC = arn("sns", "Completion")
+FUNCTION = arn("lambda", "function:Callback")
 LAMBDA_TRUST = {
     "Statement": [
         {
@@ -40,7 +47,7 @@ def allow(action, resource, **extra) -> dict:
     return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
 
 
-ROLE_ACTOR = Actor(role_arn=ROLE, session_arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/Fn-Role/fn")
+ROLE_ACTOR = Actor(role_arn=ROLE, session_arn=arn("sts", "assumed-role/Fn-Role/fn", region=""))
 
 
 def test_wildcards_in_actions_are_case_insensitive_and_in_resources_are_not() -> None:
@@ -107,7 +114,7 @@ def test_a_bucket_policy_deny_on_insecure_transport_applies_only_without_tls() -
 
 
 def test_pass_role_honours_the_passed_to_service_condition() -> None:
-    mediaconvert_role = f"arn:aws:iam::{ACCOUNT}:role/Transcode"
+    mediaconvert_role = arn("iam", "role/Transcode", region="")
     store = permissions(
         allow(
             "iam:PassRole",
@@ -129,7 +136,7 @@ def test_pass_role_honours_the_passed_to_service_condition() -> None:
 
 def test_trust_policies_check_the_service_and_its_source_conditions() -> None:
     store = permissions()
-    machine_role = f"arn:aws:iam::{ACCOUNT}:role/Machine"
+    machine_role = arn("iam", "role/Machine", region="")
     store.add_role(
         machine_role,
         "Machine",
@@ -140,9 +147,7 @@ def test_trust_policies_check_the_service_and_its_source_conditions() -> None:
                     "Effect": "Allow",
                     "Principal": {"Service": "states.amazonaws.com"},
                     "Condition": {
-                        "ArnLike": {
-                            "aws:SourceArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:*"
-                        },
+                        "ArnLike": {"aws:SourceArn": arn("states", "stateMachine:*")},
                         "StringEquals": {"aws:SourceAccount": ACCOUNT},
                     },
                 }
@@ -152,7 +157,7 @@ def test_trust_policies_check_the_service_and_its_source_conditions() -> None:
     )
     ours = {
         "aws:SourceAccount": ACCOUNT,
-        "aws:SourceArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:StateMachine-X",
+        "aws:SourceArn": arn("states", "stateMachine:StateMachine-X"),
     }
     assert store.trust_refusal(machine_role, "states.amazonaws.com", ours) is None
     assert store.trust_refusal(
@@ -168,7 +173,7 @@ def test_a_key_policy_must_allow_the_principal_or_leave_it_to_iam() -> None:
     root = {
         "Effect": "Allow",
         "Action": "kms:*",
-        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Principal": {"AWS": arn("iam", "root", region="")},
         "Resource": "*",
     }
     use = Check("kms:GenerateDataKey", KEY, policy_of=KEY)

@@ -15,14 +15,18 @@ from typing import Protocol, runtime_checkable
 
 import requests
 
+from lambdas.ingest import values
 from lambdas.ingest.budget import NO_DEADLINE, TimeBudget
 from lambdas.ingest.errors import IngestConfigurationError
 from lambdas.ingest.http import Download, HostPolicy, HttpClient
 from lambdas.ingest.models import Candidate, Rejected
 from lambdas.ingest.settings import Settings
+from lambdas.ingest.values import INVALID_METADATA, InvalidValue
 
 AGENT_NAME = "media-pipeline-ingest/1.0"
 _MODULE_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+# A hit whose data trips over one of these while being read is skipped, not the whole search.
+HIT_ERRORS = (InvalidValue, LookupError, TypeError, ValueError, AttributeError, ArithmeticError)
 
 
 class SearchCache(Protocol):
@@ -91,6 +95,26 @@ class HttpSource:
 
     def open(self, candidate: Candidate) -> Download:
         return self.http.open_stream(candidate.download_url, policy=self.media_policy)
+
+
+def read_hit(
+    source: str, source_id: str, label: str, parse: Callable[[], Candidate | Rejected]
+) -> Candidate | Rejected:
+    """``parse()``, or the hit's rejection with the reason: bad data in a hit never ends the search.
+
+    ``label`` names the hit in the rejection as a person finds it in the source.
+    """
+    try:
+        return parse()
+    except InvalidValue as err:
+        return Rejected(source, source_id, INVALID_METADATA, f"{label}: {err}")
+    except HIT_ERRORS as err:
+        return Rejected(
+            source,
+            source_id,
+            INVALID_METADATA,
+            f"{label}: unreadable hit ({type(err).__name__}: {values.shorten(str(err), 80)})",
+        )
 
 
 def create_source(name: str, context: SourceContext) -> Source:

@@ -26,7 +26,7 @@ from lambdas.ingest import values
 from lambdas.ingest.errors import BadSourceResponse, SourceHttpError
 from lambdas.ingest.http import HostPolicy, HttpClient
 from lambdas.ingest.models import Candidate, Rejected
-from lambdas.ingest.sources import HttpSource, SourceContext
+from lambdas.ingest.sources import HttpSource, SourceContext, read_hit
 from lambdas.ingest.values import INVALID_METADATA, InvalidValue
 
 NAME = "commons"
@@ -38,8 +38,6 @@ MAX_DERIVATIVE_HEIGHT = 1080
 MAX_TEXT_LEN = values.MAX_TEXT
 MAX_CREDIT_LEN = 1000
 MAX_TRANSCODE_KEY_LEN = 64
-# A hit whose data trips over one of these while being read is skipped, not the whole search.
-HIT_ERRORS = (InvalidValue, LookupError, TypeError, ValueError, AttributeError, ArithmeticError)
 EXTMETADATA_FIELDS = (
     "LicenseShortName",
     "License",
@@ -203,17 +201,7 @@ class CommonsSource(HttpSource):
         """One hit, or its rejection with the reason: bad data in a hit never ends the search."""
         source_id = str(page.get("pageid"))[:32]
         label = f"{NAME} {values.shorten(str(page.get('title') or source_id), 100)}"
-        try:
-            return self._parse_file(page)
-        except InvalidValue as err:
-            return Rejected(NAME, source_id, INVALID_METADATA, f"{label}: {err}")
-        except HIT_ERRORS as err:
-            return Rejected(
-                NAME,
-                source_id,
-                INVALID_METADATA,
-                f"{label}: unreadable hit ({type(err).__name__}: {values.shorten(str(err), 80)})",
-            )
+        return read_hit(NAME, source_id, label, lambda: self._parse_file(page))
 
     def _parse_file(self, page: Mapping[str, Any]) -> Candidate | Rejected:
         checked = _check_file(page)

@@ -33,8 +33,8 @@ from lambdas.ingest.adapters import PLACEHOLDER_VALUES
 from lambdas.ingest.errors import BadSourceResponse, SourceNotConfigured
 from lambdas.ingest.http import HostPolicy, HttpClient
 from lambdas.ingest.models import Candidate, Rejected
-from lambdas.ingest.sources import HttpSource, SearchCache, SourceContext
-from lambdas.ingest.values import INVALID_METADATA, InvalidValue
+from lambdas.ingest.sources import HttpSource, SearchCache, SourceContext, read_hit
+from lambdas.ingest.values import InvalidValue
 from lambdas.shared.keys import CACHE_PREFIX
 
 NAME = "pixabay"
@@ -57,8 +57,6 @@ SIZE_SLACK_MIN_BYTES = 1024
 MAX_TAGS = 20
 MAX_TAG_LEN = 50
 MAX_USER_LEN = 100
-# A hit whose data trips over one of these while being read is skipped, not the whole search.
-HIT_ERRORS = (InvalidValue, LookupError, TypeError, ValueError, AttributeError, ArithmeticError)
 
 
 def create(context: SourceContext) -> PixabaySource:
@@ -172,18 +170,7 @@ class PixabaySource(HttpSource):
         """One hit, or its rejection with the reason: bad data in a hit never ends the search."""
         raw_id = hit.get("id") if isinstance(hit, Mapping) else None
         video_id = str(raw_id)[:32] if raw_id is not None else "?"
-        try:
-            return self._parse_hit(hit)
-        except InvalidValue as err:
-            return Rejected(NAME, video_id, INVALID_METADATA, f"{NAME} video {video_id}: {err}")
-        except HIT_ERRORS as err:
-            return Rejected(
-                NAME,
-                video_id,
-                INVALID_METADATA,
-                f"{NAME} video {video_id}: unreadable hit "
-                f"({type(err).__name__}: {values.shorten(str(err), 80)})",
-            )
+        return read_hit(NAME, video_id, f"{NAME} video {video_id}", lambda: self._parse_hit(hit))
 
     def _parse_hit(self, hit: object) -> Candidate | Rejected:
         checked = _check_hit(hit, self.max_file_bytes)

@@ -54,6 +54,13 @@ def http(aws_mock: None) -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    """HTTP mocked at the transport, without AWS: for the sources and the HTTP client alone."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
 def lake(aws_session: boto3.session.Session, raw_bucket: str, catalog_table: str) -> Lake:
     return Lake(aws_session, raw_bucket, catalog_table)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -22,12 +23,6 @@ from tests.lambdas.ingest.support import (
 )
 
 UA = "media-pipeline-ingest/1.0 (media-team@example.org) python-requests/2.34.2"
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 @pytest.fixture
@@ -216,19 +211,54 @@ def test_ogg_theora_is_taken_from_the_best_webm_derivative(rsps, commons):
     assert hit.license == "CC BY 3.0"
 
 
-def test_ogg_without_a_webm_derivative_is_skipped_with_a_reason(rsps, commons):
-    # Given an Ogg file whose transcodes are not ready
-    page = commons_file("File:Ferry crossing the Tagus.ogv")
-    page["videoinfo"][0]["derivatives"] = page["videoinfo"][0]["derivatives"][:1]
+def _without_transcodes(info: dict[str, Any]) -> None:
+    info["derivatives"] = info["derivatives"][:1]
+
+
+def _as_jpeg(info: dict[str, Any]) -> None:
+    info.update(mime="image/jpeg", mediatype="BITMAP")
+
+
+@pytest.mark.parametrize(
+    ("title", "change", "reason", "said"),
+    [
+        pytest.param(
+            # MediaConvert cannot read Theora, and the WebM transcodes are not ready
+            "File:Ferry crossing the Tagus.ogv",
+            _without_transcodes,
+            "unsupported_format",
+            "application/ogg cannot be read by MediaConvert",
+            id="ogg without a webm derivative",
+        ),
+        pytest.param(
+            "File:Sintra palace timelapse.webm",
+            _as_jpeg,
+            "not_video",
+            "image/jpeg (BITMAP) is not video",
+            id="a still image",
+        ),
+    ],
+)
+def test_a_file_mediaconvert_cannot_take_is_rejected_with_a_reason(
+    rsps,
+    commons,
+    title: str,
+    change: Callable[[dict[str, Any]], None],
+    reason: str,
+    said: str,
+):
+    # Given a hit whose videoinfo says it is not a video MediaConvert reads
+    page = commons_file(title)
+    change(page["videoinfo"][0])
     mock_commons(rsps, commons_page(page))
 
     # When searched
     [hit] = list(commons.search("travel", 1))
 
-    # Then it is skipped because MediaConvert cannot read Theora
+    # Then it is rejected with the reason, saying why
     assert isinstance(hit, Rejected)
-    assert hit.reason == "unsupported_format"
-    assert "application/ogg cannot be read by MediaConvert" in hit.detail
+    assert hit.reason == reason
+    assert said in hit.detail
 
 
 def test_missing_fields_are_rejected_with_the_fields_named(rsps, commons):
@@ -249,21 +279,6 @@ def test_missing_fields_are_rejected_with_the_fields_named(rsps, commons):
         ),
         ("missing_fields", "commons: hit without pageid/title"),
     ]
-
-
-def test_a_still_image_is_not_video(rsps, commons):
-    # Given a hit that is a JPEG
-    page = commons_file("File:Sintra palace timelapse.webm")
-    page["videoinfo"][0].update(mime="image/jpeg", mediatype="BITMAP")
-    mock_commons(rsps, commons_page(page))
-
-    # When searched
-    [hit] = list(commons.search("travel", 1))
-
-    # Then it is rejected as not video
-    assert isinstance(hit, Rejected)
-    assert hit.reason == "not_video"
-    assert "image/jpeg (BITMAP) is not video" in hit.detail
 
 
 def test_no_results_is_an_empty_search(rsps, commons):

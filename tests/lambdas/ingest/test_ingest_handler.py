@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 import responses
@@ -445,16 +446,26 @@ def test_a_file_found_over_the_size_limit_while_streaming_leaves_nothing(
     lake.assert_untouched()
 
 
-def test_a_file_longer_than_six_hours_is_skipped(ingest_env, http, lake, no_sleep, monkeypatch):
-    # Given a 6 h 0 min 1 s recording
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        # a 6 h 0 min 1 s recording: Rekognition Video could not read it
+        pytest.param({"duration": 21601.0}, "too_long", id="longer than six hours"),
+        pytest.param({"mime": "image/png", "mediatype": "BITMAP"}, "not_video", id="an image"),
+    ],
+)
+def test_a_hit_the_pipeline_cannot_take_is_skipped_before_any_download(
+    ingest_env, http, lake, no_sleep, monkeypatch, change: dict[str, Any], reason: str
+):
+    # Given a search hit whose metadata rules it out
     page = commons_file("File:Sintra palace timelapse.webm")
-    page["videoinfo"][0]["duration"] = 21601.0
+    page["videoinfo"][0].update(change)
 
     # When the run meets it
     output = single_file_run(http, monkeypatch, page)
 
-    # Then it is skipped before any download, as Rekognition Video could not read it
-    assert output["skipped"] == {"too_long": 1}
+    # Then it is skipped with the reason, never fetched
+    assert output["skipped"] == {reason: 1}
     assert calls_to(http, SINTRA_URL) == 0
     lake.assert_untouched()
 
@@ -477,20 +488,6 @@ def test_a_server_answering_html_instead_of_the_video_is_refused(
             "not a video",
         }
     ]
-    lake.assert_untouched()
-
-
-def test_a_non_video_hit_is_skipped(ingest_env, http, lake, no_sleep, monkeypatch):
-    # Given a search hit that is an image
-    page = commons_file("File:Sintra palace timelapse.webm")
-    page["videoinfo"][0].update(mime="image/png", mediatype="BITMAP")
-
-    # When the run meets it
-    output = single_file_run(http, monkeypatch, page)
-
-    # Then it is skipped, never fetched
-    assert output["skipped"] == {"not_video": 1}
-    assert calls_to(http, SINTRA_URL) == 0
     lake.assert_untouched()
 
 
@@ -595,20 +592,27 @@ def test_unsafe_titles_become_readable_safe_keys(
     assert lake.body(asset["key"]) == BODIES[SINTRA_URL][0]
 
 
+def run_two_titled(
+    http, monkeypatch, first_title: str, second_title: str, **second_info: Any
+) -> dict:
+    """One run over two different free files (Sintra's and Lisbon's bytes) under these titles."""
+    first = commons_file("File:Sintra palace timelapse.webm")
+    first["title"] = first_title
+    second = commons_file("File:Lisbon tram 28 in Alfama.webm")
+    second["title"], second["index"] = second_title, 9
+    second["videoinfo"][0].update(second_info)
+    commons_only(monkeypatch)
+    mock_commons(http, commons_page(first, second))
+    mock_files(http, SINTRA_URL, LISBON_URL)
+    return run({"campaign": "travel", "batch_sizes": {"video": 2}})
+
+
 def test_two_titles_folding_to_the_same_name_get_distinct_keys(
     ingest_env, http, lake, no_sleep, monkeypatch
 ):
     # Given two different free files whose titles become the same safe name
-    first = commons_file("File:Sintra palace timelapse.webm")
-    first["title"] = "File:Sintra palace.webm"
-    second = commons_file("File:Lisbon tram 28 in Alfama.webm")
-    second["title"], second["index"] = "File:Sintra_palace.webm", 9
-    commons_only(monkeypatch)
-    mock_commons(http, commons_page(first, second))
-    mock_files(http, SINTRA_URL, LISBON_URL)
-
     # When both are ingested in one run
-    output = run({"campaign": "travel", "batch_sizes": {"video": 2}})
+    output = run_two_titled(http, monkeypatch, "File:Sintra palace.webm", "File:Sintra_palace.webm")
 
     # Then neither overwrote the other
     keys = [a["key"] for a in output["assets"]]
@@ -622,17 +626,10 @@ def test_two_files_with_one_stem_get_distinct_output_names(
 ):
     # Given two different free files whose names differ only by extension: their renditions
     # folder, labels.json and sidecar are all named by the stem
-    first = commons_file("File:Sintra palace timelapse.webm")
-    first["title"] = "File:Sintra palace.webm"
-    second = commons_file("File:Lisbon tram 28 in Alfama.webm")
-    second["title"], second["index"] = "File:Sintra palace.mpg", 9
-    second["videoinfo"][0]["mime"] = "video/mpeg"
-    commons_only(monkeypatch)
-    mock_commons(http, commons_page(first, second))
-    mock_files(http, SINTRA_URL, LISBON_URL)
-
     # When both are ingested in one run
-    output = run({"campaign": "travel", "batch_sizes": {"video": 2}})
+    output = run_two_titled(
+        http, monkeypatch, "File:Sintra palace.webm", "File:Sintra palace.mpg", mime="video/mpeg"
+    )
 
     # Then their stems differ, so no output of one can overwrite the other's
     stems = [a["key"].rsplit("/", 1)[-1].rsplit(".", 1)[0] for a in output["assets"]]

@@ -40,6 +40,12 @@ def keys(s3, bucket: str) -> list[str]:
     return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
 
 
+def assert_nothing_left(s3, bucket: str) -> None:
+    """A failed stream leaves neither an object nor a multipart upload that S3 keeps billing."""
+    assert keys(s3, bucket) == []
+    assert pending(s3, bucket) == []
+
+
 def stream(
     s3, bucket: str, chunks: Iterable[bytes], *, content_type: str = "video/webm", **options: Any
 ) -> StreamResult:
@@ -122,18 +128,11 @@ def test_crossing_the_size_limit_mid_stream_aborts_after_parts_were_uploaded(s3,
 
     # When it is streamed
     with pytest.raises(TooLarge) as caught:
-        stream(
-            s3,
-            raw_bucket,
-            chunks_of(data),
-            max_bytes=7 * MIB,
-            part_size=MIN_PART_SIZE,
-        )
+        stream(s3, raw_bucket, chunks_of(data), max_bytes=7 * MIB, part_size=MIN_PART_SIZE)
 
     # Then the limit is named, and neither an object nor an open multipart upload remains
     assert f"more than {7 * MIB} bytes (the limit) while streaming" in str(caught.value)
-    assert keys(s3, raw_bucket) == []
-    assert pending(s3, raw_bucket) == []
+    assert_nothing_left(s3, raw_bucket)
 
 
 def test_a_sha1_mismatch_aborts_the_upload(s3, raw_bucket):
@@ -142,20 +141,13 @@ def test_a_sha1_mismatch_aborts_the_upload(s3, raw_bucket):
 
     # When streamed with the expected SHA-1
     with pytest.raises(ChecksumMismatch) as caught:
-        stream(
-            s3,
-            raw_bucket,
-            chunks_of(data),
-            max_bytes=MIB,
-            expected_sha1="0" * 40,
-        )
+        stream(s3, raw_bucket, chunks_of(data), max_bytes=MIB, expected_sha1="0" * 40)
 
     # Then both digests are named and nothing is left
     assert f"SHA-1 {hashlib.sha1(data).hexdigest()} does not match the source's {'0' * 40}" in str(
         caught.value
     )
-    assert keys(s3, raw_bucket) == []
-    assert pending(s3, raw_bucket) == []
+    assert_nothing_left(s3, raw_bucket)
 
 
 def test_a_short_download_is_caught_by_the_declared_size(s3, raw_bucket):
@@ -173,8 +165,7 @@ def test_a_short_download_is_caught_by_the_declared_size(s3, raw_bucket):
 
     # Then the sizes are named and nothing is left
     assert "got 600 bytes, the source declared 1000" in str(caught.value)
-    assert keys(s3, raw_bucket) == []
-    assert pending(s3, raw_bucket) == []
+    assert_nothing_left(s3, raw_bucket)
 
 
 def test_a_connection_broken_mid_stream_aborts_the_upload(s3, raw_bucket):
@@ -186,29 +177,17 @@ def test_a_connection_broken_mid_stream_aborts_the_upload(s3, raw_bucket):
 
     # When streamed
     with pytest.raises(DownloadFailed):
-        stream(
-            s3,
-            raw_bucket,
-            broken(),
-            max_bytes=64 * MIB,
-            part_size=MIN_PART_SIZE,
-        )
+        stream(s3, raw_bucket, broken(), max_bytes=64 * MIB, part_size=MIN_PART_SIZE)
 
     # Then the part already uploaded is discarded with the aborted upload
-    assert keys(s3, raw_bucket) == []
-    assert pending(s3, raw_bucket) == []
+    assert_nothing_left(s3, raw_bucket)
 
 
 def test_an_empty_download_leaves_nothing(s3, raw_bucket):
     # Given a server that sends no bytes
     # When streamed
     with pytest.raises(DownloadFailed) as caught:
-        stream(
-            s3,
-            raw_bucket,
-            iter([b""]),
-            max_bytes=MIB,
-        )
+        stream(s3, raw_bucket, iter([b""]), max_bytes=MIB)
 
     # Then it is refused and nothing remains
     assert "the download was empty" in str(caught.value)
@@ -221,12 +200,7 @@ def test_an_existing_object_is_never_overwritten(s3, raw_bucket):
 
     # When another stream completes at the same key
     with pytest.raises(KeyCollision):
-        stream(
-            s3,
-            raw_bucket,
-            iter([b"newcomer"]),
-            max_bytes=MIB,
-        )
+        stream(s3, raw_bucket, iter([b"newcomer"]), max_bytes=MIB)
 
     # Then the original is intact and the new upload was aborted
     assert s3.get_object(Bucket=raw_bucket, Key=KEY)["Body"].read() == b"original"
@@ -235,11 +209,5 @@ def test_an_existing_object_is_never_overwritten(s3, raw_bucket):
 
 def test_parts_smaller_than_s3_allows_are_refused_up_front(s3, raw_bucket):
     with pytest.raises(ValueError, match="at least 5242880 bytes"):
-        stream(
-            s3,
-            raw_bucket,
-            iter([b"x"]),
-            max_bytes=MIB,
-            part_size=MIB,
-        )
+        stream(s3, raw_bucket, iter([b"x"]), max_bytes=MIB, part_size=MIB)
     assert pending(s3, raw_bucket) == []

@@ -18,7 +18,7 @@ import boto3
 import moto  # noqa: F401 - loaded first, so the session below is intercepted by moto
 from botocore.validate import ParamValidator
 
-from localworld.rekognition import video_metadata
+from localworld.rekognition import succeeded_page, video_metadata
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -160,19 +160,7 @@ def label_page(
     next_token: str | None = None,
     duration_ms: int = VIDEO_MS,
 ) -> dict[str, Any]:
-    page: dict[str, Any] = {
-        "JobStatus": "SUCCEEDED",
-        "VideoMetadata": video_metadata(duration_ms),
-        "Labels": labels,
-        "LabelModelVersion": "3.0",
-        "JobId": job_id,
-        "Video": {"S3Object": {"Bucket": PROCESSED_BUCKET, "Name": "proxy.mp4"}},
-        "JobTag": f"{ASSET_ID}-labels",
-        "GetRequestMetadata": {"SortBy": "TIMESTAMP", "AggregateBy": "TIMESTAMPS"},
-    }
-    if next_token:
-        page["NextToken"] = next_token
-    return page
+    return _page("labels", labels, job_id, next_token, duration_ms)
 
 
 def moderation_detection(
@@ -193,19 +181,7 @@ def moderation_detection(
 def moderation_page(
     detections: list[dict[str, Any]], *, job_id: str, next_token: str | None = None
 ) -> dict[str, Any]:
-    page: dict[str, Any] = {
-        "JobStatus": "SUCCEEDED",
-        "VideoMetadata": video_metadata(VIDEO_MS),
-        "ModerationLabels": detections,
-        "ModerationModelVersion": "7.0",
-        "JobId": job_id,
-        "Video": {"S3Object": {"Bucket": PROCESSED_BUCKET, "Name": "proxy.mp4"}},
-        "JobTag": f"{ASSET_ID}-moderation",
-        "GetRequestMetadata": {"SortBy": "TIMESTAMP", "AggregateBy": "TIMESTAMPS"},
-    }
-    if next_token:
-        page["NextToken"] = next_token
-    return page
+    return _page("moderation", detections, job_id, next_token)
 
 
 def smpte(ms: int, fps: int = 30) -> str:
@@ -250,29 +226,35 @@ def cue_segment(kind: str, start_ms: int, end_ms: int) -> dict[str, Any]:
 def segment_page(
     segments: list[dict[str, Any]], *, job_id: str, next_token: str | None = None
 ) -> dict[str, Any]:
-    page: dict[str, Any] = {
-        "JobStatus": "SUCCEEDED",
-        "VideoMetadata": [video_metadata(VIDEO_MS)],
-        "AudioMetadata": [
+    return _page("segments", segments, job_id, next_token)
+
+
+def _page(
+    feature: str,
+    items: list[dict[str, Any]],
+    job_id: str,
+    next_token: str | None,
+    duration_ms: int = VIDEO_MS,
+) -> dict[str, Any]:
+    """A page of the proxy's results as the Rekognition stand-in answers it (one shape for both)."""
+    return succeeded_page(
+        feature,
+        items,
+        job_id=job_id,
+        video={"S3Object": {"Bucket": PROCESSED_BUCKET, "Name": "proxy.mp4"}},
+        metadata=video_metadata(duration_ms),
+        job_tag=f"{ASSET_ID}-{feature}",
+        next_token=next_token,
+        audio=[
             {
                 "Codec": "aac",
-                "DurationMillis": VIDEO_MS,
+                "DurationMillis": duration_ms,
                 "SampleRate": 48_000,
                 "NumberOfChannels": 2,
             }
         ],
-        "Segments": segments,
-        "SelectedSegmentTypes": [
-            {"Type": "TECHNICAL_CUE", "ModelVersion": "2.0"},
-            {"Type": "SHOT", "ModelVersion": "1.0"},
-        ],
-        "JobId": job_id,
-        "Video": {"S3Object": {"Bucket": PROCESSED_BUCKET, "Name": "proxy.mp4"}},
-        "JobTag": f"{ASSET_ID}-segments",
-    }
-    if next_token:
-        page["NextToken"] = next_token
-    return page
+        segment_types=("TECHNICAL_CUE", "SHOT"),
+    )
 
 
 class Page(dict):  # type: ignore[type-arg]
