@@ -15,6 +15,7 @@ from constructs_lib.nag import acknowledge, arn_finding
 from constructs_lib.notify import Notify
 from constructs_lib.resolve import Resolve
 from constructs_lib.transcode import Transcode
+from constructs_lib.units import Units
 from constructs_lib.workflow import Flow, WorkflowTimeouts
 
 __all__ = ["MAX_MAP_CONCURRENCY", "PipelineStateMachine", "WorkflowTimeouts"]
@@ -30,12 +31,7 @@ class PipelineStateMachine(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        resolve: Resolve,
-        ingest: Ingest,
-        transcode: Transcode,
-        analysis: Analysis,
-        finalize: Finalize,
-        notify: Notify,
+        units: Units,
         map_concurrency: int,
         log_retention_days: int,
         timeouts: WorkflowTimeouts | None = None,
@@ -48,16 +44,17 @@ class PipelineStateMachine(Construct):
             )
         timeouts = timeouts or WorkflowTimeouts()
         flow = Flow(self, timeouts)
+        analysis, finalize, notify = units.one(Analysis), units.one(Finalize), units.one(Notify)
 
         # 1. Resolve input: {} = active campaign and batch sizes; InvalidInput fails at once.
-        resolved = resolve.fragment(flow)
+        resolved = units.one(Resolve).fragment(flow)
         # 2. Run (a one-branch Parallel so one Catch covers every step below):
         #    2a. Ingest: search the sources, stream new clips into raw, record them.
-        ingested = ingest.fragment(flow)
+        ingested = units.one(Ingest).fragment(flow)
         #    2b. Map over new assets (max concurrency from config, <= 6): transcode (plan, then
         #        the MediaConvert job), analyze (three Rekognition jobs by callback), finalize;
         #        any failure of these -> Mark failed (catalog + root cause), the batch goes on.
-        transcoded = transcode.fragment(flow)
+        transcoded = units.one(Transcode).fragment(flow)
         analyzed = analysis.fragment(flow)
         finalized = finalize.fragment(flow)
         mark_failed = finalize.mark_failed_fragment(flow)

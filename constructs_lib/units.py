@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -144,6 +144,9 @@ class Unit(Construct):
         self.event_alarms[alarm_id] = EventAlarm(metric, description)
 
 
+U = TypeVar("U", bound=Unit)
+
+
 @dataclass
 class Units:
     """The deployment's units in workflow order (the order dashboards list them in)."""
@@ -152,6 +155,11 @@ class Units:
 
     def __iter__(self) -> Iterator[Unit]:
         return iter(self.members)
+
+    def one(self, kind: type[U]) -> U:
+        """The deployment's unit of this kind (the workflow composes them by kind)."""
+        (found,) = [unit for unit in self.members if isinstance(unit, kind)]
+        return found
 
     def functions(self) -> dict[str, PipelineFunction]:
         return {name: fn for unit in self.members for name, fn in unit.functions.items()}

@@ -73,15 +73,16 @@ class PipelineStack(cdk.Stack):
             self.finalize, "Summary", runtime=runtime, alerts=self.alerts,
             deployment=config.deployment_tag,
         )  # fmt: skip
+        # Workflow order: the state machine composes them, the monitoring stack alarms on and
+        # draws every unit's functions.
+        self.units = Units(
+            [self.resolve_input, self.ingest, self.transcode, self.analysis, self.finalize,
+             self.notify]
+        )  # fmt: skip
         self.workflow = PipelineStateMachine(
             self,
             "StateMachine",
-            resolve=self.resolve_input,
-            ingest=self.ingest,
-            transcode=self.transcode,
-            analysis=self.analysis,
-            finalize=self.finalize,
-            notify=self.notify,
+            units=self.units,
             map_concurrency=config.map_concurrency,
             log_retention_days=config.log_retention_days,
         )
@@ -97,11 +98,7 @@ class PipelineStack(cdk.Stack):
                 enabled=config.schedule.enabled,
             ),
         )
-        # Workflow order: the monitoring stack alarms on and draws every unit's functions.
-        self.units = Units(
-            [self.resolve_input, self.ingest, self.transcode, self.analysis, self.finalize,
-             self.notify, self.triggers]
-        )  # fmt: skip
+        self.units.members.append(self.triggers)
         cdk.CfnOutput(
             self,
             "StateMachineArn",
