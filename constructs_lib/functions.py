@@ -172,9 +172,6 @@ class PipelineFunction(Construct):
         super().__init__(scope, construct_id)
         self.spec = spec
         self.service = spec.service
-        handler = spec.handler
-        if not handler.startswith(f"lambdas.{unit}."):
-            raise ValueError(f"handler {handler!r} must live in lambdas.{unit}")
         self.log_group = log_group(self, log_retention_days)
         # An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this group only.
         self.execution_role = iam.Role(
@@ -191,7 +188,7 @@ class PipelineFunction(Construct):
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             code=unit_code(unit),
-            handler=handler,
+            handler=spec.handler,
             layers=[layer.layer],
             timeout=cdk.Duration.seconds(spec.timeout_sec),
             memory_size=spec.memory_mib,

@@ -65,11 +65,12 @@ class Notify(Unit):
         )
         return Fragment(start=task, end=task)
 
-    def failure_fragment(self, flow: Flow) -> Fragment:
+    def failure_fragment(self, flow: Flow) -> sfn.TaskStateBase:
         """A run that failed: publish its summary, then fail with the short Error and the
         readable Cause the summary returns (the raw Cause of a Lambda error is about 1 kB of
         JSON with a stack trace); if that step fails too, fail with the Error and a fixed
-        sentence. The monitoring stack's EventBridge rule alerts on FAILED with that Cause."""
+        sentence. The monitoring stack's EventBridge rule alerts on FAILED with that Cause.
+        The run ends in one of those two Fail states, so this piece is its first state only."""
         path = sfn.JsonPath
         task = flow.invoke(
             "Summarize failed run",
@@ -92,4 +93,4 @@ class Notify(Unit):
             errors=["States.ALL"],
             result_path="$.summary_error",
         )
-        return Fragment(start=task, end=task)
+        return task

@@ -62,4 +62,4 @@ class Resolve(Unit):
             flow.scope, "Invalid input", error="InvalidInput", cause_path="$.detail.errorMessage"
         )
         task.add_catch(read_cause.next(invalid_input), errors=["InvalidInput"], result_path="$")
-        return Fragment(start=task, end=task)
+        return Fragment(start=task, end=task, catchable=(task,))

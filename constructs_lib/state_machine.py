@@ -59,8 +59,7 @@ class PipelineStateMachine(Construct):
         finalized = finalize.fragment(flow)
         mark_failed = finalize.mark_failed_fragment(flow)
         for step in (transcoded, analyzed, finalized):
-            for state in step.catchable:
-                state.add_catch(mark_failed.start, errors=["States.ALL"], result_path="$.error")
+            step.catch(mark_failed.start, result_path="$.error")
         transcoded.end.next(analyzed.start)
         analyzed.end.next(finalized.start)
         per_asset = sfn.Map(
@@ -83,15 +82,14 @@ class PipelineStateMachine(Construct):
         #    or anything in Run): Summarize failed run -> Run failed (or Run failed without
         #    summary). EventBridge alerts on FAILED with that Cause.
         failure = notify.failure_fragment(flow)
-        run.add_catch(failure.start, errors=["States.ALL"], result_path="$.error")
-        resolved.end.add_catch(  # type: ignore[attr-defined]
-            sfn.Pass(
-                self, "Resolve failed", parameters={"error": sfn.JsonPath.entire_payload}
-            ).next(failure.start),
-            errors=["States.ALL"],
-            result_path="$",
+        run.add_catch(failure, errors=["States.ALL"], result_path="$.error")
+        resolve_failed = sfn.Pass(
+            self, "Resolve failed", parameters={"error": sfn.JsonPath.entire_payload}
         )
-        definition = resolved.start.next(run).next(sfn.Succeed(self, "Done"))  # type: ignore[attr-defined]
+        resolved.catch(resolve_failed.next(failure), result_path="$")
+        resolved.end.next(run)
+        run.next(sfn.Succeed(self, "Done"))
+        definition = sfn.Chain.start(resolved.start)
 
         self.log_group = log_group(self, log_retention_days)
         self.state_machine = sfn.StateMachine(

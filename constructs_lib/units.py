@@ -70,6 +70,11 @@ class Fragment:
     end: sfn.INextable
     catchable: Sequence[sfn.TaskStateBase | sfn.Parallel] = ()
 
+    def catch(self, handler: sfn.IChainable, *, result_path: str) -> None:
+        """Route any error of the catchable states to ``handler``."""
+        for state in self.catchable:
+            state.add_catch(handler, errors=["States.ALL"], result_path=result_path)
+
 
 class Unit(Construct):
     """Base of every unit; the subclass's module name is the unit's name."""
@@ -93,11 +98,10 @@ class Unit(Construct):
         spec: FunctionSpec,
         settings: Settings,
         *,
-        scope: Construct | None = None,
         async_dead_letter_queue: sqs.IQueue | None = None,
     ) -> PipelineFunction:
-        """``scope`` places the function elsewhere in the tree only to keep the logical ids a
-        deployment already has (see the unit that uses it)."""
+        if spec.monitoring_name in self.functions:
+            raise ValueError(f"{spec.monitoring_name}: declared twice in unit {self.name}")
         if not spec.handler.startswith(f"lambdas.{self.name}."):
             raise ValueError(f"{spec.handler!r}: a handler of unit {self.name} lives in its folder")
         if type(settings) is not spec.settings:
@@ -106,7 +110,7 @@ class Unit(Construct):
                 f"got {type(settings).__name__}"
             )
         function = PipelineFunction(
-            scope or self,
+            self,
             spec.construct_id,
             unit=self.name,
             spec=spec,
@@ -115,8 +119,6 @@ class Unit(Construct):
             log_retention_days=self.runtime.log_retention_days,
             async_dead_letter_queue=async_dead_letter_queue,
         )
-        if spec.monitoring_name in self.functions:
-            raise ValueError(f"{spec.monitoring_name}: declared twice in unit {self.name}")
         self.functions[spec.monitoring_name] = function
         return function
 
@@ -158,8 +160,12 @@ class Units:
 
     def one(self, kind: type[U]) -> U:
         """The deployment's unit of this kind (the workflow composes them by kind)."""
-        (found,) = [unit for unit in self.members if isinstance(unit, kind)]
-        return found
+        found = [unit for unit in self.members if isinstance(unit, kind)]
+        if len(found) != 1:
+            raise ValueError(
+                f"expected one {kind.__name__} unit in the deployment, found {len(found)}"
+            )
+        return found[0]
 
     def functions(self) -> dict[str, PipelineFunction]:
         return {name: fn for unit in self.members for name, fn in unit.functions.items()}
