@@ -22,7 +22,8 @@ from constructs_lib.nag import (
 from constructs_lib.principals import account_service_principal
 from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
 from constructs_lib.workflow import REKOGNITION_TRANSIENT, Flow, retry_transient
-from lambdas.analysis.settings import CatalogSettings, StartSettings
+from lambdas.analysis.settings import StartSettings
+from lambdas.shared.settings import CatalogSettings
 
 START_ACTIONS = (
     "rekognition:StartLabelDetection",

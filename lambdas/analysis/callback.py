@@ -22,9 +22,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.analysis.jobs import JobOutcome, TaskCallbacks, complete
-from lambdas.analysis.settings import CatalogSettings
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.entry import Powertools
+from lambdas.shared.settings import CatalogSettings
 
 tools = Powertools()
 logger, metrics = tools.logger, tools.metrics

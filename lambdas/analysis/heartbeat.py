@@ -18,15 +18,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.analysis.jobs import TaskCallbacks, complete, outcome_if_finished, send_heartbeat
-from lambdas.analysis.settings import CatalogSettings
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.entry import Powertools
 from lambdas.shared.rekognition import (
-    RekognitionLimitExceeded,
+    RekognitionError,
     RekognitionRequestRejected,
-    RekognitionUnavailable,
     RekognitionVideo,
 )
+from lambdas.shared.settings import CatalogSettings
 
 tools = Powertools()
 logger, metrics = tools.logger, tools.metrics
@@ -46,14 +45,14 @@ def sweep(
             continue
         try:
             status, message = rekognition.job_status(feature, str(job_id))
-        except (RekognitionLimitExceeded, RekognitionUnavailable) as err:
-            # Throttled or Rekognition down: keep the task alive and look again next time.
-            logger.warning("job status unavailable", extra={"job_tag": tag, "error": str(err)})
-            status, message = "IN_PROGRESS", ""
         except RekognitionRequestRejected as err:
             logger.warning("job unknown to Rekognition", extra={"job_tag": tag, "error": str(err)})
             counts["unknown_job"] += 1
             continue
+        except RekognitionError as err:
+            # Throttled or Rekognition down: keep the task alive and look again next time.
+            logger.warning("job status unavailable", extra={"job_tag": tag, "error": str(err)})
+            status, message = "IN_PROGRESS", ""
         outcome = outcome_if_finished(feature, str(job_id), status, message)
         if outcome is not None:
             counts["recovered_" + complete(catalog, callbacks, tag, outcome)] += 1

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lambdas.shared.settings import Settings, between, setting
+from lambdas.shared.settings import CatalogSettings, between, setting
 
 DEFAULT_MIN_LABEL_CONFIDENCE = 70.0
 # Moderation errs on the side of flagging: a reviewer can dismiss a flag, not find a missed one.
 DEFAULT_MIN_MODERATION_CONFIDENCE = 50.0
-
-
-@dataclass(frozen=True)
-class CatalogSettings(Settings):
-    """The callback and the heartbeat sweep: they find the waiting tasks in the catalog."""
-
-    label = "analysis"
-
-    catalog_table: str
 
 
 @dataclass(frozen=True)

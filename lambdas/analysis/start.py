@@ -34,9 +34,8 @@ from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.rekognition import (
     FEATURES,
+    RekognitionError,
     RekognitionLimitExceeded,
-    RekognitionRequestRejected,
-    RekognitionUnavailable,
     RekognitionVideo,
 )
 
@@ -82,7 +81,7 @@ def _finished_outcome(
     """The outcome of a job that is already over, or None while it runs (or cannot be read)."""
     try:
         status, message = rekognition.job_status(feature, job_id)
-    except (RekognitionRequestRejected, RekognitionLimitExceeded, RekognitionUnavailable) as err:
+    except RekognitionError as err:
         # Best effort: the SNS notice still resumes the task for a job that is running; only a
         # job that finished before this start (a re-driven execution) needs this check.
         logger.warning(

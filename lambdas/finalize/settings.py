@@ -5,17 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lambdas.shared.settings import Settings, at_least, between, setting
+from lambdas.shared.settings import CatalogSettings, at_least, between, setting
 
 DEFAULT_MIN_LABEL_CONFIDENCE = 70.0
 DEFAULT_TOP_LABELS = 15
 
 
 @dataclass(frozen=True)
-class FinalizeSettings(Settings):
-    label = "finalize"
-
-    catalog_table: str
+class FinalizeSettings(CatalogSettings):
     processed_bucket: str
     min_label_confidence: float = setting(
         default=DEFAULT_MIN_LABEL_CONFIDENCE, check=between(0, 100)
@@ -26,9 +23,8 @@ class FinalizeSettings(Settings):
 
 
 @dataclass(frozen=True)
-class MarkFailedSettings(Settings):
+class MarkFailedSettings(CatalogSettings):
     label = "mark-failed"
 
-    catalog_table: str
     raw_bucket: str
     processed_bucket: str

@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 
 from lambdas.ingest.errors import IngestConfigurationError
-from lambdas.shared.settings import Settings as UnitSettings
-from lambdas.shared.settings import at_least, setting
+from lambdas.shared.settings import CatalogSettings, at_least, setting
 
 DEFAULT_MAX_FILE_BYTES = 2 * 1024**3
 # Rekognition Video rejects anything longer than 6 hours.
@@ -27,12 +26,10 @@ def _source_names(value: tuple[str, ...]) -> str | None:
 
 
 @dataclass(frozen=True)
-class Settings(UnitSettings):
-    label = "ingest"
+class Settings(CatalogSettings):
     error = IngestConfigurationError
 
     raw_bucket: str
-    catalog_table: str
     config_parameter: str
     contact_email: str = setting(check=_email)
     pixabay_secret_arn: str | None = None

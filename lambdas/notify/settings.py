@@ -9,8 +9,6 @@ from lambdas.shared.settings import Settings
 
 @dataclass(frozen=True)
 class SummarySettings(Settings):
-    label = "notify"
-
     alerts_topic_arn: str
     # Names the deployment in every subject line, so two environments' mails are told apart.
     deployment: str = "media-pipeline"

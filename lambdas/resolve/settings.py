@@ -9,8 +9,6 @@ from lambdas.shared.settings import Settings
 
 @dataclass(frozen=True)
 class ResolveSettings(Settings):
-    label = "resolve"
-
     config_parameter: str
     # Uploads are accepted only from this bucket (unset: any bucket, as in the handler tests).
     raw_bucket: str | None = None

@@ -33,15 +33,19 @@ UNAVAILABLE_CODES = frozenset({"InternalServerError", "ServiceUnavailableExcepti
 GONE_CODES = frozenset({"ResourceNotFoundException", "InvalidParameterException"})
 
 
-class RekognitionLimitExceeded(RuntimeError):
+class RekognitionError(RuntimeError):
+    """Any failure of a Rekognition call; the subclass says whether retrying can help."""
+
+
+class RekognitionLimitExceeded(RekognitionError):
     """Rekognition refused the call for a quota or rate (20 concurrent jobs, TPS); retry later."""
 
 
-class RekognitionUnavailable(RuntimeError):
+class RekognitionUnavailable(RekognitionError):
     """Rekognition had an internal fault; the same call may succeed when retried."""
 
 
-class RekognitionRequestRejected(RuntimeError):
+class RekognitionRequestRejected(RekognitionError):
     """Rekognition rejected the request itself (bad video, access, token reuse); do not retry."""
 
 

@@ -93,9 +93,19 @@ def _render(value: Any) -> str:
 class Settings:
     """Base of every handler's settings; subclasses are frozen dataclasses of their own."""
 
-    # Names the function in the error ("<label> configuration: ...").
+    # Names the function in the error ("<label> configuration: ..."): its unit, unless the
+    # class says otherwise.
     label: ClassVar[str] = "function"
     error: ClassVar[type[Exception]] = SettingsError
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "label" not in vars(cls):
+            cls.label = (
+                cls.__module__.split(".")[1]
+                if cls.__module__.startswith("lambdas.")
+                else cls.__name__
+            )
 
     @classmethod
     def variables(cls) -> tuple[str, ...]:
@@ -142,3 +152,10 @@ class Settings:
             field.name.upper(): _render(getattr(self, field.name))
             for field in dataclasses.fields(self)
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogSettings(Settings):
+    """Settings of a handler that reads or writes the asset catalog (most of them)."""
+
+    catalog_table: str

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lambdas.shared.settings import Settings
+from lambdas.shared.settings import CatalogSettings
 
 
 @dataclass(frozen=True)
-class PlanSettings(Settings):
-    label = "transcode"
-
-    catalog_table: str
+class PlanSettings(CatalogSettings):
     processed_bucket: str
     # Written into each job's user metadata, so EventBridge rules see only this deployment's jobs.
     deployment: str

@@ -9,6 +9,4 @@ from lambdas.shared.settings import Settings
 
 @dataclass(frozen=True)
 class TriggerSettings(Settings):
-    label = "trigger"
-
     state_machine_arn: str
