@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from botocore.stub import Stubber
@@ -91,6 +92,17 @@ def finalize_event(asset: dict) -> dict:
             for f in ("labels", "moderation", "segments")
         ],
     }
+
+
+def run_finalize(asset: dict, client: Any, catalog: Any) -> Any:
+    """Finalize one asset as the handler does, with this Rekognition client and catalog."""
+    return finalize(
+        FinalizeRequest.parse(finalize_event(asset)),
+        settings=SETTINGS,
+        storage=Storage(),
+        rekognition=RekognitionVideo(client),
+        catalog=catalog,
+    )
 
 
 @pytest.fixture
@@ -382,13 +394,7 @@ def test_many_thousand_detections_are_aggregated_page_by_page(processing, catalo
         }
     )
     # When finalize runs
-    result = finalize(
-        FinalizeRequest.parse(finalize_event(processing)),
-        settings=SETTINGS,
-        storage=Storage(),
-        rekognition=RekognitionVideo(fake),
-        catalog=catalog,
-    )
+    result = run_finalize(processing, fake, catalog)
     # Then every page was requested, in order, each with the previous page's NextToken
     label_calls = [p for op, p in fake.calls if op == "get_label_detection"]
     assert len(label_calls) == 30
@@ -421,13 +427,7 @@ def test_missing_sidecar_falls_back_to_the_catalog_license(
     client, stubber = rekognition
     stub_results(stubber)
     # When finalize runs
-    result = finalize(
-        FinalizeRequest.parse(finalize_event(processing)),
-        settings=SETTINGS,
-        storage=Storage(),
-        rekognition=RekognitionVideo(client),
-        catalog=catalog,
-    )
+    result = run_finalize(processing, client, catalog)
     # Then the license and credit come from the catalog record
     assert result.document["license"]["name"] == "CC BY-SA 4.0"
     assert result.document["attribution"] == {
@@ -445,13 +445,7 @@ def test_asset_without_any_license_is_not_published(catalog, buckets, rekognitio
     client, _ = rekognition  # no responses queued: any Get* call would fail the test
     # When finalize runs
     with pytest.raises(AttributionMissing, match="no license"):
-        finalize(
-            FinalizeRequest.parse(finalize_event(asset)),
-            settings=SETTINGS,
-            storage=Storage(),
-            rekognition=RekognitionVideo(client),
-            catalog=catalog,
-        )
+        run_finalize(asset, client, catalog)
     # Then no result was paged through and nothing was written
     assert buckets.list_objects_v2(Bucket=PROCESSED_BUCKET).get("KeyCount", 0) == 0
 
@@ -480,13 +474,7 @@ def test_unreadable_results_raise_typed_errors(processing, catalog, rekognition,
         stubber.add_response("get_segment_detection", response)
     # When finalize runs
     with pytest.raises(error) as raised:
-        finalize(
-            FinalizeRequest.parse(finalize_event(processing)),
-            settings=SETTINGS,
-            storage=Storage(),
-            rekognition=RekognitionVideo(client),
-            catalog=catalog,
-        )
+        run_finalize(processing, client, catalog)
     # Then the error names the job, and the asset is still PROCESSING (the Catch marks it)
     assert JOBS["segments"] in str(raised.value) or "Throttling" in str(raised.value)
     assert catalog.get_asset(processing["asset_id"])["status"] == "PROCESSING"
@@ -579,13 +567,7 @@ def test_the_document_names_the_license_once_and_drops_empty_or_repeated_fields(
     stub_results(stubber)
 
     # When finalize runs
-    finalize(
-        FinalizeRequest.parse(finalize_event(processing)),
-        settings=SETTINGS,
-        storage=Storage(),
-        rekognition=RekognitionVideo(client),
-        catalog=catalog,
-    )
+    run_finalize(processing, client, catalog)
 
     # Then the license is in one place, the checksum once, and the credit holds credit fields
     doc = read_labels(buckets)
