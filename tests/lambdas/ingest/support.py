@@ -185,6 +185,14 @@ class FakeContext:
         return self.remaining_ms
 
 
+def run(event: dict, context: FakeContext | None = None) -> dict:
+    """Invoke the real entry point; imported late so Powertools reads the test environment."""
+    from lambdas.ingest.handler import handler
+
+    result: dict = handler(event, context or FakeContext())
+    return result
+
+
 @dataclass
 class LambdaClock:
     """The Lambda's remaining time, moved on by the test (slow servers, back-off pauses)."""

@@ -24,7 +24,6 @@ from tests.lambdas.ingest.support import (
     PIX_125_MEDIUM,
     PIX_28860_LARGE,
     SINTRA_URL,
-    FakeContext,
     LambdaClock,
     commons_file,
     commons_page,
@@ -32,15 +31,9 @@ from tests.lambdas.ingest.support import (
     mock_commons,
     mock_files,
     mock_pixabay,
+    run,
     slow_files,
 )
-
-
-def run(event: dict, context: FakeContext | None = None) -> dict:
-    from lambdas.ingest.handler import handler
-
-    return handler(event, context or FakeContext())
-
 
 # -- defect 1: one bad hit must not fail the run -------------------------------------------------
 

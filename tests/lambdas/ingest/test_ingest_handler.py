@@ -26,7 +26,6 @@ from tests.lambdas.ingest.support import (
     PIXABAY_API,
     SINTRA_URL,
     UPLOAD,
-    FakeContext,
     calls_to,
     commons_file,
     commons_page,
@@ -34,19 +33,13 @@ from tests.lambdas.ingest.support import (
     mock_commons,
     mock_files,
     mock_pixabay,
+    run,
 )
 
 TS = r"\d{8}_\d{6}"
 ASSET_FIELDS = {
     "bucket", "key", "asset_id", "source", "campaign", "duration_s", "size_bytes", "width", "height",
 }  # fmt: skip
-
-
-def run(event: dict) -> dict:
-    """Invoke the real entry point; imported late so Powertools reads the test environment."""
-    from lambdas.ingest.handler import handler
-
-    return handler(event, FakeContext())
 
 
 def commons_only(monkeypatch: pytest.MonkeyPatch) -> None:
