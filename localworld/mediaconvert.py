@@ -83,6 +83,33 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
+def job_description(
+    params: dict[str, Any], *, job_id: str, region: str, account: str, submitted: datetime
+) -> dict[str, Any]:
+    """The ``Job`` MediaConvert describes for a ``CreateJob`` request, as just submitted.
+
+    The stand-in keeps it (and moves it on to PROGRESSING, COMPLETE or ERROR); the handler tests
+    build the job they hand to finalize and mark-failed from it, so both use one shape.
+    """
+    return {
+        "AccelerationSettings": {"Mode": "DISABLED"},
+        "AccelerationStatus": "NOT_APPLICABLE",
+        "Arn": f"arn:aws:mediaconvert:{region}:{account}:jobs/{job_id}",
+        "BillingTagsSource": params.get("BillingTagsSource", "JOB"),
+        "CreatedAt": _iso(submitted),
+        "Id": job_id,
+        "Messages": {"Info": [], "Warning": []},
+        "Priority": params.get("Priority", 0),
+        "Queue": params.get("Queue") or f"arn:aws:mediaconvert:{region}:{account}:queues/Default",
+        "Role": params["Role"],
+        "Settings": copy.deepcopy(params["Settings"]),
+        "Status": "SUBMITTED",
+        "StatusUpdateInterval": params.get("StatusUpdateInterval", "SECONDS_60"),
+        "Timing": {"SubmitTime": _iso(submitted)},
+        "UserMetadata": dict(params.get("UserMetadata") or {}),
+    }
+
+
 def model_problems(params: Any, shape: Any, path: str = "") -> list[str]:
     """What ParamValidator leaves out: enums, minimums and maximums."""
     problems: list[str] = []
@@ -216,24 +243,9 @@ class MediaConvertStandIn:
         job_id = (
             f"{int(now.timestamp() * 1000)}-{hashlib.sha256(repr(params).encode()).hexdigest()[:6]}"
         )
-        job = {
-            "AccelerationSettings": {"Mode": "DISABLED"},
-            "AccelerationStatus": "NOT_APPLICABLE",
-            "Arn": f"arn:aws:mediaconvert:{self.region}:{self.account}:jobs/{job_id}",
-            "BillingTagsSource": params.get("BillingTagsSource", "JOB"),
-            "CreatedAt": _iso(now),
-            "Id": job_id,
-            "Messages": {"Info": [], "Warning": []},
-            "Priority": params.get("Priority", 0),
-            "Queue": params.get("Queue")
-            or f"arn:aws:mediaconvert:{self.region}:{self.account}:queues/Default",
-            "Role": params["Role"],
-            "Settings": copy.deepcopy(params["Settings"]),
-            "Status": "SUBMITTED",
-            "StatusUpdateInterval": params.get("StatusUpdateInterval", "SECONDS_60"),
-            "Timing": {"SubmitTime": _iso(now)},
-            "UserMetadata": dict(params.get("UserMetadata") or {}),
-        }
+        job = job_description(
+            params, job_id=job_id, region=self.region, account=self.account, submitted=now
+        )
         failure = next((f for f in self.fail_inputs if f.match in file_input), None)
         with self._lock:
             if token:

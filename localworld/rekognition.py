@@ -342,6 +342,35 @@ def succeeded_page(
     }
 
 
+def completion_notice(
+    *,
+    job_id: str,
+    status: str,
+    api: str,
+    timestamp_ms: int,
+    bucket: str,
+    key: str,
+    job_tag: str | None = None,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """The message Rekognition publishes to the ``NotificationChannel`` when a video job ends.
+
+    The stand-in publishes it; the callback's handler tests send it, so both use one shape.
+    """
+    notice: dict[str, Any] = {
+        "JobId": job_id,
+        "Status": status,
+        "API": api,
+        "Timestamp": timestamp_ms,
+        "Video": {"S3ObjectName": key, "S3Bucket": bucket},
+    }
+    if job_tag:
+        notice["JobTag"] = job_tag
+    if message:
+        notice["Message"] = message
+    return notice
+
+
 class RekognitionVideoStandIn:
     def __init__(
         self,
@@ -522,17 +551,16 @@ class RekognitionVideoStandIn:
         channel = job.request.get("NotificationChannel")
         if not channel:
             return
-        notice: dict[str, Any] = {
-            "JobId": job.job_id,
-            "Status": job.status,
-            "API": job.api,
-            "Timestamp": self.clock.epoch_ms(),
-            "Video": {"S3ObjectName": key, "S3Bucket": bucket},
-        }
-        if job.request.get("JobTag"):
-            notice["JobTag"] = job.request["JobTag"]
-        if job.status_message:
-            notice["Message"] = job.status_message
+        notice = completion_notice(
+            job_id=job.job_id,
+            status=job.status,
+            api=job.api,
+            timestamp_ms=self.clock.epoch_ms(),
+            bucket=bucket,
+            key=key,
+            job_tag=job.request.get("JobTag"),
+            message=job.status_message,
+        )
         if any(fragment in key for fragment in self.lose_notices):
             self.lost.append(notice)
             return

@@ -12,13 +12,15 @@ import json
 import re
 import weakref
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import moto  # noqa: F401 - loaded first, so the session below is intercepted by moto
 from botocore.validate import ParamValidator
 
-from localworld.rekognition import succeeded_page, video_metadata
+from localworld.mediaconvert import job_description
+from localworld.rekognition import completion_notice, succeeded_page, video_metadata
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -308,17 +310,16 @@ class PagedRekognition:
 def rekognition_notice(
     *, job_id: str, status: str, api: str, job_tag: str | None, video_key: str = "proxy.mp4"
 ) -> dict[str, Any]:
-    """The message Rekognition publishes to SNS when a video job ends."""
-    body: dict[str, Any] = {
-        "JobId": job_id,
-        "Status": status,
-        "API": api,
-        "Timestamp": 1_735_711_200_123,
-        "Video": {"S3ObjectName": video_key, "S3Bucket": PROCESSED_BUCKET},
-    }
-    if job_tag is not None:
-        body["JobTag"] = job_tag
-    return body
+    """The message Rekognition publishes to SNS when a video job ends (the stand-in's shape)."""
+    return completion_notice(
+        job_id=job_id,
+        status=status,
+        api=api,
+        timestamp_ms=1_735_711_200_123,
+        bucket=PROCESSED_BUCKET,
+        key=video_key,
+        job_tag=job_tag,
+    )
 
 
 def sns_event(*messages: dict[str, Any] | str) -> dict[str, Any]:
@@ -357,19 +358,23 @@ def mediaconvert_job(
     error_code: int | None = None,
     error_message: str | None = None,
 ) -> dict[str, Any]:
-    """A GetJob response, which is what ``mediaconvert:createJob.sync`` returns when it ends."""
-    job: dict[str, Any] = {
-        "Arn": f"arn:aws:mediaconvert:{REGION}:{ACCOUNT}:jobs/{job_id}",
-        "Id": job_id,
+    """A GetJob response, which is what ``mediaconvert:createJob.sync`` returns when it ends:
+    the stand-in's job description, moved on to ``status``."""
+    request = {
         "Role": MEDIACONVERT_ROLE_ARN,
         "Settings": settings,
-        "Status": status,
         "UserMetadata": user_metadata,
-        "Queue": f"arn:aws:mediaconvert:{REGION}:{ACCOUNT}:queues/Default",
-        "Priority": 0,
         "StatusUpdateInterval": "SECONDS_60",
-        "JobPercentComplete": 100 if status == "COMPLETE" else 42,
     }
+    job = job_description(
+        request,
+        job_id=job_id,
+        region=REGION,
+        account=ACCOUNT,
+        submitted=datetime(2025, 1, 1, 6, 1, tzinfo=UTC),
+    )
+    job["Status"] = status
+    job["JobPercentComplete"] = 100 if status == "COMPLETE" else 42
     if status == "COMPLETE":
         job["OutputGroupDetails"] = [
             {
