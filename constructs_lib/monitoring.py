@@ -7,6 +7,7 @@ a renamed metric breaks synthesis or a test, not a dashboard nobody looks at.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -81,11 +82,11 @@ class FailureNotices(Construct):
             description="EventBridge publishes failure notices to the alerts topic",
         )
         alerts.grant_publish(self.publisher)
-        self.executions = events.Rule(
-            self,
+        self.executions = self._notice(
+            alerts,
             "ExecutionFailed",
-            description="Pipeline executions that failed, timed out or were aborted",
-            event_pattern=events.EventPattern(
+            "Pipeline executions that failed, timed out or were aborted",
+            events.EventPattern(
                 source=["aws.states"],
                 detail_type=["Step Functions Execution Status Change"],
                 detail={
@@ -93,51 +94,53 @@ class FailureNotices(Construct):
                     "stateMachineArn": [workflow.state_machine.state_machine_arn],
                 },
             ),
+            f"Media pipeline ({deployment}) execution {field('$.detail.name')} "
+            f"{field('$.detail.status')}.\n"
+            f"Error: {field('$.detail.error')}\n"
+            f"Root cause: {field('$.detail.cause')}\n"
+            f"Input (campaign, upload): {field('$.detail.input')}\n"
+            f"Console: https://{region}.console.aws.amazon.com/states/home?region="
+            f"{region}#/v2/executions/details/{field('$.detail.executionArn')}",
         )
-        self.executions.add_target(
-            targets.SnsTopic(
-                alerts.topic,
-                message=events.RuleTargetInput.from_multiline_text(
-                    f"Media pipeline ({deployment}) execution {field('$.detail.name')} "
-                    f"{field('$.detail.status')}.\n"
-                    f"Error: {field('$.detail.error')}\n"
-                    f"Root cause: {field('$.detail.cause')}\n"
-                    f"Input (campaign, upload): {field('$.detail.input')}\n"
-                    f"Console: https://{region}.console.aws.amazon.com/states/home?region="
-                    f"{region}#/v2/executions/details/{field('$.detail.executionArn')}"
-                ),
-                dead_letter_queue=self.dead_letters,
-                authorize_using_role=True,
-                role=self.publisher,
-            )
-        )
-        self.mediaconvert = events.Rule(
-            self,
+        self.mediaconvert = self._notice(
+            alerts,
             "TranscodeFailed",
-            description="MediaConvert jobs of this deployment that ended in ERROR",
-            event_pattern=events.EventPattern(
+            "MediaConvert jobs of this deployment that ended in ERROR",
+            events.EventPattern(
                 source=["aws.mediaconvert"],
                 detail_type=["MediaConvert Job State Change"],
                 detail={"status": ["ERROR"], "userMetadata": {"deployment": [deployment]}},
             ),
+            f"Media pipeline ({deployment}) transcode failed for asset "
+            f"{field('$.detail.userMetadata.asset_id')} of campaign "
+            f"{field('$.detail.userMetadata.campaign')}.\n"
+            f"Root cause: {field('$.detail.errorMessage')} "
+            f"(code {field('$.detail.errorCode')})\n"
+            f"Console: https://{region}.console.aws.amazon.com/mediaconvert/home?region="
+            f"{region}#/jobs/summary/{field('$.detail.jobId')}",
         )
-        self.mediaconvert.add_target(
+
+    def _notice(
+        self,
+        alerts: EncryptedTopic,
+        rule_id: str,
+        description: str,
+        pattern: events.EventPattern,
+        text: str,
+    ) -> events.Rule:
+        """Events matching ``pattern`` reach the alerts topic as ``text``, published with the
+        publisher role; an undeliverable one is kept in the dead-letter queue."""
+        rule = events.Rule(self, rule_id, description=description, event_pattern=pattern)
+        rule.add_target(
             targets.SnsTopic(
                 alerts.topic,
-                message=events.RuleTargetInput.from_multiline_text(
-                    f"Media pipeline ({deployment}) transcode failed for asset "
-                    f"{field('$.detail.userMetadata.asset_id')} of campaign "
-                    f"{field('$.detail.userMetadata.campaign')}.\n"
-                    f"Root cause: {field('$.detail.errorMessage')} "
-                    f"(code {field('$.detail.errorCode')})\n"
-                    f"Console: https://{region}.console.aws.amazon.com/mediaconvert/home?region="
-                    f"{region}#/jobs/summary/{field('$.detail.jobId')}"
-                ),
+                message=events.RuleTargetInput.from_multiline_text(text),
                 dead_letter_queue=self.dead_letters,
                 authorize_using_role=True,
                 role=self.publisher,
             )
         )
+        return rule
 
 
 class PipelineAlarms(Construct):
@@ -240,6 +243,11 @@ class PipelineAlarms(Construct):
             )
 
 
+def labelled(**metrics: cloudwatch.Metric) -> list[cloudwatch.IMetric]:
+    """Each metric drawn under its keyword as the legend label."""
+    return [metric.with_(label=label) for label, metric in metrics.items()]
+
+
 class PipelineDashboard(Construct):
     """Health and cost on one page, in the order an operator reads it."""
 
@@ -290,50 +298,50 @@ class PipelineDashboard(Construct):
                 width=12,
             ),
         )
+        per_function: dict[str, Callable[[PipelineFunction], cloudwatch.Metric]] = {
+            "Lambda errors per stage": lambda fn: fn.metric_errors(hour),
+            "Lambda throttles per stage": lambda fn: fn.metric_throttles(hour),
+            "Lambda duration p90 per stage": lambda fn: fn.metric_duration(),
+        }
         self.dashboard.add_widgets(
-            graph(
-                title="Lambda errors per stage",
-                left=[fn.metric_errors(hour).with_(label=n) for n, fn in functions.items()],
-                width=8,
-            ),
-            graph(
-                title="Lambda throttles per stage",
-                left=[fn.metric_throttles(hour).with_(label=n) for n, fn in functions.items()],
-                width=8,
-            ),
-            graph(
-                title="Lambda duration p90 per stage",
-                left=[fn.metric_duration().with_(label=n) for n, fn in functions.items()],
-                width=8,
-            ),
+            *(
+                graph(
+                    title=title,
+                    left=[metric(fn).with_(label=n) for n, fn in functions.items()],
+                    width=8,
+                )
+                for title, metric in per_function.items()
+            )
         )
         self.dashboard.add_widgets(
             graph(
                 title="MediaConvert jobs",
-                left=[
-                    transcode.metric_jobs_completed().with_(label="completed"),
-                    transcode.metric_jobs_errored().with_(label="errored"),
-                ],
+                left=labelled(
+                    completed=transcode.metric_jobs_completed(),
+                    errored=transcode.metric_jobs_errored(),
+                ),
                 width=8,
             ),
             graph(
                 title="Video minutes (Rekognition billable / transcoded)",
-                left=[
-                    finalize.metric_minutes_analyzed().with_(label="Rekognition minutes"),
-                    finalize.metric_minutes_transcoded().with_(label="transcoded minutes"),
-                ],
+                left=labelled(
+                    **{
+                        "Rekognition minutes": finalize.metric_minutes_analyzed(),
+                        "transcoded minutes": finalize.metric_minutes_transcoded(),
+                    }
+                ),
                 width=8,
             ),
             graph(
                 title="Assets processed / failed, labels, moderation flags",
-                left=[
-                    finalize.metric_assets_processed().with_(label="processed"),
-                    finalize.metric_assets_failed().with_(label="failed"),
-                ],
-                right=[
-                    finalize.metric_labels_found().with_(label="labels"),
-                    finalize.metric_moderation_flags().with_(label="moderation flags"),
-                ],
+                left=labelled(
+                    processed=finalize.metric_assets_processed(),
+                    failed=finalize.metric_assets_failed(),
+                ),
+                right=labelled(
+                    labels=finalize.metric_labels_found(),
+                    **{"moderation flags": finalize.metric_moderation_flags()},
+                ),
                 width=8,
             ),
         )
