@@ -31,7 +31,7 @@ from constructs_lib.ingest import Ingest
 from constructs_lib.principals import account_service_principal
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.transcode import Transcode
-from constructs_lib.units import EventAlarm
+from constructs_lib.units import Units
 
 SOURCES = ("commons", "pixabay", "upload")
 STORAGE_TYPES = (
@@ -152,15 +152,16 @@ class PipelineAlarms(Construct):
         construct_id: str,
         *,
         workflow: PipelineStateMachine,
-        functions: dict[str, PipelineFunction],
-        dead_letter_queues: dict[str, sqs.IQueue],
+        units: Units,
         alerts: EncryptedTopic,
         thresholds: AlarmThresholds,
-        event_alarms: dict[str, EventAlarm] | None = None,
+        dead_letter_queues: dict[str, sqs.IQueue] | None = None,
     ) -> None:
-        """``event_alarms`` (by alarm id, default none): custom metrics that alarm as soon as
-        one 5-minute period counts one event."""
+        """Every unit's functions (errors, throttles), dead-letter queues (not empty) and event
+        alarms (one event in 5 minutes); ``dead_letter_queues`` adds queues of monitoring's own."""
         super().__init__(scope, construct_id)
+        functions = units.functions()
+        dead_letter_queues = {**units.dead_letter_queues(), **(dead_letter_queues or {})}
         action = cw_actions.SnsAction(alerts.topic)
         alerts.grant_publish_to_service("cloudwatch.amazonaws.com")
         self.alarms: list[cloudwatch.Alarm] = []
@@ -234,7 +235,7 @@ class PipelineAlarms(Construct):
                 f"Messages are waiting in the {name} dead-letter queue",
                 1,
             )
-        for name, event in (event_alarms or {}).items():
+        for name, event in units.event_alarms().items():
             at_least(
                 event.metric.with_(period=cdk.Duration.minutes(5), statistic="Sum"),
                 name,
@@ -257,15 +258,15 @@ class PipelineDashboard(Construct):
         construct_id: str,
         *,
         workflow: PipelineStateMachine,
-        functions: dict[str, PipelineFunction],
-        ingest: Ingest,
-        transcode: Transcode,
-        finalize: Finalize,
+        units: Units,
         data_lake: DataLake,
         campaigns: tuple[str, ...],
         alarms: list[cloudwatch.Alarm],
     ) -> None:
         super().__init__(scope, construct_id)
+        functions = units.functions()
+        ingest, transcode = units.one(Ingest), units.one(Transcode)
+        finalize = units.one(Finalize)
         machine = workflow.state_machine
         hour = cdk.Duration.hours(1)
         self.dashboard = cloudwatch.Dashboard(

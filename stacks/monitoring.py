@@ -39,9 +39,6 @@ class MonitoringStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         deployment = config.deployment_tag
-        # Every unit's functions, dead-letter queues and event alarms, in workflow order.
-        units = pipeline.units
-        functions = units.functions()
         notices = FailureNotices(
             self,
             "FailureNotices",
@@ -54,11 +51,8 @@ class MonitoringStack(cdk.Stack):
             self,
             "Alarms",
             workflow=pipeline.workflow,
-            functions=functions,
-            dead_letter_queues={
-                **units.dead_letter_queues(),
-                "UndeliveredFailureNotices": notices.dead_letters,
-            },
+            # Every unit's functions, dead-letter queues and event alarms, in workflow order.
+            units=pipeline.units,
             alerts=pipeline.alerts,
             thresholds=AlarmThresholds(
                 failed_executions=config.monitoring.failed_executions_threshold,
@@ -66,16 +60,13 @@ class MonitoringStack(cdk.Stack):
                 lambda_throttles=config.monitoring.lambda_throttles_threshold,
                 no_success_hours=schedule.interval_hours + schedule.margin_hours,
             ),
-            event_alarms=units.event_alarms(),
+            dead_letter_queues={"UndeliveredFailureNotices": notices.dead_letters},
         )
         self.dashboard = PipelineDashboard(
             self,
             "Dashboard",
             workflow=pipeline.workflow,
-            functions=functions,
-            ingest=pipeline.ingest,
-            transcode=pipeline.transcode,
-            finalize=pipeline.finalize,
+            units=pipeline.units,
             data_lake=stateful.data_lake,
             campaigns=config.campaigns.campaigns,
             alarms=alarms.alarms,
