@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lambdas.shared.entry import Dependencies
 from localworld import iam
 
 # Set for every function: no X-Ray daemon runs locally (Powertools' Tracer would look for one).
@@ -193,8 +194,9 @@ def clear_handler_caches() -> None:
         if not name.startswith("lambdas.") or module is None:
             continue
         for value in list(vars(module).values()):
-            if (
-                callable(getattr(value, "cache_clear", None))
+            if isinstance(value, Dependencies) or (
+                not isinstance(value, type)
+                and callable(getattr(value, "cache_clear", None))
                 and getattr(value, "__module__", None) == name
             ):
                 value.cache_clear()

@@ -18,7 +18,6 @@ Two events arrive here:
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.notify.settings import SummarySettings
 from lambdas.shared.causes import error_name, root_cause
-from lambdas.shared.entry import Powertools
+from lambdas.shared.entry import Dependencies, Powertools
 
 tools = Powertools()
 logger, metrics = tools.logger, tools.metrics
@@ -281,10 +280,9 @@ class AlertsTopic:
         return str(response["MessageId"])
 
 
-@functools.cache
-def _dependencies() -> tuple[SummarySettings, AlertsTopic]:
-    settings = SummarySettings.from_env()
-    return settings, AlertsTopic(settings.alerts_topic_arn)
+_dependencies = Dependencies(
+    SummarySettings, lambda settings: AlertsTopic(settings.alerts_topic_arn)
+)
 
 
 @tools.entry

@@ -10,7 +10,6 @@ failing later, deep inside the Map, after money was spent.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +22,7 @@ from lambdas.shared.campaign_config import (
     CampaignConfigStore,
     resolve,
 )
-from lambdas.shared.entry import Powertools
+from lambdas.shared.entry import Dependencies, Powertools
 from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import UPLOADS_PREFIX
 
@@ -107,10 +106,9 @@ def resolve_input(
     return result
 
 
-@functools.cache
-def _dependencies() -> tuple[ResolveSettings, CampaignConfigStore]:
-    settings = ResolveSettings.from_env()
-    return settings, CampaignConfigStore(settings.config_parameter)
+_dependencies = Dependencies(
+    ResolveSettings, lambda settings: CampaignConfigStore(settings.config_parameter)
+)
 
 
 @tools.entry

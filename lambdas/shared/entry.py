@@ -12,16 +12,20 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+from lambdas.shared.settings import Settings
 
 # An invocation that counts nothing (an empty delivery, a rejected input) is normal here; Powertools
 # would print a UserWarning for each one.
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+S = TypeVar("S", bound=Settings)
+T = TypeVar("T")
 
 
 @dataclass
@@ -40,3 +44,27 @@ class Powertools:
         wrapped = self.tracer.capture_lambda_handler(wrapped)
         wrapped = self.logger.inject_lambda_context(wrapped, log_event=False, clear_state=True)
         return cast(Handler, wrapped)
+
+
+class Dependencies(Generic[S, T]):
+    """A handler's settings, parsed once per execution environment, and what it builds from them.
+
+    Lambda reuses an environment for many invocations, so clients are built on the first one
+    (not at import, where a test or the local world has not set the environment yet) and kept.
+    ``cache_clear`` forgets them, as ``functools.cache`` does, so the local world can run several
+    deployments' functions in one process.
+    """
+
+    def __init__(self, settings: type[S], build: Callable[[S], T]) -> None:
+        self.settings = settings
+        self.build = build
+        self._built: tuple[S, T] | None = None
+
+    def __call__(self) -> tuple[S, T]:
+        if self._built is None:
+            settings = self.settings.from_env()
+            self._built = (settings, self.build(settings))
+        return self._built
+
+    def cache_clear(self) -> None:
+        self._built = None

@@ -37,7 +37,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.shared.catalog import Catalog
-from lambdas.shared.entry import Powertools
+from lambdas.shared.entry import Dependencies, Powertools
 from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import AssetKeys
 from lambdas.shared.tokens import fit
@@ -256,10 +256,7 @@ def build_plan(asset: PlanAsset, *, processed_bucket: str, deployment: str) -> d
     }
 
 
-@functools.cache
-def _dependencies() -> tuple[PlanSettings, Catalog]:
-    settings = PlanSettings.from_env()
-    return settings, Catalog(settings.catalog_table)
+_dependencies = Dependencies(PlanSettings, lambda settings: Catalog(settings.catalog_table))
 
 
 @tools.entry

@@ -125,15 +125,25 @@ def test_each_handler_parses_its_settings_and_uses_every_field(units):
 def _parses_and_uses(spec: FunctionSpec) -> None:
     module_path = LAMBDAS.joinpath(*spec.handler.split(".")[1:-1]).with_suffix(".py")
     module = ast.parse(module_path.read_text())
+    # Either ``<Settings>.from_env()`` or ``Dependencies(<Settings>, ...)``, which calls it.
     parses = [
         node
         for node in ast.walk(module)
-        if isinstance(node, ast.Attribute)
-        and node.attr == "from_env"
-        and isinstance(node.value, ast.Name)
-        and node.value.id == spec.settings.__name__
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "from_env"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == spec.settings.__name__
+        )
+        or (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "Dependencies"
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id == spec.settings.__name__
+        )
     ]
-    assert parses, f"{spec.handler} never calls {spec.settings.__name__}.from_env"
+    assert parses, f"{spec.handler} never parses {spec.settings.__name__} from its environment"
     unit = spec.handler.split(".")[1]
     used = {
         node.attr
