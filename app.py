@@ -15,7 +15,9 @@ import sys
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from stacks.config import ConfigError, EnvironmentConfig, build_environments, select_environments
+from constructs_lib.props import ConfigError
+from lambdas.shared.settings import SettingsError
+from stacks.config import EnvironmentConfig, build_environments, select_environments
 from stacks.stage import PipelineStage
 
 
@@ -26,7 +28,7 @@ def _alert_emails(app: cdk.App) -> dict[str, tuple[str, ...]]:
         return {}
     data = json.loads(raw) if isinstance(raw, str) else raw
     if not isinstance(data, dict):
-        raise ValueError('alertEmails: expected {"dev": ["ops@example.com"], ...}')
+        raise ConfigError('alertEmails: expected {"dev": ["ops@example.com"], ...}')
     return {str(env): tuple(emails) for env, emails in data.items()}
 
 
@@ -53,7 +55,7 @@ def main() -> int:
     """Synthesize; a configuration error is one line naming the field, not a traceback."""
     try:
         app, _stages = build_app()
-    except ConfigError as err:
+    except (ConfigError, SettingsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     app.synth()

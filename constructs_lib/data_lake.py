@@ -19,6 +19,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from constructs_lib.props import ConfigError
+
 VIDEO_PREFIX = "video/"
 UPLOADS_PREFIX = "uploads/"
 SCRATCH_PREFIX = "scratch/"
@@ -30,7 +32,7 @@ RENDITION_MIN_BYTES = 1024 * 1024
 ORPHAN_TAG = {"orphaned": "true"}
 
 
-class LifecycleError(ValueError):
+class LifecycleError(ConfigError):
     """Lifecycle days are inconsistent; the message names the field."""
 
 

@@ -18,6 +18,7 @@ from constructs_lib.nag import (
     acknowledge,
     arn_finding,
 )
+from constructs_lib.props import EMAIL_RE, require
 from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
 from constructs_lib.workflow import Flow
 from lambdas.ingest.settings import Settings as IngestSettings
@@ -30,22 +31,40 @@ MAX_LAMBDA_TIMEOUT_SEC = 900
 
 @dataclass(frozen=True)
 class IngestLimits:
-    """What the ingest function accepts and how it identifies itself to the sources."""
+    """What the ingest function accepts and how it identifies itself to the sources.
 
-    contact_email: str
-    max_file_bytes: int
-    max_duration_s: int
-    timeout_sec: int = 900
+    Configuration field ``ingest`` of each environment; errors name ``ingest.<field>``.
+    """
+
+    max_file_bytes: int = 2 * 1024**3
+    max_duration_s: int = 6 * 3600
+    # Sent in the User-Agent, as Wikimedia's policy asks, so operators can reach us.
+    contact: str = "media-pipeline-ops@example.com"
+    timeout_s: int = MAX_LAMBDA_TIMEOUT_SEC
     memory_mib: int = 512
     sources: tuple[str, ...] = ("commons", "pixabay")
 
     def __post_init__(self) -> None:
-        if not MIN_TIMEOUT_SEC <= self.timeout_sec <= MAX_LAMBDA_TIMEOUT_SEC:
-            raise ValueError(
-                f"ingest timeout_sec: must be {MIN_TIMEOUT_SEC}..{MAX_LAMBDA_TIMEOUT_SEC}: the "
-                f"handler starts a clip only with 120 s left and keeps 45 s to report, got "
-                f"{self.timeout_sec}"
-            )
+        require(self.max_file_bytes > 0, "ingest.max_file_bytes", "must be > 0")
+        # Rekognition Video reads files up to 10 GB and 6 hours.
+        require(
+            self.max_file_bytes <= 10 * 1000**3,
+            "ingest.max_file_bytes",
+            "Rekognition's limit is 10 GB",
+        )
+        require(
+            0 < self.max_duration_s <= 6 * 3600,
+            "ingest.max_duration_s",
+            "must be within Rekognition's 6 h",
+        )
+        require(bool(EMAIL_RE.match(self.contact)), "ingest.contact", "must be an e-mail address")
+        require(
+            MIN_TIMEOUT_SEC <= self.timeout_s <= MAX_LAMBDA_TIMEOUT_SEC,
+            "ingest.timeout_s",
+            f"must be {MIN_TIMEOUT_SEC}..{MAX_LAMBDA_TIMEOUT_SEC}: the handler starts a clip only "
+            f"with 120 s left and keeps 45 s to report, got {self.timeout_s}",
+        )
+        require(128 <= self.memory_mib <= 10240, "ingest.memory_mib", "Lambda allows 128..10240")
 
 
 def ingest_spec(limits: IngestLimits) -> FunctionSpec:
@@ -64,7 +83,7 @@ def ingest_spec(limits: IngestLimits) -> FunctionSpec:
             "AssetsSkipped",
             "SourceFailures",
         ),
-        timeout_sec=limits.timeout_sec,
+        timeout_sec=limits.timeout_s,
         memory_mib=limits.memory_mib,
     )
 
@@ -96,12 +115,11 @@ class Ingest(Unit):
         data_lake, catalog = runtime.data_lake, runtime.catalog
         self.handler = self.add_function(
             ingest_spec(limits),
-            IngestSettings(
-                raw_bucket=data_lake.raw.bucket_name,
-                catalog_table=catalog.table_name,
+            self.settings(
+                IngestSettings,
                 config_parameter=campaign_config.parameter_name,
                 pixabay_secret_arn=pixabay_key.secret_arn,
-                contact_email=limits.contact_email,
+                contact_email=limits.contact,
                 max_file_bytes=limits.max_file_bytes,
                 max_duration_s=limits.max_duration_s,
                 sources=limits.sources,

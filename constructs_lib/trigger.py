@@ -12,6 +12,7 @@ from constructs import Construct
 
 from constructs_lib.data_lake import UPLOADS_PREFIX
 from constructs_lib.dead_letters import dead_letter_queue
+from constructs_lib.props import require
 from constructs_lib.units import FunctionSpec, Unit, UnitRuntime
 from lambdas.trigger.settings import TriggerSettings
 
@@ -27,12 +28,26 @@ UPLOAD_STARTER = FunctionSpec(
 
 @dataclass(frozen=True)
 class WeeklySchedule:
-    """EventBridge cron fields, UTC."""
+    """EventBridge cron fields (UTC) of the weekly run (configuration field ``schedule``)."""
 
-    minute: str
-    hour: str
-    week_day: str
+    minute: str = "0"
+    hour: str = "6"
+    week_day: str = "MON"
     enabled: bool = True
+    # How long past the schedule interval the "no successful run" alarm waits.
+    interval_hours: int = 168
+    margin_hours: int = 6
+
+    def __post_init__(self) -> None:
+        for name in ("minute", "hour", "week_day"):
+            value = getattr(self, name)
+            require(
+                isinstance(value, str) and bool(value) and " " not in value,
+                f"schedule.{name}",
+                f"must be one cron field without spaces, got {value!r}",
+            )
+        require(self.interval_hours >= 1, "schedule.interval_hours", "must be >= 1")
+        require(self.margin_hours >= 0, "schedule.margin_hours", "must be >= 0")
 
 
 class Triggers(Unit):

@@ -8,13 +8,16 @@ bad value fails synthesis with a message that names the field.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from constructs_lib.data_lake import LifecycleDays
+from constructs_lib.ingest import IngestLimits
+from constructs_lib.props import EMAIL_RE, require
+from constructs_lib.trigger import WeeklySchedule
+from lambdas.finalize.cost import UnitPrices
 
 _CAMPAIGN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CRON_FIELDS = ("minute", "hour", "day", "month", "week_day", "year")
 
 # Rekognition Video allows 20 concurrent jobs per account by default and each asset runs three
@@ -23,39 +26,6 @@ REKOGNITION_CONCURRENT_JOBS = 20
 ANALYSIS_FEATURES = 3
 MAX_MAP_CONCURRENCY = REKOGNITION_CONCURRENT_JOBS // ANALYSIS_FEATURES
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field."""
-
-
-def _require(condition: bool, name: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(f"{name}: {message}")
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    """EventBridge cron fields (UTC) of the weekly run; unset fields mean '*' or '?'."""
-
-    minute: str = "0"
-    hour: str = "6"
-    week_day: str = "MON"
-    enabled: bool = True
-    # How long past the schedule interval the "no successful run" alarm waits.
-    interval_hours: int = 168
-    margin_hours: int = 6
-
-    def __post_init__(self) -> None:
-        for name in ("minute", "hour", "week_day"):
-            value = getattr(self, name)
-            _require(
-                isinstance(value, str) and bool(value) and " " not in value,
-                f"schedule.{name}",
-                f"must be one cron field without spaces, got {value!r}",
-            )
-        _require(self.interval_hours >= 1, "schedule.interval_hours", "must be >= 1")
-        _require(self.margin_hours >= 0, "schedule.margin_hours", "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -67,24 +37,24 @@ class CampaignDefaults:
     batch_size_video: int = 2
 
     def __post_init__(self) -> None:
-        _require(len(self.campaigns) > 0, "campaigns.campaigns", "at least one campaign is needed")
+        require(len(self.campaigns) > 0, "campaigns.campaigns", "at least one campaign is needed")
         for name in self.campaigns:
-            _require(
+            require(
                 bool(_CAMPAIGN_RE.match(name)),
                 "campaigns.campaigns",
                 f"{name!r} is not a lowercase slug of 1-40 letters, digits or '-'",
             )
-        _require(
+        require(
             len(set(self.campaigns)) == len(self.campaigns),
             "campaigns.campaigns",
             "names must be unique",
         )
-        _require(
+        require(
             self.active in self.campaigns,
             "campaigns.active",
             f"{self.active!r} is not in campaigns {self.campaigns}",
         )
-        _require(
+        require(
             isinstance(self.batch_size_video, int) and 1 <= self.batch_size_video <= 50,
             "campaigns.batch_size_video",
             f"must be between 1 and 50, got {self.batch_size_video!r}",
@@ -97,48 +67,6 @@ class CampaignDefaults:
             "campaigns": list(self.campaigns),
             "batch_sizes": {"video": self.batch_size_video},
         }
-
-
-@dataclass(frozen=True)
-class IngestConfig:
-    """Limits and politeness settings for the media sources."""
-
-    max_file_bytes: int = 2 * 1024**3
-    max_duration_s: int = 6 * 3600
-    contact: str = "media-pipeline-ops@example.com"
-    timeout_s: int = 900
-    memory_mib: int = 512
-
-    def __post_init__(self) -> None:
-        _require(self.max_file_bytes > 0, "ingest.max_file_bytes", "must be > 0")
-        # Rekognition Video reads files up to 10 GB and 6 hours.
-        _require(
-            self.max_file_bytes <= 10 * 1000**3,
-            "ingest.max_file_bytes",
-            "Rekognition's limit is 10 GB",
-        )
-        _require(
-            0 < self.max_duration_s <= 6 * 3600,
-            "ingest.max_duration_s",
-            "must be within Rekognition's 6 h",
-        )
-        _require(bool(_EMAIL_RE.match(self.contact)), "ingest.contact", "must be an e-mail address")
-        _require(1 <= self.timeout_s <= 900, "ingest.timeout_s", "Lambda allows 1..900 s")
-        _require(128 <= self.memory_mib <= 10240, "ingest.memory_mib", "Lambda allows 128..10240")
-
-
-@dataclass(frozen=True)
-class UnitPrices:
-    """USD list prices used for the estimated cost metrics (us-east-1, on-demand)."""
-
-    rekognition_per_minute_per_feature: float = 0.10
-    mediaconvert_per_normalized_minute: float = 0.0075
-    stepfunctions_per_transition: float = 0.000025
-    lambda_per_gb_second: float = 0.0000166667
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            _require(getattr(self, f.name) >= 0, f"prices.{f.name}", "must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -159,8 +87,8 @@ class MonitoringConfig:
             "lambda_throttles_threshold",
             "anomaly_threshold_usd",
         ):
-            _require(getattr(self, name) >= 1, f"monitoring.{name}", "must be >= 1")
-        _require(
+            require(getattr(self, name) >= 1, f"monitoring.{name}", "must be >= 1")
+        require(
             (self.slack_workspace_id is None) == (self.slack_channel_id is None),
             "monitoring.slack_channel_id",
             "set both slack_workspace_id and slack_channel_id, or neither",
@@ -176,9 +104,9 @@ class EnvironmentConfig:
     retain_data: bool
     log_retention_days: int
     lifecycle: LifecycleDays = field(default_factory=LifecycleDays)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    schedule: WeeklySchedule = field(default_factory=WeeklySchedule)
     campaigns: CampaignDefaults = field(default_factory=CampaignDefaults)
-    ingest: IngestConfig = field(default_factory=IngestConfig)
+    ingest: IngestLimits = field(default_factory=IngestLimits)
     prices: UnitPrices = field(default_factory=UnitPrices)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     map_concurrency: int = 2
@@ -188,27 +116,27 @@ class EnvironmentConfig:
     region: str | None = None
 
     def __post_init__(self) -> None:
-        _require(self.name in ENVIRONMENT_NAMES, "name", f"unknown environment {self.name!r}")
-        _require(
+        require(self.name in ENVIRONMENT_NAMES, "name", f"unknown environment {self.name!r}")
+        require(
             self.stage_id[:1].isupper() and self.stage_id.isalnum(),
             "stage_id",
             f"must be PascalCase, got {self.stage_id!r}",
         )
-        _require(
+        require(
             self.log_retention_days in LOG_RETENTION_DAYS,
             "log_retention_days",
             f"{self.log_retention_days} is not a CloudWatch retention; "
             f"use one of {LOG_RETENTION_DAYS}",
         )
-        _require(
+        require(
             1 <= self.map_concurrency <= MAX_MAP_CONCURRENCY,
             "map_concurrency",
             f"must be 1..{MAX_MAP_CONCURRENCY} (Rekognition's {REKOGNITION_CONCURRENT_JOBS} "
             f"concurrent jobs / {ANALYSIS_FEATURES} per asset), got {self.map_concurrency}",
         )
         for email in self.alert_emails:
-            _require(bool(_EMAIL_RE.match(email)), "alert_emails", f"{email!r} is not an e-mail")
-        _require(self.monthly_budget_usd > 0, "monthly_budget_usd", "must be > 0")
+            require(bool(EMAIL_RE.match(email)), "alert_emails", f"{email!r} is not an e-mail")
+        require(self.monthly_budget_usd > 0, "monthly_budget_usd", "must be > 0")
 
     @property
     def deployment_tag(self) -> str:
@@ -228,7 +156,7 @@ def build_environments(
     """The two deployments, side by side. ``app.py`` passes what it read from env and context."""
     emails = alert_emails or {}
     unknown = set(emails) - set(ENVIRONMENT_NAMES)
-    _require(not unknown, "alert_emails", f"unknown environment(s) {sorted(unknown)}")
+    require(not unknown, "alert_emails", f"unknown environment(s) {sorted(unknown)}")
     return {
         "dev": EnvironmentConfig(
             name="dev",
@@ -241,7 +169,7 @@ def build_environments(
                 renditions_instant_archive_days=30,
                 access_log_expiry_days=90,
             ),
-            schedule=ScheduleConfig(hour="7", week_day="MON"),
+            schedule=WeeklySchedule(hour="7", week_day="MON"),
             map_concurrency=2,
             monitoring=MonitoringConfig(lambda_errors_threshold=3, anomaly_threshold_usd=10),
             alert_emails=emails.get("dev", ()),
@@ -255,7 +183,7 @@ def build_environments(
             retain_data=True,
             log_retention_days=365,
             lifecycle=LifecycleDays(),
-            schedule=ScheduleConfig(hour="6", week_day="MON"),
+            schedule=WeeklySchedule(hour="6", week_day="MON"),
             map_concurrency=5,
             monitoring=MonitoringConfig(lambda_errors_threshold=1, anomaly_threshold_usd=25),
             alert_emails=emails.get("prod", ()),
@@ -275,6 +203,6 @@ def select_environments(
     picked = []
     for raw in names.split(","):
         name = raw.strip()
-        _require(name in envs, "env", f"unknown environment {name!r}; known: {sorted(envs)}")
+        require(name in envs, "env", f"unknown environment {name!r}; known: {sorted(envs)}")
         picked.append(envs[name])
     return picked

@@ -12,12 +12,12 @@ from constructs_lib.alerts import EncryptedTopic
 from constructs_lib.analysis import Analysis
 from constructs_lib.finalize import Finalize
 from constructs_lib.functions import DependenciesLayer
-from constructs_lib.ingest import Ingest, IngestLimits
+from constructs_lib.ingest import Ingest
 from constructs_lib.notify import Notify
 from constructs_lib.resolve import Resolve
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.transcode import Transcode
-from constructs_lib.trigger import Triggers, WeeklySchedule
+from constructs_lib.trigger import Triggers
 from constructs_lib.units import UnitRuntime, Units
 from stacks.config import EnvironmentConfig
 from stacks.stateful import StatefulStack
@@ -49,13 +49,7 @@ class PipelineStack(cdk.Stack):
             campaign_config=stateful.campaign_config,
             pixabay_key=stateful.pixabay_key,
             runtime=runtime,
-            limits=IngestLimits(
-                contact_email=config.ingest.contact,
-                max_file_bytes=config.ingest.max_file_bytes,
-                max_duration_s=config.ingest.max_duration_s,
-                timeout_sec=config.ingest.timeout_s,
-                memory_mib=config.ingest.memory_mib,
-            ),
+            limits=config.ingest,
         )
         self.resolve_input = Resolve(
             self, "Resolve", runtime=runtime, campaign_config=stateful.campaign_config
@@ -91,12 +85,7 @@ class PipelineStack(cdk.Stack):
             "Triggers",
             state_machine=self.workflow.state_machine,
             runtime=runtime,
-            schedule=WeeklySchedule(
-                minute=config.schedule.minute,
-                hour=config.schedule.hour,
-                week_day=config.schedule.week_day,
-                enabled=config.schedule.enabled,
-            ),
+            schedule=config.schedule,
         )
         self.units.members.append(self.triggers)
         cdk.CfnOutput(

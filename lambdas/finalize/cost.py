@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lambdas.shared.settings import SettingsError
+
 # Rekognition bills per started minute of video, per feature.
 ANALYSIS_FEATURES = 3
 # State transitions per asset, measured by benchmarks/orchestration.py on the synthesized
@@ -24,10 +26,22 @@ LAMBDA_GB_SECONDS_PER_ASSET = 20.0
 
 @dataclass(frozen=True)
 class UnitPrices:
-    rekognition_per_minute_per_feature: float
-    mediaconvert_per_normalized_minute: float
-    stepfunctions_per_transition: float
-    lambda_per_gb_second: float
+    """USD list prices for the estimate (us-east-1, on-demand).
+
+    The same class is the configuration field ``prices`` (``stacks/config.py``), whose values the
+    finalize construct passes in ``UNIT_PRICES``, so the two ends cannot disagree on a name.
+    """
+
+    rekognition_per_minute_per_feature: float = 0.10
+    mediaconvert_per_normalized_minute: float = 0.0075
+    stepfunctions_per_transition: float = 0.000025
+    lambda_per_gb_second: float = 0.0000166667
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise SettingsError(f"prices.{name}: must be a number >= 0, got {value!r}")
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> UnitPrices | None:

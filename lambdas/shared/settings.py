@@ -27,7 +27,8 @@ Check = Callable[[Any], str | None]
 
 
 class SettingsError(ValueError):
-    """The function's environment is incomplete or wrong: a deployment problem, not bad input."""
+    """A setting is missing or wrong: in a function's environment (a deployment problem, not bad
+    input), or in the configuration that fills it (synthesis then stops with this message)."""
 
 
 def setting(*, default: Any = dataclasses.MISSING, check: Check | None = None) -> Any:

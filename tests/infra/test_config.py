@@ -6,11 +6,14 @@ import aws_cdk as cdk
 import pytest
 
 from constructs_lib.data_lake import LifecycleDays, LifecycleError
+from constructs_lib.ingest import IngestLimits
+from constructs_lib.props import ConfigError
+from constructs_lib.trigger import WeeklySchedule
+from lambdas.finalize.cost import UnitPrices
+from lambdas.shared.settings import SettingsError
 from stacks.config import (
     CampaignDefaults,
-    ConfigError,
     EnvironmentConfig,
-    IngestConfig,
     build_environments,
     select_environments,
 )
@@ -43,8 +46,12 @@ def test_bad_lifecycle_days_name_the_field(kwargs, field):
         (lambda: CampaignDefaults(batch_size_video=0), "campaigns.batch_size_video"),
         (lambda: CampaignDefaults(batch_size_video=51), "campaigns.batch_size_video"),
         (lambda: CampaignDefaults(campaigns=("Travel",), active="Travel"), "campaigns.campaigns"),
-        (lambda: IngestConfig(contact="nobody"), "ingest.contact"),
-        (lambda: IngestConfig(max_duration_s=7 * 3600), "ingest.max_duration_s"),
+        (lambda: IngestLimits(contact="nobody"), "ingest.contact"),
+        (lambda: IngestLimits(max_duration_s=7 * 3600), "ingest.max_duration_s"),
+        # The construct's own floor, named as the configuration field it comes from.
+        (lambda: IngestLimits(timeout_s=60), "ingest.timeout_s"),
+        (lambda: WeeklySchedule(hour="6 7"), "schedule.hour"),
+        (lambda: WeeklySchedule(margin_hours=-1), "schedule.margin_hours"),
         (
             lambda: EnvironmentConfig(
                 name="qa", stage_id="Qa", retain_data=False, log_retention_days=14
@@ -99,3 +106,26 @@ def test_alert_emails_from_context_reach_the_config():
     assert envs["dev"].alert_emails == ()
     with pytest.raises(ConfigError, match="alert_emails"):
         build_environments(alert_emails={"qa": ("ops@example.com",)})
+
+
+@pytest.mark.parametrize("value", [-0.01, "0.1", True])
+def test_a_bad_unit_price_names_its_field(value):
+    # The configuration holds the finalize unit's own price type, so its check is the only one.
+    with pytest.raises(SettingsError, match=r"^prices\.lambda_per_gb_second: must be a number"):
+        UnitPrices(lambda_per_gb_second=value)
+
+
+def test_synthesis_reports_a_bad_value_in_one_line(monkeypatch, capsys):
+    # Given a configuration whose unit prices are wrong (checked by the finalize unit's type)
+    import app
+
+    def environments(**_kwargs: object) -> None:
+        UnitPrices(stepfunctions_per_transition=-1)
+
+    monkeypatch.setattr(app, "build_environments", environments)
+
+    # When the app runs, it stops with the field named, not a traceback
+    assert app.main() == 1
+    assert capsys.readouterr().err == (
+        "error: prices.stepfunctions_per_transition: must be a number >= 0, got -1\n"
+    )
