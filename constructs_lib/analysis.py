@@ -19,7 +19,7 @@ from constructs_lib.nag import (
     arn_finding,
     render,
 )
-from constructs_lib.principals import account_service_principal
+from constructs_lib.principals import service_role
 from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
 from constructs_lib.workflow import REKOGNITION_TRANSIENT, Flow, retry_transient
 from lambdas.analysis.settings import StartSettings
@@ -93,18 +93,18 @@ class Analysis(Unit):
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake, catalog = runtime.data_lake, runtime.catalog
         self.topic = EncryptedTopic(self, "CompletionTopic", description="Rekognition completion")
-        self.rekognition_role = iam.Role(
+        self.rekognition_role = service_role(
             self,
             "RekognitionRole",
-            assumed_by=account_service_principal(self, "rekognition.amazonaws.com"),
-            description="Lets Rekognition Video publish job completion to the pipeline's topic",
+            "rekognition.amazonaws.com",
+            "Lets Rekognition Video publish job completion to the pipeline's topic",
         )
         self.topic.grant_publish(self.rekognition_role)
 
         self.start = self.add_function(
             START,
-            StartSettings(
-                catalog_table=catalog.table_name,
+            self.settings(
+                StartSettings,
                 rekognition_topic_arn=self.topic.topic_arn,
                 rekognition_role_arn=self.rekognition_role.role_arn,
                 min_label_confidence=min_label_confidence,
@@ -132,7 +132,7 @@ class Analysis(Unit):
         # then wait until its timeout. Such notices are kept for inspection and redrive.
         self.undelivered = dead_letter_queue(self, "UndeliveredNotices")
         self.dead_letter_queues["UndeliveredRekognitionNotices"] = self.undelivered
-        catalog_settings = CatalogSettings(catalog_table=catalog.table_name)
+        catalog_settings = self.settings(CatalogSettings)
         self.callback = self.add_function(
             CALLBACK, catalog_settings, async_dead_letter_queue=self.undelivered
         )

@@ -62,9 +62,8 @@ class Finalize(Unit):
         data_lake, catalog = runtime.data_lake, runtime.catalog
         self.finalize = self.add_function(
             FINALIZE,
-            FinalizeSettings(
-                catalog_table=catalog.table_name,
-                processed_bucket=data_lake.processed.bucket_name,
+            self.settings(
+                FinalizeSettings,
                 min_label_confidence=min_label_confidence,
                 top_labels=top_labels,
                 unit_prices=dict(unit_prices or {}),
@@ -80,11 +79,7 @@ class Finalize(Unit):
 
         self.mark_failed = self.add_function(
             MARK_FAILED,
-            MarkFailedSettings(
-                catalog_table=catalog.table_name,
-                raw_bucket=data_lake.raw.bucket_name,
-                processed_bucket=data_lake.processed.bucket_name,
-            ),
+            self.settings(MarkFailedSettings),
         )
         catalog.grant_read_write(self.mark_failed.function)
         data_lake.grant_processed_video_cleanup(self.mark_failed.function)
@@ -132,20 +127,17 @@ class Finalize(Unit):
     def fragment(self, flow: Flow) -> Fragment:
         """Finalize: page every result, write <stem>_labels.json, update the catalog."""
         path = sfn.JsonPath
-        task = flow.invoke(
+        task = flow.call(
             "Finalize",
             self.finalize,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "asset": path.object_at("$.asset"),
-                    "transcode": {
-                        "outputs": path.object_at("$.plan.outputs"),
-                        "job_id": path.string_at("$.transcode.job_id"),
-                    },
-                    "analysis": path.list_at("$.analysis"),
-                }
-            ),
-            output_path="$.Payload",
+            {
+                "asset": path.object_at("$.asset"),
+                "transcode": {
+                    "outputs": path.object_at("$.plan.outputs"),
+                    "job_id": path.string_at("$.transcode.job_id"),
+                },
+                "analysis": path.list_at("$.analysis"),
+            },
         )
         retry_transient(
             task,
@@ -161,13 +153,10 @@ class Finalize(Unit):
         deployment) the asset still ends with a FAILED result that says it is not in the
         catalog."""
         path = sfn.JsonPath
-        task = flow.invoke(
+        task = flow.call(
             "Mark failed",
             self.mark_failed,
-            payload=sfn.TaskInput.from_object(
-                {"asset": path.object_at("$.asset"), "error": path.object_at("$.error")}
-            ),
-            output_path="$.Payload",
+            {"asset": path.object_at("$.asset"), "error": path.object_at("$.error")},
         )
         task.add_catch(
             sfn.Pass(

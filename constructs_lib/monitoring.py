@@ -28,7 +28,7 @@ from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.finalize import Finalize
 from constructs_lib.functions import PipelineFunction
 from constructs_lib.ingest import Ingest
-from constructs_lib.principals import account_service_principal
+from constructs_lib.principals import service_role
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.transcode import Transcode
 from constructs_lib.units import Units
@@ -56,6 +56,20 @@ class AlarmThresholds:
     no_success_hours: int
 
 
+@dataclass(frozen=True)
+class Watched:
+    """The pipeline as every monitoring construct reads it.
+
+    ``units`` in workflow order (alarms and widgets follow it); ``alerts`` is the one topic every
+    alarm, notice and budget reports to; ``deployment`` names this deployment in what they send.
+    """
+
+    workflow: PipelineStateMachine
+    units: Units
+    alerts: EncryptedTopic
+    deployment: str
+
+
 class FailureNotices(Construct):
     """EventBridge rules that turn failures into readable messages on the alerts topic."""
 
@@ -63,23 +77,21 @@ class FailureNotices(Construct):
         self,
         scope: Construct,
         construct_id: str,
-        *,
-        workflow: PipelineStateMachine,
-        alerts: EncryptedTopic,
-        deployment: str,
+        watched: Watched,
     ) -> None:
         super().__init__(scope, construct_id)
+        workflow, alerts, deployment = watched.workflow, watched.alerts, watched.deployment
         region = cdk.Stack.of(self).region
         field = events.EventField.from_path
         # A notice that cannot be delivered is kept (and alarmed on) instead of lost.
         self.dead_letters = dead_letter_queue(self, "Undelivered")
         # EventBridge publishes through a role of its own (which gets the topic's KMS key
         # through grant_publish) instead of a broad topic-policy grant to events.amazonaws.com.
-        self.publisher = iam.Role(
+        self.publisher = service_role(
             self,
             "Publisher",
-            assumed_by=account_service_principal(self, "events.amazonaws.com"),
-            description="EventBridge publishes failure notices to the alerts topic",
+            "events.amazonaws.com",
+            "EventBridge publishes failure notices to the alerts topic",
         )
         alerts.grant_publish(self.publisher)
         self.executions = self._notice(
@@ -150,22 +162,21 @@ class PipelineAlarms(Construct):
         self,
         scope: Construct,
         construct_id: str,
+        watched: Watched,
         *,
-        workflow: PipelineStateMachine,
-        units: Units,
-        alerts: EncryptedTopic,
         thresholds: AlarmThresholds,
         dead_letter_queues: dict[str, sqs.IQueue] | None = None,
     ) -> None:
         """Every unit's functions (errors, throttles), dead-letter queues (not empty) and event
         alarms (one event in 5 minutes); ``dead_letter_queues`` adds queues of monitoring's own."""
         super().__init__(scope, construct_id)
+        units, alerts = watched.units, watched.alerts
         functions = units.functions()
         dead_letter_queues = {**units.dead_letter_queues(), **(dead_letter_queues or {})}
         action = cw_actions.SnsAction(alerts.topic)
         alerts.grant_publish_to_service("cloudwatch.amazonaws.com")
         self.alarms: list[cloudwatch.Alarm] = []
-        machine = workflow.state_machine
+        machine = watched.workflow.state_machine
 
         def add(alarm: cloudwatch.Alarm) -> cloudwatch.Alarm:
             alarm.add_alarm_action(action)
@@ -256,18 +267,18 @@ class PipelineDashboard(Construct):
         self,
         scope: Construct,
         construct_id: str,
+        watched: Watched,
         *,
-        workflow: PipelineStateMachine,
-        units: Units,
         data_lake: DataLake,
         campaigns: tuple[str, ...],
         alarms: list[cloudwatch.Alarm],
     ) -> None:
         super().__init__(scope, construct_id)
+        units = watched.units
         functions = units.functions()
         ingest, transcode = units.one(Ingest), units.one(Transcode)
         finalize = units.one(Finalize)
-        machine = workflow.state_machine
+        machine = watched.workflow.state_machine
         hour = cdk.Duration.hours(1)
         self.dashboard = cloudwatch.Dashboard(
             self, "Resource", default_interval=cdk.Duration.days(7)
@@ -407,13 +418,13 @@ class CostControls(Construct):
         self,
         scope: Construct,
         construct_id: str,
+        watched: Watched,
         *,
-        alerts: EncryptedTopic,
-        deployment: str,
         monthly_budget_usd: int,
         anomaly_threshold_usd: int,
     ) -> None:
         super().__init__(scope, construct_id)
+        alerts, deployment = watched.alerts, watched.deployment
         for service in ("budgets.amazonaws.com", "costalerts.amazonaws.com"):
             alerts.grant_publish_to_service(service)
         subscriber = budgets.CfnBudget.SubscriberProperty(
@@ -478,13 +489,13 @@ class SlackAlerts(Construct):
         self,
         scope: Construct,
         construct_id: str,
+        watched: Watched,
         *,
-        alerts: EncryptedTopic,
-        deployment: str,
         workspace_id: str,
         channel_id: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        alerts, deployment = watched.alerts, watched.deployment
         self.channel = chatbot.SlackChannelConfiguration(
             self,
             "Resource",

@@ -47,21 +47,18 @@ class Notify(Unit):
     def fragment(self, flow: Flow) -> Fragment:
         """Summary: publish the run summary (assets, skips, errors) to the alerts topic."""
         path = sfn.JsonPath
-        task = flow.invoke(
+        task = flow.call(
             "Summary",
             self.summary,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "execution": path.execution_id,
-                    "campaign": path.string_at("$.campaign"),
-                    "results": path.list_at("$.results"),
-                    "ingest": {
-                        "skipped": path.object_at("$.ingest.skipped"),
-                        "errors": path.list_at("$.ingest.errors"),
-                    },
-                }
-            ),
-            output_path="$.Payload",
+            {
+                "execution": path.execution_id,
+                "campaign": path.string_at("$.campaign"),
+                "results": path.list_at("$.results"),
+                "ingest": {
+                    "skipped": path.object_at("$.ingest.skipped"),
+                    "errors": path.list_at("$.ingest.errors"),
+                },
+            },
         )
         return Fragment(start=task, end=task)
 
@@ -72,13 +69,10 @@ class Notify(Unit):
         sentence. The monitoring stack's EventBridge rule alerts on FAILED with that Cause.
         The run ends in one of those two Fail states, so this piece is its first state only."""
         path = sfn.JsonPath
-        task = flow.invoke(
+        task = flow.call(
             "Summarize failed run",
             self.summary,
-            payload=sfn.TaskInput.from_object(
-                {"execution": path.execution_id, "run": path.entire_payload}
-            ),
-            output_path="$.Payload",
+            {"execution": path.execution_id, "run": path.entire_payload},
         )
         failed = sfn.Fail(flow.scope, "Run failed", error_path="$.error", cause_path="$.cause")
         task.next(failed)

@@ -33,13 +33,9 @@ class Resolve(Unit):
         campaign_config: CampaignConfig,
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
-        data_lake = runtime.data_lake
         self.handler = self.add_function(
             RESOLVE,
-            ResolveSettings(
-                config_parameter=campaign_config.parameter_name,
-                raw_bucket=data_lake.raw.bucket_name,
-            ),
+            self.settings(ResolveSettings, config_parameter=campaign_config.parameter_name),
         )
         campaign_config.grant_read(self.handler.function)
 
@@ -47,12 +43,7 @@ class Resolve(Unit):
         """Resolve input; ``InvalidInput`` fails the execution at once with the handler's
         message as its Cause. The catch replaces the state ("$"): the input may be any JSON,
         and "$.error" cannot be added to an array or a string."""
-        task = flow.invoke(
-            "Resolve input",
-            self.handler,
-            payload=sfn.TaskInput.from_json_path_at("$"),
-            output_path="$.Payload",
-        )
+        task = flow.call("Resolve input", self.handler)
         read_cause = sfn.Pass(
             flow.scope,
             "Read input error",

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from constructs_lib.nag import S3_READ_ACTIONS, S3_WRITE_ACTIONS, acknowledge, arn_finding
-from constructs_lib.principals import account_service_principal
+from constructs_lib.principals import service_role
 from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
 from constructs_lib.workflow import MEDIACONVERT_TRANSIENT, Flow, retry_transient
 from lambdas.transcode.settings import PlanSettings
@@ -43,21 +42,17 @@ class Transcode(Unit):
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake, catalog = runtime.data_lake, runtime.catalog
-        self.mediaconvert_role = iam.Role(
+        self.mediaconvert_role = service_role(
             self,
             "MediaConvertRole",
-            assumed_by=account_service_principal(self, "mediaconvert.amazonaws.com"),
-            description="Assumed by MediaConvert jobs of the media pipeline",
+            "mediaconvert.amazonaws.com",
+            "Assumed by MediaConvert jobs of the media pipeline",
         )
         data_lake.grant_raw_video_read(self.mediaconvert_role)
         data_lake.grant_processed_write(self.mediaconvert_role)
         self.plan = self.add_function(
             PLAN,
-            PlanSettings(
-                catalog_table=catalog.table_name,
-                processed_bucket=data_lake.processed.bucket_name,
-                deployment=deployment,
-            ),
+            self.settings(PlanSettings, deployment=deployment),
         )
         catalog.grant_read_write(self.plan.function)
 

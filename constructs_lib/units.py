@@ -20,8 +20,8 @@ line in ``stacks/pipeline.py``; the monitoring stack finds it there.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import ClassVar, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, TypeVar, cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -40,6 +40,8 @@ from constructs_lib.functions import (
 from lambdas.shared.settings import Settings
 
 __all__ = ["EventAlarm", "Fragment", "FunctionSpec", "Unit", "UnitRuntime"]
+
+SettingsT = TypeVar("SettingsT", bound=Settings)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,22 @@ class Unit(Construct):
         )
         self.functions[spec.monitoring_name] = function
         return function
+
+    def settings(self, settings: type[SettingsT], **own: Any) -> SettingsT:
+        """``settings`` with the shared data plane filled in where the class declares it.
+
+        Every unit names the catalog table and the two buckets the same way, so those values are
+        written here once and a unit passes only the settings that are its own.
+        """
+        lake = self.runtime.data_lake
+        shared = {
+            "catalog_table": self.runtime.catalog.table_name,
+            "raw_bucket": lake.raw.bucket_name,
+            "processed_bucket": lake.processed.bucket_name,
+        }
+        declared = {f.name for f in fields(settings)}
+        values = {name: value for name, value in shared.items() if name in declared}
+        return cast(SettingsT, cast(Any, settings)(**values, **own))
 
     def metric(
         self,

@@ -7,7 +7,9 @@ it invokes (for its acknowledgment of the ``:*`` version ARNs) without a hand li
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_stepfunctions as sfn
@@ -87,3 +89,18 @@ class Flow:
         if function not in self.invoked:
             self.invoked.append(function)
         return task
+
+    def call(
+        self,
+        construct_id: str,
+        function: PipelineFunction,
+        payload: Mapping[str, Any] | None = None,
+    ) -> tasks.LambdaInvoke:
+        """The common Lambda step: ``payload`` (the whole state when None) in, and the state
+        becomes what the function returns."""
+        task_input = (
+            sfn.TaskInput.from_json_path_at("$")
+            if payload is None
+            else sfn.TaskInput.from_object(dict(payload))
+        )
+        return self.invoke(construct_id, function, payload=task_input, output_path="$.Payload")

@@ -14,6 +14,7 @@ from constructs_lib.monitoring import (
     PipelineAlarms,
     PipelineDashboard,
     SlackAlerts,
+    Watched,
 )
 from stacks.config import EnvironmentConfig
 from stacks.pipeline import PipelineStack
@@ -38,26 +39,17 @@ class MonitoringStack(cdk.Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        deployment = config.deployment_tag
-        notices = FailureNotices(
-            self,
-            "FailureNotices",
-            workflow=pipeline.workflow,
-            alerts=pipeline.alerts,
-            deployment=deployment,
-        )
-        schedule = config.schedule
+        watched = Watched(pipeline.workflow, pipeline.units, pipeline.alerts, config.deployment_tag)
+        notices = FailureNotices(self, "FailureNotices", watched)
+        monitoring, schedule = config.monitoring, config.schedule
         alarms = PipelineAlarms(
             self,
             "Alarms",
-            workflow=pipeline.workflow,
-            # Every unit's functions, dead-letter queues and event alarms, in workflow order.
-            units=pipeline.units,
-            alerts=pipeline.alerts,
+            watched,
             thresholds=AlarmThresholds(
-                failed_executions=config.monitoring.failed_executions_threshold,
-                lambda_errors=config.monitoring.lambda_errors_threshold,
-                lambda_throttles=config.monitoring.lambda_throttles_threshold,
+                failed_executions=monitoring.failed_executions_threshold,
+                lambda_errors=monitoring.lambda_errors_threshold,
+                lambda_throttles=monitoring.lambda_throttles_threshold,
                 no_success_hours=schedule.interval_hours + schedule.margin_hours,
             ),
             dead_letter_queues={"UndeliveredFailureNotices": notices.dead_letters},
@@ -65,8 +57,7 @@ class MonitoringStack(cdk.Stack):
         self.dashboard = PipelineDashboard(
             self,
             "Dashboard",
-            workflow=pipeline.workflow,
-            units=pipeline.units,
+            watched,
             data_lake=stateful.data_lake,
             campaigns=config.campaigns.campaigns,
             alarms=alarms.alarms,
@@ -74,18 +65,15 @@ class MonitoringStack(cdk.Stack):
         CostControls(
             self,
             "CostControls",
-            alerts=pipeline.alerts,
-            deployment=deployment,
+            watched,
             monthly_budget_usd=config.monthly_budget_usd,
-            anomaly_threshold_usd=config.monitoring.anomaly_threshold_usd,
+            anomaly_threshold_usd=monitoring.anomaly_threshold_usd,
         )
-        monitoring = config.monitoring
         if monitoring.slack_workspace_id and monitoring.slack_channel_id:
             SlackAlerts(
                 self,
                 "Slack",
-                alerts=pipeline.alerts,
-                deployment=deployment,
+                watched,
                 workspace_id=monitoring.slack_workspace_id,
                 channel_id=monitoring.slack_channel_id,
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lambdas.ingest import values
@@ -126,14 +126,4 @@ class IngestedAsset:
     height: int | None
 
     def to_output(self) -> dict[str, Any]:
-        return {
-            "bucket": self.bucket,
-            "key": self.key,
-            "asset_id": self.asset_id,
-            "source": self.source,
-            "campaign": self.campaign,
-            "duration_s": self.duration_s,
-            "size_bytes": self.size_bytes,
-            "width": self.width,
-            "height": self.height,
-        }
+        return asdict(self)

@@ -31,6 +31,13 @@ def commons() -> CommonsSource:
     return CommonsSource(http, max_file_bytes=2 * 1024**3)
 
 
+def only_hit(rsps: responses.RequestsMock, commons: CommonsSource, page: dict[str, Any]) -> Any:
+    """Serve one result page holding ``page``; what the search makes of it (one hit)."""
+    mock_commons(rsps, commons_page(page))
+    [hit] = list(commons.search("travel", 1))
+    return hit
+
+
 def query_of(call: responses.Call) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(call.request.url).query).items()}
 
@@ -86,11 +93,8 @@ def test_pages_are_fetched_only_as_hits_are_consumed(rsps, commons):
 
 
 def test_a_free_webm_becomes_a_candidate_with_checksum_and_plain_text_attribution(rsps, commons):
-    # Given a CC BY-SA WebM whose extmetadata is HTML
-    mock_commons(rsps, commons_page(commons_file("File:Lisbon tram 28 in Alfama.webm")))
-
-    # When searched
-    [hit] = list(commons.search("travel", 1))
+    # Given a CC BY-SA WebM whose extmetadata is HTML, when searched
+    hit = only_hit(rsps, commons, commons_file("File:Lisbon tram 28 in Alfama.webm"))
 
     # Then it is fetched as is, verified by SHA-1, and credited in plain text
     assert isinstance(hit, Candidate)
@@ -162,10 +166,9 @@ def test_hidden_quickstatements_labels_never_reach_the_attribution(rsps, commons
     meta = page["videoinfo"][0]["extmetadata"]
     meta["ObjectName"]["value"] = QS_OBJECT_NAME
     meta["Artist"]["value"] = QS_ARTIST
-    mock_commons(rsps, commons_page(page))
 
     # When searched
-    [hit] = list(commons.search("travel", 1))
+    hit = only_hit(rsps, commons, page)
 
     # Then the title, the author and the credit line hold only the visible text
     assert isinstance(hit, Candidate)
@@ -177,11 +180,8 @@ def test_hidden_quickstatements_labels_never_reach_the_attribution(rsps, commons
 
 
 def test_a_non_free_license_is_rejected_with_the_license_named(rsps, commons):
-    # Given a GFDL-only file
-    mock_commons(rsps, commons_page(commons_file("File:Night train to Porto.webm")))
-
-    # When searched
-    [hit] = list(commons.search("travel", 1))
+    # Given a GFDL-only file, when searched
+    hit = only_hit(rsps, commons, commons_file("File:Night train to Porto.webm"))
 
     # Then it is turned down, saying which license and what is accepted
     assert isinstance(hit, Rejected)
@@ -193,11 +193,8 @@ def test_a_non_free_license_is_rejected_with_the_license_named(rsps, commons):
 
 
 def test_ogg_theora_is_taken_from_the_best_webm_derivative(rsps, commons):
-    # Given an Ogg file with VP9 and VP8 transcodes at 360p and 480p
-    mock_commons(rsps, commons_page(commons_file("File:Ferry crossing the Tagus.ogv")))
-
-    # When searched
-    [hit] = list(commons.search("travel", 1))
+    # Given an Ogg file with VP9 and VP8 transcodes at 360p and 480p, when searched
+    hit = only_hit(rsps, commons, commons_file("File:Ferry crossing the Tagus.ogv"))
 
     # Then the 480p VP9 WebM is fetched, versioned by original SHA-1 plus transcode
     assert isinstance(hit, Candidate)
@@ -250,10 +247,9 @@ def test_a_file_mediaconvert_cannot_take_is_rejected_with_a_reason(
     # Given a hit whose videoinfo says it is not a video MediaConvert reads
     page = commons_file(title)
     change(page["videoinfo"][0])
-    mock_commons(rsps, commons_page(page))
 
     # When searched
-    [hit] = list(commons.search("travel", 1))
+    hit = only_hit(rsps, commons, page)
 
     # Then it is rejected with the reason, saying why
     assert isinstance(hit, Rejected)
