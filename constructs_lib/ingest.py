@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from constructs_lib.campaign_config import CampaignConfig, PixabayApiKey
+from constructs_lib.campaign_config import PixabayApiKey
 from constructs_lib.nag import (
     S3_DELETE_ACTIONS,
     S3_READ_ACTIONS,
@@ -106,7 +106,6 @@ class Ingest(Unit):
         scope: Construct,
         construct_id: str,
         *,
-        campaign_config: CampaignConfig,
         pixabay_key: PixabayApiKey,
         runtime: UnitRuntime,
         limits: IngestLimits,
@@ -117,7 +116,6 @@ class Ingest(Unit):
             ingest_spec(limits),
             self.settings(
                 IngestSettings,
-                config_parameter=campaign_config.parameter_name,
                 pixabay_secret_arn=pixabay_key.secret_arn,
                 contact_email=limits.contact,
                 max_file_bytes=limits.max_file_bytes,
@@ -129,7 +127,7 @@ class Ingest(Unit):
         data_lake.grant_uploads_read(self.handler.function)
         data_lake.grant_scratch_read_write(self.handler.function)
         catalog.grant_read_write(self.handler.function)
-        campaign_config.grant_read(self.handler.function)
+        runtime.campaign_config.grant_read(self.handler.function)
         pixabay_key.grant_read(self.handler.function)
 
         policy = self.handler.default_policy

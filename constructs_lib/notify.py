@@ -36,11 +36,10 @@ class Notify(Unit):
         *,
         runtime: UnitRuntime,
         alerts: EncryptedTopic,
-        deployment: str,
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
         self.summary = self.add_function(
-            SUMMARY, SummarySettings(alerts_topic_arn=alerts.topic_arn, deployment=deployment)
+            SUMMARY, self.settings(SummarySettings, alerts_topic_arn=alerts.topic_arn)
         )
         alerts.grant_publish(self.summary.function)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from constructs_lib.campaign_config import CampaignConfig
 from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
 from constructs_lib.workflow import Flow
 from lambdas.resolve.settings import ResolveSettings
@@ -24,20 +23,13 @@ RESOLVE = FunctionSpec(
 class Resolve(Unit):
     """``{}`` becomes the active campaign with its batch sizes; anything else is checked."""
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        runtime: UnitRuntime,
-        campaign_config: CampaignConfig,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, runtime: UnitRuntime) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
         self.handler = self.add_function(
             RESOLVE,
-            self.settings(ResolveSettings, config_parameter=campaign_config.parameter_name),
+            self.settings(ResolveSettings),
         )
-        campaign_config.grant_read(self.handler.function)
+        runtime.campaign_config.grant_read(self.handler.function)
 
     def fragment(self, flow: Flow) -> Fragment:
         """Resolve input; ``InvalidInput`` fails the execution at once with the handler's

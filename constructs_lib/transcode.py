@@ -32,14 +32,7 @@ class Transcode(Unit):
     processed bucket; nothing else. The job itself is created by the state machine (``.sync``).
     """
 
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        runtime: UnitRuntime,
-        deployment: str,
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, runtime: UnitRuntime) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake, catalog = runtime.data_lake, runtime.catalog
         self.mediaconvert_role = service_role(
@@ -52,7 +45,7 @@ class Transcode(Unit):
         data_lake.grant_processed_write(self.mediaconvert_role)
         self.plan = self.add_function(
             PLAN,
-            self.settings(PlanSettings, deployment=deployment),
+            self.settings(PlanSettings),
         )
         catalog.grant_read_write(self.plan.function)
 

@@ -29,6 +29,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from constructs_lib.campaign_config import CampaignConfig
 from constructs_lib.catalog import AssetCatalog
 from constructs_lib.data_lake import DataLake
 from constructs_lib.functions import (
@@ -46,13 +47,16 @@ SettingsT = TypeVar("SettingsT", bound=Settings)
 
 @dataclass(frozen=True)
 class UnitRuntime:
-    """What every unit shares: the dependencies layer, the log retention, the data lake and the
-    catalog (the stateful stack's, which most units read or write)."""
+    """What every unit shares: the dependencies layer and the log retention, the stateful
+    stack's data lake, catalog and campaign parameter (which most units read or write), and the
+    deployment's name (in MediaConvert job metadata and run summaries)."""
 
     layer: DependenciesLayer
     log_retention_days: int
     data_lake: DataLake
     catalog: AssetCatalog
+    campaign_config: CampaignConfig
+    deployment: str
 
 
 @dataclass(frozen=True)
@@ -125,16 +129,19 @@ class Unit(Construct):
         return function
 
     def settings(self, settings: type[SettingsT], **own: Any) -> SettingsT:
-        """``settings`` with the shared data plane filled in where the class declares it.
+        """``settings`` with what the runtime shares filled in where the class declares it.
 
-        Every unit names the catalog table and the two buckets the same way, so those values are
-        written here once and a unit passes only the settings that are its own.
+        Every unit names the catalog table, the two buckets, the campaign parameter and the
+        deployment the same way, so those values are written here once and a unit passes only
+        the settings that are its own.
         """
-        lake = self.runtime.data_lake
+        runtime, lake = self.runtime, self.runtime.data_lake
         shared = {
-            "catalog_table": self.runtime.catalog.table_name,
+            "catalog_table": runtime.catalog.table_name,
             "raw_bucket": lake.raw.bucket_name,
             "processed_bucket": lake.processed.bucket_name,
+            "config_parameter": runtime.campaign_config.parameter_name,
+            "deployment": runtime.deployment,
         }
         declared = {f.name for f in fields(settings)}
         values = {name: value for name, value in shared.items() if name in declared}

@@ -38,7 +38,12 @@ class PipelineStack(cdk.Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.layer = DependenciesLayer(self, "Dependencies")
         runtime = UnitRuntime(
-            self.layer, config.log_retention_days, stateful.data_lake, stateful.catalog
+            self.layer,
+            config.log_retention_days,
+            stateful.data_lake,
+            stateful.catalog,
+            stateful.campaign_config,
+            config.deployment_tag,
         )
         self.alerts = EncryptedTopic(
             self, "Alerts", description="Media pipeline alerts", emails=config.alert_emails
@@ -46,27 +51,19 @@ class PipelineStack(cdk.Stack):
         self.ingest = Ingest(
             self,
             "Ingest",
-            campaign_config=stateful.campaign_config,
             pixabay_key=stateful.pixabay_key,
             runtime=runtime,
             limits=config.ingest,
         )
-        self.resolve_input = Resolve(
-            self, "Resolve", runtime=runtime, campaign_config=stateful.campaign_config
-        )
-        self.transcode = Transcode(
-            self, "Transcode", runtime=runtime, deployment=config.deployment_tag
-        )
+        self.resolve_input = Resolve(self, "Resolve", runtime=runtime)
+        self.transcode = Transcode(self, "Transcode", runtime=runtime)
         self.analysis = Analysis(self, "Analysis", runtime=runtime)
         self.finalize = Finalize(
             self, "Finalize", runtime=runtime, unit_prices=asdict(config.prices)
         )
         # In the Finalize construct's scope, where the summary function has always been (its
         # logical ids, and so its log group, stay the same).
-        self.notify = Notify(
-            self.finalize, "Summary", runtime=runtime, alerts=self.alerts,
-            deployment=config.deployment_tag,
-        )  # fmt: skip
+        self.notify = Notify(self.finalize, "Summary", runtime=runtime, alerts=self.alerts)
         # Workflow order: the state machine composes them, the monitoring stack alarms on and
         # draws every unit's functions.
         self.units = Units(
