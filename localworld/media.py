@@ -447,7 +447,9 @@ def cache_key(spec: ClipSpec) -> str:
         "av": av.__version__,
         "revision": RENDER_REVISION,
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+    return hashlib.sha256(
+        json.dumps(payload, sort_keys=True).encode(), usedforsecurity=False
+    ).hexdigest()[:20]
 
 
 def render_path(spec: ClipSpec) -> Path:
@@ -1003,7 +1005,7 @@ _ANALYSES_MAX = 32
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(usedforsecurity=False)
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)

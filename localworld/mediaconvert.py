@@ -240,9 +240,8 @@ class MediaConvertStandIn:
         file_input = params["Settings"]["Inputs"][0].get("FileInput", "")
         source_duration = self._source_duration(file_input, s3)
         now = self.clock.now()
-        job_id = (
-            f"{int(now.timestamp() * 1000)}-{hashlib.sha256(repr(params).encode()).hexdigest()[:6]}"
-        )
+        digest = hashlib.sha256(repr(params).encode(), usedforsecurity=False).hexdigest()
+        job_id = f"{int(now.timestamp() * 1000)}-{digest[:6]}"
         job = job_description(
             params, job_id=job_id, region=self.region, account=self.account, submitted=now
         )

@@ -110,7 +110,9 @@ class VideoJob:
 
 
 def _digest(*parts: str) -> int:
-    return int(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12], 16)
+    return int(
+        hashlib.sha256("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()[:12], 16
+    )
 
 
 def video_metadata(
@@ -471,7 +473,8 @@ class RekognitionVideoStandIn:
                     "access permissions.",
                 )
             job_id = hashlib.sha256(
-                f"{operation}\x1f{token or ''}\x1f{len(self.jobs)}\x1f{bucket}/{key}".encode()
+                f"{operation}\x1f{token or ''}\x1f{len(self.jobs)}\x1f{bucket}/{key}".encode(),
+                usedforsecurity=False,
             ).hexdigest()
             job = VideoJob(job_id, operation, feature, params, self.clock.seconds())
             self.jobs[job_id] = job

@@ -91,12 +91,14 @@ class CommonsClip(_Clip):
 
     @property
     def url(self) -> str:
-        digest = hashlib.md5(self.file_name.encode()).hexdigest()  # noqa: S324 - Commons' scheme
+        # Commons' upload path scheme, not a security use
+        digest = hashlib.md5(self.file_name.encode(), usedforsecurity=False).hexdigest()
         return f"{UPLOAD}/{digest[0]}/{digest[:2]}/{quote(self.file_name)}"
 
     @property
     def derivative_url(self) -> str:
-        digest = hashlib.md5(self.file_name.encode()).hexdigest()  # noqa: S324 - Commons' scheme
+        # Commons' upload path scheme, not a security use
+        digest = hashlib.md5(self.file_name.encode(), usedforsecurity=False).hexdigest()
         name = quote(self.file_name)
         return f"{UPLOAD}/transcoded/{digest[0]}/{digest[:2]}/{name}/{name}.{DERIVATIVE_KEY}"
 
@@ -290,7 +292,7 @@ def _ext(value: str) -> dict[str, str]:
 
 def commons_page(clip: CommonsClip, index: int) -> dict[str, Any]:
     file_page = f"https://commons.wikimedia.org/wiki/File:{quote(clip.file_name)}"
-    sha1 = hashlib.sha1(clip.body).hexdigest()  # noqa: S324 - what Commons publishes
+    sha1 = hashlib.sha1(clip.body, usedforsecurity=False).hexdigest()  # what Commons publishes
     spec = clip.spec
     derivatives: list[dict[str, Any]] = [
         {

@@ -63,7 +63,7 @@ def safe_file_name(title: str, *, max_len: int = MAX_FILE_NAME_LEN) -> str:
     stem = stem.strip("._-") or "file"
     room = max_len - len(suffix)
     if len(stem) > room:
-        digest = hashlib.sha256(stem.encode()).hexdigest()[:8]
+        digest = hashlib.sha256(stem.encode(), usedforsecurity=False).hexdigest()[:8]
         stem = stem[: room - 9].rstrip("._-") + "_" + digest
     return stem + suffix
 
@@ -125,5 +125,7 @@ def asset_id(source: str, source_id: str, checksum: str) -> str:
     Deterministic ids make retries idempotent end to end (catalog writes, Rekognition
     ClientRequestToken, execution names).
     """
-    digest = hashlib.sha256(f"{source}\x1f{source_id}\x1f{checksum}".encode()).hexdigest()
+    digest = hashlib.sha256(
+        f"{source}\x1f{source_id}\x1f{checksum}".encode(), usedforsecurity=False
+    ).hexdigest()
     return f"{check_slug('source', source)}-{digest[:20]}"

@@ -19,6 +19,6 @@ def fit(name: str, unsafe: re.Pattern[str], limit: int) -> str:
     """
     if not unsafe.search(name) and len(name) <= limit:
         return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:DIGEST_LEN]
+    digest = hashlib.sha256(name.encode(), usedforsecurity=False).hexdigest()[:DIGEST_LEN]
     readable = unsafe.sub("_", name)[: limit - len(digest) - 1]
     return f"{readable}-{digest}"

@@ -28,7 +28,9 @@ logger = tools.logger
 
 def execution_name(bucket: str, key: str, version: str) -> str:
     """Deterministic, valid (<= 80 chars of [A-Za-z0-9-_]) and readable enough to find."""
-    digest = hashlib.sha256(f"{bucket}\x1f{key}\x1f{version}".encode()).hexdigest()[:40]
+    digest = hashlib.sha256(
+        f"{bucket}\x1f{key}\x1f{version}".encode(), usedforsecurity=False
+    ).hexdigest()[:40]
     return f"upload-{digest}"
 
 

@@ -92,7 +92,8 @@ def parse_api_key(secret: str) -> str:
 def cache_key(query: Mapping[str, str]) -> str:
     """S3 key of a cached answer: a hash of the query without the API key."""
     canonical = json.dumps({k: v for k, v in query.items() if k != "key"}, sort_keys=True)
-    return f"{CACHE_FOLDER}{hashlib.sha256(canonical.encode()).hexdigest()}.json"
+    digest = hashlib.sha256(canonical.encode(), usedforsecurity=False).hexdigest()
+    return f"{CACHE_FOLDER}{digest}.json"
 
 
 def size_tolerance(declared: int) -> int:
