@@ -8,6 +8,7 @@ not: pinning, permissions, concurrency and which job may touch which environment
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 from pathlib import Path
@@ -231,6 +232,238 @@ def test_tests_never_run_in_a_job_that_can_assume_a_role():
 def test_pull_request_workflow_runs_on_pull_request_only():
     # pull_request_target would run with a write token on untrusted code
     assert set(triggers(_workflow("pull-request.yml"))) == {"pull_request"}
+
+
+# A role is assumed on a pull request only when the head branch lives in this repository: a fork's
+# code must never run next to AWS credentials (GitHub gives forks no OIDC token on `pull_request`,
+# but the guard keeps the job from trying, and keeps it right if the trigger ever changes).
+SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
+PULL_REQUEST_EVENTS = {
+    "pull_request",
+    "pull_request_target",
+    "pull_request_review",
+    "pull_request_review_comment",
+}
+_EXPRESSION = re.compile(r"\$\{\{(?P<body>.*)\}\}", re.DOTALL)
+_ENV_IS_TRUE = re.compile(r"^(?:env\.(?P<a>\w+) == 'true'|'true' == env\.(?P<b>\w+))$")
+
+
+def _split_top_level(expression: str, operator: str) -> list[str]:
+    """``expression`` split at ``operator`` outside parentheses and quoted strings."""
+    parts, depth, quoted, start, i = [], 0, False, 0, 0
+    while i < len(expression):
+        char = expression[i]
+        if char == "'":
+            quoted = not quoted  # '' inside a string toggles twice: still right
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and expression.startswith(operator, i):
+            parts.append(expression[start:i])
+            start = i = i + len(operator)
+            continue
+        i += 1
+    return [*parts, expression[start:]]
+
+
+def _one_parenthesis(expression: str) -> bool:
+    """``(a && b)`` is one parenthesis around everything; ``(a) && (b)`` is not."""
+    depth, quoted = 0, False
+    for i, char in enumerate(expression):
+        if char == "'":
+            quoted = not quoted
+        elif not quoted and char in "()":
+            depth += 1 if char == "(" else -1
+            if depth == 0:
+                return i == len(expression) - 1
+    return False
+
+
+def _unwrap(expression: str) -> str:
+    expression = " ".join(expression.split())
+    while expression.startswith("(") and _one_parenthesis(expression):
+        expression = expression[1:-1].strip()
+    return expression
+
+
+def _requires_same_repo(expression: str, env: dict[str, str]) -> bool:
+    """Whether ``expression`` can be true only when the head repository is this one.
+
+    ``a || b`` requires it when both sides do, ``a && b`` when either does; ``env.X == 'true'``
+    when X is ``${{ <an expression that requires it> }}``. A bare ``env.X`` requires nothing: the
+    string 'false' is truthy.
+    """
+    expression = _unwrap(expression)
+    if len(either := _split_top_level(expression, "||")) > 1:
+        return all(_requires_same_repo(e, env) for e in either)
+    if len(both := _split_top_level(expression, "&&")) > 1:
+        return any(_requires_same_repo(b, env) for b in both)
+    left, _, right = expression.partition(" == ")
+    if SAME_REPO in (expression, f"{right} == {left}"):
+        return True
+    if match := _ENV_IS_TRUE.match(expression):
+        value = _EXPRESSION.fullmatch(str(env.get(match["a"] or match["b"], "")).strip())
+        return value is not None and _requires_same_repo(value["body"], {})
+    return False
+
+
+def _condition(value: object) -> str:
+    """An `if:` as an expression (GitHub evaluates it with or without ``${{ }}``)."""
+    text = str(value).strip()
+    match = _EXPRESSION.fullmatch(text)
+    return match["body"] if match else text
+
+
+def _assumes_role(step: dict[str, Any]) -> bool:
+    return uses_action(step, CONFIGURE_AWS) or "role-to-assume" in step.get("with", {})
+
+
+def pull_request_role_violations(name: str, workflow: dict[str, Any]) -> list[str]:
+    """What lets a pull request reach an AWS role or an OIDC token it should not."""
+    found = []
+    on = set(triggers(workflow))
+    perms = workflow.get("permissions", {})
+    if perms in ("write-all", "read-all") or (isinstance(perms, dict) and "id-token" in perms):
+        found.append(f"{name}: workflow-level permissions {perms!r} (grant per job instead)")
+    assumes_anywhere = False
+    for job_id, job in workflow["jobs"].items():
+        assuming = [s for s in steps(job) if _assumes_role(s)]
+        assumes_anywhere = assumes_anywhere or bool(assuming)
+        job_perms = job.get("permissions", {})
+        if not assuming and (job_perms == "write-all" or "id-token" in job_perms):
+            found.append(f"{name}:{job_id}: an OIDC token without a role to assume")
+        if not on & PULL_REQUEST_EVENTS:
+            continue
+        job_guard = "if" in job and _requires_same_repo(_condition(job["if"]), {})
+        env = {**workflow.get("env", {}), **job.get("env", {})}
+        for step in assuming:
+            step_guard = "if" in step and _requires_same_repo(_condition(step["if"]), env)
+            if not (job_guard or step_guard):
+                found.append(
+                    f"{name}:{job_id}: {step.get('name', step.get('uses'))!r} assumes a role "
+                    f"without requiring {SAME_REPO}"
+                )
+    if assumes_anywhere and "pull_request_target" in on:
+        found.append(f"{name}: assumes a role on pull_request_target (runs with the base's trust)")
+    return found
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_no_pull_request_from_another_repository_reaches_a_role(path):
+    assert pull_request_role_violations(path.name, load_yaml(path)) == []
+
+
+def test_the_pull_request_diff_roles_are_behind_the_same_repository_guard():
+    # the check above has something to check: the diff job assumes the dev and prod diff roles
+    diff = _jobs("pull-request.yml")["diff"]
+    assume = next(s for s in steps(diff) if _assumes_role(s))
+    assert assume["if"] == "env.AGAINST_AWS == 'true'"
+    assert _requires_same_repo(_condition(diff["env"]["AGAINST_AWS"]), {})
+    assert {e["role"] for e in diff["strategy"]["matrix"]["include"]} >= {
+        "${{ vars.PROD_DIFF_ROLE_ARN }}"
+    }
+
+
+def _mutated(change: Any) -> list[str]:
+    workflow = copy.deepcopy(_workflow("pull-request.yml"))
+    change(workflow)
+    return pull_request_role_violations("pull-request.yml", workflow)
+
+
+def _assume_step(workflow: dict[str, Any]) -> dict[str, Any]:
+    return next(s for s in workflow["jobs"]["diff"]["steps"] if _assumes_role(s))
+
+
+def _set(mapping: dict[str, Any], key: str, value: Any) -> None:
+    mapping[key] = value
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda w: _assume_step(w).pop("if"), id="step-if-removed"),
+        pytest.param(lambda w: _set(_assume_step(w), "if", "env.AGAINST_AWS"), id="truthy-string"),
+        pytest.param(
+            lambda w: _set(_assume_step(w), "if", "env.AGAINST_AWS == 'true' || always()"),
+            id="or-always",
+        ),
+        pytest.param(
+            lambda w: _set(w["jobs"]["diff"]["env"], "AGAINST_AWS", "${{ matrix.role != '' }}"),
+            id="env-without-repo-check",
+        ),
+        pytest.param(
+            lambda w: _set(
+                w["jobs"]["diff"]["env"],
+                "AGAINST_AWS",
+                w["jobs"]["diff"]["env"]["AGAINST_AWS"].replace("&&", "||"),
+            ),
+            id="env-or-instead-of-and",
+        ),
+        pytest.param(
+            lambda w: _set(
+                w["jobs"]["diff"]["env"],
+                "AGAINST_AWS",
+                w["jobs"]["diff"]["env"]["AGAINST_AWS"].replace("==", "!="),
+            ),
+            id="env-negated",
+        ),
+        pytest.param(
+            lambda w: _set(_assume_step(w), "if", "env.SAME_REPO != 'true'"), id="inverted"
+        ),
+        pytest.param(
+            lambda w: _set(_assume_step(w), "if", "(env.SAME_REPO == 'true') || (always())"),
+            id="parenthesized-or",
+        ),
+        pytest.param(lambda w: _set(_assume_step(w), "if", "!(env.SAME_REPO == 'true')"), id="not"),
+    ],
+)
+def test_the_guard_check_fails_when_the_guard_is_removed_or_weakened(change):
+    violations = _mutated(change)
+    assert violations == [
+        "pull-request.yml:diff: 'Assume the ${{ matrix.env }} diff role' assumes a role without "
+        f"requiring {SAME_REPO}"
+    ]
+
+
+def test_the_guard_check_fails_on_pull_request_target_and_stray_oidc_tokens():
+    def on_target(workflow: dict[str, Any]) -> None:
+        workflow[True]["pull_request_target"] = workflow[True]["pull_request"]
+
+    assert _mutated(on_target) == [
+        "pull-request.yml: assumes a role on pull_request_target (runs with the base's trust)"
+    ]
+    assert _mutated(lambda w: _set(w, "permissions", {"id-token": "write"})) == [
+        "pull-request.yml: workflow-level permissions {'id-token': 'write'} (grant per job instead)"
+    ]
+    assert _mutated(lambda w: _set(w["jobs"]["test"]["permissions"], "id-token", "write")) == [
+        "pull-request.yml:test: an OIDC token without a role to assume"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("job_if", "step_if"),
+    [
+        (SAME_REPO, None),
+        ("github.repository == github.event.pull_request.head.repo.full_name", None),
+        (f"${{{{ !cancelled() && ({SAME_REPO}) }}}}", None),
+        (None, "env.SAME_REPO == 'true'"),
+        (None, f"${{{{ env.AGAINST_AWS == 'true' && {SAME_REPO} }}}}"),
+        (None, f"({SAME_REPO} && always()) || ({SAME_REPO} && failure())"),
+        (None, f"(matrix.role != '') && ({SAME_REPO})"),
+    ],
+)
+def test_the_guard_check_accepts_the_guard_in_other_forms(job_if, step_if):
+    def guard(workflow: dict[str, Any]) -> None:
+        diff = workflow["jobs"]["diff"]
+        diff["env"]["AGAINST_AWS"] = "${{ matrix.role != '' }}"
+        _assume_step(workflow).pop("if")
+        if job_if:
+            diff["if"] = job_if
+        if step_if:
+            _assume_step(workflow)["if"] = step_if
+
+    assert _mutated(guard) == []
 
 
 def test_pull_request_workflow_tests_and_synthesizes_with_cached_toolchain():
