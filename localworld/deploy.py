@@ -9,10 +9,20 @@ alarms...) are listed in ``skipped``.
 
 With a ``localworld.iam.Permissions`` the deployer also records what the templates say about
 access: roles with their trust and inline/managed policies, ``AWS::IAM::Policy`` and
-``AWS::IAM::ManagedPolicy``, bucket, topic, queue and Lambda resource policies, key policies and
-which topics and queues each key encrypts. It refuses, as the service would at creation, a
-function whose role Lambda may not assume and a state machine whose role Step Functions may not
-assume or that lacks the log-delivery and X-Ray actions its logging and tracing need.
+``AWS::IAM::ManagedPolicy``, bucket, topic, queue and Lambda resource policies, key policies (a
+key without ``KeyPolicy`` gets KMS's default one: the account may use it, IAM decides) and which
+resources each customer managed key encrypts: topics and queues (``KmsMasterKeyId``), buckets
+(SSE-KMS default encryption, with or without S3 Bucket Keys), tables (``SSESpecification`` with
+``KMSMasterKeyId``), secrets and log groups (``KmsKeyId``). A key given as ``alias/aws/...``, a
+table without ``KMSMasterKeyId`` and an SSE-S3 bucket use AWS managed keys: nothing to record.
+moto is told the same (``put_bucket_encryption``, ``SSESpecification``, ``KmsKeyId``,
+``kmsKeyId``), so stored objects carry the key they were written with, as on AWS.
+
+It refuses, as the service would at creation, a function whose role Lambda may not assume, a
+state machine whose role Step Functions may not assume or that lacks the log-delivery and X-Ray
+actions its logging and tracing need, and a log group whose key CloudWatch Logs may not use
+(``CreateLogGroup``/``AssociateKmsKey`` check that the key policy lets ``logs.<region>.
+amazonaws.com`` use the key with the log group's ARN as encryption context).
 """
 
 from __future__ import annotations
@@ -26,7 +36,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from localworld.iam import Actor, Check, Denial, FunctionRecord, PermissionDenied, Permissions
+from localworld.iam import (
+    S3_SSE_KMS,
+    Actor,
+    Check,
+    Denial,
+    FunctionRecord,
+    PermissionDenied,
+    Permissions,
+)
 from localworld.template import Resolver, UnresolvedReference
 
 LAMBDA_RUNTIME_FALLBACK = "python3.12"
@@ -41,6 +59,8 @@ TRACING_ACTIONS = (
     "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
     "xray:GetSamplingTargets",
 )  # fmt: skip
+# The key policy KMS gives a key created without one: the account may use it (IAM decides).
+DEFAULT_KEY_POLICY_ACTIONS = "kms:*"
 
 
 def physical_name(
@@ -51,7 +71,8 @@ def physical_name(
     lower: bool = False,
     with_stack: bool = True,
 ) -> str:
-    suffix = hashlib.sha256(f"{stack}/{logical_id}".encode()).hexdigest()[:12].upper()
+    digest = hashlib.sha256(f"{stack}/{logical_id}".encode(), usedforsecurity=False)
+    suffix = digest.hexdigest()[:12].upper()
     head = (f"{stack}-{logical_id}" if with_stack else logical_id)[: max_len - len(suffix) - 1]
     name = f"{head}-{suffix}"
     return name.lower() if lower else name
@@ -215,6 +236,8 @@ class Deployer:
         name = props.get("BucketName") or physical_name(
             self._stack, logical_id, max_len=63, lower=True
         )
+        # Resolved first: a key not created yet retries the bucket before it exists.
+        encryption = self._bucket_encryption(props)
         s3 = self.client("s3")
         if self.resolver.region == "us-east-1":
             s3.create_bucket(Bucket=name)
@@ -232,13 +255,41 @@ class Deployer:
             )
         if props.get("Tags"):
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(props)})
+        arn = f"arn:{self.resolver.partition}:s3:::{name}"
+        if encryption is not None:
+            s3.put_bucket_encryption(
+                Bucket=name, ServerSideEncryptionConfiguration={"Rules": [encryption]}
+            )
+            default = encryption["ApplyServerSideEncryptionByDefault"]
+            if self.permissions is not None and default["SSEAlgorithm"] in S3_SSE_KMS:
+                self.permissions.encrypt(
+                    arn,
+                    str(default.get("KMSMasterKeyID") or "alias/aws/s3"),
+                    bucket_key=bool(encryption.get("BucketKeyEnabled")),
+                )
         self._created(
             logical_id,
             name,
-            Arn=f"arn:{self.resolver.partition}:s3:::{name}",
+            Arn=arn,
             DomainName=f"{name}.s3.amazonaws.com",
             RegionalDomainName=f"{name}.s3.{self.resolver.region}.amazonaws.com",
         )
+
+    def _bucket_encryption(self, props: dict[str, Any]) -> dict[str, Any] | None:
+        """The template's default encryption as an S3 API rule (None: S3's default, SSE-S3)."""
+        configuration = props.get("BucketEncryption") or {}
+        rules = self._resolve(configuration.get("ServerSideEncryptionConfiguration") or [])
+        if not rules:
+            return None
+        rule = rules[0]
+        default = rule.get("ServerSideEncryptionByDefault") or {"SSEAlgorithm": "AES256"}
+        api: dict[str, Any] = {"SSEAlgorithm": str(default["SSEAlgorithm"])}
+        if default.get("KMSMasterKeyID"):
+            api["KMSMasterKeyID"] = str(default["KMSMasterKeyID"])
+        out: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": api}
+        if "BucketKeyEnabled" in rule:
+            out["BucketKeyEnabled"] = str(rule["BucketKeyEnabled"]).lower() == "true"
+        return out
 
     def _table(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props.get("TableName") or physical_name(self._stack, logical_id, max_len=255)
@@ -252,11 +303,22 @@ class Deployer:
             args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
         if props.get("StreamSpecification"):
             args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+        sse = self._resolve(props.get("SSESpecification") or {})
+        # SSEEnabled with SSEType KMS: a KMS key (the AWS managed aws/dynamodb one unless
+        # KMSMasterKeyId names another); otherwise DynamoDB's own AWS owned key.
+        kms_key = None
+        if str(sse.get("SSEEnabled", False)).lower() == "true":
+            kms_key = str(sse.get("KMSMasterKeyId") or "alias/aws/dynamodb")
+            args["SSESpecification"] = {"Enabled": True, "SSEType": "KMS"}
+            if sse.get("KMSMasterKeyId"):
+                args["SSESpecification"]["KMSMasterKeyId"] = kms_key
         dynamodb = self.client("dynamodb")
         description = dynamodb.create_table(**args)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        if self.permissions is not None and kms_key is not None:
+            self.permissions.encrypt(description["TableArn"], kms_key)
         self._created(logical_id, name, Arn=description["TableArn"])
 
     def _parameter(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -278,12 +340,19 @@ class Deployer:
         if value is None and generate:
             document = json.loads(generate.get("SecretStringTemplate", "{}"))
             document[generate.get("GenerateStringKey", "password")] = hashlib.sha256(
-                name.encode()
+                name.encode(), usedforsecurity=False
             ).hexdigest()[:32]
             value = json.dumps(document)
-        answer = self.client("secretsmanager").create_secret(
-            Name=name, SecretString=value or "", Description=props.get("Description", "")
-        )
+        args: dict[str, Any] = {
+            "Name": name,
+            "SecretString": value or "",
+            "Description": props.get("Description", ""),
+        }
+        if props.get("KmsKeyId"):
+            args["KmsKeyId"] = str(self._resolve(props["KmsKeyId"]))
+        answer = self.client("secretsmanager").create_secret(**args)
+        if self.permissions is not None and args.get("KmsKeyId"):
+            self.permissions.encrypt(answer["ARN"], args["KmsKeyId"])
         self._created(logical_id, answer["ARN"], Id=answer["ARN"])
 
     # -- Pipeline ---------------------------------------------------------------------------------
@@ -377,9 +446,20 @@ class Deployer:
         if policy is not None:
             args["Policy"] = json.dumps(policy)
         key = self.client("kms").create_key(**args)["KeyMetadata"]
-        if self.permissions is not None and policy is not None:
+        if self.permissions is not None:
+            root = f"arn:{self.resolver.partition}:iam::{self.resolver.account}:root"
+            default = {
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": root},
+                        "Action": DEFAULT_KEY_POLICY_ACTIONS,
+                        "Resource": "*",
+                    }
+                ]
+            }
             self.permissions.add_key(
-                key["Arn"], key["KeyId"], f"{self._stack}/{logical_id}", policy
+                key["Arn"], key["KeyId"], f"{self._stack}/{logical_id}", policy or default
             )
         self._created(logical_id, key["KeyId"], Arn=key["Arn"], KeyId=key["KeyId"])
 
@@ -408,8 +488,25 @@ class Deployer:
 
     def _log_group(self, logical_id: str, props: dict[str, Any]) -> None:
         name = props.get("LogGroupName") or physical_name(self._stack, logical_id, max_len=512)
-        self.client("logs").create_log_group(logGroupName=name)
-        self._created(logical_id, name, Arn=self._arn("logs", f"log-group:{name}:*"))
+        args: dict[str, Any] = {"logGroupName": name}
+        arn = self._arn("logs", f"log-group:{name}")  # as the encryption context names it
+        if props.get("KmsKeyId"):
+            key = str(self._resolve(props["KmsKeyId"]))
+            args["kmsKeyId"] = key
+            if self.permissions is not None:
+                refusal = self.permissions.logs_key_refusal(arn, key)
+                if refusal is not None:
+                    action, reason = refusal
+                    self._refuse(
+                        f"CreateLogGroup {name}",
+                        action,
+                        key,
+                        f"The specified KMS key does not exist or is not allowed to be used "
+                        f"with ARN '{arn}': {reason}",
+                    )
+                self.permissions.encrypt(arn, key)
+        self.client("logs").create_log_group(**args)
+        self._created(logical_id, name, Arn=f"{arn}:*")
 
     def _function(self, logical_id: str, props: dict[str, Any]) -> None:
         if not str(props.get("Handler", "")).startswith("lambdas."):

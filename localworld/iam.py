@@ -4,8 +4,10 @@ The deployer (``localworld.deploy``) records what the synthesized templates say 
 roles (trust policy, inline ``Policies``, ``ManagedPolicyArns``), ``AWS::IAM::Policy`` and
 ``AWS::IAM::ManagedPolicy`` documents attached to them, resource policies
 (``AWS::S3::BucketPolicy``, ``AWS::SNS::TopicPolicy``, ``AWS::SQS::QueuePolicy``,
-``AWS::Lambda::Permission``), ``AWS::KMS::Key`` key policies and which topics and queues a key
-encrypts. ``Permissions`` holds all of it, resolved, for one world.
+``AWS::Lambda::Permission``), ``AWS::KMS::Key`` key policies (KMS's default one, the account's
+``kms:*``, for a key without ``KeyPolicy``) and which resources a customer managed key encrypts:
+topics, queues, buckets (SSE-KMS default encryption, and whether S3 Bucket Keys are on), tables,
+secrets and log groups. ``Permissions`` holds all of it, resolved, for one world.
 
 Who acts, and with which credentials:
 
@@ -41,19 +43,74 @@ How a call is decided (``Permissions.decide``), as IAM does for one account:
   identity policy of the role, or a resource policy naming the role, allows it; a service
   principal's call only when a resource policy allows it.
 * KMS: the key policy must allow the principal itself, or allow the account (``:root``) and an
-  identity policy must allow the call as well. Publishing to an encrypted topic (or sending to an
-  encrypted queue) needs ``kms:GenerateDataKey`` and ``kms:Decrypt`` on its key, so both are
-  checked for the caller (Rekognition's role included) after ``sns:Publish``/``sqs:SendMessage``.
+  identity policy must allow the call as well; a key policy with neither refuses whatever IAM
+  allows. A key not deployed from the templates has no recorded policy: IAM alone decides.
+* Key use a service makes for its caller (a forward access session): after the service's own
+  action, each KMS action is checked for the caller on the resource's customer managed key, with
+  the context KMS sees: ``kms:ViaService`` = ``<service>.<region>.amazonaws.com``,
+  ``kms:CallerAccount`` (the caller's account), ``aws:ViaAWSService`` = true, the service's
+  encryption context as ``kms:EncryptionContext:<key>`` and its keys as
+  ``kms:EncryptionContextKeys`` (the caller's ``aws:SecureTransport`` is not carried over: the
+  service's own request to KMS is another request). Per service:
+
+  - SNS ``Publish``/``PublishBatch`` and SQS ``SendMessage(Batch)``: ``kms:GenerateDataKey`` and
+    ``kms:Decrypt`` (context ``aws:sns:topicArn`` / ``aws:sqs:arn``); SQS ``ReceiveMessage``:
+    ``kms:Decrypt``. This covers Rekognition's notification role publishing too.
+  - S3 (every caller, MediaConvert's job role included: it reads and writes through moto with
+    its role's client): ``GetObject`` (and ``SelectObjectContent``, and a copy's source)
+    ``kms:Decrypt`` of the key the stored object was written with (moto keeps it per object;
+    nothing for a missing object, an SSE-S3 or SSE-C one); ``HeadObject`` only with
+    ``ChecksumMode=ENABLED`` on an object with a checksum (``kms:Decrypt``: S3 documents HEAD as
+    metadata, the checksum of an SSE-KMS object as encrypted); ``PutObject`` and a copy's
+    destination ``kms:GenerateDataKey`` of the request's ``x-amz-server-side-encryption``
+    headers' key, else the bucket's default (``aws:kms`` without a key id: ``aws/s3``, AWS
+    managed); ``CreateMultipartUpload``, ``UploadPart(Copy)`` and ``CompleteMultipartUpload``
+    ``kms:GenerateDataKey`` and ``kms:Decrypt`` each (S3's requirement for SSE-KMS multipart
+    uploads: its API reference ties GenerateDataKey to the creation and Decrypt to the parts;
+    requiring both at every step refuses the same uploads, at their first step). Context
+    ``aws:s3:arn``: the object's ARN, or the bucket's when S3 Bucket Keys are on (the object's
+    flag, else the request's header, else the bucket's). Listing, tagging, ACLs, retention,
+    deleting and aborting use no key.
+  - Rekognition Video ``Start*``: the video is read with the caller's permissions, so besides
+    ``s3:GetObject`` the caller needs S3's ``kms:Decrypt`` of the video's key (as above, through
+    ``s3``).
+  - DynamoDB item operations (``GetItem``, ``PutItem``, ``UpdateItem``, ``DeleteItem``,
+    ``Query``, ``Scan``, ``BatchGetItem``, ``BatchWriteItem``, ``Transact*Items``) on a table
+    with a customer managed key: ``kms:Decrypt`` once per table, reads and writes alike
+    (DynamoDB decrypts the table key, with the caller's permissions, for every access; its
+    cached table key is not modelled, every call is checked). Context
+    ``aws:dynamodb:tableName`` and ``aws:dynamodb:subscriberId`` (the account). Table
+    management calls (``DescribeTable``...) use no key.
+  - Secrets Manager ``GetSecretValue``: ``kms:Decrypt``; ``PutSecretValue`` and an
+    ``UpdateSecret`` with a new value: ``kms:GenerateDataKey``. Context ``SecretARN`` and
+    ``SecretVersionId`` (the version read, or the new version's ``ClientRequestToken``).
+
+  AWS managed keys (``alias/aws/...``: ``aws/s3``, ``aws/dynamodb``, ``aws/secretsmanager``),
+  AWS owned keys and SSE-S3 need no grant. A caller's own ``kms:`` calls carry none of these
+  keys (a ``kms:Decrypt`` of its own is decided on the key alone).
+* CloudWatch Logs uses a log group's key as its own regional service principal
+  (``logs.<region>.amazonaws.com``), never with the caller's permissions: the deployer refuses a
+  log group whose key policy does not let that principal ``kms:Encrypt``, ``kms:Decrypt`` and
+  ``kms:GenerateDataKey`` with ``kms:EncryptionContext:aws:logs:arn`` = the log group's ARN
+  (``arn:aws:logs:<region>:<account>:log-group:<name>``), as ``CreateLogGroup`` and
+  ``AssociateKmsKey`` do; Logs sends no ``aws:SourceArn``/``aws:SourceAccount`` there. The rest
+  of the documented statement (``kms:ReEncrypt*``, ``kms:Describe*``) is not required: a
+  ``DescribeKey`` carries no encryption context, so the documented statement's condition could
+  never allow it. Writing (Lambda's ``PutLogEvents``) and reading log events need no key grant
+  of the caller.
 * Matching: ``Action``/``NotAction`` (case-insensitive, ``*`` and ``?``), ``Resource``/
   ``NotResource`` (case-sensitive wildcards), ``Principal``/``NotPrincipal`` (``*``, role and
   assumed-role ARNs, the account as ``:root`` or its id, ``Service``), and ``Condition`` with the
   ``String*``, ``Arn*``, ``Bool``, ``Null`` and ``Numeric*`` operators, ``...IfExists`` and
-  ``ForAnyValue:``/``ForAllValues:``; a key absent from the request fails its condition (unless
-  ``IfExists``/``Null``), as in IAM.
+  ``ForAnyValue:``/``ForAllValues:``; a key absent from the request fails a positive operator
+  and satisfies a negated one (``StringNotEquals``, ``ArnNotLike``...), ``ForAllValues`` holds
+  and ``ForAnyValue`` fails over it (unless ``IfExists``/``Null``), as the IAM reference says.
 * The context a request carries: ``aws:SecureTransport`` (from the endpoint's scheme),
   ``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:RequestedRegion``, ``aws:SourceArn``/
   ``aws:SourceAccount`` for a service acting for a resource, ``iam:PassedToService`` for a role
-  passed to a service, ``s3:prefix`` for a listing.
+  passed to a service, ``s3:prefix`` for a listing, and for a service's key use the ``kms:`` keys
+  above (``kms:ViaService``, ``kms:CallerAccount``, ``kms:EncryptionContext:<key>``,
+  ``kms:EncryptionContextKeys``) and ``aws:ViaAWSService``.
 * Resources per call: the S3 bucket or object (``HeadObject`` is ``s3:GetObject``, a copy also
   needs ``s3:GetObject`` on its source, ``DeleteObjects`` is ``s3:DeleteObject`` per key),
   DynamoDB tables and indexes (a transaction or batch is checked per item's action and table),
@@ -68,13 +125,16 @@ What is **not** evaluated: permissions boundaries, session policies, SCPs and RC
 variables (``${aws:username}``) and condition operators not listed above raise instead of being
 guessed; condition keys other than those listed are absent; AWS managed policies other than
 ``AWSLambdaBasicExecutionRole`` grant nothing; S3 ACLs, VPC endpoint policies and object
-ownership; AWS-managed keys (SSE-S3, DynamoDB's and Secrets Manager's default keys) need no grant;
-the DLQ deliveries of EventBridge and SNS and Lambda's own dead-letter sends are not simulated,
-so those queue policies and ``sqs:SendMessage`` grants are recorded but never exercised; Step
-Functions' log delivery and tracing are checked once, at ``CreateStateMachine``; the weekly cron
-rule is fired by ``World.fire_rule`` only. The trust context a service sends is
-``aws:SourceAccount`` always, and ``aws:SourceArn`` of the function, state machine or rule
-(MediaConvert and Rekognition: none).
+ownership; KMS grants (``CreateGrant``), ``kms:GrantIsForAWSResource``, ``kms:RequestAlias`` and
+``aws:CalledVia`` (absent); the key use of DynamoDB Streams, PartiQL statements, backups, S3
+replication, a caller's ``CreateSecret`` and a secret's change of key; a log group's key after
+its creation (Logs' later use is not re-checked); the DLQ deliveries of EventBridge and SNS and
+Lambda's own dead-letter sends are not simulated, so those queue policies, the key-policy
+statements for ``events.amazonaws.com``/``sns.amazonaws.com`` and the ``sqs:SendMessage`` grants
+are recorded but never exercised; Step Functions' log delivery and tracing are checked once, at
+``CreateStateMachine``; the weekly cron rule is fired by ``World.fire_rule`` only. The trust
+context a service sends is ``aws:SourceAccount`` always, and ``aws:SourceArn`` of the function,
+state machine or rule (MediaConvert and Rekognition: none).
 
 Why not moto's own access control (``INITIAL_NO_AUTH_ACTION_COUNT``): it evaluates resources
 only for S3 and SQS (every other call is checked against ``*``, so no grant scoped to a table, a
@@ -142,6 +202,32 @@ TRANSACT_ACTIONS = {
 # Publishing to (or sending to) a resource encrypted with a customer managed key.
 ENCRYPTED_WRITES = {("sns", "Publish"), ("sns", "PublishBatch"), ("sqs", "SendMessage")}
 KMS_FOR_WRITES = ("kms:GenerateDataKey", "kms:Decrypt")
+# Receiving from an encrypted queue: SQS decrypts the message's data key.
+ENCRYPTED_READS = {("sqs", "ReceiveMessage")}
+KMS_FOR_READS = ("kms:Decrypt",)
+# The encryption context SNS and SQS send with the key use, by service.
+MESSAGE_CONTEXT_KEYS = {"sns": "aws:sns:topicArn", "sqs": "aws:sqs:arn"}
+# S3 with SSE-KMS: reading an object decrypts its data key, writing one generates a data key, and
+# a multipart upload needs both at every step (S3 decrypts the upload's data key for each part).
+S3_KMS_READ = ("kms:Decrypt",)
+S3_KMS_WRITE = ("kms:GenerateDataKey",)
+S3_KMS_MULTIPART = ("kms:GenerateDataKey", "kms:Decrypt")
+# Object sub-resources whose calls read or write no object data (no key use).
+S3_METADATA_SUBRESOURCES = (
+    "acl", "tagging", "legal-hold", "retention", "attributes", "torrent", "restore",
+)  # fmt: skip
+S3_SSE_KMS = ("aws:kms", "aws:kms:dsse")
+# DynamoDB item operations: each decrypts the table key with the table's KMS key.
+DYNAMODB_ITEM_OPERATIONS = {
+    "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "BatchGetItem",
+    "BatchWriteItem", "TransactGetItems", "TransactWriteItems",
+}  # fmt: skip
+# Secrets Manager: reading a secret value decrypts its data key; a new value needs a new one.
+SECRET_READS = {"GetSecretValue"}
+SECRET_WRITES = {"PutSecretValue", "UpdateSecret"}
+# What CloudWatch Logs does with a log group's key, as its own service principal, with the
+# log group's ARN as encryption context (checked when the log group is created).
+LOGS_KMS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")
 
 
 class PolicyNotModelled(ValueError):
@@ -341,9 +427,13 @@ def condition_holds(
     op = op.removesuffix("IfExists")
     if op not in _OPERATORS:
         raise PolicyNotModelled(f"condition operator {operator!r} is not evaluated locally")
-    if values is None:
-        return if_exists or qualifier == "ForAllValues"
     negated = op in _NEGATED
+    if values is None:
+        # IAM: an absent key matches no value, so a negated operator (StringNotEquals...) holds;
+        # ForAllValues holds over no values, ForAnyValue never does.
+        if if_exists or qualifier == "ForAllValues":
+            return True
+        return negated and qualifier != "ForAnyValue"
     if qualifier == "ForAllValues":
         hits = [any(_compare(op, v, w) for w in wanted) for v in values]
         return all(not h for h in hits) if negated else all(hits)
@@ -387,7 +477,9 @@ class Permissions:
         self.resource_policies: dict[str, list[_Document]] = {}
         self.key_policies: dict[str, _Document] = {}
         self._key_ids: dict[str, str] = {}
+        # Resource ARN (topic, queue, bucket, table, secret, log group) -> its customer managed key.
         self.encrypted_with: dict[str, str] = {}
+        self.bucket_keys: set[str] = set()  # SSE-KMS buckets with S3 Bucket Keys enabled
         self.functions: dict[str, FunctionRecord] = {}
         self.state_machines: dict[str, str] = {}  # state machine ARN -> role ARN
         self.denials: list[Denial] = []
@@ -476,11 +568,24 @@ class Permissions:
     def key_arn(self, ref: str) -> str | None:
         return self._key_ids.get(ref)
 
-    def encrypt(self, resource_arn: str, key_ref: str) -> None:
-        """``resource_arn`` (a topic or queue) is encrypted with the customer managed key."""
-        if key_ref.startswith("alias/aws/"):
+    def encrypt(self, resource_arn: str, key_ref: str, *, bucket_key: bool = False) -> None:
+        """``resource_arn`` (a topic, queue, bucket, table, secret or log group) is encrypted
+        with the key ``key_ref``; ``bucket_key``: an SSE-KMS bucket with S3 Bucket Keys."""
+        if self.customer_key(key_ref) is None:
             return  # an AWS managed key: its policy lets the account's principals use it
         self.encrypted_with[resource_arn] = key_ref
+        if bucket_key:
+            self.bucket_keys.add(resource_arn)
+
+    def customer_key(self, key_ref: str | None) -> str | None:
+        """The key ARN a use of ``key_ref`` is decided on; None for no key or an AWS managed key
+        (``alias/aws/...``: its key policy lets every principal of the account use it through
+        its service)."""
+        if not key_ref:
+            return None
+        if key_ref.startswith("alias/aws/") or ":alias/aws/" in key_ref:
+            return None
+        return self.key_arn(key_ref) or key_ref
 
     def add_function(self, record: FunctionRecord) -> None:
         self.functions[record.arn] = record
@@ -590,6 +695,14 @@ class Permissions:
             context["aws:principalaccount"] = [self.account]
         for key, value in check.context:
             context[key.lower()] = [value]
+        # kms:EncryptionContextKeys: the keys of the request's encryption context (multi-valued)
+        encryption_keys = [
+            key.split(":", 2)[2]
+            for key, _ in check.context
+            if key.lower().startswith("kms:encryptioncontext:")
+        ]
+        if encryption_keys:
+            context["kms:encryptioncontextkeys"] = encryption_keys
         return context
 
     def _principal_matches(  # noqa: PLR0911 - one answer per kind of principal
@@ -773,13 +886,64 @@ class Permissions:
             f"{resource}"
         )
 
-    def with_kms(self, check: Check, resource_arn: str) -> list[Check]:
+    def kms_via(
+        self,
+        service: str,
+        key_ref: str | None,
+        actions: Iterable[str],
+        encryption_context: Mapping[str, str] | None = None,
+    ) -> list[Check]:
+        """The key use ``service`` makes with the caller's permissions (a forward access session):
+        one check per action on the customer managed key, none for an AWS managed key or none.
+
+        The request KMS sees: ``kms:ViaService`` (``<service>.<region>.amazonaws.com``),
+        ``kms:CallerAccount`` (the caller's account), ``aws:ViaAWSService`` (true) and each
+        encryption-context pair as ``kms:EncryptionContext:<key>``.
+        """
+        key = self.customer_key(key_ref)
+        if key is None:
+            return []
+        context = {
+            "kms:ViaService": f"{service}.{self.region}.amazonaws.com",
+            "kms:CallerAccount": self.account,
+            "aws:ViaAWSService": "true",
+        }
+        for name, value in (encryption_context or {}).items():
+            context[f"kms:EncryptionContext:{name}"] = value
+        ctx = tuple(sorted(context.items()))
+        return [Check(action, key, ctx, policy_of=key) for action in actions]
+
+    def with_kms(
+        self, check: Check, resource_arn: str, actions: Iterable[str] = KMS_FOR_WRITES
+    ) -> list[Check]:
         """``check`` plus the key use an encrypted topic or queue asks of the caller."""
+        service = resource_arn.split(":")[2] if resource_arn.count(":") >= 5 else ""
+        context_key = MESSAGE_CONTEXT_KEYS.get(service)
+        encryption_context = {context_key: resource_arn} if context_key else {}
         key_ref = self.encrypted_with.get(resource_arn)
-        if key_ref is None:
-            return [check]
-        key = self.key_arn(key_ref) or key_ref
-        return [check, *(Check(a, key, check.context, policy_of=key) for a in KMS_FOR_WRITES)]
+        return [check, *self.kms_via(service, key_ref, actions, encryption_context)]
+
+    def logs_key_refusal(self, log_group_arn: str, key_ref: str) -> tuple[str, str] | None:
+        """Why CloudWatch Logs refuses ``key_ref`` for the log group: (action, reason), or None.
+
+        Logs uses the key as its regional service principal (``logs.<region>.amazonaws.com``),
+        with the log group's ARN as encryption context (``aws:logs:arn``), so only the key policy
+        decides (a service principal has no identity policy).
+        """
+        key = self.key_arn(key_ref)
+        if key is None:
+            return LOGS_KMS_ACTIONS[0], f"no key {key_ref} was deployed"
+        principal = f"logs.{self.region}.amazonaws.com"
+        context = (("kms:EncryptionContext:aws:logs:arn", log_group_arn),)
+        for action in LOGS_KMS_ACTIONS:
+            check = Check(action, key, context, policy_of=key)
+            try:
+                reason = self.decide(Actor(service=principal), check)
+            except PolicyNotModelled as err:
+                reason = f"not evaluated locally: {err}"
+            if reason is not None:
+                return action, f"{principal} may not use it: {reason}"
+        return None
 
     def lambda_service_checks(self, function_arn: str, request_id: str) -> list[Check]:
         """What the Lambda service does with the execution role on every invocation."""
@@ -826,7 +990,126 @@ class Permissions:
             src = f"arn:{self.partition}:s3:::{path}"
             verb = "s3:GetObjectVersion" if query else "s3:GetObject"
             checks.append(Check(verb, src, ctx, f"arn:{self.partition}:s3:::{src_bucket}"))
+        return checks + self._s3_kms(request, resource)
+
+    # -- S3 with SSE-KMS ---------------------------------------------------------------------------
+    def _s3_kms(self, request: Any, resource: str) -> list[Check]:
+        """The key use an object call makes S3 do with the caller's permissions."""
+        bucket_arn, _, key = resource.partition("/")
+        if not key or not bucket_arn.startswith(f"arn:{self.partition}:s3:::"):
+            return []  # bucket-level calls (listing, configuration) use no key
+        bucket = bucket_arn.rsplit(":", 1)[-1]
+        method = str(getattr(request, "method", "")).upper()
+        query = dict(getattr(request, "querystring", {}) or {})
+        if any(sub in query for sub in S3_METADATA_SUBRESOURCES) or method == "DELETE":
+            return []  # tagging, ACLs, retention, deletes, aborts: no object data
+        if method in ("GET", "HEAD"):
+            if "uploadId" in query:
+                return []  # ListParts
+            checksum = str(request.headers.get("x-amz-checksum-mode", "")).upper() == "ENABLED"
+            if method == "HEAD" and not checksum:
+                return []  # HeadObject reads metadata only (its checksum needs kms:Decrypt)
+            version = _first(query.get("versionId"))
+            return self._s3_read_kms(bucket, key, version, checksum_only=method == "HEAD")
+        return self._s3_write_kms(method, query, request.headers, bucket_arn, key)
+
+    def _s3_write_kms(
+        self, method: str, query: Mapping[str, Any], headers: Any, bucket_arn: str, key: str
+    ) -> list[Check]:
+        """PutObject, CopyObject, the multipart upload steps and SelectObjectContent."""
+        bucket = bucket_arn.rsplit(":", 1)[-1]
+        upload = _first(query.get("uploadId"))
+        checks: list[Check] = []
+        if method == "POST" and "select" in query:  # SelectObjectContent reads the object
+            return self._s3_read_kms(bucket, key, _first(query.get("versionId")))
+        if method == "PUT" and upload is None:  # PutObject, CopyObject
+            key_ref, bucket_key = self._s3_write_key(bucket_arn, headers)
+            actions: tuple[str, ...] = S3_KMS_WRITE
+        elif method == "POST" and "uploads" in query:  # CreateMultipartUpload
+            key_ref, bucket_key = self._s3_write_key(bucket_arn, headers)
+            actions = S3_KMS_MULTIPART
+        elif upload is not None and method in ("PUT", "POST"):  # UploadPart(Copy), Complete
+            key_ref, bucket_key = self._s3_upload_key(bucket, bucket_arn, upload)
+            actions = S3_KMS_MULTIPART
+        else:
+            return []
+        checks += self.kms_via("s3", key_ref, actions, self._s3_context(bucket, key, bucket_key))
+        source = headers.get("x-amz-copy-source")
+        if source and method == "PUT":  # a copy (or UploadPartCopy) reads its source
+            path, _, src_version = unquote(str(source)).lstrip("/").partition("?versionId=")
+            src_bucket, _, src_key = path.partition("/")
+            checks += self._s3_read_kms(src_bucket, src_key, src_version or None)
         return checks
+
+    def _s3_context(self, bucket: str, key: str, bucket_key: bool) -> dict[str, str]:
+        """S3's encryption context: the object's ARN, or the bucket's with S3 Bucket Keys."""
+        arn = f"arn:{self.partition}:s3:::{bucket}"
+        return {"aws:s3:arn": arn if bucket_key else f"{arn}/{key}"}
+
+    def _s3_write_key(self, bucket_arn: str, headers: Any) -> tuple[str | None, bool]:
+        """(key, S3 Bucket Key) a new object is encrypted with: the request's SSE headers, else
+        the bucket's default encryption (None: SSE-S3 or SSE-C)."""
+        sse = headers.get("x-amz-server-side-encryption")
+        default = self.encrypted_with.get(bucket_arn)
+        default_bucket_key = bucket_arn in self.bucket_keys
+        if not sse:
+            if headers.get("x-amz-server-side-encryption-customer-algorithm"):
+                return None, False  # SSE-C: the caller's own key, no KMS
+            return default, default_bucket_key
+        if str(sse) not in S3_SSE_KMS:
+            return None, False  # AES256: SSE-S3
+        key_ref = headers.get("x-amz-server-side-encryption-aws-kms-key-id") or "alias/aws/s3"
+        flag = headers.get("x-amz-server-side-encryption-bucket-key-enabled")
+        bucket_key = str(flag).lower() == "true" if flag is not None else default_bucket_key
+        return str(key_ref), bucket_key
+
+    def _s3_upload_key(self, bucket: str, bucket_arn: str, upload: str) -> tuple[str | None, bool]:
+        """(key, S3 Bucket Key) of a multipart upload in progress (None: it does not exist)."""
+        from moto.s3.models import s3_backends
+
+        try:
+            found = s3_backends[self.account][self.partition].get_bucket(bucket).multiparts[upload]
+        except Exception:  # no such upload: S3 answers NoSuchUpload, no key is used
+            return None, False
+        sse = getattr(found, "sse_encryption", None)
+        if sse in S3_SSE_KMS:
+            return str(getattr(found, "kms_key_id", None) or "alias/aws/s3"), (
+                bucket_arn in self.bucket_keys
+            )
+        if sse:
+            return None, False
+        return self.encrypted_with.get(bucket_arn), bucket_arn in self.bucket_keys
+
+    def _s3_read_kms(
+        self, bucket: str, key: str, version: str | None, *, checksum_only: bool = False
+    ) -> list[Check]:
+        """``kms:Decrypt`` of the key the stored object was encrypted with (none when it does
+        not exist, is SSE-S3, or, for ``checksum_only``, has no checksum)."""
+        from moto.s3.models import s3_backends
+
+        try:
+            found = s3_backends[self.account][self.partition].get_object(bucket, key, version)
+        except Exception:  # no such bucket or object: nothing to decrypt
+            return []
+        if found is None or getattr(found, "is_delete_marker", False):
+            return []
+        if checksum_only and not (
+            getattr(found, "checksum_value", None) or getattr(found, "checksum_algorithm", None)
+        ):
+            return []
+        bucket_arn = f"arn:{self.partition}:s3:::{bucket}"
+        sse = getattr(found, "encryption", None)
+        if sse in S3_SSE_KMS:
+            key_ref: str | None = str(found.kms_key_id or "alias/aws/s3")
+            bucket_key = str(found.bucket_key_enabled).lower() == "true"
+        elif sse:
+            return []  # SSE-S3
+        else:  # moto was not told the bucket's default encryption: the template's
+            key_ref, bucket_key = (
+                self.encrypted_with.get(bucket_arn),
+                bucket_arn in self.bucket_keys,
+            )
+        return self.kms_via("s3", key_ref, S3_KMS_READ, self._s3_context(bucket, key, bucket_key))
 
     def _checks_dynamodb(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
         params = _json(request)
@@ -842,13 +1125,26 @@ class Permissions:
                 checks.append(
                     Check(f"dynamodb:{TRANSACT_ACTIONS[kind]}", table(body["TableName"]), base)
                 )
-            return checks
-        if op in ("BatchWriteItem", "BatchGetItem"):
-            return [Check(f"dynamodb:{op}", table(t), base) for t in params.get("RequestItems", {})]
-        if "TableName" in params:
+        elif op in ("BatchWriteItem", "BatchGetItem"):
+            checks = [
+                Check(f"dynamodb:{op}", table(t), base) for t in params.get("RequestItems", {})
+            ]
+        elif "TableName" in params:
             index = params.get("IndexName") if op in ("Query", "Scan") else None
-            return [Check(f"dynamodb:{op}", table(params["TableName"], index), base)]
-        return [Check(f"dynamodb:{op}", "*", base)]
+            checks = [Check(f"dynamodb:{op}", table(params["TableName"], index), base)]
+        else:
+            return [Check(f"dynamodb:{op}", "*", base)]
+        if op not in DYNAMODB_ITEM_OPERATIONS:
+            return checks
+        tables = dict.fromkeys(c.resource.split("/index/", 1)[0] for c in checks)
+        for arn in tables:  # the table key, decrypted with the table's KMS key
+            context = {
+                "aws:dynamodb:tableName": arn.split(":table/", 1)[-1],
+                "aws:dynamodb:subscriberId": self.account,
+            }
+            key_ref = self.encrypted_with.get(arn)
+            checks += self.kms_via("dynamodb", key_ref, ("kms:Decrypt",), context)
+        return checks
 
     def _checks_ssm(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
         params = _json(request)
@@ -868,9 +1164,27 @@ class Permissions:
             return [Check(f"secretsmanager:{op}", "*", base)]
         from moto.secretsmanager.models import secretsmanager_backends
 
+        params = _json(request)
         found = secretsmanager_backends[self.account][self.region].secrets.get(secret_id)
         arn = found.arn if found is not None else str(secret_id)
-        return [Check(f"secretsmanager:{op}", arn, base)]
+        checks = [Check(f"secretsmanager:{op}", arn, base)]
+        key_ref = self.encrypted_with.get(arn)
+        if key_ref is None or found is None:
+            return checks
+        if op in SECRET_READS:
+            version = params.get("VersionId") or _secret_version(
+                found, str(params.get("VersionStage") or "AWSCURRENT")
+            )
+            actions: tuple[str, ...] = ("kms:Decrypt",)
+        elif op in SECRET_WRITES and ("SecretString" in params or "SecretBinary" in params):
+            version = params.get("ClientRequestToken")  # the new version's id
+            actions = ("kms:GenerateDataKey",)
+        else:
+            return checks
+        context = {"SecretARN": arn}
+        if version:
+            context["SecretVersionId"] = str(version)
+        return checks + self.kms_via("secretsmanager", key_ref, actions, context)
 
     def _checks_sns(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
         params = {k: v[0] if isinstance(v, list) else v for k, v in request.querystring.items()}
@@ -896,6 +1210,8 @@ class Permissions:
         check = Check(action, queue, base, queue)
         if ("sqs", action.split(":", 1)[1]) in ENCRYPTED_WRITES:
             return self.with_kms(check, queue)
+        if ("sqs", action.split(":", 1)[1]) in ENCRYPTED_READS:
+            return self.with_kms(check, queue, KMS_FOR_READS)
         return [check]
 
     def _checks_states(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
@@ -932,6 +1248,11 @@ class Permissions:
             bucket = f"arn:{self.partition}:s3:::{video['Bucket']}"
             verb = "s3:GetObjectVersion" if video.get("Version") else "s3:GetObject"
             checks.append(Check(verb, f"{bucket}/{video['Name']}", base, bucket))
+            # Rekognition reads the video through S3 as the caller: S3 decrypts it as for a
+            # GetObject of the caller's.
+            checks += self._s3_read_kms(
+                str(video["Bucket"]), str(video["Name"]), video.get("Version")
+            )
         role = (params.get("NotificationChannel") or {}).get("RoleArn")
         if role:
             checks.append(
@@ -952,6 +1273,13 @@ class Permissions:
         return [Check(f"sts:{op}", resource or "*", base)]
 
 
+def _first(value: Any) -> str | None:
+    """One query-string value (moto keeps lists)."""
+    if isinstance(value, list):
+        return str(value[0]) if value else None
+    return None if value is None else str(value)
+
+
 def _json(request: Any) -> dict[str, Any]:
     body = getattr(request, "body", None)
     if isinstance(body, dict):  # some moto responses parse the body themselves
@@ -965,6 +1293,14 @@ def _json(request: Any) -> dict[str, Any]:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def _secret_version(secret: Any, stage: str) -> str | None:
+    """The id of the secret's version with ``stage`` (moto's secret model)."""
+    for version_id, version in (getattr(secret, "versions", None) or {}).items():
+        if stage in (version.get("version_stages") or []):
+            return str(version_id)
+    return None
 
 
 def _delete_objects(body: Any) -> list[tuple[str, str]]:

@@ -194,16 +194,22 @@ def pinned_environment(templates: list[dict[str, Any]]) -> tuple[str, str] | Non
 def relocate(
     templates: dict[str, dict[str, Any]], region: str, account: str
 ) -> dict[str, dict[str, Any]]:
-    """The templates with every literal ARN of their pinned environment moved to this one."""
+    """The templates with every literal ARN of their pinned environment moved to this one, and
+    every regional service name (``logs.<region>.amazonaws.com`` in a key policy,
+    ``kms:ViaService`` values) with them."""
     pinned = pinned_environment(list(templates.values()))
     if pinned is None or pinned == (region, account):
         return templates
     old = re.compile(
         r"(arn:aws[a-z-]*:[a-z0-9-]+:)" + re.escape(pinned[0]) + ":" + re.escape(pinned[1]) + ":"
     )
-    moved: dict[str, dict[str, Any]] = json.loads(
-        old.sub(lambda m: f"{m.group(1)}{region}:{account}:", json.dumps(templates))
+    text = old.sub(lambda m: f"{m.group(1)}{region}:{account}:", json.dumps(templates))
+    text = re.sub(
+        r"([a-z0-9-]+)\." + re.escape(pinned[0]) + r"\.amazonaws\.com",
+        lambda m: f"{m.group(1)}.{region}.amazonaws.com",
+        text,
     )
+    moved: dict[str, dict[str, Any]] = json.loads(text)
     return moved
 
 
