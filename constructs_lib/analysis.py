@@ -20,7 +20,7 @@ from constructs_lib.nag import (
     render,
 )
 from constructs_lib.principals import service_role
-from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
+from constructs_lib.units import EventConcurrency, Fragment, FunctionSpec, Unit, UnitRuntime
 from constructs_lib.workflow import REKOGNITION_TRANSIENT, Flow, retry_transient
 from lambdas.analysis.settings import StartSettings
 from lambdas.shared.settings import CatalogSettings
@@ -89,7 +89,9 @@ class Analysis(Unit):
         runtime: UnitRuntime,
         min_label_confidence: int = 70,
         min_moderation_confidence: int = 50,
+        concurrency: EventConcurrency | None = None,
     ) -> None:
+        concurrency = concurrency or EventConcurrency()
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake, catalog = runtime.data_lake, runtime.catalog
         self.topic = EncryptedTopic(self, "CompletionTopic", description="Rekognition completion")
@@ -130,11 +132,14 @@ class Analysis(Unit):
 
         # A completion notice that cannot be delivered or handled must not vanish: the task would
         # then wait until its timeout. Such notices are kept for inspection and redrive.
-        self.undelivered = dead_letter_queue(self, "UndeliveredNotices")
+        self.undelivered = dead_letter_queue(self, "UndeliveredNotices", runtime.key)
         self.dead_letter_queues["UndeliveredRekognitionNotices"] = self.undelivered
         catalog_settings = self.settings(CatalogSettings)
         self.callback = self.add_function(
-            CALLBACK, catalog_settings, async_dead_letter_queue=self.undelivered
+            CALLBACK,
+            catalog_settings,
+            async_dead_letter_queue=self.undelivered,
+            reserved_concurrency=concurrency.analysis_callback,
         )
         self.topic.topic.add_subscription(
             subscriptions.LambdaSubscription(
@@ -145,7 +150,10 @@ class Analysis(Unit):
 
         # Heartbeat sweep: keeps waiting tasks alive and recovers lost completion notices.
         self.heartbeat = self.add_function(
-            HEARTBEAT, catalog_settings, async_dead_letter_queue=self.undelivered
+            HEARTBEAT,
+            catalog_settings,
+            async_dead_letter_queue=self.undelivered,
+            reserved_concurrency=concurrency.analysis_heartbeat,
         )
         self.heartbeat.role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(GET_ACTIONS), resources=["*"])
@@ -164,6 +172,8 @@ class Analysis(Unit):
                 )
             ],
         )
+        runtime.key.allow_delivery("sns")
+        runtime.key.allow_delivery("events")
 
         processed = data_lake.processed.node.default_child
         acknowledge(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import aws_cdk as cdk
 from aws_cdk import Acknowledgment, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -52,11 +54,13 @@ class PixabayApiKey(Construct):
     recorded reason instead of failing.
     """
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
+        self.key = key
         self.secret = secretsmanager.Secret(
             self,
             "Resource",
+            encryption_key=key,
             description="Pixabay API key for the media pipeline: set api_key after deploy",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template=json.dumps({"api_key": PIXABAY_PLACEHOLDER}),
@@ -80,4 +84,25 @@ class PixabayApiKey(Construct):
         return self.secret.secret_arn
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.secret.grant_read(grantee)
+        """Read the secret, and decrypt it with the data key only through Secrets Manager.
+
+        Written out rather than ``Secret.grant_read``: for a key in another stack that grant also
+        names the reader's role in the key policy (through ``kms:ViaService``), which would make
+        the stateful stack depend on the pipeline stack that depends on it.
+        """
+        read = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            resource_arns=[self.secret.secret_arn],
+        )
+        decrypt = iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["kms:Decrypt"],
+            resource_arns=[self.key.key_arn],
+            conditions={
+                "StringEquals": {
+                    "kms:ViaService": f"secretsmanager.{cdk.Stack.of(self).region}.amazonaws.com"
+                }
+            },
+        )
+        return read.combine(decrypt)

@@ -6,6 +6,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from constructs_lib.nag import acknowledge, arn_finding
@@ -25,6 +26,7 @@ ITEM_ACTIONS = (
     "dynamodb:ConditionCheckItem",
     "dynamodb:DescribeTable",
 )
+KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
 
 
 class AssetCatalog(Construct):
@@ -35,8 +37,11 @@ class AssetCatalog(Construct):
     table), and "has this source item been seen" (a source marker item, read by key).
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, retain_data: bool) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, retain_data: bool, key: kms.IKey
+    ) -> None:
         super().__init__(scope, construct_id)
+        self.key = key
         string = dynamodb.AttributeType.STRING
         self.table = dynamodb.Table(
             self,
@@ -47,7 +52,8 @@ class AssetCatalog(Construct):
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True
             ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
             time_to_live_attribute=TTL_ATTRIBUTE,
             deletion_protection=retain_data,
             removal_policy=cdk.RemovalPolicy.RETAIN if retain_data else cdk.RemovalPolicy.DESTROY,
@@ -77,6 +83,9 @@ class AssetCatalog(Construct):
         acknowledged here, on the grantee's policy, so callers never repeat it.
         """
         grant = self.table.grant(grantee, *ITEM_ACTIONS)
+        # ``Table.grant`` leaves the table's key to the caller: item reads decrypt, writes
+        # encrypt under the data key (no wildcard actions).
+        self.key.grant(grantee, *KEY_ACTIONS)
         principal = grantee.grant_principal
         table = self.table.node.default_child
         if isinstance(principal, iam.Role) and isinstance(table, cdk.CfnResource):

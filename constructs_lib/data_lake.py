@@ -16,10 +16,12 @@ from dataclasses import dataclass, fields
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from constructs_lib.props import ConfigError
+from constructs_lib.nag import acknowledge
+from constructs_lib.props import ConfigError, require
 
 VIDEO_PREFIX = "video/"
 UPLOADS_PREFIX = "uploads/"
@@ -89,12 +91,53 @@ class LifecycleDays:
             )
 
 
+REPLICA_STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR")
+
+
+@dataclass(frozen=True)
+class RawReplication:
+    """Configuration field ``raw_replication``: copy the raw bucket to a bucket in another region.
+
+    Off by default. The destination (versioned, in the other region, with its own key when the
+    source is SSE-KMS) is created outside this app. Cost: S3 replication requests, inter-region
+    transfer (about USD 0.02/GB) and the destination's storage, that is roughly the raw bucket's
+    storage bill a second time.
+    """
+
+    destination_bucket_arn: str
+    # The destination region's key for SSE-KMS replicas; None when the destination uses SSE-S3.
+    destination_key_arn: str | None = None
+    storage_class: str = "STANDARD_IA"
+
+    def __post_init__(self) -> None:
+        require(
+            self.destination_bucket_arn.startswith("arn:")
+            and ":s3:::" in self.destination_bucket_arn,
+            "raw_replication.destination_bucket_arn",
+            f"must be an S3 bucket ARN, got {self.destination_bucket_arn!r}",
+        )
+        require(
+            self.storage_class in REPLICA_STORAGE_CLASSES,
+            "raw_replication.storage_class",
+            f"one of {REPLICA_STORAGE_CLASSES}",
+        )
+
+
+def _after(days: int, storage_class: s3.StorageClass) -> s3.Transition:
+    return s3.Transition(storage_class=storage_class, transition_after=cdk.Duration.days(days))
+
+
 class DataLake(Construct):
     """Three buckets hardened the same way; callers get access through ``grant_*`` only.
 
-    Every bucket blocks public access, enforces TLS, is encrypted with S3-managed keys (so
-    MediaConvert and Rekognition read it without KMS grants) and is versioned. The raw bucket
-    sends its events to EventBridge, which is how uploads start the pipeline.
+    Every bucket blocks public access, enforces TLS and is versioned. The raw and processed
+    buckets are encrypted with the customer-managed data key (SSE-KMS, with S3 Bucket Keys so
+    KMS is called per bucket key, not per object) when ``key`` is given, or with S3-managed keys
+    when the environment chooses SSE-S3 (``bucket_encryption="s3"``: see the README's security
+    section for when that is the better choice). Every ``grant_*`` then includes the key use it
+    needs. The access-log bucket is always SSE-S3: S3 server access logging cannot deliver to a
+    bucket whose default encryption is SSE-KMS. The raw bucket sends its events to EventBridge,
+    which is how uploads start the pipeline.
     """
 
     def __init__(
@@ -104,9 +147,12 @@ class DataLake(Construct):
         *,
         lifecycle: LifecycleDays,
         retain_data: bool,
+        key: kms.IKey | None = None,
+        replication: RawReplication | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.lifecycle = lifecycle
+        self.key = key
         removal = cdk.RemovalPolicy.RETAIN if retain_data else cdk.RemovalPolicy.DESTROY
         auto_delete = not retain_data
 
@@ -145,25 +191,18 @@ class DataLake(Construct):
             removal=removal,
             auto_delete=auto_delete,
             event_bridge=True,
+            replication=replication,
             rules=[
                 s3.LifecycleRule(
                     id="RawVideoTiers",
                     prefix=VIDEO_PREFIX,
                     transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INTELLIGENT_TIERING,
-                            transition_after=cdk.Duration.days(
-                                lifecycle.raw_intelligent_tiering_days
-                            ),
+                        _after(
+                            lifecycle.raw_intelligent_tiering_days,
+                            s3.StorageClass.INTELLIGENT_TIERING,
                         ),
-                        s3.Transition(
-                            storage_class=s3.StorageClass.GLACIER,
-                            transition_after=cdk.Duration.days(lifecycle.raw_glacier_days),
-                        ),
-                        s3.Transition(
-                            storage_class=s3.StorageClass.DEEP_ARCHIVE,
-                            transition_after=cdk.Duration.days(lifecycle.raw_deep_archive_days),
-                        ),
+                        _after(lifecycle.raw_glacier_days, s3.StorageClass.GLACIER),
+                        _after(lifecycle.raw_deep_archive_days, s3.StorageClass.DEEP_ARCHIVE),
                     ],
                 ),
                 s3.LifecycleRule(
@@ -186,11 +225,9 @@ class DataLake(Construct):
                     prefix=VIDEO_PREFIX,
                     object_size_greater_than=RENDITION_MIN_BYTES,
                     transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-                            transition_after=cdk.Duration.days(
-                                lifecycle.renditions_instant_archive_days
-                            ),
+                        _after(
+                            lifecycle.renditions_instant_archive_days,
+                            s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
                         )
                     ],
                 ),
@@ -239,12 +276,16 @@ class DataLake(Construct):
         auto_delete: bool,
         event_bridge: bool,
         rules: list[s3.LifecycleRule],
+        replication: RawReplication | None = None,
     ) -> s3.Bucket:
         return s3.Bucket(
             self,
             construct_id,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
+            encryption=s3.BucketEncryption.KMS if self.key else s3.BucketEncryption.S3_MANAGED,
+            encryption_key=self.key,
+            bucket_key_enabled=True if self.key else None,
+            replication_rules=None if replication is None else [self._replica(replication)],
             enforce_ssl=True,
             versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
@@ -254,6 +295,25 @@ class DataLake(Construct):
             removal_policy=removal,
             auto_delete_objects=auto_delete,
             lifecycle_rules=rules,
+        )
+
+    def _replica(self, replication: RawReplication) -> s3.ReplicationRule:
+        """Everything, delete markers included, to the other region's bucket."""
+        destination = s3.Bucket.from_bucket_arn(
+            self, "ReplicaBucket", replication.destination_bucket_arn
+        )
+        replica_key = (
+            None
+            if replication.destination_key_arn is None
+            else kms.Key.from_key_arn(self, "ReplicaKey", replication.destination_key_arn)
+        )
+        return s3.ReplicationRule(
+            destination=destination,
+            priority=0,
+            delete_marker_replication=True,
+            kms_key=replica_key,
+            sse_kms_encrypted_objects=self.key is not None,
+            storage_class=s3.StorageClass(replication.storage_class),
         )
 
     def _scratch_rule(self) -> s3.LifecycleRule:
@@ -290,7 +350,7 @@ class DataLake(Construct):
     def grant_raw_video_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
         """Ingest writes new video, checks for existing keys, and removes its own half-done work
         (aborted multipart uploads, objects whose catalog commit failed) under ``video/``."""
-        return self.raw.grant_read_write(grantee, f"{VIDEO_PREFIX}*")
+        return self._key_writes(grantee, self.raw.grant_read_write(grantee, f"{VIDEO_PREFIX}*"))
 
     def grant_raw_video_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Read registered clips and their attribution sidecars (``video/`` only)."""
@@ -301,13 +361,13 @@ class DataLake(Construct):
         return self.raw.grant_read(grantee, f"{UPLOADS_PREFIX}*")
 
     def grant_scratch_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.raw.grant_read_write(grantee, f"{SCRATCH_PREFIX}*")
+        return self._key_writes(grantee, self.raw.grant_read_write(grantee, f"{SCRATCH_PREFIX}*"))
 
     def grant_processed_video_read(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.processed.grant_read(grantee, f"{VIDEO_PREFIX}*")
 
     def grant_processed_write(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.processed.grant_put(grantee, f"{VIDEO_PREFIX}*")
+        return self._key_writes(grantee, self.processed.grant_put(grantee, f"{VIDEO_PREFIX}*"))
 
     def grant_processed_video_cleanup(self, grantee: iam.IGrantable) -> iam.Grant:
         """Remove a failed asset's renditions: list, delete and tag objects under ``video/``.
@@ -330,6 +390,19 @@ class DataLake(Construct):
         """List (not read) raw keys under ``video/``: mark-failed checks that no other clip
         shares a failed asset's renditions folder before deleting it."""
         return self._grant_video_list(self.raw, grantee)
+
+    def _key_writes(self, grantee: iam.IGrantable, grant: iam.Grant) -> iam.Grant:
+        """A write grant on an SSE-KMS bucket includes the data key's write actions, two of which
+        cdk-nag reports as wildcards; acknowledged here, once, for every grantee."""
+        principal = grantee.grant_principal
+        if self.key is not None and isinstance(principal, iam.Role):
+            acknowledge(
+                principal.node.find_child("DefaultPolicy"),
+                ["Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*"],
+                "Added by the bucket grant for the data key only: S3 calls GenerateDataKey for "
+                "SSE-KMS writes (Bucket Keys on) and ReEncrypt when a copy changes the key.",
+            )
+        return grant
 
     @staticmethod
     def _grant_video_list(bucket: s3.IBucket, grantee: iam.IGrantable) -> iam.Grant:

@@ -6,21 +6,27 @@ import aws_cdk as cdk
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from constructs_lib.keys import ServiceKey
 from constructs_lib.nag import acknowledge_dead_letter_queue
 
 RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to notice the alarm and redrive
 
 
-def dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
-    """An encrypted, TLS-only queue that keeps failed deliveries for the longest SQS allows.
+def dead_letter_queue(scope: Construct, construct_id: str, key: ServiceKey) -> sqs.Queue:
+    """A TLS-only queue, encrypted with the stack's key, that keeps failed deliveries for the
+    longest SQS allows.
 
     Every such queue is alarmed when not empty (``PipelineAlarms``), so what lands here is seen
-    and can be redriven instead of being lost.
+    and can be redriven instead of being lost. EventBridge and SNS can deliver to a queue
+    encrypted with a customer-managed key only where its key policy lets them
+    (``ServiceKey.allow_delivery``, called where each rule or subscription is made); with the
+    AWS-managed SQS key they could not deliver at all.
     """
     queue = sqs.Queue(
         scope,
         construct_id,
-        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        encryption=sqs.QueueEncryption.KMS,
+        encryption_master_key=key.key,
         enforce_ssl=True,
         retention_period=RETENTION,
     )

@@ -22,6 +22,7 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
@@ -48,6 +49,8 @@ LAYER_PYTHON_VERSION = RUNTIME.name.removeprefix("python")
 PIP_PLATFORM = "manylinux2014_x86_64"
 # Powertools Metrics writes EMF into this namespace with a ``service`` dimension per unit.
 METRICS_NAMESPACE = "MediaPipeline"
+# What sending to a queue encrypted with a customer-managed key takes (SQS's documentation).
+DEAD_LETTER_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -167,12 +170,14 @@ class PipelineFunction(Construct):
         settings: Settings,
         layer: DependenciesLayer,
         log_retention_days: int,
+        key: kms.IKey,
         async_dead_letter_queue: sqs.IQueue | None = None,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.spec = spec
         self.service = spec.service
-        self.log_group = log_group(self, log_retention_days)
+        self.log_group = log_group(self, log_retention_days, key)
         # An explicit role instead of AWSLambdaBasicExecutionRole: logs go to this group only.
         self.execution_role = iam.Role(
             self,
@@ -206,8 +211,16 @@ class PipelineFunction(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 **settings.to_env(),
             },
+            # Functions that events start (not the workflow, whose Map cap bounds them) get a
+            # reservation: a cap, so an event storm cannot take the account's concurrency, and
+            # a floor, so the pipeline's callbacks still run when other functions are busy.
+            reserved_concurrent_executions=reserved_concurrency,
         )
 
+        if async_dead_letter_queue is not None:
+            # Lambda sends what it gives up on with the execution role; the queue is encrypted
+            # with the stack's key, so the role needs that key too (CDK grants only the send).
+            key.grant(self.execution_role, *DEAD_LETTER_KEY_ACTIONS)
         policy = self.execution_role.node.find_child("DefaultPolicy")
         acknowledge(
             policy,
@@ -272,12 +285,14 @@ _RETENTION = {
 }
 
 
-def log_group(scope: Construct, retention_days: int) -> logs.LogGroup:
-    """A construct's own log group ("Logs"): retention from config, removed with the stack."""
+def log_group(scope: Construct, retention_days: int, key: kms.IKey) -> logs.LogGroup:
+    """A construct's own log group ("Logs"): retention from config, encrypted with the stack's
+    key (``ServiceKey.allow_log_groups``), removed with the stack."""
     return logs.LogGroup(
         scope,
         "Logs",
         retention=log_retention(retention_days),
+        encryption_key=key,
         removal_policy=cdk.RemovalPolicy.DESTROY,
     )
 

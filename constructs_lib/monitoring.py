@@ -28,7 +28,9 @@ from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.finalize import Finalize
 from constructs_lib.functions import PipelineFunction
 from constructs_lib.ingest import Ingest
+from constructs_lib.keys import ServiceKey
 from constructs_lib.principals import service_role
+from constructs_lib.props import require
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.transcode import Transcode
 from constructs_lib.units import Units
@@ -78,13 +80,16 @@ class FailureNotices(Construct):
         scope: Construct,
         construct_id: str,
         watched: Watched,
+        *,
+        key: ServiceKey,
     ) -> None:
         super().__init__(scope, construct_id)
         workflow, alerts, deployment = watched.workflow, watched.alerts, watched.deployment
+        self.alerts, self.deployment, self.key = alerts, deployment, key
         region = cdk.Stack.of(self).region
         field = events.EventField.from_path
         # A notice that cannot be delivered is kept (and alarmed on) instead of lost.
-        self.dead_letters = dead_letter_queue(self, "Undelivered")
+        self.dead_letters = dead_letter_queue(self, "Undelivered", key)
         # EventBridge publishes through a role of its own (which gets the topic's KMS key
         # through grant_publish) instead of a broad topic-policy grant to events.amazonaws.com.
         self.publisher = service_role(
@@ -152,7 +157,34 @@ class FailureNotices(Construct):
                 role=self.publisher,
             )
         )
+        self.key.allow_delivery("events")
         return rule
+
+    def sensitive_data(self, bucket_name: str, severities: tuple[str, ...]) -> events.Rule:
+        """Macie findings of ``severities`` about ``bucket_name``, as a readable message."""
+        field = events.EventField.from_path
+        region = cdk.Stack.of(self).region
+        return self._notice(
+            self.alerts,
+            "SensitiveDataFound",
+            "Macie found personal data in files uploaded to the raw bucket",
+            events.EventPattern(
+                source=["aws.macie"],
+                detail_type=["Macie Finding"],
+                detail={
+                    "severity": {"description": list(severities)},
+                    "resourcesAffected": {"s3Bucket": {"name": [bucket_name]}},
+                },
+            ),
+            f"Media pipeline ({self.deployment}): "
+            f"{field('$.detail.severity.description')}-severity Macie finding in "
+            f"s3://{field('$.detail.resourcesAffected.s3Bucket.name')}/"
+            f"{field('$.detail.resourcesAffected.s3Object.key')}\n"
+            f"{field('$.detail.title')} {field('$.detail.description')}\n"
+            f"Type: {field('$.detail.type')}\n"
+            f"Console: https://{region}.console.aws.amazon.com/macie/home?region={region}"
+            f"#findings?search=id%3D{field('$.detail.id')}",
+        )
 
 
 class PipelineAlarms(Construct):
@@ -482,26 +514,40 @@ class CostControls(Construct):
         )
 
 
+@dataclass(frozen=True)
+class SlackChannel:
+    """Configuration field ``monitoring.slack``: the channel AWS Chatbot posts the alerts to.
+
+    Both ids come from the Chatbot console once the workspace is authorized there; one value
+    holds both, so a configuration cannot name a channel without its workspace.
+    """
+
+    workspace_id: str
+    channel_id: str
+
+    def __post_init__(self) -> None:
+        for name in ("workspace_id", "channel_id"):
+            value = getattr(self, name)
+            require(
+                isinstance(value, str) and value.isalnum(),
+                f"monitoring.slack.{name}",
+                f"must be the id Chatbot shows (letters and digits), got {value!r}",
+            )
+
+
 class SlackAlerts(Construct):
     """Optional: the alerts topic in a Slack channel through AWS Chatbot."""
 
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        watched: Watched,
-        *,
-        workspace_id: str,
-        channel_id: str,
+        self, scope: Construct, construct_id: str, watched: Watched, slack: SlackChannel
     ) -> None:
         super().__init__(scope, construct_id)
-        alerts, deployment = watched.alerts, watched.deployment
         self.channel = chatbot.SlackChannelConfiguration(
             self,
             "Resource",
-            slack_channel_configuration_name=f"{deployment}-alerts",
-            slack_workspace_id=workspace_id,
-            slack_channel_id=channel_id,
-            notification_topics=[alerts.topic],
+            slack_channel_configuration_name=f"{watched.deployment}-alerts",
+            slack_workspace_id=slack.workspace_id,
+            slack_channel_id=slack.channel_id,
+            notification_topics=[watched.alerts.topic],
             guardrail_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("ReadOnlyAccess")],
         )

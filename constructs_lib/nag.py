@@ -85,6 +85,30 @@ def acknowledge_rule(scope: IConstruct, rule_id: str, reason: str) -> None:
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
 
 
+# The construct id of CDK's singleton function behind every ``AwsCustomResource`` of a stack.
+SDK_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+
+
+def acknowledge_sdk_provider(stack: cdk.Stack) -> None:
+    """CDK's ``AwsCustomResource`` provider: runs only while CloudFormation deploys the stack."""
+    provider = stack.node.try_find_child(SDK_PROVIDER_ID)
+    if provider is None:
+        return
+    reasons = {
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AWSLambdaBasicExecutionRole]": "CDK's own provider role: the managed policy only lets "
+        "it write its own logs.",
+        "Serverless-LambdaDefaultMemorySize": "CDK's provider function, sized by CDK; it makes "
+        "one SDK call per deployment.",
+        "Serverless-LambdaDLQ": "Invoked synchronously by CloudFormation, which reports and "
+        "rolls back a failed call; nothing is asynchronous to dead-letter.",
+        "Serverless-LambdaTracing": "Runs once per deployment inside CloudFormation; its logs "
+        "and CloudFormation's events trace it, X-Ray would add nothing.",
+    }
+    for rule, reason in reasons.items():
+        acknowledge_rule(provider, rule, reason)
+
+
 S3_READ_ACTIONS = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")
 S3_WRITE_ACTIONS = ("Action::s3:Abort*",)
 S3_DELETE_ACTIONS = ("Action::s3:DeleteObject*",)

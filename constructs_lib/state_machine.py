@@ -11,6 +11,7 @@ from constructs_lib.analysis import Analysis
 from constructs_lib.finalize import Finalize
 from constructs_lib.functions import log_group
 from constructs_lib.ingest import Ingest
+from constructs_lib.keys import ServiceKey
 from constructs_lib.nag import acknowledge, arn_finding
 from constructs_lib.notify import Notify
 from constructs_lib.resolve import Resolve
@@ -34,6 +35,7 @@ class PipelineStateMachine(Construct):
         units: Units,
         map_concurrency: int,
         log_retention_days: int,
+        key: ServiceKey,
         timeouts: WorkflowTimeouts | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -91,7 +93,7 @@ class PipelineStateMachine(Construct):
         run.next(sfn.Succeed(self, "Done"))
         definition = sfn.Chain.start(resolved.start)
 
-        self.log_group = log_group(self, log_retention_days)
+        self.log_group = log_group(self, log_retention_days, key.key)
         self.state_machine = sfn.StateMachine(
             self,
             "Resource",

@@ -65,10 +65,11 @@ class Triggers(Unit):
         state_machine: sfn.IStateMachine,
         runtime: UnitRuntime,
         schedule: WeeklySchedule,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake = runtime.data_lake
-        self.dead_letters = dead_letter_queue(self, "DeadLetters")
+        self.dead_letters = dead_letter_queue(self, "DeadLetters", runtime.key)
         self.dead_letter_queues["TriggerDeadLetters"] = self.dead_letters
         self.weekly = events.Rule(
             self,
@@ -91,6 +92,7 @@ class Triggers(Unit):
             UPLOAD_STARTER,
             TriggerSettings(state_machine_arn=state_machine.state_machine_arn),
             async_dead_letter_queue=self.dead_letters,
+            reserved_concurrency=reserved_concurrency,
         )
         state_machine.grant_start_execution(self.starter.function)
         self.uploads = events.Rule(
@@ -113,3 +115,4 @@ class Triggers(Unit):
                 )
             ],
         )
+        runtime.key.allow_delivery("events")

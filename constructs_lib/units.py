@@ -38,25 +38,71 @@ from constructs_lib.functions import (
     FunctionSpec,
     PipelineFunction,
 )
+from constructs_lib.keys import ServiceKey
+from constructs_lib.props import require
 from lambdas.shared.settings import Settings
 
-__all__ = ["EventAlarm", "Fragment", "FunctionSpec", "Unit", "UnitRuntime"]
+MAX_RESERVED_CONCURRENCY = 900
+
+__all__ = ["EventAlarm", "EventConcurrency", "Fragment", "FunctionSpec", "Unit", "UnitRuntime"]
 
 SettingsT = TypeVar("SettingsT", bound=Settings)
 
 
 @dataclass(frozen=True)
 class UnitRuntime:
-    """What every unit shares: the dependencies layer and the log retention, the stateful
-    stack's data lake, catalog and campaign parameter (which most units read or write), and the
-    deployment's name (in MediaConvert job metadata and run summaries)."""
+    """What every unit shares: the dependencies layer, the log retention and the stack's key
+    (log groups, dead-letter queues), the stateful stack's data lake, catalog and campaign
+    parameter (which most units read or write), and the deployment's name (in MediaConvert job
+    metadata and run summaries)."""
 
     layer: DependenciesLayer
     log_retention_days: int
+    key: ServiceKey
     data_lake: DataLake
     catalog: AssetCatalog
     campaign_config: CampaignConfig
     deployment: str
+
+
+@dataclass(frozen=True)
+class EventConcurrency:
+    """Configuration field ``reserved_concurrency``: the functions that events start.
+
+    A reservation is both a cap (an upload storm or a burst of Rekognition notices cannot take
+    the account's concurrency from everything else) and a floor (the callbacks still run when
+    other functions are busy). The workflow's own functions need none: the Map's concurrency
+    bounds them. Lambda keeps at least 100 of the account's concurrency unreserved; the default
+    account quota is 1,000, so reservations here may add up to at most 900 (dev and prod in one
+    account add up together). An account with a lowered quota (new accounts can start at 10)
+    sets each to None, which deploys without reservations.
+    """
+
+    # Each start is one StartExecution call of ~100 ms: 10 at once start ~100 executions a
+    # second, more than Step Functions' StartExecution refill rate in most regions; a burst
+    # beyond that waits in Lambda's async queue (retried for up to 6 hours), not lost.
+    upload_starter: int | None = 10
+    # Rekognition runs at most 20 jobs per account at once, each ends with one notice taking
+    # ~100 ms: 10 callbacks at once keep up with any burst Rekognition can produce.
+    analysis_callback: int | None = 10
+    # One sweep at a time: two overlapping sweeps would send the same heartbeats twice.
+    analysis_heartbeat: int | None = 1
+
+    def __post_init__(self) -> None:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name, value in values.items():
+            require(
+                value is None or (isinstance(value, int) and value >= 1),
+                f"reserved_concurrency.{name}",
+                f"must be None or a whole number >= 1, got {value!r}",
+            )
+        total = sum(v for v in values.values() if v)
+        require(
+            total <= MAX_RESERVED_CONCURRENCY,
+            "reserved_concurrency",
+            f"adds up to {total}; with the default quota of 1,000 and the 100 Lambda keeps "
+            f"unreserved at most {MAX_RESERVED_CONCURRENCY} can be reserved",
+        )
 
 
 @dataclass(frozen=True)
@@ -105,6 +151,7 @@ class Unit(Construct):
         settings: Settings,
         *,
         async_dead_letter_queue: sqs.IQueue | None = None,
+        reserved_concurrency: int | None = None,
     ) -> PipelineFunction:
         if spec.monitoring_name in self.functions:
             raise ValueError(f"{spec.monitoring_name}: declared twice in unit {self.name}")
@@ -123,7 +170,9 @@ class Unit(Construct):
             settings=settings,
             layer=self.runtime.layer,
             log_retention_days=self.runtime.log_retention_days,
+            key=self.runtime.key.key,
             async_dead_letter_queue=async_dead_letter_queue,
+            reserved_concurrency=reserved_concurrency,
         )
         self.functions[spec.monitoring_name] = function
         return function

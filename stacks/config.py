@@ -11,10 +11,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from constructs_lib.data_lake import LifecycleDays
+from constructs_lib.backup import BackupConfig
+from constructs_lib.data_lake import LifecycleDays, RawReplication
 from constructs_lib.ingest import IngestLimits
+from constructs_lib.macie import MacieConfig
+from constructs_lib.monitoring import SlackChannel
 from constructs_lib.props import EMAIL_RE, require
 from constructs_lib.trigger import WeeklySchedule
+from constructs_lib.units import EventConcurrency
 from lambdas.finalize.cost import UnitPrices
 
 _CAMPAIGN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -77,8 +81,7 @@ class MonitoringConfig:
     lambda_errors_threshold: int = 1
     lambda_throttles_threshold: int = 1
     anomaly_threshold_usd: int = 10
-    slack_workspace_id: str | None = None
-    slack_channel_id: str | None = None
+    slack: SlackChannel | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -88,11 +91,6 @@ class MonitoringConfig:
             "anomaly_threshold_usd",
         ):
             require(getattr(self, name) >= 1, f"monitoring.{name}", "must be >= 1")
-        require(
-            (self.slack_workspace_id is None) == (self.slack_channel_id is None),
-            "monitoring.slack_channel_id",
-            "set both slack_workspace_id and slack_channel_id, or neither",
-        )
 
 
 @dataclass(frozen=True)
@@ -112,6 +110,14 @@ class EnvironmentConfig:
     map_concurrency: int = 2
     alert_emails: tuple[str, ...] = ()
     monthly_budget_usd: int = 50
+    # "kms": the raw and processed buckets are SSE-KMS with the data key (Bucket Keys on);
+    # "s3": SSE-S3, for an environment where something outside this app must read the buckets
+    # without KMS access (README, "Security": what that gives up).
+    bucket_encryption: str = "kms"
+    backups: BackupConfig = field(default_factory=BackupConfig)
+    raw_replication: RawReplication | None = None
+    macie: MacieConfig = field(default_factory=MacieConfig)
+    reserved_concurrency: EventConcurrency = field(default_factory=EventConcurrency)
     account: str | None = None
     region: str | None = None
 
@@ -137,6 +143,11 @@ class EnvironmentConfig:
         for email in self.alert_emails:
             require(bool(EMAIL_RE.match(email)), "alert_emails", f"{email!r} is not an e-mail")
         require(self.monthly_budget_usd > 0, "monthly_budget_usd", "must be > 0")
+        require(
+            self.bucket_encryption in BUCKET_ENCRYPTIONS,
+            "bucket_encryption",
+            f"one of {BUCKET_ENCRYPTIONS}, got {self.bucket_encryption!r}",
+        )
 
     @property
     def deployment_tag(self) -> str:
@@ -145,6 +156,7 @@ class EnvironmentConfig:
 
 
 ENVIRONMENT_NAMES = ("dev", "prod")
+BUCKET_ENCRYPTIONS = ("kms", "s3")
 
 
 def build_environments(
@@ -188,6 +200,8 @@ def build_environments(
             monitoring=MonitoringConfig(lambda_errors_threshold=1, anomaly_threshold_usd=25),
             alert_emails=emails.get("prod", ()),
             monthly_budget_usd=200,
+            backups=BackupConfig(enabled=True),
+            macie=MacieConfig(enabled=True),
             account=account,
             region=region,
         ),

@@ -7,6 +7,9 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
+from constructs_lib.functions import log_group
+from constructs_lib.keys import ServiceKey
+from constructs_lib.macie import UploadsScan
 from constructs_lib.monitoring import (
     AlarmThresholds,
     CostControls,
@@ -40,7 +43,25 @@ class MonitoringStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         watched = Watched(pipeline.workflow, pipeline.units, pipeline.alerts, config.deployment_tag)
-        notices = FailureNotices(self, "FailureNotices", watched)
+        # The monitoring stack's own key: its dead-letter queue, and Macie's job log group.
+        self.key = ServiceKey(
+            self,
+            "Key",
+            description="Encrypts the media pipeline monitoring's dead-letter queue and logs",
+            retain=False,
+        )
+        self.key.allow_log_groups()
+        notices = FailureNotices(self, "FailureNotices", watched, key=self.key)
+        if config.macie.enabled:
+            notices.sensitive_data(stateful.data_lake.raw.bucket_name, config.macie.severities)
+            self.macie = UploadsScan(
+                self,
+                "Macie",
+                config=config.macie,
+                bucket_name=stateful.data_lake.raw.bucket_name,
+                log_group=log_group(self, config.log_retention_days, self.key.key),
+                deployment=config.deployment_tag,
+            )
         monitoring, schedule = config.monitoring, config.schedule
         alarms = PipelineAlarms(
             self,
@@ -69,14 +90,8 @@ class MonitoringStack(cdk.Stack):
             monthly_budget_usd=config.monthly_budget_usd,
             anomaly_threshold_usd=monitoring.anomaly_threshold_usd,
         )
-        if monitoring.slack_workspace_id and monitoring.slack_channel_id:
-            SlackAlerts(
-                self,
-                "Slack",
-                watched,
-                workspace_id=monitoring.slack_workspace_id,
-                channel_id=monitoring.slack_channel_id,
-            )
+        if monitoring.slack is not None:
+            SlackAlerts(self, "Slack", watched, monitoring.slack)
         cdk.CfnOutput(
             self,
             "DashboardName",

@@ -13,6 +13,7 @@ from constructs_lib.analysis import Analysis
 from constructs_lib.finalize import Finalize
 from constructs_lib.functions import DependenciesLayer
 from constructs_lib.ingest import Ingest
+from constructs_lib.keys import ServiceKey
 from constructs_lib.notify import Notify
 from constructs_lib.resolve import Resolve
 from constructs_lib.state_machine import PipelineStateMachine
@@ -37,9 +38,17 @@ class PipelineStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.layer = DependenciesLayer(self, "Dependencies")
+        self.key = ServiceKey(
+            self,
+            "Key",
+            description="Encrypts the media pipeline's log groups and dead-letter queues",
+            retain=False,
+        )
+        self.key.allow_log_groups()
         runtime = UnitRuntime(
             self.layer,
             config.log_retention_days,
+            self.key,
             stateful.data_lake,
             stateful.catalog,
             stateful.campaign_config,
@@ -57,7 +66,9 @@ class PipelineStack(cdk.Stack):
         )
         self.resolve_input = Resolve(self, "Resolve", runtime=runtime)
         self.transcode = Transcode(self, "Transcode", runtime=runtime)
-        self.analysis = Analysis(self, "Analysis", runtime=runtime)
+        self.analysis = Analysis(
+            self, "Analysis", runtime=runtime, concurrency=config.reserved_concurrency
+        )
         self.finalize = Finalize(
             self, "Finalize", runtime=runtime, unit_prices=asdict(config.prices)
         )
@@ -76,6 +87,7 @@ class PipelineStack(cdk.Stack):
             units=self.units,
             map_concurrency=config.map_concurrency,
             log_retention_days=config.log_retention_days,
+            key=self.key,
         )
         self.triggers = Triggers(
             self,
@@ -83,6 +95,7 @@ class PipelineStack(cdk.Stack):
             state_machine=self.workflow.state_machine,
             runtime=runtime,
             schedule=config.schedule,
+            reserved_concurrency=config.reserved_concurrency.upload_starter,
         )
         self.units.members.append(self.triggers)
         cdk.CfnOutput(

@@ -375,6 +375,12 @@ def _assume_step(workflow: dict[str, Any]) -> dict[str, Any]:
     return next(s for s in workflow["jobs"]["diff"]["steps"] if _assumes_role(s))
 
 
+def _edit_against_aws(workflow: dict[str, Any], old: str, new: str) -> None:
+    """Replace ``old`` by ``new`` in the diff job's ``AGAINST_AWS`` expression."""
+    env = workflow["jobs"]["diff"]["env"]
+    env["AGAINST_AWS"] = env["AGAINST_AWS"].replace(old, new)
+
+
 def _set(mapping: dict[str, Any], key: str, value: Any) -> None:
     mapping[key] = value
 
@@ -392,22 +398,8 @@ def _set(mapping: dict[str, Any], key: str, value: Any) -> None:
             lambda w: _set(w["jobs"]["diff"]["env"], "AGAINST_AWS", "${{ matrix.role != '' }}"),
             id="env-without-repo-check",
         ),
-        pytest.param(
-            lambda w: _set(
-                w["jobs"]["diff"]["env"],
-                "AGAINST_AWS",
-                w["jobs"]["diff"]["env"]["AGAINST_AWS"].replace("&&", "||"),
-            ),
-            id="env-or-instead-of-and",
-        ),
-        pytest.param(
-            lambda w: _set(
-                w["jobs"]["diff"]["env"],
-                "AGAINST_AWS",
-                w["jobs"]["diff"]["env"]["AGAINST_AWS"].replace("==", "!="),
-            ),
-            id="env-negated",
-        ),
+        pytest.param(lambda w: _edit_against_aws(w, "&&", "||"), id="env-or-instead-of-and"),
+        pytest.param(lambda w: _edit_against_aws(w, "==", "!="), id="env-negated"),
         pytest.param(
             lambda w: _set(_assume_step(w), "if", "env.SAME_REPO != 'true'"), id="inverted"
         ),

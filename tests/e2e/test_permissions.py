@@ -317,3 +317,70 @@ def test_a_role_lambda_may_not_assume_fails_the_deploy(synthesized: SynthesizedA
     assert f":role/Dev-Pipeline-{role}-" in denial.resource
     assert "cannot be assumed by Lambda" in denial.reason
     assert "lambda.amazonaws.com may not assume it" in denial.reason
+
+
+# -- customer-managed keys: a role's key grant, and a key policy's service statement -------------
+STATEFUL = "Dev/Stateful"
+
+
+def _data_key(templates: dict) -> str:
+    """Logical id of the stateful stack's data key (buckets, catalog, secret)."""
+    (key,) = [
+        lid for lid, r in templates[STATEFUL]["Resources"].items() if r["Type"] == "AWS::KMS::Key"
+    ]
+    return key
+
+
+@pytest.fixture
+def plan_without_the_data_key(synthesized: SynthesizedApp) -> Iterator[World]:
+    """The transcode plan's role keeps its catalog grant but loses the catalog key's."""
+    templates = _broken(synthesized)
+    _lid, plan = _function(templates, "lambdas.transcode.plan.handler")
+    statements = _role_statements(templates, plan["Role"]["Fn::GetAtt"][0])
+    assert _without(statements, "kms:Decrypt") == 1
+    assert any("dynamodb:UpdateItem" in _actions(s) for s in statements)
+    with World(templates, WorldOptions(env="Dev")) as world:
+        yield world
+
+
+def test_without_the_catalog_keys_grant_the_plan_cannot_mark_the_asset_and_the_run_fails(
+    plan_without_the_data_key: World,
+) -> None:
+    world = plan_without_the_data_key
+    # When a run with one video reaches the plan step (its first catalog write)
+    arn = world.start(ONE_VIDEO, name="no-data-key")
+    with pytest.raises(PermissionDenied) as err:
+        world.wait(arn)
+
+    # Then DynamoDB refused it for the table's customer-managed key: the denial names the plan
+    # function, kms:Decrypt and the data key, and no transcode job was submitted
+    plan = world.function_name("lambdas.transcode.plan.handler")
+    key = world.resolver.attrs[(_data_key(world.templates), "Arn")]
+    denial = _denied(err, who=f"function {plan}", action="kms:Decrypt", resource=key)
+    assert "no identity-based policy allows it" in denial.reason
+    assert world.mediaconvert is not None and world.mediaconvert.jobs == {}
+
+
+def test_a_log_group_whose_key_logs_may_not_use_fails_the_deploy(
+    synthesized: SynthesizedApp,
+) -> None:
+    # Given the pipeline key's policy without its CloudWatch Logs statement
+    templates = _broken(synthesized)
+    (key_id,) = {
+        r["Properties"]["KmsKeyId"]["Fn::GetAtt"][0]
+        for r in _resources(templates, "AWS::Logs::LogGroup").values()
+    }
+    statements = templates[PIPELINE]["Resources"][key_id]["Properties"]["KeyPolicy"]["Statement"]
+    logs = [s for s in statements if s.get("Sid") == "CloudWatchLogsOfThisStack"]
+    assert len(logs) == 1
+    statements.remove(logs[0])
+
+    # When the stacks deploy, CloudWatch Logs refuses the first log group (nothing runs)
+    with pytest.raises(PermissionDenied) as err, World(templates, WorldOptions(env="Dev")):
+        pass
+
+    (denial,) = err.value.denials
+    assert denial.action.startswith("kms:")
+    assert "CreateLogGroup Dev-Pipeline-" in denial.who
+    region = WorldOptions(env="Dev").region
+    assert f"logs.{region}.amazonaws.com may not use it" in denial.reason

@@ -5,8 +5,10 @@ from __future__ import annotations
 import aws_cdk as cdk
 import pytest
 
-from constructs_lib.data_lake import LifecycleDays, LifecycleError
+from constructs_lib.backup import BackupConfig
+from constructs_lib.data_lake import LifecycleDays, LifecycleError, RawReplication
 from constructs_lib.ingest import IngestLimits
+from constructs_lib.macie import MacieConfig
 from constructs_lib.props import ConfigError
 from constructs_lib.trigger import WeeklySchedule
 from lambdas.finalize.cost import UnitPrices
@@ -52,6 +54,24 @@ def test_bad_lifecycle_days_name_the_field(kwargs, field):
         (lambda: IngestLimits(timeout_s=60), "ingest.timeout_s"),
         (lambda: WeeklySchedule(hour="6 7"), "schedule.hour"),
         (lambda: WeeklySchedule(margin_hours=-1), "schedule.margin_hours"),
+        (lambda: BackupConfig(monthly_retention_days=30), "backups.monthly_retention_days"),
+        (lambda: BackupConfig(copy_to_vault_arn="vault-b"), "backups.copy_to_vault_arn"),
+        (lambda: MacieConfig(severities=("Critical",)), "macie.severities"),
+        (lambda: MacieConfig(day_of_week="Mon"), "macie.day_of_week"),
+        (
+            lambda: RawReplication(destination_bucket_arn="my-bucket"),
+            "raw_replication.destination_bucket_arn",
+        ),
+        (
+            lambda: EnvironmentConfig(
+                name="dev",
+                stage_id="Dev",
+                retain_data=False,
+                log_retention_days=14,
+                bucket_encryption="aws:kms",
+            ),
+            "bucket_encryption",
+        ),
         (
             lambda: EnvironmentConfig(
                 name="qa", stage_id="Qa", retain_data=False, log_retention_days=14

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from constructs_lib.catalog import ITEM_ACTIONS
+from constructs_lib.catalog import ITEM_ACTIONS, KEY_ACTIONS
 
 
 def _resources(synthesized, env: str) -> dict[str, Any]:
@@ -81,6 +81,8 @@ def test_mark_failed_deletes_and_tags_only_under_processed_video(synthesized, en
     others = {a for s in statements for a in _actions(s) if not a.startswith("s3:")}
     assert others == {
         *ITEM_ACTIONS,
+        # the catalog's data key, without wildcards (AssetCatalog.grant_read_write)
+        *KEY_ACTIONS,
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "xray:PutTelemetryRecords",

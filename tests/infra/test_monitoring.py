@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 from moto.events.models import EventPattern
 
 from scripts.render_dashboard import body_from_template, render_svg
@@ -248,3 +248,59 @@ def test_silent_failures_alarm_on_the_alerts_topic(synthesized, env, metric, ser
     assert words in alarm["AlarmDescription"]
     (action,) = alarm["AlarmActions"]
     assert "Alerts" in json.dumps(action)
+
+
+def test_a_slack_channel_in_config_receives_the_alerts_topic():
+    # Given dev's configuration with a Slack channel (nag on, as in every synthesis)
+    import aws_cdk as cdk
+    from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+    from constructs_lib.monitoring import SlackChannel
+    from localworld.template import cdk_context
+    from stacks.stage import PipelineStage
+    from tests.conftest import TEST_ACCOUNT, TEST_REGION
+
+    config = build_environments()["dev"]
+    monitoring = type(config.monitoring)(
+        **{**config.monitoring.__dict__, "slack": SlackChannel("T0123ABCD", "C0456EFGH")}
+    )
+    config = type(config)(**{**config.__dict__, "monitoring": monitoring})
+    app = cdk.App(context=cdk_context())
+    stage = PipelineStage(
+        app, "Dev", config=config, env=cdk.Environment(account=TEST_ACCOUNT, region=TEST_REGION)
+    )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+
+    # When synthesized
+    assembly = app.synth().get_nested_assembly(stage.artifact_id)
+    (stack,) = [s for s in stage.stacks if s.node.id == "Monitoring"]
+    template = Template.from_json(assembly.get_stack_artifact(stack.artifact_id).template)
+
+    # Then Chatbot posts the alerts topic to that channel, read-only
+    template.has_resource_properties(
+        "AWS::Chatbot::SlackChannelConfiguration",
+        {
+            "SlackWorkspaceId": "T0123ABCD",
+            "SlackChannelId": "C0456EFGH",
+            "ConfigurationName": "media-pipeline-dev-alerts",
+            "SnsTopicArns": [Match.any_value()],
+            "GuardrailPolicies": [
+                {
+                    "Fn::Join": [
+                        "",
+                        ["arn:", {"Ref": "AWS::Partition"}, ":iam::aws:policy/ReadOnlyAccess"],
+                    ]
+                }
+            ],
+        },
+    )
+
+
+@pytest.mark.parametrize("field", ["workspace_id", "channel_id"])
+def test_a_slack_channel_needs_both_ids(field):
+    from constructs_lib.monitoring import SlackChannel
+    from constructs_lib.props import ConfigError
+
+    ids = {"workspace_id": "T0123ABCD", "channel_id": "C0456EFGH", field: "#alerts"}
+    with pytest.raises(ConfigError, match=rf"^monitoring\.slack\.{field}:"):
+        SlackChannel(**ids)

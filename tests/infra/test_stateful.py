@@ -31,8 +31,10 @@ def _rules(bucket: dict) -> dict[str, dict]:
 
 @pytest.mark.parametrize("env", ["Dev", "Prod"])
 def test_every_bucket_blocks_public_access_encrypts_and_versions(synthesized, env):
-    buckets = _buckets(_template(synthesized, env))
+    template = _template(synthesized, env)
+    buckets = _buckets(template)
     assert len(buckets) == 3
+    [key_id] = template.find_resources("AWS::KMS::Key")
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
         assert props["PublicAccessBlockConfiguration"] == {
@@ -41,8 +43,19 @@ def test_every_bucket_blocks_public_access_encrypts_and_versions(synthesized, en
             "IgnorePublicAcls": True,
             "RestrictPublicBuckets": True,
         }, logical_id
-        rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
-        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256", logical_id
+        [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+        if logical_id.startswith("DataLakeAccessLogs"):
+            # S3 server access logging delivers only to SSE-S3 buckets
+            assert rule == {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+        else:
+            # the data key, with Bucket Keys (one KMS call per bucket key, not per object)
+            assert rule == {
+                "BucketKeyEnabled": True,
+                "ServerSideEncryptionByDefault": {
+                    "KMSMasterKeyID": {"Fn::GetAtt": [key_id, "Arn"]},
+                    "SSEAlgorithm": "aws:kms",
+                },
+            }, logical_id
         assert props["VersioningConfiguration"] == {"Status": "Enabled"}, logical_id
 
 

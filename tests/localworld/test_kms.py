@@ -90,6 +90,17 @@ def allow(action: str | list[str], resource: Any, **extra: Any) -> dict[str, Any
     return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
 
 
+def decrypt(key: Any, condition: dict[str, Any]) -> dict[str, Any]:
+    return allow("kms:Decrypt", key, Condition=condition)
+
+
+def decrypt_via(service: str, key: Any, **conditions: Any) -> dict[str, Any]:
+    """``kms:Decrypt`` of ``key`` only through ``service`` and with ``conditions`` (operator ->
+    keys) besides ``StringEquals`` ones given as ``equals``."""
+    equals = {"kms:ViaService": f"{service}.{REGION}.amazonaws.com", **conditions.pop("equals", {})}
+    return decrypt(key, {"StringEquals": equals, **conditions})
+
+
 def objects(bucket: str = "Bucket") -> dict[str, Any]:
     return {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, "/*"]]}
 
@@ -235,17 +246,9 @@ def test_s3_asks_kms_through_s3_with_the_bucket_arn_as_context_when_bucket_keys_
 
     # A grant for another service's use of the key, or for the object's ARN, does not apply
     cloud.grant(
-        allow(
-            "kms:Decrypt",
-            key,
-            Condition={"StringEquals": {"kms:ViaService": "sqs.eu-west-1.amazonaws.com"}},
-        ),
-        allow(
-            "kms:Decrypt",
-            key,
-            Condition={
-                "ArnEquals": {"kms:EncryptionContext:aws:s3:arn": f"{bucket_arn}/video/a.mp4"}
-            },
+        decrypt(key, {"StringEquals": {"kms:ViaService": "sqs.eu-west-1.amazonaws.com"}}),
+        decrypt(
+            key, {"ArnEquals": {"kms:EncryptionContext:aws:s3:arn": f"{bucket_arn}/video/a.mp4"}}
         ),
     )
     access_denied(s3.get_object, Bucket=bucket, Key="video/a.mp4")
@@ -253,17 +256,12 @@ def test_s3_asks_kms_through_s3_with_the_bucket_arn_as_context_when_bucket_keys_
 
     # The bucket's ARN (S3 Bucket Keys), from this account, through S3, does
     cloud.grant(
-        allow(
-            "kms:Decrypt",
+        decrypt_via(
+            "s3",
             key,
-            Condition={
-                "StringEquals": {
-                    "kms:ViaService": "s3.eu-west-1.amazonaws.com",
-                    "kms:CallerAccount": ACCOUNT,
-                },
-                "ArnEquals": {"kms:EncryptionContext:aws:s3:arn": bucket_arn},
-                "ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": "aws:s3:arn"},
-            },
+            equals={"kms:CallerAccount": ACCOUNT},
+            ArnEquals={"kms:EncryptionContext:aws:s3:arn": bucket_arn},
+            **{"ForAnyValue:StringEquals": {"kms:EncryptionContextKeys": "aws:s3:arn"}},
         )
     )
     s3.get_object(Bucket=bucket, Key="video/a.mp4")
@@ -273,21 +271,11 @@ def test_s3_asks_kms_through_s3_with_the_bucket_arn_as_context_when_bucket_keys_
 def test_without_bucket_keys_the_context_is_the_objects_arn(cloud: Cloud) -> None:
     bucket, key, s3 = s3_world(cloud, allow("s3:GetObject", objects()), bucket_key=False)
     bucket_arn = cloud.arn("Bucket")
-    cloud.grant(
-        allow(
-            "kms:Decrypt",
-            key,
-            Condition={"ArnEquals": {"kms:EncryptionContext:aws:s3:arn": bucket_arn}},
-        )
-    )
+    cloud.grant(decrypt(key, {"ArnEquals": {"kms:EncryptionContext:aws:s3:arn": bucket_arn}}))
     access_denied(s3.get_object, Bucket=bucket, Key="video/a.mp4")
     denied(cloud, "kms:Decrypt", key)
     cloud.grant(
-        allow(
-            "kms:Decrypt",
-            key,
-            Condition={"ArnLike": {"kms:EncryptionContext:aws:s3:arn": f"{bucket_arn}/video/*"}},
-        )
+        decrypt(key, {"ArnLike": {"kms:EncryptionContext:aws:s3:arn": f"{bucket_arn}/video/*"}})
     )
     s3.get_object(Bucket=bucket, Key="video/a.mp4")
     assert cloud.denials() == []
@@ -322,23 +310,13 @@ def test_writing_an_object_needs_generate_data_key_on_the_buckets_key(cloud: Clo
 
 def test_a_copy_decrypts_its_source_and_encrypts_its_destination(cloud: Cloud) -> None:
     bucket, key, s3 = s3_world(cloud, allow(["s3:GetObject", "s3:PutObject"], objects()))
-    cloud.grant(allow("kms:GenerateDataKey", key))
     copy = {"Bucket": bucket, "Key": "video/copy.mp4", "CopySource": f"{bucket}/video/a.mp4"}
 
-    access_denied(s3.copy_object, **copy)
-    denied(cloud, "kms:Decrypt", key)  # the source's key
-    cloud.grant(allow("kms:Decrypt", key))
-    s3.copy_object(**copy)
-    assert cloud.denials() == []
-
-
-def test_a_copy_needs_generate_data_key_for_its_destination(cloud: Cloud) -> None:
-    bucket, key, s3 = s3_world(cloud, allow(["s3:GetObject", "s3:PutObject"], objects()))
-    cloud.grant(allow("kms:Decrypt", key))
-    copy = {"Bucket": bucket, "Key": "video/copy.mp4", "CopySource": f"{bucket}/video/a.mp4"}
-    access_denied(s3.copy_object, **copy)
-    denied(cloud, "kms:GenerateDataKey", key)
-    cloud.grant(allow("kms:GenerateDataKey", key))
+    # Without either key use: the destination's data key is refused, then the source's decrypt
+    for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+        access_denied(s3.copy_object, **copy)
+        denied(cloud, action, key)
+        cloud.grant(allow(action, key))
     s3.copy_object(**copy)
     assert cloud.denials() == []
 
@@ -524,15 +502,12 @@ def test_item_operations_on_a_table_with_a_customer_managed_key_need_decrypt(clo
 
     # CDK's table grant (kms:Decrypt), scoped the way KMS sees DynamoDB's request, allows it
     cloud.grant(
-        allow(
-            "kms:Decrypt",
+        decrypt_via(
+            "dynamodb",
             key,
-            Condition={
-                "StringEquals": {
-                    "kms:ViaService": "dynamodb.eu-west-1.amazonaws.com",
-                    "kms:EncryptionContext:aws:dynamodb:tableName": table,
-                    "kms:EncryptionContext:aws:dynamodb:subscriberId": ACCOUNT,
-                }
+            equals={
+                "kms:EncryptionContext:aws:dynamodb:tableName": table,
+                "kms:EncryptionContext:aws:dynamodb:subscriberId": ACCOUNT,
             },
         )
     )
@@ -578,20 +553,11 @@ def test_reading_a_secret_with_a_customer_managed_key_needs_decrypt_through_secr
 
     # kms:Decrypt through another service does not apply; CDK's grantRead statement does
     via = {"kms:ViaService": "ssm.eu-west-1.amazonaws.com"}
-    cloud.grant(allow("kms:Decrypt", key, Condition={"StringEquals": via}))
+    cloud.grant(decrypt(key, {"StringEquals": via}))
     access_denied(sm.get_secret_value, SecretId=secret)
     denied(cloud, "kms:Decrypt", key)
     cloud.grant(
-        allow(
-            "kms:Decrypt",
-            key,
-            Condition={
-                "StringEquals": {
-                    "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com",
-                    "kms:EncryptionContext:SecretARN": secret,
-                }
-            },
-        )
+        decrypt_via("secretsmanager", key, equals={"kms:EncryptionContext:SecretARN": secret})
     )
     assert sm.get_secret_value(SecretId=secret)["SecretString"] == "s3cr3t"
     assert cloud.denials() == []
@@ -612,13 +578,7 @@ def test_rekognition_start_needs_decrypt_of_the_videos_key_for_the_caller(cloud:
         client.start_label_detection(Video=video)
     denied(cloud, "kms:Decrypt", key)
 
-    cloud.grant(
-        allow(
-            "kms:Decrypt",
-            key,
-            Condition={"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}},
-        )
-    )
+    cloud.grant(decrypt(key, {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}))
     with pytest.raises(ClientError) as err:
         client.start_label_detection(Video=video)
     assert "no local world" in str(err.value)  # past every check
