@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,16 @@ def environment() -> dict[str, Any]:
     }
 
 
-def write_result(name: str, document: Mapping[str, Any]) -> Path:
+def write_result(name: str, document: Mapping[str, Any], *, started: float | None = None) -> Path:
+    """``benchmarks/results/<name>.json``; with ``started`` (``time.monotonic()`` at the start)
+    also when and how long it ran, on which machine."""
+    if started is not None:
+        document = {
+            "environment": environment(),
+            **document,
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "wall_seconds": round(time.monotonic() - started, 1),
+        }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")

@@ -54,7 +54,6 @@ from benchmarks._common import (
     MIB,
     cpu_seconds,
     current_rss_mib,
-    environment,
     free_port,
     peak_rss_mib,
     run_child,
@@ -380,11 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         },
         "targets_met": met,
         "runs": runs,
-        "environment": environment(),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "wall_seconds": round(time.monotonic() - started, 1),
     }
-    path = write_result(NAME, document)
+    path = write_result(NAME, document, started=started)
     print(
         f"{NAME}: rss_growth_mib={summary['rss_growth_mib']} "
         f"throughput_mib_s={summary['throughput_mib_s']} "

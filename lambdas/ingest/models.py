@@ -120,10 +120,11 @@ class IngestedAsset:
     asset_id: str
     source: str
     campaign: str
-    duration_s: float | None
     size_bytes: int
-    width: int | None
-    height: int | None
+    # Known from the source's search answer; an upload's are left to the probe.
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
 
     def to_output(self) -> dict[str, Any]:
         return asdict(self)

@@ -557,10 +557,7 @@ class Ingestor:
                 asset_id=new_id,
                 source=UPLOAD_SOURCE,
                 campaign=campaign,
-                duration_s=None,
                 size_bytes=size,
-                width=None,
-                height=None,
             )
             self._commit(
                 asset,
