@@ -20,7 +20,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from constructs_lib.nag import acknowledge
+from constructs_lib.nag import acknowledge, arn_finding
 from constructs_lib.props import ConfigError, require
 
 VIDEO_PREFIX = "video/"
@@ -249,6 +249,28 @@ class DataLake(Construct):
             "LifecycleConfiguration.Rules.0.ObjectSizeGreaterThan", str(RENDITION_MIN_BYTES)
         )
         self._acknowledge_notifications_handler()
+        if replication is not None:
+            self._acknowledge_replication(replication)
+
+    def _acknowledge_replication(self, replication: RawReplication) -> None:
+        """The role CDK makes for replication reads every object version of the raw bucket and
+        writes every replica: whole-bucket object ARNs, and the keys' write actions."""
+        policy = self.raw.node.find_child("ReplicationRole").node.find_child("DefaultPolicy")
+        raw = self.raw.node.default_child
+        if not isinstance(raw, cdk.CfnResource):  # pragma: no cover - CDK invariant
+            raise TypeError("raw bucket has no CfnBucket")
+        acknowledge(
+            policy,
+            [
+                arn_finding(policy, raw, "/*"),
+                f"Resource::{replication.destination_bucket_arn}/*",
+                "Action::kms:GenerateDataKey*",
+                "Action::kms:ReEncrypt*",
+            ],
+            "S3 replication of the whole raw bucket: its role reads every object version and "
+            "writes each replica (and re-encrypts it under the destination's key), which is "
+            "what CDK's replication grant names.",
+        )
 
     def _acknowledge_notifications_handler(self) -> None:
         """EventBridge delivery is switched on by CDK's own singleton custom resource."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from constructs_lib.data_lake import RawReplication
 from constructs_lib.units import EventConcurrency
@@ -156,6 +157,8 @@ def _stateful(env: str, **changes: Any) -> dict[str, Any]:
     config = build_environments()[env]
     config = type(config)(**{**config.__dict__, **changes})
     app = cdk.App(context=cdk_context())
+    # with the same checks as every synthesis: an unacknowledged finding fails the test
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
     stack = StatefulStack(
         app,
         "Stateful",
