@@ -47,6 +47,14 @@ import numpy as np
 import numpy.typing as npt
 from av.video.reformatter import VideoReformatter
 
+from lambdas.probe.media import (
+    clockwise_rotation,
+    container_short_name,
+    data_past_end,
+    ffmpeg_message,
+    looks_like_media,
+)
+
 # --------------------------------------------------------------------------------------------
 # 1. Scenes and clip specs
 # --------------------------------------------------------------------------------------------
@@ -736,22 +744,13 @@ class VideoAnalysis:
         return shot.scene if shot else None
 
 
-def _looks_like_media(head: bytes) -> bool:
-    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide") or head.startswith(
-        (b"\x1a\x45\xdf\xa3", b"OggS", b"RIFF")
-    )
-
-
-def _short_container(format_name: str, head: bytes) -> str:
-    if format_name.startswith("mov,"):
-        return "mov" if head[8:12] == b"qt  " else "mp4"
-    if format_name.startswith("matroska"):
-        return "webm" if b"webm" in head[:64] else "mkv"
-    return format_name.split(",", maxsplit=1)[0]
-
-
-def _ffmpeg_message(error: av.FFmpegError) -> str:
-    return str(error.strerror or error)
+# Container naming, the "is this media at all" test, the truncation test on the index and the
+# rotation of a decoded frame are the Lambda probe's (lambdas/probe/media.py): one definition
+# for what the stand-ins and the real pipeline's probe decide. This probe differs in reading the
+# whole file (every packet), as MediaConvert and Rekognition do.
+_looks_like_media = looks_like_media
+_short_container = container_short_name
+_ffmpeg_message = ffmpeg_message
 
 
 @contextlib.contextmanager
@@ -799,12 +798,11 @@ def _check_streams(container: Any, size: int) -> Any:
     if not container.streams.video:
         raise MediaError("no_video", f"no video stream (streams: {_describe_streams(container)})")
     video = container.streams.video[0]
-    for entry in video.index_entries:
-        if entry.pos + entry.size > size:
-            raise MediaError(
-                "truncated",
-                f"truncated media file: frame data at byte {entry.pos} past the end ({size})",
-            )
+    past = data_past_end(video, size)
+    if past is not None:
+        raise MediaError(
+            "truncated", f"truncated media file: frame data at byte {past} past the end ({size})"
+        )
     return video
 
 
@@ -836,8 +834,7 @@ def _read_first_frame(video: Any, packet: Any, seen: _VideoPackets) -> bool:
             "undecodable", f"cannot decode {video.codec_context.name}: {_ffmpeg_message(error)}"
         ) from error
     for frame in frames:
-        # PyAV's angle is counter-clockwise; report the clockwise rotation a player applies.
-        seen.rotation = (-round(frame.rotation)) % 360
+        seen.rotation = clockwise_rotation(frame)
         seen.pix_fmt = frame.format.name
         return True
     return False
