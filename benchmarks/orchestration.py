@@ -7,8 +7,8 @@ each execution's history (every state entered, plus retries), and writes
 ``benchmarks/results/orchestration.json``:
 
 * ``transitions_per_asset_short`` / ``transitions_per_asset_long``: transitions of the asset's own
-  Map iteration (plan, transcode, analyze x3, finalize). Target: equal (waiting is a callback,
-  so a longer analysis costs no extra transitions) and as low as the design allows.
+  Map iteration (probe, plan, transcode, analyze x3, finalize). Target: equal (waiting is a
+  callback, so a longer analysis costs no extra transitions) and as low as the design allows.
 * ``transitions_per_run``: the once-per-run states (resolve, run, ingest, map, summary, done).
 * ``estimated_orchestration_usd_per_1000_assets``: Standard workflow price per transition, with
   runs of the configured batch size (the Dev campaign parameter); ``..._one_asset_per_run`` is the

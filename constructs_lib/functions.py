@@ -46,7 +46,9 @@ LAMBDAS = ROOT / "lambdas"
 # the third-party pins are the same versions the tests use.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 LAYER_PYTHON_VERSION = RUNTIME.name.removeprefix("python")
-PIP_PLATFORM = "manylinux2014_x86_64"
+# Lambda's Python 3.12 runtime is Amazon Linux 2023 (glibc 2.34), which runs wheels of both
+# tags; PyAV publishes its FFmpeg builds for manylinux_2_28 only.
+PIP_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 # Powertools Metrics writes EMF into this namespace with a ``service`` dimension per unit.
 METRICS_NAMESPACE = "MediaPipeline"
 # What sending to a queue encrypted with a customer-managed key takes (SQS's documentation).
@@ -67,7 +69,9 @@ class PipLayerBundler:
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--no-compile",
             "--disable-pip-version-check", "-r", str(self.requirements),
-            "--target", str(target), "--platform", PIP_PLATFORM, "--implementation", "cp",
+            "--target", str(target),
+            *(arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)),
+            "--implementation", "cp",
             "--python-version", self.python_version, "--only-binary=:all:",
         ]  # fmt: skip
         subprocess.run(command, check=True)  # noqa: S603 - fixed argv, no shell
@@ -77,18 +81,26 @@ class PipLayerBundler:
 
 
 class DependenciesLayer(Construct):
-    """One layer with the pinned third-party packages all units share."""
+    """A layer of pinned third-party packages: ``requirements.txt`` (what every unit shares), or
+    ``requirements-media.txt`` (PyAV's FFmpeg, about 100 MB unpacked) for the units that read
+    media, so the other functions' packages and cold starts stay small."""
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        requirements: str = "requirements.txt",
+        description: str = "Pinned third-party packages for the media pipeline handlers",
+    ) -> None:
         super().__init__(scope, construct_id)
-        requirements = LAMBDAS / "requirements.txt"
-        self.bundler = PipLayerBundler(requirements, LAYER_PYTHON_VERSION)
+        self.bundler = PipLayerBundler(LAMBDAS / requirements, LAYER_PYTHON_VERSION)
         self.layer = lambda_.LayerVersion(
             self,
             "Resource",
             code=lambda_.Code.from_asset(
                 str(LAMBDAS),
-                exclude=["*", "!requirements.txt"],
+                exclude=["*", f"!{requirements}"],
                 asset_hash_type=cdk.AssetHashType.SOURCE,
                 bundling=cdk.BundlingOptions(
                     image=RUNTIME.bundling_image,
@@ -98,7 +110,7 @@ class DependenciesLayer(Construct):
             ),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[lambda_.Architecture.X86_64],
-            description="Pinned third-party packages for the media pipeline handlers",
+            description=description,
         )
 
 
@@ -118,7 +130,7 @@ def _stage_unit(unit: str) -> Path:
     package = root / "lambdas"
     package.mkdir()
     shutil.copy2(LAMBDAS / "__init__.py", package / "__init__.py")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements*.txt")
     for name in ("shared", unit):
         shutil.copytree(LAMBDAS / name, package / name, ignore=ignore)
     _STAGED[unit] = root
@@ -149,6 +161,8 @@ class FunctionSpec:
     metrics: tuple[str, ...] = ()
     memory_mib: int = 256
     timeout_sec: int = 60
+    # Reads media with PyAV: the function also gets the media layer.
+    media: bool = False
 
 
 class PipelineFunction(Construct):
@@ -168,7 +182,7 @@ class PipelineFunction(Construct):
         unit: str,
         spec: FunctionSpec,
         settings: Settings,
-        layer: DependenciesLayer,
+        layers: list[DependenciesLayer],
         log_retention_days: int,
         key: kms.IKey,
         async_dead_letter_queue: sqs.IQueue | None = None,
@@ -194,7 +208,7 @@ class PipelineFunction(Construct):
             architecture=lambda_.Architecture.X86_64,
             code=unit_code(unit),
             handler=spec.handler,
-            layers=[layer.layer],
+            layers=[layer.layer for layer in layers],
             timeout=cdk.Duration.seconds(spec.timeout_sec),
             memory_size=spec.memory_mib,
             tracing=lambda_.Tracing.ACTIVE,

@@ -14,6 +14,7 @@ from constructs_lib.ingest import Ingest
 from constructs_lib.keys import ServiceKey
 from constructs_lib.nag import acknowledge, arn_finding
 from constructs_lib.notify import Notify
+from constructs_lib.probe import Probe
 from constructs_lib.resolve import Resolve
 from constructs_lib.transcode import Transcode
 from constructs_lib.units import Units
@@ -53,15 +54,19 @@ class PipelineStateMachine(Construct):
         # 2. Run (a one-branch Parallel so one Catch covers every step below):
         #    2a. Ingest: search the sources, stream new clips into raw, record them.
         ingested = units.one(Ingest).fragment(flow)
-        #    2b. Map over new assets (max concurrency from config, <= 6): transcode (plan, then
-        #        the MediaConvert job), analyze (three Rekognition jobs by callback), finalize;
-        #        any failure of these -> Mark failed (catalog + root cause), the batch goes on.
+        #    2b. Map over new assets (max concurrency from config, <= 6): probe (what the file
+        #        is; refuse what cannot be processed before anything is paid for), transcode
+        #        (plan, then the MediaConvert job), analyze (three Rekognition jobs by callback),
+        #        finalize; any failure of these -> Mark failed (catalog + root cause), the batch
+        #        goes on.
+        probed = units.one(Probe).fragment(flow)
         transcoded = units.one(Transcode).fragment(flow)
         analyzed = analysis.fragment(flow)
         finalized = finalize.fragment(flow)
         mark_failed = finalize.mark_failed_fragment(flow)
-        for step in (transcoded, analyzed, finalized):
+        for step in (probed, transcoded, analyzed, finalized):
             step.catch(mark_failed.start, result_path="$.error")
+        probed.end.next(transcoded.start)
         transcoded.end.next(analyzed.start)
         analyzed.end.next(finalized.start)
         per_asset = sfn.Map(
@@ -72,7 +77,7 @@ class PipelineStateMachine(Construct):
             max_concurrency=map_concurrency,
             result_path="$.results",
         )
-        per_asset.item_processor(transcoded.start)
+        per_asset.item_processor(probed.start)
         #    2c. Summary: publish the run summary to the alerts topic.
         summary = notify.fragment(flow)
         ingested.end.next(per_asset)

@@ -57,6 +57,7 @@ class UnitRuntime:
     metadata and run summaries)."""
 
     layer: DependenciesLayer
+    media_layer: DependenciesLayer
     log_retention_days: int
     key: ServiceKey
     data_lake: DataLake
@@ -168,7 +169,7 @@ class Unit(Construct):
             unit=self.name,
             spec=spec,
             settings=settings,
-            layer=self.runtime.layer,
+            layers=[self.runtime.layer, *([self.runtime.media_layer] if spec.media else [])],
             log_retention_days=self.runtime.log_retention_days,
             key=self.runtime.key.key,
             async_dead_letter_queue=async_dead_letter_queue,

@@ -75,7 +75,7 @@ TASK_START_EVENTS = frozenset({"TaskScheduled", "LambdaFunctionScheduled"})
 # failed): their transitions are paid once per asset, every other state once per run. One list for
 # the benchmark, the demo and the end-to-end tests, so they all split a run the same way.
 PER_ASSET_STATES = frozenset({
-    "Plan transcode", "Transcode", "Analyze", "Analyze labels", "Analyze moderation",
+    "Probe", "Plan transcode", "Transcode", "Analyze", "Analyze labels", "Analyze moderation",
     "Analyze segments", "Finalize", "Mark failed", "Failure not recorded",
 })  # fmt: skip
 

@@ -15,6 +15,7 @@ from constructs_lib.functions import DependenciesLayer
 from constructs_lib.ingest import Ingest
 from constructs_lib.keys import ServiceKey
 from constructs_lib.notify import Notify
+from constructs_lib.probe import Probe
 from constructs_lib.resolve import Resolve
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.transcode import Transcode
@@ -38,6 +39,12 @@ class PipelineStack(cdk.Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.layer = DependenciesLayer(self, "Dependencies")
+        self.media_layer = DependenciesLayer(
+            self,
+            "MediaDependencies",
+            requirements="requirements-media.txt",
+            description="PyAV (FFmpeg) for the media pipeline handlers that read media",
+        )
         self.key = ServiceKey(
             self,
             "Key",
@@ -47,6 +54,7 @@ class PipelineStack(cdk.Stack):
         self.key.allow_log_groups()
         runtime = UnitRuntime(
             self.layer,
+            self.media_layer,
             config.log_retention_days,
             self.key,
             stateful.data_lake,
@@ -65,6 +73,9 @@ class PipelineStack(cdk.Stack):
             limits=config.ingest,
         )
         self.resolve_input = Resolve(self, "Resolve", runtime=runtime)
+        self.probe = Probe(
+            self, "Probe", runtime=runtime, max_duration_s=config.ingest.max_duration_s
+        )
         self.transcode = Transcode(self, "Transcode", runtime=runtime)
         self.analysis = Analysis(
             self, "Analysis", runtime=runtime, concurrency=config.reserved_concurrency
@@ -78,8 +89,8 @@ class PipelineStack(cdk.Stack):
         # Workflow order: the state machine composes them, the monitoring stack alarms on and
         # draws every unit's functions.
         self.units = Units(
-            [self.resolve_input, self.ingest, self.transcode, self.analysis, self.finalize,
-             self.notify]
+            [self.resolve_input, self.ingest, self.probe, self.transcode, self.analysis,
+             self.finalize, self.notify]
         )  # fmt: skip
         self.workflow = PipelineStateMachine(
             self,

@@ -31,7 +31,7 @@ from lambdas.analysis.jobs import (
 from lambdas.analysis.settings import StartSettings
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.entry import Powertools
-from lambdas.shared.errors import InvalidInput, shown
+from lambdas.shared.errors import InvalidInput, require_strings, shown
 from lambdas.shared.rekognition import (
     FEATURES,
     RekognitionError,
@@ -55,21 +55,13 @@ class StartRequest:
     def parse(cls, event: object) -> StartRequest:
         if not isinstance(event, Mapping):
             raise InvalidInput("analysis start payload must be an object")
-        for name in ("task_token", "feature", "asset_id"):
-            if not isinstance(event.get(name), str) or not event[name]:
-                raise InvalidInput(
-                    f"{name}: must be a non-empty string, got {shown(event.get(name))}"
-                )
+        require_strings(event, ("task_token", "feature", "asset_id"))
         if event["feature"] not in FEATURES:
             raise InvalidInput(f"feature: {shown(event['feature'])} is not one of {list(FEATURES)}")
         video = event.get("video")
         if not isinstance(video, Mapping):
             raise InvalidInput('video: must be an object such as {"bucket": "...", "key": "..."}')
-        for name in ("bucket", "key"):
-            if not isinstance(video.get(name), str) or not video[name]:
-                raise InvalidInput(
-                    f"video.{name}: must be a non-empty string, got {shown(video.get(name))}"
-                )
+        require_strings(video, ("bucket", "key"), "video.")
         return cls(
             event["task_token"], event["feature"], event["asset_id"], video["bucket"], video["key"]
         )

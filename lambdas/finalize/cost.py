@@ -17,11 +17,13 @@ from lambdas.shared.settings import SettingsError
 # Rekognition bills per started minute of video, per feature.
 ANALYSIS_FEATURES = 3
 # State transitions per asset, measured by benchmarks/orchestration.py on the synthesized
-# workflow: 7 inside the Map (the same for a 1-minute and a 60-minute analysis: no polling) plus
-# 6 per run shared by the batch (2 by default).
-TRANSITIONS_PER_ASSET = 10
-# GB-seconds of Lambda per asset: plan, three starts, three callbacks, finalize (upper bound).
-LAMBDA_GB_SECONDS_PER_ASSET = 20.0
+# workflow: 8 inside the Map (probe, plan, transcode, three analyses, finalize and the Parallel
+# that holds them; the same for a 1-minute and a 60-minute analysis: no polling) plus 6 per run
+# shared by the batch (2 by default).
+TRANSITIONS_PER_ASSET = 11
+# GB-seconds of Lambda per asset: probe (1 GB for about a second), plan, three starts, three
+# callbacks, finalize (upper bound).
+LAMBDA_GB_SECONDS_PER_ASSET = 21.0
 
 
 @dataclass(frozen=True)

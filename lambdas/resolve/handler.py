@@ -23,7 +23,7 @@ from lambdas.shared.campaign_config import (
     resolve,
 )
 from lambdas.shared.entry import Dependencies, Powertools
-from lambdas.shared.errors import InvalidInput, shown
+from lambdas.shared.errors import InvalidInput, require_strings, shown
 from lambdas.shared.keys import UPLOADS_PREFIX
 
 tools = Powertools()
@@ -47,11 +47,7 @@ def parse_upload(value: object, *, raw_bucket: str | None) -> dict[str, Any]:
             f"upload: unknown field(s) {shown(unknown)}; allowed: "
             f"{', '.join(UPLOAD_REQUIRED + UPLOAD_OPTIONAL)}"
         )
-    for name in UPLOAD_REQUIRED:
-        if not isinstance(value.get(name), str) or not value[name].strip():
-            raise InvalidInput(
-                f"upload.{name}: must be a non-empty string, got {shown(value.get(name))}"
-            )
+    require_strings(value, UPLOAD_REQUIRED, "upload.")
     bucket, key = value["bucket"], value["key"]
     if raw_bucket and bucket != raw_bucket:
         raise InvalidInput(

@@ -7,6 +7,8 @@ user (an input field, a key) are shown with ``shown``, which shortens them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 MAX_MESSAGE_LEN = 500
 MAX_SHOWN_LEN = 80
 
@@ -32,6 +34,15 @@ class InvalidInput(ValueError):
 
     def __init__(self, message: str) -> None:
         super().__init__(bounded(str(message)))
+
+
+def require_strings(data: Mapping[str, object], names: Iterable[str], where: str = "") -> None:
+    """Each of ``names`` is a non-empty string in ``data``, or ``InvalidInput`` names the first
+    that is not (``where`` prefixes it, for example ``"asset."``)."""
+    for name in names:
+        value = data.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput(f"{where}{name}: must be a non-empty string, got {shown(value)}")
 
 
 class SourceUnavailable(RuntimeError):

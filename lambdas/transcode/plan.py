@@ -38,7 +38,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.entry import Dependencies, Powertools
-from lambdas.shared.errors import InvalidInput, shown
+from lambdas.shared.errors import InvalidInput, require_strings, shown
 from lambdas.shared.keys import AssetKeys
 from lambdas.shared.tokens import fit
 from lambdas.transcode.settings import PlanSettings
@@ -129,11 +129,7 @@ class PlanAsset:
             attempt, event = execution, event["asset"]
         if not isinstance(event, Mapping):
             raise InvalidInput("transcode plan input must be an ingested asset object")
-        for name in ("asset_id", "campaign", "bucket", "key"):
-            if not isinstance(event.get(name), str) or not event[name]:
-                raise InvalidInput(
-                    f"{name}: must be a non-empty string, got {shown(event.get(name))}"
-                )
+        require_strings(event, ("asset_id", "campaign", "bucket", "key"))
         height = _optional_number(event, "height")
         return cls(
             asset_id=event["asset_id"],

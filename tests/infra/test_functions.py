@@ -179,8 +179,10 @@ def test_every_function_and_the_layer_use_the_one_runtime_constant(synthesized, 
     assert len(python) >= 10
     assert set(python.values()) == {RUNTIME.name}
     layers = template.find_resources("AWS::Lambda::LayerVersion")
+    # the shared layer and the media layer (PyAV), both built for that runtime
     assert [layer["Properties"]["CompatibleRuntimes"] for layer in layers.values()] == [
-        [RUNTIME.name]
+        [RUNTIME.name],
+        [RUNTIME.name],
     ]
 
 

@@ -102,7 +102,9 @@ def test_alarm_thresholds_follow_config(synthesized, env):
     template = Template.from_json(_monitoring(synthesized, env.capitalize()))
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
-    assert len(errors) == 10
+    # one per function of every unit (resolve, ingest, probe, plan, 3 analysis, finalize,
+    # mark-failed, summary, upload starter)
+    assert len(errors) == 11
     assert {a["Properties"]["Threshold"] for a in errors} == {
         config.monitoring.lambda_errors_threshold
     }
