@@ -137,6 +137,7 @@ class Finalize(Unit):
                     "job_id": path.string_at("$.transcode.job_id"),
                 },
                 "analysis": path.list_at("$.analysis"),
+                "probe": path.object_at("$.probe.technical"),
             },
         )
         retry_transient(

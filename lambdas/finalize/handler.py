@@ -41,9 +41,16 @@ logger, metrics = tools.logger, tools.metrics
 
 # 2.0: label instances (counted, clearest boxes kept), aliases and segment end times; the
 # attribution holds only credit fields (license, ids and checksums live in one place each).
+# 2.1: ``technical``, what the probe read from the file itself (containers and streams as the
+# source has them; ``video`` stays what Rekognition saw of the proxy).
 # The document's JSON Schema is published beside this module (labels.schema.json); every
 # document the tests and the local world write is validated against it.
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
+# The probe report's fields that belong in the document (its key and refusal do not).
+TECHNICAL_FIELDS = (
+    "container", "format_name", "duration_s", "bit_rate", "size_bytes", "video", "audio",
+    "subtitles", "mediaconvert", "rekognition",
+)  # fmt: skip
 RETURNED_TOP_LABELS = 5
 # Where ingest records the item's public page: sidecar, catalog record, uploaded object.
 SOURCE_URL_FIELDS = ("source_page_url", "source_url", "uploaded_object")
@@ -78,6 +85,8 @@ class FinalizeRequest:
     thumbnails_prefix: str
     transcode_job_id: str | None
     job_ids: dict[str, str]
+    # The probe's report (``$.probe.technical``); None for a direct invocation without one.
+    technical: dict[str, Any] | None = None
 
     @property
     def asset_id(self) -> str:
@@ -113,6 +122,9 @@ class FinalizeRequest:
         if missing:
             raise InvalidInput(f"analysis: no result for {', '.join(missing)}")
         job_id = transcode.get("job_id")
+        probe = event.get("probe")
+        if probe is not None and not isinstance(probe, Mapping):
+            raise InvalidInput("probe: must be the probe's report object")
         return cls(
             asset=dict(asset),
             mp4_key=outputs["mp4_key"],
@@ -120,6 +132,9 @@ class FinalizeRequest:
             thumbnails_prefix=outputs["thumbnails_prefix"],
             transcode_job_id=str(job_id) if job_id else None,
             job_ids=job_ids,
+            technical=None
+            if probe is None
+            else {name: probe.get(name) for name in TECHNICAL_FIELDS if name in probe},
         )
 
 
@@ -270,6 +285,7 @@ def finalize(
         "license": credit["license"],
         "attribution": credit["attribution"],
         "video": video,
+        "technical": request.technical,
         "summary": {
             "label_count": len(labels.labels),
             "label_detections": labels.detections,

@@ -74,7 +74,16 @@ def test_a_campaign_run_lands_renditions_that_decode_and_shots_that_are_the_cuts
         spec = _played(asset)
         document = world.labels_document(asset["labels_key"])
 
-        # Then the MP4 proxy is H.264 at the source's height, as long as the clip
+        # Then labels.json says what the source file is, as the probe read it (the source, not
+        # the proxy Rekognition saw)
+        technical = document["technical"]
+        [source_video] = technical["video"]
+        assert technical["container"] == spec.container
+        assert (source_video["codec"], source_video["height"]) == (spec.video_codec, spec.height)
+        assert abs(technical["duration_s"] - spec.duration_s) <= 0.1
+        assert technical["mediaconvert"]["ok"] is True
+
+        # and the MP4 proxy is H.264 at the source's height, as long as the clip
         codec, frames, seconds = _decode(_object(world, document["renditions"]["mp4_key"]))
         assert codec.name == "h264"
         assert codec.height == spec.height

@@ -251,7 +251,7 @@ def test_handler_writes_the_labels_document_and_updates_the_catalog(
     }
     # And the document holds the summary people read
     doc = read_labels(buckets)
-    assert doc["schema_version"] == "2.0" and doc["generated_at"].endswith("Z")
+    assert doc["schema_version"] == "2.1" and doc["generated_at"].endswith("Z")
     assert doc["asset"] == {
         "asset_id": processing["asset_id"],
         "source": "wikimedia",
@@ -581,3 +581,31 @@ def test_the_document_names_the_license_once_and_drops_empty_or_repeated_fields(
         "attribution_required": True,
         "source_page_url": "https://commons.wikimedia.org/wiki/File:Lisbon_tram_28.webm",
     }
+
+
+def test_the_probe_report_becomes_the_documents_technical_section():
+    # Given the state machine's input with the probe's report of the source
+    report = {
+        "name": "video/commons/travel/x.webm",
+        "refusal": None,
+        "container": "webm",
+        "format_name": "matroska,webm",
+        "duration_s": 7.6,
+        "bit_rate": 120_000,
+        "size_bytes": 98_304,
+        "video": [{"index": 0, "codec": "vp9", "width": 640, "height": 360}],
+        "audio": [],
+        "subtitles": [],
+        "mediaconvert": {"ok": True, "reason": "MediaConvert reads VP9 in WebM"},
+        "rekognition": {"ok": False, "reason": "H.264 in MP4 or MOV only; this is VP9 in WebM"},
+    }
+    event = {**finalize_event(ingested_asset()), "probe": report}
+
+    # When parsed, Then the section keeps what describes the file, not the probe's bookkeeping
+    technical = FinalizeRequest.parse(event).technical
+    assert technical is not None
+    assert set(technical) == set(report) - {"name", "refusal"}
+    assert technical["rekognition"]["ok"] is False
+    # and a report that is not an object is refused, naming the field
+    with pytest.raises(InvalidInput, match=r"^probe: "):
+        FinalizeRequest.parse({**event, "probe": "webm"})
