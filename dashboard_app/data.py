@@ -972,3 +972,21 @@ __all__ = [
     "Rung",
     "StackNotFound",
 ]
+
+
+def source_file(document: Mapping[str, Any]) -> str | None:
+    """The source as the probe read it, in one line: "webm · vp9 640x360 · HDR PQ · audio opus".
+
+    labels.json's ``video`` section is what Rekognition saw of the proxy; this is the original.
+    """
+    technical = document.get("technical")
+    if not isinstance(technical, Mapping) or not technical.get("video"):
+        return None
+    video = technical["video"][0]
+    parts = [str(technical.get("container") or "?")]
+    parts.append(f"{video.get('codec')} {video.get('width')}x{video.get('height')}")
+    if video.get("hdr"):
+        parts.append(f"HDR {video['hdr']}")
+    audio = technical.get("audio") or []
+    parts.append(f"audio {audio[0].get('codec')}" if audio else "no audio")
+    return " · ".join(parts)

@@ -303,6 +303,9 @@ def label_summary(res: Resources, item: dict[str, Any]) -> None:
         f"moderation flags: {len((summary.get('moderation') or {}).get('flags', []))}",
     ]
     st.caption(" · ".join(facts))
+    source_file = data.source_file(document)
+    if source_file:
+        st.caption(f"Source file: {source_file}")
     credit = (document.get("attribution") or {}).get("credit_line")
     if credit:
         st.caption(f"Credit: {credit}")

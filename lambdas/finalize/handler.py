@@ -138,6 +138,22 @@ class FinalizeRequest:
         )
 
 
+def source_attributes(technical: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What people filter the catalog on, from the probe's report of the source file: its video
+    codec and height, whether it is HDR (PQ/HLG) and whether it has sound."""
+    if not technical or not technical.get("video"):
+        return {}
+    video = technical["video"][0]
+    attributes: dict[str, Any] = {
+        "source_codec": str(video.get("codec")),
+        "height": int(video.get("height") or 0),
+        "has_audio": bool(technical.get("audio")),
+    }
+    if video.get("hdr"):
+        attributes["hdr"] = str(video["hdr"])
+    return attributes
+
+
 def _plain(value: object) -> int | float:
     """DynamoDB hands numbers back as Decimal; JSON wants int or float."""
     if isinstance(value, Decimal):
@@ -336,6 +352,7 @@ def finalize(
     }
     if duration_s is not None:
         attributes["duration_s"] = Decimal(str(round(float(duration_s), 3)))
+    attributes |= source_attributes(request.technical)
     if document["thumbnails"]["poster_key"]:
         attributes["thumbnail_key"] = document["thumbnails"]["poster_key"]
     catalog.set_status(request.asset_id, "PROCESSED", attributes=attributes)

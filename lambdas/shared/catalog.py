@@ -41,7 +41,9 @@ TOKEN_TTL_S = 2 * 24 * 3600
 PENDING_TOKENS = "TOKENS#PENDING"
 MAX_REASON_LEN = 1000
 # What finalize publishes on an asset's record. All of it points at (or sums up) objects in the
-# processed zone, which mark-failed removes, so a FAILED record drops it.
+# processed zone, which mark-failed removes, so a FAILED record drops it. (The source facts
+# finalize also records, ``source_codec``, ``height``, ``hdr``, ``has_audio``, describe the raw
+# file, which stays, so they stay too.)
 PUBLISHED_ATTRIBUTES = (
     "labels_key", "top_labels", "mp4_key", "hls_key", "thumbnail_key", "moderation_flagged",
 )  # fmt: skip

@@ -82,6 +82,9 @@ def test_a_campaign_run_lands_renditions_that_decode_and_shots_that_are_the_cuts
         assert (source_video["codec"], source_video["height"]) == (spec.video_codec, spec.height)
         assert abs(technical["duration_s"] - spec.duration_s) <= 0.1
         assert technical["mediaconvert"]["ok"] is True
+        # and the catalog keeps what people filter on
+        assert (asset["source_codec"], asset["height"]) == (spec.video_codec, spec.height)
+        assert asset["has_audio"] is (spec.audio_codec is not None)
 
         # and the MP4 proxy is H.264 at the source's height, as long as the clip
         codec, frames, seconds = _decode(_object(world, document["renditions"]["mp4_key"]))

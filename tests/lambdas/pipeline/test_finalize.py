@@ -609,3 +609,27 @@ def test_the_probe_report_becomes_the_documents_technical_section():
     # and a report that is not an object is refused, naming the field
     with pytest.raises(InvalidInput, match=r"^probe: "):
         FinalizeRequest.parse({**event, "probe": "webm"})
+
+
+@pytest.mark.parametrize(
+    ("technical", "expected"),
+    [
+        (
+            {
+                "video": [{"codec": "hevc", "height": 2160, "hdr": "PQ"}],
+                "audio": [{"codec": "aac"}],
+            },
+            {"source_codec": "hevc", "height": 2160, "has_audio": True, "hdr": "PQ"},
+        ),
+        (
+            {"video": [{"codec": "vp9", "height": 360, "hdr": None}], "audio": []},
+            {"source_codec": "vp9", "height": 360, "has_audio": False},
+        ),
+        (None, {}),
+    ],
+    ids=["hdr with sound", "sdr without sound", "no probe report"],
+)
+def test_the_catalog_keeps_what_people_filter_on_from_the_probe(technical, expected):
+    from lambdas.finalize.handler import source_attributes
+
+    assert source_attributes(technical) == expected
