@@ -132,7 +132,9 @@ class Analysis(Unit):
 
         # A completion notice that cannot be delivered or handled must not vanish: the task would
         # then wait until its timeout. Such notices are kept for inspection and redrive.
-        self.undelivered = dead_letter_queue(self, "UndeliveredNotices", runtime.key)
+        self.undelivered = dead_letter_queue(
+            self, "UndeliveredNotices", runtime.key, delivered_by=("sns", "events")
+        )
         self.dead_letter_queues["UndeliveredRekognitionNotices"] = self.undelivered
         catalog_settings = self.settings(CatalogSettings)
         self.callback = self.add_function(
@@ -172,8 +174,6 @@ class Analysis(Unit):
                 )
             ],
         )
-        runtime.key.allow_delivery("sns")
-        runtime.key.allow_delivery("events")
 
         processed = data_lake.processed.node.default_child
         acknowledge(

@@ -12,16 +12,21 @@ from constructs_lib.nag import acknowledge_dead_letter_queue
 RETENTION = cdk.Duration.days(14)  # SQS's maximum: time to notice the alarm and redrive
 
 
-def dead_letter_queue(scope: Construct, construct_id: str, key: ServiceKey) -> sqs.Queue:
+def dead_letter_queue(
+    scope: Construct, construct_id: str, key: ServiceKey, *, delivered_by: tuple[str, ...]
+) -> sqs.Queue:
     """A TLS-only queue, encrypted with the stack's key, that keeps failed deliveries for the
     longest SQS allows.
 
     Every such queue is alarmed when not empty (``PipelineAlarms``), so what lands here is seen
-    and can be redriven instead of being lost. EventBridge and SNS can deliver to a queue
-    encrypted with a customer-managed key only where its key policy lets them
-    (``ServiceKey.allow_delivery``, called where each rule or subscription is made); with the
-    AWS-managed SQS key they could not deliver at all.
+    and can be redriven instead of being lost. ``delivered_by`` names the services that send to
+    it as themselves (``events``, ``sns``): they can deliver to a queue encrypted with a
+    customer-managed key only where its key policy lets them (``ServiceKey.allow_delivery``);
+    with the AWS-managed SQS key they could not deliver at all. Lambda's own dead-letter sends
+    use the function's role, which ``PipelineFunction`` grants the queue's key.
     """
+    for service in delivered_by:
+        key.allow_delivery(service)
     queue = sqs.Queue(
         scope,
         construct_id,

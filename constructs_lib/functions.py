@@ -231,10 +231,11 @@ class PipelineFunction(Construct):
             reserved_concurrent_executions=reserved_concurrency,
         )
 
-        if async_dead_letter_queue is not None:
-            # Lambda sends what it gives up on with the execution role; the queue is encrypted
-            # with the stack's key, so the role needs that key too (CDK grants only the send).
-            key.grant(self.execution_role, *DEAD_LETTER_KEY_ACTIONS)
+        queue_key = async_dead_letter_queue and async_dead_letter_queue.encryption_master_key
+        if queue_key is not None:
+            # Lambda sends what it gives up on with the execution role; CDK grants only the
+            # send, and a queue under a customer-managed key needs that key too.
+            queue_key.grant(self.execution_role, *DEAD_LETTER_KEY_ACTIONS)
         policy = self.execution_role.node.find_child("DefaultPolicy")
         acknowledge(
             policy,

@@ -89,7 +89,7 @@ class FailureNotices(Construct):
         region = cdk.Stack.of(self).region
         field = events.EventField.from_path
         # A notice that cannot be delivered is kept (and alarmed on) instead of lost.
-        self.dead_letters = dead_letter_queue(self, "Undelivered", key)
+        self.dead_letters = dead_letter_queue(self, "Undelivered", key, delivered_by=("events",))
         # EventBridge publishes through a role of its own (which gets the topic's KMS key
         # through grant_publish) instead of a broad topic-policy grant to events.amazonaws.com.
         self.publisher = service_role(
@@ -157,7 +157,6 @@ class FailureNotices(Construct):
                 role=self.publisher,
             )
         )
-        self.key.allow_delivery("events")
         return rule
 
     def sensitive_data(self, bucket_name: str, severities: tuple[str, ...]) -> events.Rule:

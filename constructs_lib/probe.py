@@ -1,7 +1,9 @@
 """The probe unit: looks inside each new asset first, and refuses what cannot be processed.
 
-It reads the raw object with ranged GETs (``lambdas/probe/reader.py``), so its role needs only
-``s3:GetObject`` on ``video/`` (HeadObject is GetObject) and the data key's decrypt. A refusal is
+It reads the raw object with ranged GETs (``lambdas/probe/reader.py``) through the data lake's
+read grant on ``video/`` (with the data key's decrypt): its listing right is what lets HeadObject
+answer 404 for an object deleted since ingest, which the handler reports as such, rather than a
+403 that would look like a broken deployment. A refusal is
 the handler's ``Unprocessable`` error, which the workflow's per-asset catch turns into a FAILED
 asset with the probe's reason before any MediaConvert or Rekognition call; it is not retried.
 """

@@ -69,7 +69,9 @@ class Triggers(Unit):
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake = runtime.data_lake
-        self.dead_letters = dead_letter_queue(self, "DeadLetters", runtime.key)
+        self.dead_letters = dead_letter_queue(
+            self, "DeadLetters", runtime.key, delivered_by=("events",)
+        )
         self.dead_letter_queues["TriggerDeadLetters"] = self.dead_letters
         self.weekly = events.Rule(
             self,
@@ -115,4 +117,3 @@ class Triggers(Unit):
                 )
             ],
         )
-        runtime.key.allow_delivery("events")
