@@ -29,8 +29,18 @@ Where a stand-in is not faithful (each module says so in its docstring):
   AWS documents for error 1010 (a truncated file may get another 104x code on AWS).
 * The ``.ogv`` fixture is VP8 + Vorbis in Ogg, not Theora (this FFmpeg build has no Theora
   encoder); ingest never downloads it, as it takes the WebM derivative.
-* Simulated durations: MediaConvert takes ``MIN_JOB_S`` plus half the clip's length, Rekognition
-  a fixed ``analysis_duration_s``; handler run time and encoding take no simulated time.
+* Simulated durations are a model, not a measurement. A MediaConvert job takes ``MIN_JOB_S``
+  (20 s: queueing and the input probe) plus ``SECONDS_PER_MEGAPIXEL`` per megapixel it encodes
+  (width x height x frames of every video output, plus its frame captures), calibrated so that
+  the repository's full job for a 1080p 30 fps source takes 0.5 s per second of source; a
+  proxy-only job is therefore much shorter than the full ladder. Real MediaConvert speed also
+  depends on the codec, QVBR and multi-pass settings, acceleration and the queue's load.
+  A Rekognition Video job takes ``REK_MIN_S`` (30 s) plus 1 s per second of video (an
+  assumption: AWS publishes no speed; queueing for the account's concurrent-job quota is not
+  modelled); unreadable videos fail after ``REK_MIN_S``, and ``analysis_duration_s`` fixes every
+  job's time instead. Both stand-ins record each job (``job_records()``) and expose the estimate
+  they use (``estimate_job_seconds``, ``estimate_analysis_seconds``). ``.sync`` GetJob polls
+  come every ``SYNC_POLL_S`` (1 s); handler run time and encoding take no simulated time.
 """
 
 import os

@@ -7,6 +7,9 @@
   ``HeartbeatSeconds`` and ``TimeoutSeconds`` enforced (moto waits on wall time, so an 8-hour
   timeout or a 35-minute heartbeat could never fire in a test, and it ignores the overall
   timeout while a heartbeat is set). The world runs the heartbeat sweep on the same clock.
+* Definite JSONPaths (``$[0].job_id``) name one value, as on AWS (``localworld.jsonpath``).
+* A Parallel branch that fails with a ``States.*`` error fails the Parallel with that error
+  (moto turned it into ``States.Runtime``).
 * ``SendTaskFailure`` keeps its ``cause``: moto's response handler drops it, so a task failed by
   a callback lost the reason it was failed with.
 * ``arn:aws:states:::mediaconvert:createJob.sync``: moto lists MediaConvert as unsupported
@@ -14,7 +17,10 @@
   ``state_task_factory.state_task_service_for`` now returns ``StateTaskServiceMediaConvert``,
   which calls the local MediaConvert stand-in and resolves ``.sync`` by polling ``GetJob`` until
   the job is ``COMPLETE`` (output: the ``GetJob`` response) or ``ERROR``/``CANCELED`` (the task
-  fails with ``States.TaskFailed`` and the job description as ``Cause``, as on AWS).
+  fails with ``States.TaskFailed`` and the job description as ``Cause``, as on AWS). A ``.sync``
+  task that is stopped (its Parallel branch aborted by another branch's failure, its run
+  stopped) cancels its job with ``CancelJob``, as Step Functions does (``mediaconvert:CancelJob``
+  is in the policy the ``.sync`` integration needs).
 * Tasks act as the execution role (``localworld.iam``, when a world's permissions are active):
   every client the interpreter creates (``boto_client_for``: Lambda invokes, SDK integrations)
   signs with the role's credentials, assumed by ``states.amazonaws.com``; MediaConvert's
@@ -31,17 +37,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import types
 from collections.abc import Callable
 from typing import Any, cast
 
-from localworld import iam
+from localworld import iam, jsonpath
 from localworld.clock import SimClock
 
 _STATE: dict[str, Any] = {"clock": None, "mediaconvert": None}
-# Simulated seconds between two GetJob polls of a .sync MediaConvert task (free on AWS: the
-# service integration waits on EventBridge job events, it costs no state transitions).
-SYNC_POLL_S = 5.0
+# Simulated seconds between two GetJob polls of a .sync MediaConvert task. On AWS the service
+# integration reacts to EventBridge job-state events within seconds of the job ending, and costs
+# no state transitions; here polls are free too, so a short interval lets a run notice the end of
+# a job close to its modelled FinishTime (localworld.mediaconvert's time model).
+SYNC_POLL_S = 1.0
 # Simulated seconds between two looks at a waiting task token (callback, heartbeat, timeout).
 TOKEN_POLL_S = 5.0
 # The rule Step Functions manages for .sync MediaConvert jobs (its job-state events).
@@ -78,6 +87,39 @@ def _install_heartbeat_peek() -> None:
         return received
 
     cast(Any, HeartbeatEndpoint).clear_and_wait_nowait = clear_and_wait_nowait
+
+
+def _install_fidelity_fixes() -> None:
+    """Where moto's interpreter answers otherwise than Step Functions (see the module doc)."""
+    jsonpath.install()
+    _install_parallel_error_names()
+    _install_heartbeat_peek()
+    _install_task_failure_cause()
+    _install_role_clients()
+
+
+def _install_parallel_error_names() -> None:
+    """A Parallel whose branch failed with a ``States.*`` error (a ``.sync`` job's
+    ``States.TaskFailed``) fails with that error, as on AWS. moto re-raises every branch error
+    as a custom error name, which refuses the ``States.`` prefix, so the run ended in
+    ``States.Runtime`` and the Parallel's Catch never saw the job's failure."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import (
+        branches_decl,
+    )
+
+    def error_name(error_name: str | None) -> Any:
+        if error_name and error_name.startswith("States."):
+            with contextlib.suppress(ValueError):  # an unknown States.* name stays custom
+                return StatesErrorName.from_name(error_name)
+        return CustomErrorName(error_name=error_name)
+
+    cast(Any, branches_decl).CustomErrorName = error_name
 
 
 def _install_task_failure_cause() -> None:
@@ -246,9 +288,7 @@ def install() -> None:
         return callback_endpoint.get_outcome()
 
     callback_cls._eval_wait_for_task_token = wait_for_task_token  # type: ignore[method-assign]
-    _install_heartbeat_peek()
-    _install_task_failure_cause()
-    _install_role_clients()
+    _install_fidelity_fixes()
 
     base = callback_module.StateTaskServiceCallback
 
@@ -366,7 +406,33 @@ def install() -> None:
                     )
                 return None
 
+            def cancel() -> None:
+                # Step Functions stops a .sync job whose task was stopped; a refusal or a job
+                # that has ended leaves it as it is, and the task is gone either way.
+                try:
+                    _require(role_arn, [iam.Check("mediaconvert:CancelJob", job_arn)], "CancelJob")
+                    service.cancel_job(job_id)
+                except ClientError:
+                    return
+
+            cast(Any, resolve).cancel = cancel
             return resolve
+
+        def _eval_sync(
+            self,
+            env: Any,
+            sync_resolver: Any,
+            timeout_seconds: Any,
+            callback_endpoint: Any,
+            heartbeat_endpoint: Any,
+        ) -> Any:
+            outcome = super()._eval_sync(
+                env, sync_resolver, timeout_seconds, callback_endpoint, heartbeat_endpoint
+            )
+            cancel = getattr(sync_resolver, "cancel", None)
+            if not env.is_running() and cancel is not None:
+                cancel()  # the task was stopped (an aborted Parallel branch, a stopped run)
+            return outcome
 
     original_for = state_task_factory.state_task_service_for
 

@@ -6,8 +6,8 @@ as they would reach AWS), backed by ``RekognitionVideoStandIn``:
 
 * ``Start*`` checks the request against botocore's model (``InvalidParameterException``), checks
   that the video exists in S3 (``InvalidS3ObjectException``), honours ``ClientRequestToken``
-  (the same token returns the same ``JobId``) and starts a job that runs for ``job_duration_s``
-  simulated seconds.
+  (the same token returns the same ``JobId``) and starts a job that runs for the simulated time
+  the model below gives it (or a fixed ``job_duration_s``, when one is set).
 * When the job ends, the stand-in **looks at the video**: it reads the object from S3 and
   decodes it with PyAV (``localworld.media.analyze``). Like Rekognition Video it accepts only
   H.264 in MP4/MOV; anything else ends the job ``FAILED`` with "Unsupported codec/format.".
@@ -27,6 +27,26 @@ as they would reach AWS), backed by ``RekognitionVideoStandIn``:
   ``RoleArn``: the world publishes as that role (``localworld.iam``), as Rekognition does.
 * ``Get*`` answers ``IN_PROGRESS`` until then, and afterwards pages (``MaxResults``/
   ``NextToken``) through the detections.
+
+Simulated job time is proportional to the video's duration::
+
+    job seconds = REK_MIN_S + REK_SECONDS_PER_VIDEO_SECOND * video duration
+
+with ``REK_MIN_S`` = 30 s and 1 s per second of video. ``Start*`` probes the object it has just
+read (``localworld.media.probe``, inside ``clock.paused()``, so it costs no simulated time). A
+video it cannot read (no probe, or not H.264 in MP4/MOV: the job will end FAILED) takes
+``REK_MIN_S`` (assumed: a file it cannot decode fails once opened). ``estimate_analysis_seconds``
+is the function ``Start*`` uses, public so a benchmark can price a job it did not run;
+``job_duration_s`` (None by default) replaces the model with a fixed time for a benchmark or test
+that needs an exact wait. ``job_records()`` tells, per job, its API, video, start, end and the
+time the model gave it.
+
+These constants are this project's assumption, not a measurement: AWS publishes no processing
+speed for stored-video analysis (the jobs are asynchronous and report their end on SNS), so the
+model takes about real time for the video plus half a minute for queueing and opening it. Not
+faithful: on AWS the time also depends on the account's queue (a job waits while the account's
+concurrent-job quota is in use), on the API and on the frame size and frame rate, none of which
+this model sees; jobs here never wait for each other.
 
 Faults, as the service raises them (HTTP status and error code, which boto3 turns into a
 ``ClientError``): ``throttle(operation, times, code)`` makes the next calls fail with
@@ -55,7 +75,16 @@ import boto3
 from botocore.validate import ParamValidator
 
 from localworld.clock import SimClock
-from localworld.media import SCENES, MediaError, VideoAnalysis, analyze, frame_at, smpte
+from localworld.media import (
+    SCENES,
+    MediaError,
+    VideoAnalysis,
+    VideoInfo,
+    analyze,
+    frame_at,
+    probe,
+    smpte,
+)
 from localworld.runtime import current_function
 from localworld.shapes import check_output
 
@@ -74,6 +103,10 @@ MIN_OBJECT_PIXELS = 16
 READABLE_CONTAINERS = frozenset({"mp4", "mov"})
 READABLE_CODECS = frozenset({"h264"})
 UNSUPPORTED = "Unsupported codec/format."
+# The time model (an assumption; see the module docstring): queueing and opening the video, then
+# about real time for its duration.
+REK_MIN_S = 30.0
+REK_SECONDS_PER_VIDEO_SECOND = 1.0
 # Error codes and the status each comes with (the Rekognition API reference).
 FAULT_STATUS = {
     "LimitExceededException": 400,
@@ -95,6 +128,38 @@ class RekognitionError(Exception):
         self.code, self.message, self.status = code, message, status
 
 
+def readable(info: VideoInfo) -> bool:
+    """Whether Rekognition Video reads this file: H.264 in MP4 or MOV."""
+    return info.container in READABLE_CONTAINERS and info.video_codec in READABLE_CODECS
+
+
+def estimate_analysis_seconds(video: VideoInfo | None) -> float:
+    """Simulated seconds a video analysis job takes on a probed video (``None``: a file that
+    cannot be probed). Unreadable videos fail right after they are opened: ``REK_MIN_S``."""
+    if video is None or not readable(video):
+        return REK_MIN_S
+    return REK_MIN_S + REK_SECONDS_PER_VIDEO_SECOND * video.duration_s
+
+
+@dataclass(frozen=True)
+class AnalysisJobRecord:
+    """What the time model did with one video job, for benchmarks (simulated seconds).
+
+    ``finished_s`` is when the job ended on the clock, just before it is looked at and its
+    notice published (the clock's scheduler may run it a tick after ``started_s +
+    simulated_s``, never before), None while it runs.
+    """
+
+    job_id: str
+    api: str  # StartLabelDetection, StartContentModeration or StartSegmentDetection
+    bucket: str
+    key: str
+    started_s: float
+    finished_s: float | None
+    simulated_s: float
+    status: str  # IN_PROGRESS, SUCCEEDED or FAILED
+
+
 @dataclass
 class VideoJob:
     job_id: str
@@ -102,6 +167,8 @@ class VideoJob:
     feature: str
     request: dict[str, Any]
     started_at: float
+    simulated_s: float = 0.0
+    finished_at: float | None = None
     status: str = "IN_PROGRESS"
     status_message: str = ""
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -381,14 +448,15 @@ class RekognitionVideoStandIn:
         read_object: Callable[[str, str], bytes | None],
         # (topic ARN, message, the NotificationChannel's RoleArn)
         publish: Callable[[str, str, str | None], None],
-        job_duration_s: float = 60.0,
+        job_duration_s: float | None = None,
         fail_videos: dict[str, str] | None = None,
     ) -> None:
         self.clock = clock
         # (bucket, key) -> the object's bytes, or None when it does not exist.
         self.read_object = read_object
         self.publish = publish
-        self.job_duration_s = job_duration_s
+        # None: each job takes what the time model gives it; a number: every job takes that.
+        self.job_duration_s: float | None = job_duration_s
         # Video key fragment -> StatusMessage of a job that ends FAILED.
         self.fail_videos = dict(fail_videos or {})
         # When not empty, fail_videos fails only jobs of these APIs ("StartLabelDetection").
@@ -466,41 +534,74 @@ class RekognitionVideoStandIn:
                 return {"JobId": self.tokens[(operation, token)]}
             video = params["Video"]["S3Object"]
             bucket, key = video["Bucket"], video["Name"]
-            if self.read_object(bucket, key) is None:
+            body = self.read_object(bucket, key)
+            if body is None:
                 raise RekognitionError(
                     "InvalidS3ObjectException",
                     "Unable to get object metadata from S3. Check object key, region and/or "
                     "access permissions.",
                 )
+            fixed = self.job_duration_s
+            simulated = (
+                float(fixed) if fixed is not None else estimate_analysis_seconds(self._probe(body))
+            )
             job_id = hashlib.sha256(
                 f"{operation}\x1f{token or ''}\x1f{len(self.jobs)}\x1f{bucket}/{key}".encode(),
                 usedforsecurity=False,
             ).hexdigest()
-            job = VideoJob(job_id, operation, feature, params, self.clock.seconds())
+            job = VideoJob(job_id, operation, feature, params, self.clock.seconds(), simulated)
             self.jobs[job_id] = job
             if token:
                 self.tokens[(operation, token)] = job_id
-        self.clock.call_later(self.job_duration_s, lambda: self._finish(job))
+        self.clock.call_later(simulated, lambda: self._finish(job))
         return check_output("rekognition", operation, {"JobId": job_id})
+
+    def _probe(self, body: bytes) -> VideoInfo | None:
+        """The video as the time model reads it (None: not media it can probe)."""
+        if not body:
+            return None
+        with tempfile.TemporaryDirectory(prefix="rekognition-") as tmp, self.clock.paused():
+            path = Path(tmp) / "video"
+            path.write_bytes(body)
+            try:
+                return probe(path)
+            except MediaError:
+                return None
+
+    def job_records(self) -> list[AnalysisJobRecord]:
+        """Every job started so far, in order: its API, video, start, end and modelled time."""
+        with self._lock:
+            return [
+                AnalysisJobRecord(
+                    job_id=job.job_id,
+                    api=job.api,
+                    bucket=str(job.request["Video"]["S3Object"]["Bucket"]),
+                    key=str(job.request["Video"]["S3Object"]["Name"]),
+                    started_s=job.started_at,
+                    finished_s=job.finished_at,
+                    simulated_s=job.simulated_s,
+                    status=job.status,
+                )
+                for job in self.jobs.values()
+            ]
 
     def _look(
         self, bucket: str, key: str, feature: str
     ) -> tuple[VideoAnalysis, dict[int, dict[str, float]]] | str:
-        """What the video shows (and, for labels, where its objects are), or why it can't tell."""
-        body = self.read_object(bucket, key)
-        if not body:
-            return UNSUPPORTED
+        """What the video shows (and, for labels, where its objects are), or why it can't tell.
+
+        Reading and decoding are real work: the job's modelled time already covers them."""
         with tempfile.TemporaryDirectory(prefix="rekognition-") as tmp, self.clock.paused():
+            body = self.read_object(bucket, key)
+            if not body:
+                return UNSUPPORTED
             path = Path(tmp) / (Path(key).name or "video")
             path.write_bytes(body)
             try:
                 analysis = analyze(path)
             except MediaError:
                 return UNSUPPORTED
-            if (
-                analysis.info.container not in READABLE_CONTAINERS
-                or analysis.info.video_codec not in READABLE_CODECS
-            ):
+            if not readable(analysis.info):
                 return UNSUPPORTED
             boxes: dict[int, dict[str, float]] = {}
             if feature == "labels":
@@ -511,6 +612,7 @@ class RekognitionVideoStandIn:
         return analysis, boxes
 
     def _finish(self, job: VideoJob) -> None:
+        ended = self.clock.seconds()
         video = job.request["Video"]["S3Object"]
         bucket, key = video["Bucket"], video["Name"]
         failure = next((msg for frag, msg in self.fail_videos.items() if frag in key), None)
@@ -518,6 +620,7 @@ class RekognitionVideoStandIn:
             failure = None
         seen = self._look(bucket, key, job.feature) if failure is None else failure
         with self._lock:
+            job.finished_at = ended
             if isinstance(seen, str):
                 job.status, job.status_message = "FAILED", seen
             else:

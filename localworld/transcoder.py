@@ -208,7 +208,7 @@ class _AudioSpec:
 
 
 @dataclass(frozen=True)
-class _VideoSpec:
+class VideoSpec:
     """An output's frame size as the settings give it (None: from the source)."""
 
     width: int | None
@@ -216,7 +216,7 @@ class _VideoSpec:
     h264: Mapping[str, Any] | None  # None for frame captures
 
     @classmethod
-    def parse(cls, output: Mapping[str, Any], codec: str) -> _VideoSpec:
+    def parse(cls, output: Mapping[str, Any], codec: str) -> VideoSpec:
         video = output.get("VideoDescription")
         if not isinstance(video, Mapping):
             raise NotImplementedError("local transcoder: outputs without video (audio-only)")
@@ -252,7 +252,7 @@ class _Mp4Output:
     modifier: str
     extension: str
     faststart: bool
-    video: _VideoSpec
+    video: VideoSpec
     audio: _AudioSpec | None
 
 
@@ -261,7 +261,7 @@ class _CaptureOutput:
     names: _Names
     modifier: str
     extension: str
-    video: _VideoSpec
+    video: VideoSpec
     rate: Fraction
     max_captures: int | None
     quality: int
@@ -270,7 +270,7 @@ class _CaptureOutput:
 @dataclass(frozen=True)
 class _HlsRung:
     modifier: str
-    video: _VideoSpec
+    video: VideoSpec
     audio: _AudioSpec | None
 
 
@@ -314,7 +314,7 @@ def _parse_groups(settings: Mapping[str, Any], input_uri: str) -> list[_Group]:
                 rungs.append(
                     _HlsRung(
                         modifier=output.get("NameModifier", ""),
-                        video=_VideoSpec.parse(output, "H_264"),
+                        video=VideoSpec.parse(output, "H_264"),
                         audio=_AudioSpec.parse(output),
                     )
                 )
@@ -341,7 +341,7 @@ def _parse_file_output(names: _Names, output: Mapping[str, Any]) -> _Mp4Output |
             names=names,
             modifier=modifier,
             extension=output.get("Extension", "jpg"),
-            video=_VideoSpec.parse(output, "FRAME_CAPTURE"),
+            video=VideoSpec.parse(output, "FRAME_CAPTURE"),
             rate=Fraction(
                 int(capture.get("FramerateNumerator", 1)),
                 int(capture.get("FramerateDenominator", 1)),
@@ -359,7 +359,7 @@ def _parse_file_output(names: _Names, output: Mapping[str, Any]) -> _Mp4Output |
         modifier=modifier,
         extension=output.get("Extension", "mp4"),
         faststart=moov == "PROGRESSIVE_DOWNLOAD",
-        video=_VideoSpec.parse(output, "H_264"),
+        video=VideoSpec.parse(output, "H_264"),
         audio=_AudioSpec.parse(output),
     )
 

@@ -75,8 +75,12 @@ TASK_START_EVENTS = frozenset({"TaskScheduled", "LambdaFunctionScheduled"})
 # failed): their transitions are paid once per asset, every other state once per run. One list for
 # the benchmark, the demo and the end-to-end tests, so they all split a run the same way.
 PER_ASSET_STATES = frozenset({
-    "Probe", "Plan transcode", "Transcode", "Analyze", "Analyze labels", "Analyze moderation",
-    "Analyze segments", "Finalize", "Mark failed", "Failure not recorded",
+    "Probe", "Plan transcode", "Rekognition reads the source?",
+    "Transcode and analyze source", "Transcode",
+    "Transcode proxy", "Renditions and analyze proxy", "Transcode renditions",
+    *(f"Analyze {feature} ({on})" for feature in ("labels", "moderation", "segments")
+      for on in ("source", "proxy")),
+    "Finalize", "Mark failed", "Failure not recorded",
 })  # fmt: skip
 
 
@@ -87,7 +91,9 @@ class WorldOptions:
     account: str = ACCOUNT
     # Real seconds per simulated second: 0.0005 lets an hour-long analysis end in 1.8 s.
     clock_scale: float = 0.0005
-    analysis_duration_s: float = 60.0
+    # Every Rekognition job's simulated seconds; None: each job's from the time model (30 s plus
+    # the video's duration, localworld.rekognition).
+    analysis_duration_s: float | None = None
     transcode_failures: list[JobFailure] = field(default_factory=list)
     analysis_failures: dict[str, str] = field(default_factory=dict)
     # The operator step after deploy: put the Pixabay key into the secret (None: leave it unset).
