@@ -20,7 +20,7 @@ from constructs_lib.nag import (
     render,
 )
 from constructs_lib.principals import service_role
-from constructs_lib.units import EventConcurrency, Fragment, FunctionSpec, Unit, UnitRuntime
+from constructs_lib.units import EventConcurrency, FunctionSpec, Unit, UnitRuntime
 from constructs_lib.workflow import REKOGNITION_TRANSIENT, Flow, retry_transient
 from lambdas.analysis.settings import StartSettings
 from lambdas.shared.settings import CatalogSettings
@@ -126,8 +126,10 @@ class Analysis(Unit):
                 conditions={"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}},
             )
         )
-        # Rekognition reads the MP4 proxy with the caller's permissions.
-        data_lake.processed.grant_read(self.start.role, "video/*")
+        # Rekognition reads the video with the caller's permissions: the source itself when the
+        # probe says it can, else the MP4 proxy.
+        data_lake.grant_raw_video_read(self.start.role)
+        data_lake.grant_processed_video_read(self.start.role)
         catalog.grant_read_write(self.start.function)
 
         # A completion notice that cannot be delivered or handled must not vanish: the task would
@@ -175,16 +177,18 @@ class Analysis(Unit):
             ],
         )
 
+        raw = data_lake.raw.node.default_child
         processed = data_lake.processed.node.default_child
         acknowledge(
             self.start.default_policy,
             [
                 "Resource::*",
                 *S3_READ_ACTIONS,
+                arn_finding(self.start.default_policy, raw, "/video/*"),  # type: ignore[arg-type]
                 arn_finding(self.start.default_policy, processed, "/video/*"),  # type: ignore[arg-type]
             ],
-            NO_RESOURCE_LEVEL + " S3 read is limited to the processed video/ prefix Rekognition "
-            "reads the proxy from.",
+            NO_RESOURCE_LEVEL + " S3 read is limited to the video/ prefixes Rekognition reads "
+            "from: the raw source (when it can read it as it is) and the processed proxy.",
         )
         acknowledge(
             self.heartbeat.default_policy,
@@ -204,16 +208,18 @@ class Analysis(Unit):
         """Jobs the heartbeat sweep resumed because their SNS completion notice never came."""
         return self.metric(self.heartbeat, "AnalysisNoticesRecovered")
 
-    def fragment(self, flow: Flow) -> Fragment:
-        """Analyze: labels | moderation | segments in parallel, each waiting for Rekognition's
-        SNS completion through a task token (no polling); the heartbeat sweep keeps them alive
-        and recovers lost notices. Rekognition's concurrent-job quota and service faults: wait
-        and try again rather than fail the asset (a failed asset is not picked up again)."""
+    def branches(self, flow: Flow, on: str) -> list[sfn.TaskStateBase]:
+        """Analyze labels | moderation | segments of ``$.plan.analysis.video`` (``on`` names it
+        in the state names: the source or the proxy), one Parallel branch each, each waiting
+        for Rekognition's SNS completion through a task token (no polling); the heartbeat sweep
+        keeps them alive and recovers lost notices. Rekognition's concurrent-job quota and
+        service faults: wait and try again rather than fail the asset (a failed asset is not
+        picked up again)."""
         path = sfn.JsonPath
-        analyze = sfn.Parallel(flow.scope, "Analyze", result_path="$.analysis")
+        starts: list[sfn.TaskStateBase] = []
         for feature in FEATURES:
             start = flow.invoke(
-                f"Analyze {feature}",
+                f"Analyze {feature} ({on})",
                 self.start,
                 integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
                 payload=sfn.TaskInput.from_object(
@@ -221,10 +227,7 @@ class Analysis(Unit):
                         "task_token": path.task_token,
                         "feature": feature,
                         "asset_id": path.string_at("$.asset.asset_id"),
-                        "video": {
-                            "bucket": self.runtime.data_lake.processed.bucket_name,
-                            "key": path.string_at("$.plan.outputs.mp4_key"),
-                        },
+                        "video": path.object_at("$.plan.analysis.video"),
                     }
                 ),
                 task_timeout=sfn.Timeout.duration(cdk.Duration.hours(flow.timeouts.analysis_hours)),
@@ -237,8 +240,8 @@ class Analysis(Unit):
                 attempts=8,
                 longest=cdk.Duration.minutes(15),
             )
-            analyze.branch(start)
-        return Fragment(start=analyze, end=analyze, catchable=(analyze,))
+            starts.append(start)
+        return starts
 
     def grant_callbacks(self, state_machine: sfn.IStateMachine) -> None:
         """Only this state machine's tasks can be resumed by the callback."""

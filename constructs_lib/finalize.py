@@ -134,9 +134,10 @@ class Finalize(Unit):
                 "asset": path.object_at("$.asset"),
                 "transcode": {
                     "outputs": path.object_at("$.plan.outputs"),
-                    "job_id": path.string_at("$.transcode.job_id"),
+                    "job_ids": path.list_at("$.work.transcode_job_ids"),
                 },
-                "analysis": path.list_at("$.analysis"),
+                "analysed": path.object_at("$.plan.analysis"),
+                "analysis": path.list_at("$.work.analysis"),
                 "probe": path.object_at("$.probe.technical"),
             },
         )

@@ -19,6 +19,13 @@ from constructs_lib.resolve import Resolve
 from constructs_lib.transcode import Transcode
 from constructs_lib.units import Units
 from constructs_lib.workflow import Flow, WorkflowTimeouts
+from lambdas.transcode.names import (
+    ANALYSE_PROXY,
+    ANALYSE_SOURCE,
+    FULL_JOB,
+    PROXY_JOB,
+    RENDITIONS_JOB,
+)
 
 __all__ = ["MAX_MAP_CONCURRENCY", "PipelineStateMachine", "WorkflowTimeouts"]
 
@@ -26,7 +33,8 @@ MAX_MAP_CONCURRENCY = 6  # Rekognition's 20 concurrent jobs / 3 jobs per asset
 
 
 class PipelineStateMachine(Construct):
-    """Campaign (or upload) -> ingest -> per asset: transcode, analyze, finalize -> summary."""
+    """Campaign (or upload) -> ingest -> per asset: probe, transcode | analyze, finalize ->
+    summary."""
 
     def __init__(
         self,
@@ -55,20 +63,48 @@ class PipelineStateMachine(Construct):
         #    2a. Ingest: search the sources, stream new clips into raw, record them.
         ingested = units.one(Ingest).fragment(flow)
         #    2b. Map over new assets (max concurrency from config, <= 6): probe (what the file
-        #        is; refuse what cannot be processed before anything is paid for), transcode
-        #        (plan, then the MediaConvert job), analyze (three Rekognition jobs by callback),
-        #        finalize; any failure of these -> Mark failed (catalog + root cause), the batch
-        #        goes on.
+        #        is; refuse what cannot be processed before anything is paid for), plan the
+        #        transcode, then analysis as soon as Rekognition has something it can read:
+        #        the source itself in parallel with the whole transcode, or (a source it cannot
+        #        read) a short proxy-only job first, then the proxy's analysis in parallel with
+        #        the HLS ladder and thumbnails; finalize waits for both. Any failure of these ->
+        #        Mark failed (catalog + root cause), the batch goes on.
         probed = units.one(Probe).fragment(flow)
-        transcoded = units.one(Transcode).fragment(flow)
-        analyzed = analysis.fragment(flow)
+        transcode = units.one(Transcode)
+        plan = transcode.plan_step(flow)
         finalized = finalize.fragment(flow)
         mark_failed = finalize.mark_failed_fragment(flow)
-        for step in (probed, transcoded, analyzed, finalized):
+        on_source = self._transcode_and_analyze(
+            flow,
+            "Transcode and analyze source",
+            transcode.job(flow, "Transcode", FULL_JOB),
+            analysis.branches(flow, ANALYSE_SOURCE),
+            "States.Array($[0].job_id)",
+        )
+        proxy = transcode.job(
+            flow, "Transcode proxy", PROXY_JOB, job_id_as="proxy_job_id", output_path=None
+        )
+        on_proxy = self._transcode_and_analyze(
+            flow,
+            "Renditions and analyze proxy",
+            transcode.job(
+                flow, "Transcode renditions", RENDITIONS_JOB, result_path="$.transcode.renditions"
+            ),
+            analysis.branches(flow, ANALYSE_PROXY),
+            "States.Array($[0].proxy_job_id, $[0].renditions.job_id)",
+        )
+        for state in (plan, proxy, on_source, on_proxy):
+            state.add_catch(mark_failed.start, errors=["States.ALL"], result_path="$.error")
+        for step in (probed, finalized):
             step.catch(mark_failed.start, result_path="$.error")
-        probed.end.next(transcoded.start)
-        transcoded.end.next(analyzed.start)
-        analyzed.end.next(finalized.start)
+        probed.end.next(plan)
+        plan.next(
+            sfn.Choice(self, "Rekognition reads the source?")
+            .when(sfn.Condition.string_equals("$.plan.analysis.input", ANALYSE_SOURCE), on_source)
+            .otherwise(proxy.next(on_proxy))
+        )
+        on_source.next(finalized.start)
+        on_proxy.next(finalized.start)
         per_asset = sfn.Map(
             self,
             "Each new asset",
@@ -129,3 +165,28 @@ class PipelineStateMachine(Construct):
             "mediaconvert:CreateJob/GetJob/CancelJob for the .sync integration and X-Ray "
             "tracing actions support no resource-level scoping of new jobs/traces.",
         )
+
+    def _transcode_and_analyze(
+        self,
+        flow: Flow,
+        construct_id: str,
+        job: sfn.TaskStateBase,
+        analyses: list[sfn.TaskStateBase],
+        job_ids: str,
+    ) -> sfn.Parallel:
+        """One Parallel: the MediaConvert job beside the three analyses, one branch each (one
+        state fewer per asset than a nested Parallel of the analyses). Its result, in
+        ``$.work``, is the same on both paths, so one Finalize follows them:
+        ``{"transcode_job_ids": [...], "analysis": [labels, moderation, segments]}``."""
+        both = sfn.Parallel(
+            self,
+            construct_id,
+            result_selector={
+                "transcode_job_ids.$": job_ids,
+                "analysis.$": "States.Array($[1], $[2], $[3])",
+            },
+            result_path="$.work",
+        )
+        for branch in (job, *analyses):
+            both.branch(branch)
+        return both

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from constructs_lib.nag import S3_READ_ACTIONS, S3_WRITE_ACTIONS, acknowledge, arn_finding
 from constructs_lib.principals import service_role
-from constructs_lib.units import Fragment, FunctionSpec, Unit, UnitRuntime
+from constructs_lib.units import FunctionSpec, Unit, UnitRuntime
 from constructs_lib.workflow import MEDIACONVERT_TRANSIENT, Flow, retry_transient
 from lambdas.transcode.settings import PlanSettings
 
@@ -64,45 +64,67 @@ class Transcode(Unit):
             "writes renditions under video/ of the processed bucket; keys are per asset.",
         )
 
-    def fragment(self, flow: Flow) -> Fragment:
-        """Plan transcode (settings from JSON, ladder by height, CreateJob's idempotency token
-        from the asset and the execution), then Transcode (MediaConvert ``createJob.sync`` with
-        that ClientRequestToken). The job runs as ``mediaconvert_role``; CDK's task grants the
-        state machine ``iam:PassRole`` of it, for ``mediaconvert.amazonaws.com`` only."""
+    def plan_step(self, flow: Flow) -> tasks.LambdaInvoke:
+        """Plan transcode: the jobs from JSON settings (ladder by the probed height, each job's
+        CreateJob idempotency token from the asset, the job and the execution) and what the
+        analysis reads (the source when the probe says Rekognition can, else the proxy), in
+        ``$.plan``; the workflow's Choice follows ``$.plan.analysis.input``."""
         path = sfn.JsonPath
-        plan = flow.invoke(
+        return flow.invoke(
             "Plan transcode",
             self.plan,
             payload=sfn.TaskInput.from_object(
-                {"asset": path.object_at("$.asset"), "execution": path.execution_name}
+                {
+                    "asset": path.object_at("$.asset"),
+                    "execution": path.execution_name,
+                    "probe": path.object_at("$.probe.technical"),
+                }
             ),
             result_selector={
-                "settings.$": "$.Payload.settings",
-                "user_metadata.$": "$.Payload.user_metadata",
+                "analysis.$": "$.Payload.analysis",
+                "jobs.$": "$.Payload.jobs",
                 "outputs.$": "$.Payload.outputs",
-                "client_request_token.$": "$.Payload.client_request_token",
             },
             result_path="$.plan",
         )
-        job = tasks.MediaConvertCreateJob(
+
+    def job(
+        self,
+        flow: Flow,
+        construct_id: str,
+        job: str,
+        *,
+        job_id_as: str = "job_id",
+        result_path: str = "$.transcode",
+        output_path: str | None = "$.transcode",
+    ) -> tasks.MediaConvertCreateJob:
+        """One planned job (``$.plan.jobs.<job>``) as MediaConvert ``createJob.sync`` with its
+        ClientRequestToken; the result is ``{<job_id_as>: <job id>}`` at ``result_path``. The
+        defaults suit a job in a Parallel branch, whose output is then ``$.transcode`` alone. The
+        job runs as ``mediaconvert_role``; CDK's task grants the state machine ``iam:PassRole``
+        of it, for ``mediaconvert.amazonaws.com`` only."""
+        path = sfn.JsonPath
+        planned = f"$.plan.jobs.{job}"
+        task = tasks.MediaConvertCreateJob(
             flow.scope,
-            "Transcode",
+            construct_id,
             create_job_request={
                 "Role": self.mediaconvert_role.role_arn,
-                "Settings": path.object_at("$.plan.settings"),
-                "UserMetadata": path.object_at("$.plan.user_metadata"),
-                # Same asset and execution, same token: a retried CreateJob whose answer was
-                # lost gets the job already created back instead of starting a second one.
-                "ClientRequestToken": path.string_at("$.plan.client_request_token"),
+                "Settings": path.object_at(f"{planned}.settings"),
+                "UserMetadata": path.object_at(f"{planned}.user_metadata"),
+                # Same asset, job and execution, same token: a retried CreateJob whose answer
+                # was lost gets the job already created back instead of starting a second one.
+                "ClientRequestToken": path.string_at(f"{planned}.client_request_token"),
                 "StatusUpdateInterval": "SECONDS_60",
             },
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            result_selector={"job_id.$": "$.Job.Id", "status.$": "$.Job.Status"},
-            result_path="$.transcode",
+            # Only the id: the job description repeats the settings, too big to carry along.
+            result_selector={f"{job_id_as}.$": "$.Job.Id"},
+            result_path=result_path,
+            output_path=output_path,
         )
-        retry_transient(job, MEDIACONVERT_TRANSIENT)
-        plan.next(job)
-        return Fragment(start=plan, end=job, catchable=(plan, job))
+        retry_transient(task, MEDIACONVERT_TRANSIENT)
+        return task
 
     def _queue_metric(self, name: str) -> cloudwatch.Metric:
         queue = cdk.Stack.of(self).format_arn(

@@ -16,11 +16,12 @@ from lambdas.shared.settings import SettingsError
 
 # Rekognition bills per started minute of video, per feature.
 ANALYSIS_FEATURES = 3
-# State transitions per asset, measured by benchmarks/orchestration.py on the synthesized
-# workflow: 8 inside the Map (probe, plan, transcode, three analyses, finalize and the Parallel
-# that holds them; the same for a 1-minute and a 60-minute analysis: no polling) plus 6 per run
-# shared by the batch (2 by default).
-TRANSITIONS_PER_ASSET = 11
+# State transitions per asset, measured by benchmarks/latency.py and orchestration.py on the
+# synthesized workflow: at most 10 inside the Map (probe, plan, the choice of what to analyse,
+# the proxy job when the source is not Rekognition-readable, the Parallel with the remaining job
+# and the three analyses, finalize; 9 for an H.264 MP4 source; the same for a 1-minute and a
+# 60-minute clip: no polling) plus 6 per run shared by the batch (2 by default).
+TRANSITIONS_PER_ASSET = 13
 # GB-seconds of Lambda per asset: probe (1 GB for about a second), plan, three starts, three
 # callbacks, finalize (upper bound).
 LAMBDA_GB_SECONDS_PER_ASSET = 21.0

@@ -31,7 +31,7 @@ from lambdas.finalize.results import LabelSummary, ModerationSummary, SegmentSum
 from lambdas.finalize.settings import FinalizeSettings
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.entry import Powertools
-from lambdas.shared.errors import InvalidInput
+from lambdas.shared.errors import InvalidInput, require_strings, shown
 from lambdas.shared.keys import AssetKeys
 from lambdas.shared.metrics import add_metric_with_dimensions
 from lambdas.shared.rekognition import FEATURES, RekognitionVideo
@@ -42,10 +42,12 @@ logger, metrics = tools.logger, tools.metrics
 # 2.0: label instances (counted, clearest boxes kept), aliases and segment end times; the
 # attribution holds only credit fields (license, ids and checksums live in one place each).
 # 2.1: ``technical``, what the probe read from the file itself (containers and streams as the
-# source has them; ``video`` stays what Rekognition saw of the proxy).
+# source has them; ``video`` stays what Rekognition saw of the file it analysed).
 # The document's JSON Schema is published beside this module (labels.schema.json); every
 # document the tests and the local world write is validated against it.
-SCHEMA_VERSION = "2.1"
+# 2.2: ``processing.analysed`` (what Rekognition read: the source itself or the proxy, and why)
+# and ``processing.transcode_job_ids`` (every MediaConvert job of the asset, in order).
+SCHEMA_VERSION = "2.2"
 # The probe report's fields that belong in the document (its key and refusal do not).
 TECHNICAL_FIELDS = (
     "container", "format_name", "duration_s", "bit_rate", "size_bytes", "video", "audio",
@@ -77,6 +79,36 @@ def _text(mapping: Mapping[str, Any], name: str, where: str) -> str:
     return value
 
 
+def _transcode_job_ids(transcode: Mapping[str, Any]) -> tuple[str, ...]:
+    """``job_ids`` (the workflow's, in order: the proxy job first when there is one), or a
+    single ``job_id`` (a direct invocation); none is allowed for a direct invocation too."""
+    ids = transcode.get("job_ids")
+    if ids is None:
+        single = transcode.get("job_id")
+        return (str(single),) if single else ()
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        raise InvalidInput(
+            f"transcode.job_ids: must be a list of MediaConvert job ids, got {shown(ids)}"
+        )
+    return tuple(ids)
+
+
+def _analysed(analysed: object) -> dict[str, Any]:
+    if not isinstance(analysed, Mapping) or analysed.get("input") not in ("source", "proxy"):
+        raise InvalidInput('analysed.input: must be "source" or "proxy"')
+    video = analysed.get("video")
+    if not isinstance(video, Mapping):
+        raise InvalidInput("analysed.video: must be the analysed object's bucket and key")
+    require_strings(video, ("bucket", "key"), "analysed.video.")
+    reason = analysed.get("reason")
+    return {
+        "input": analysed["input"],
+        "bucket": video["bucket"],
+        "key": video["key"],
+        "reason": reason if isinstance(reason, str) else "",
+    }
+
+
 @dataclass(frozen=True)
 class FinalizeRequest:
     asset: dict[str, Any]
@@ -85,6 +117,9 @@ class FinalizeRequest:
     thumbnails_prefix: str
     transcode_job_id: str | None
     job_ids: dict[str, str]
+    # What the analyses read (``$.plan.analysis``); None for a direct invocation without one.
+    analysed: dict[str, Any] | None = None
+    transcode_job_ids: tuple[str, ...] = ()
     # The probe's report (``$.probe.technical``); None for a direct invocation without one.
     technical: dict[str, Any] | None = None
 
@@ -121,17 +156,23 @@ class FinalizeRequest:
         missing = [feature for feature in FEATURES if feature not in job_ids]
         if missing:
             raise InvalidInput(f"analysis: no result for {', '.join(missing)}")
-        job_id = transcode.get("job_id")
+        transcode_jobs = _transcode_job_ids(transcode)
         probe = event.get("probe")
         if probe is not None and not isinstance(probe, Mapping):
             raise InvalidInput("probe: must be the probe's report object")
+        analysed = event.get("analysed")
+        if analysed is not None:
+            analysed = _analysed(analysed)
         return cls(
             asset=dict(asset),
             mp4_key=outputs["mp4_key"],
             hls_manifest_key=outputs["hls_manifest_key"],
             thumbnails_prefix=outputs["thumbnails_prefix"],
-            transcode_job_id=str(job_id) if job_id else None,
+            # The job that made the renditions people play (the last one).
+            transcode_job_id=transcode_jobs[-1] if transcode_jobs else None,
             job_ids=job_ids,
+            analysed=analysed,
+            transcode_job_ids=transcode_jobs,
             technical=None
             if probe is None
             else {name: probe.get(name) for name in TECHNICAL_FIELDS if name in probe},
@@ -324,6 +365,8 @@ def finalize(
         },
         "processing": {
             "transcode_job_id": request.transcode_job_id,
+            "transcode_job_ids": list(request.transcode_job_ids),
+            "analysed": request.analysed,
             "analysis": {
                 "labels": {
                     "job_id": request.job_ids["labels"],

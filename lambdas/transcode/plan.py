@@ -1,15 +1,27 @@
-"""Step 3a: plan the MediaConvert job for one asset, from the JSON in ``job_settings/``.
+"""Plan the MediaConvert jobs for one asset, from the JSON in ``job_settings/``.
 
 Encoding choices are data (``job_settings/*.json``, validated against botocore's MediaConvert
 model in tests); this module only fills in what depends on the asset: the input file, the
 destinations, the HLS ladder for the source height and the heights that must never exceed the
 source.
-The state machine then runs ``MediaConvertCreateJob`` (``.sync``) with ``Settings.$=$.settings``,
-``UserMetadata.$=$.user_metadata`` and ``ClientRequestToken.$=$.client_request_token``; the user
-metadata names this deployment so EventBridge rules and the console see only our jobs.
 
-``client_request_token`` is derived from the asset and the run (the execution name the state
-machine passes as ``execution``): a CreateJob retried after its answer was lost (a timeout, a
+Analysis starts as soon as something Rekognition Video can read exists. The probe (the step
+before) says whether the source itself is such a file (H.264 in MP4/MOV within Rekognition's
+limits); the plan turns that into one of two shapes, and the state machine's Choice follows
+``analysis.input``:
+
+* ``source``: one ``full`` job (proxy, HLS ladder, thumbnails) runs in parallel with the three
+  analyses of the source object itself;
+* ``proxy``: a short ``proxy`` job (the MP4 proxy only) first, then the ``renditions`` job (HLS
+  ladder and thumbnails) in parallel with the analyses of that proxy.
+
+Each job is ``{settings, user_metadata, client_request_token}``; the state machine runs
+``MediaConvertCreateJob`` (``.sync``) with them. The user metadata names this deployment (so
+EventBridge rules and the console see only our jobs) and which of the jobs it is. Splitting
+costs nothing extra: MediaConvert bills per output minute, and the outputs are the same.
+
+``client_request_token`` is derived from the asset, the job and the run (the execution name the
+state machine passes as ``execution``): a CreateJob retried after its answer was lost (a timeout, a
 throttled or failed response the task retries) names the same job, and MediaConvert returns it
 instead of starting a second paid one. MediaConvert honours a token for one minute after the
 job was created; a later run of the same asset is another attempt and gets another token.
@@ -41,6 +53,13 @@ from lambdas.shared.entry import Dependencies, Powertools
 from lambdas.shared.errors import InvalidInput, require_strings, shown
 from lambdas.shared.keys import AssetKeys
 from lambdas.shared.tokens import fit
+from lambdas.transcode.names import (
+    ANALYSE_PROXY,
+    ANALYSE_SOURCE,
+    FULL_JOB,
+    PROXY_JOB,
+    RENDITIONS_JOB,
+)
 from lambdas.transcode.settings import PlanSettings
 
 tools = Powertools()
@@ -64,10 +83,16 @@ _CLIENT_TOKEN_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 MAX_EXECUTION_NAME = 80  # Step Functions execution names are 1..80 characters
 
 
-def client_request_token(asset_id: str, attempt: str | None) -> str:
-    """CreateJob's idempotency token: one per asset and attempt (the run that plans it)."""
+# The part of the token naming the job; the full job keeps the name it always had.
+_TOKEN_JOB = {FULL_JOB: "transcode", PROXY_JOB: "proxy", RENDITIONS_JOB: "renditions"}
+
+
+def client_request_token(asset_id: str, attempt: str | None, job: str = FULL_JOB) -> str:
+    """CreateJob's idempotency token: one per asset, job and attempt (the run that plans it)."""
     return fit(
-        f"{asset_id}-transcode-{attempt or 'direct'}", _CLIENT_TOKEN_UNSAFE, CLIENT_TOKEN_MAX
+        f"{asset_id}-{_TOKEN_JOB[job]}-{attempt or 'direct'}",
+        _CLIENT_TOKEN_UNSAFE,
+        CLIENT_TOKEN_MAX,
     )
 
 
@@ -110,13 +135,23 @@ class PlanAsset:
     height: int | None
     duration_s: float | None
     attempt: str | None = None
+    # The probe's Rekognition decision: (readable as it is, why). None: no probe report came
+    # (a direct invocation), so the proxy is analysed, which Rekognition can always read.
+    rekognition: tuple[bool, str] | None = None
 
     @classmethod
     def parse(cls, event: object) -> PlanAsset:
-        """The state machine sends ``{"asset": {...}, "execution": "<name>"}``; a bare asset
-        (a direct invocation) is accepted too and plans a ``direct`` attempt."""
+        """The state machine sends ``{"asset": {...}, "execution": "<name>", "probe": {...}}``;
+        a bare asset (a direct invocation) is accepted too and plans a ``direct`` attempt.
+
+        The probe's report, when given, is what the file really is: its displayed height
+        replaces the source metadata's for the ladder, and its Rekognition decision chooses
+        what is analysed."""
         attempt: str | None = None
+        probed: tuple[int | None, tuple[bool, str]] | None = None
         if isinstance(event, Mapping) and isinstance(event.get("asset"), Mapping):
+            if event.get("probe") is not None:
+                probed = _probed(event["probe"])
             execution = event.get("execution")
             if execution is not None and (
                 not isinstance(execution, str)
@@ -131,16 +166,40 @@ class PlanAsset:
             raise InvalidInput("transcode plan input must be an ingested asset object")
         require_strings(event, ("asset_id", "campaign", "bucket", "key"))
         height = _optional_number(event, "height")
+        # 0 means "unknown" in some source metadata; treat it like a missing height.
+        source_height = int(height) if height else None
+        if probed is not None and probed[0] is not None:
+            source_height = probed[0]
         return cls(
             asset_id=event["asset_id"],
             campaign=event["campaign"],
             bucket=event["bucket"],
             key=event["key"],
-            # 0 means "unknown" in some source metadata; treat it like a missing height.
-            height=int(height) if height else None,
+            height=source_height,
             duration_s=_optional_number(event, "duration_s"),
             attempt=attempt,
+            rekognition=None if probed is None else probed[1],
         )
+
+
+def _probed(report: object) -> tuple[int | None, tuple[bool, str]]:
+    """The displayed height of the first video stream and the Rekognition decision, from the
+    probe's report (``lambdas/probe/media.py``: ``Probe.to_dict()``)."""
+    if not isinstance(report, Mapping):
+        raise InvalidInput("probe: must be the probe's report object")
+    decision = report.get("rekognition")
+    if not isinstance(decision, Mapping) or not isinstance(decision.get("ok"), bool):
+        raise InvalidInput("probe.rekognition.ok: must be the probe's true/false decision")
+    reason = decision.get("reason")
+    streams = report.get("video")
+    height: int | None = None
+    if isinstance(streams, list) and streams and isinstance(streams[0], Mapping):
+        stream = streams[0]
+        side = "width" if stream.get("rotation") in (90, 270, -90) else "height"
+        value = stream.get(side)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            height = value
+    return height, (decision["ok"], reason if isinstance(reason, str) else "")
 
 
 def even_height(height: float) -> int:
@@ -190,7 +249,8 @@ def _output_key(prefix: str, basename: str, output: Mapping[str, Any], extension
 
 
 def build_plan(asset: PlanAsset, *, processed_bucket: str, deployment: str) -> dict[str, Any]:
-    """The MediaConvert job settings, user metadata and output keys for one asset (pure)."""
+    """The whole transcode as one job (settings, user metadata, token) and the output keys for
+    one asset (pure); ``build_jobs`` groups its outputs into the jobs the state machine runs."""
     suffix = PurePosixPath(asset.key).suffix.lower()
     if suffix in UNSUPPORTED_SUFFIXES:
         raise UnsupportedSource(
@@ -252,6 +312,45 @@ def build_plan(asset: PlanAsset, *, processed_bucket: str, deployment: str) -> d
     }
 
 
+def _job(plan: Mapping[str, Any], asset: PlanAsset, job: str, groups: list[Any]) -> dict[str, Any]:
+    settings = copy.deepcopy(plan["settings"])
+    settings["OutputGroups"] = copy.deepcopy(groups)
+    return {
+        "settings": settings,
+        "user_metadata": {**plan["user_metadata"], "job": job},
+        "client_request_token": client_request_token(asset.asset_id, asset.attempt, job),
+    }
+
+
+def build_jobs(asset: PlanAsset, *, processed_bucket: str, deployment: str) -> dict[str, Any]:
+    """What the state machine runs for one asset: the jobs, what is analysed, the output keys.
+
+    The outputs and their settings are exactly ``build_plan``'s; only how they are grouped into
+    jobs, and so when the analysis can start, depends on the probe's Rekognition decision.
+    """
+    plan = build_plan(asset, processed_bucket=processed_bucket, deployment=deployment)
+    proxy, hls, thumbnails = plan["settings"]["OutputGroups"]
+    readable, reason = asset.rekognition or (False, "no probe report: the proxy is analysed")
+    if readable:
+        jobs = {FULL_JOB: _job(plan, asset, FULL_JOB, [proxy, hls, thumbnails])}
+        video = {"bucket": asset.bucket, "key": asset.key}
+    else:
+        jobs = {
+            PROXY_JOB: _job(plan, asset, PROXY_JOB, [proxy]),
+            RENDITIONS_JOB: _job(plan, asset, RENDITIONS_JOB, [hls, thumbnails]),
+        }
+        video = {"bucket": processed_bucket, "key": plan["outputs"]["mp4_key"]}
+    return {
+        "analysis": {
+            "input": ANALYSE_SOURCE if readable else ANALYSE_PROXY,
+            "video": video,
+            "reason": reason,
+        },
+        "jobs": jobs,
+        "outputs": plan["outputs"],
+    }
+
+
 _dependencies = Dependencies(PlanSettings, lambda settings: Catalog(settings.catalog_table))
 
 
@@ -259,21 +358,25 @@ _dependencies = Dependencies(PlanSettings, lambda settings: Catalog(settings.cat
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     asset = PlanAsset.parse(event)
     settings, catalog = _dependencies()
-    plan = build_plan(
+    plan = build_jobs(
         asset, processed_bucket=settings.processed_bucket, deployment=settings.deployment
     )
     # Only after the plan is known to be good: a rejected asset never shows as PROCESSING.
     catalog.set_status(asset.asset_id, "PROCESSING")
-    rungs = [
-        output["NameModifier"].lstrip("_")
-        for output in plan["settings"]["OutputGroups"][1]["Outputs"]
-    ]
+    hls = next(
+        group
+        for job in plan["jobs"].values()
+        for group in job["settings"]["OutputGroups"]
+        if group["OutputGroupSettings"]["Type"] == "HLS_GROUP_SETTINGS"
+    )
     logger.info(
         "planned transcode",
         extra={
             "asset_id": asset.asset_id,
             "source_height": asset.height,
-            "hls_rungs": rungs,
+            "hls_rungs": [output["NameModifier"].lstrip("_") for output in hls["Outputs"]],
+            "jobs": sorted(plan["jobs"]),
+            "analysis": plan["analysis"],
             "outputs": plan["outputs"],
         },
     )

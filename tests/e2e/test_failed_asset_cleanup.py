@@ -8,10 +8,14 @@ markers (Housekeeping expires them), and the run's other assets keep everything 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from lambdas.shared.keys import AssetKeys
 from localworld import World
+from localworld.interpreter import SYNC_POLL_S
+from localworld.media import PIXABAY_MP4_240, render
+from localworld.sources import variant
 from tests.e2e.conftest import run_nature_failing_pixabay_analysis
 
 
@@ -42,10 +46,16 @@ def test_an_asset_failing_analysis_after_its_transcode_leaves_no_renditions(
     world = clean_world
     before = {a["asset_id"] for a in world.assets()}
 
-    # Given Rekognition fails the label analysis of nature's Pixabay clip (its transcode succeeds)
+    # Given Rekognition fails the label analysis of nature's Pixabay clip, and takes long
+    # enough that the transcode running beside it has finished (its renditions exist)
     # When a run for nature starts
     message = "Internal error while reading frame 42 of the video."
-    run = run_nature_failing_pixabay_analysis(world, message, "analysis-fails-after-transcode")
+    assert world.rekognition is not None
+    world.rekognition.job_duration_s = 120.0
+    try:
+        run = run_nature_failing_pixabay_analysis(world, message, "analysis-fails-after-transcode")
+    finally:
+        world.rekognition.job_duration_s = None
 
     # Then the run goes on without that asset, which is FAILED with Rekognition's message
     assert run.status == "SUCCEEDED", run.cause
@@ -85,3 +95,42 @@ def test_an_asset_failing_analysis_after_its_transcode_leaves_no_renditions(
         assert world.keys(world.processed_bucket, other_keys.renditions_prefix)
         assert _versions(world, other_keys.renditions_prefix)[1] == set()
         assert other["asset_id"] in labelled
+
+
+def test_an_analysis_failing_while_its_transcode_runs_cancels_the_job(clean_world: World) -> None:
+    world = clean_world
+    assert world.rekognition is not None and world.mediaconvert is not None
+    # Given an MP4 upload (Rekognition reads it as it is, so its analyses run beside the whole
+    # transcode) whose label analysis fails within seconds, long before the transcode ends
+    message = "Internal error while reading frame 3 of the video."
+    world.rekognition.fail_job("/bench-cancel.mp4", message)
+    world.rekognition.job_duration_s = 1.0
+    world.mediaconvert.job_duration_s = 3600.0
+    try:
+        body = render(variant(PIXABAY_MP4_240, "bench-cancel", 3, 392.0))
+        [answer] = world.deliver_event(world.upload("uploads/phone/bench-cancel.mp4", body))
+        assert answer["error"] is None, answer["payload"]
+        run = world.wait(world.execution_arn(answer["payload"]["name"]), timeout_s=120)
+    finally:
+        world.rekognition.job_duration_s = world.mediaconvert.job_duration_s = None
+
+    # Then the asset is FAILED with Rekognition's message
+    assert run.status == "SUCCEEDED", run.cause
+    [asset] = [a for a in world.assets() if "/bench-cancel.mp4" in str(a.get("source_id", ""))]
+    assert asset["status"] == "FAILED" and message in asset["failure_reason"], asset
+    # and its transcode, stopped with the Parallel, was cancelled as Step Functions does (the
+    # stopped task notices at its next look at the job: within a simulated poll interval)
+    [job] = [
+        j for j in world.mediaconvert.jobs.values()
+        if j.body["UserMetadata"]["asset_id"] == asset["asset_id"]
+    ]  # fmt: skip
+    deadline = time.monotonic() + 10.0  # real seconds; only a failing run waits this long
+    while job.body["Status"] != "CANCELED" and time.monotonic() < deadline:
+        world.clock.sleep(SYNC_POLL_S)
+    assert job.body["Status"] == "CANCELED", job.body["Status"]
+    assert job.body["Id"] in world.mediaconvert.canceled
+    # so MediaConvert wrote nothing for it, not even once its modelled end has passed
+    world.clock.sleep(3600.0)
+    assert job.body["Status"] == "CANCELED"
+    stored, _deleted = _versions(world, AssetKeys(asset["key"]).renditions_prefix)
+    assert stored == set()

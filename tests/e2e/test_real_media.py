@@ -149,8 +149,49 @@ def test_a_campaign_run_lands_renditions_that_decode_and_shots_that_are_the_cuts
                 box = kept["bounding_box"]
                 assert 0 <= box["left"] < 1 and 0.4 <= box["top"] < 1, box
                 assert 0.15 <= box["width"] <= 0.25 and 0.2 <= box["height"] <= 0.3, box
-        # and what Rekognition saw is read from the proxy itself
+        # and what Rekognition saw is read from the file it analysed
         assert document["video"]["duration_ms"] == round(spec.duration_s * 1000)
+
+        # and the analysis started as soon as Rekognition had something it reads: an H.264 MP4
+        # source itself, beside its one transcode job; otherwise the proxy, made by its own job
+        # first, beside the job making the HLS ladder and thumbnails
+        _assert_analysed_as_soon_as_possible(world, asset, document, spec)
+
+
+def _assert_analysed_as_soon_as_possible(
+    world: World, asset: dict[str, Any], document: dict[str, Any], spec: ClipSpec
+) -> None:
+    assert world.mediaconvert is not None and world.rekognition is not None
+    analysed = document["processing"]["analysed"]
+    jobs = {
+        world.mediaconvert.jobs[r.job_id].body["UserMetadata"]["job"]: r
+        for r in world.mediaconvert.job_records()
+        if world.mediaconvert.jobs[r.job_id].body["UserMetadata"]["asset_id"] == asset["asset_id"]
+    }
+    analyses = [
+        r
+        for r in world.rekognition.job_records()
+        if (r.bucket, r.key) == (analysed["bucket"], analysed["key"])
+    ]
+    assert len(analyses) == 3, analyses
+    started = min(r.started_s for r in analyses)
+    if spec.container == "mp4":
+        assert (analysed["input"], analysed["bucket"]) == ("source", world.raw_bucket)
+        assert analysed["key"] == asset["key"]
+        assert set(jobs) == {"full"}
+        # in parallel: every analysis started before the transcode job ended
+        assert all(r.started_s < (jobs["full"].finished_s or 0.0) for r in analyses), jobs
+    else:
+        assert (analysed["input"], analysed["bucket"]) == ("proxy", world.processed_bucket)
+        assert analysed["key"] == document["renditions"]["mp4_key"]
+        assert set(jobs) == {"proxy", "renditions"}
+        proxy, renditions = jobs["proxy"], jobs["renditions"]
+        assert proxy.output_groups == ("mp4-proxy",)
+        # after the proxy existed, and before the ladder and thumbnails were done
+        assert (proxy.finished_s or 0.0) <= started < (renditions.finished_s or 0.0), jobs
+    assert document["processing"]["transcode_job_ids"] == [
+        r.job_id for r in sorted(jobs.values(), key=lambda r: r.submitted_s)
+    ]
 
 
 def test_a_rotated_phone_upload_comes_out_upright(clean_world: World) -> None:

@@ -190,3 +190,32 @@ def test_the_checker_names_the_file_and_line():
         "lambdas/x.py:3: hashlib.md5(...) without usedforsecurity=False "
         "(or `# security hash: <reason>`)"
     ]
+
+
+def test_the_cdk_app_imports_no_handler_module():
+    # A handler module builds Powertools' logger and metrics when it is imported, from the
+    # function's environment. Imported by the app during synthesis (in the local world, the same
+    # process that later runs the handler), it would keep the app's environment instead: no
+    # metrics namespace, so every flush fails. The app names handlers as strings only.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, app\n"
+        "from constructs_lib.units import FunctionSpec\n"
+        "import constructs_lib, pkgutil, importlib\n"
+        "for m in pkgutil.iter_modules(constructs_lib.__path__):\n"
+        "    importlib.import_module(f'constructs_lib.{m.name}')\n"
+        "print('\\n'.join(m for m in sys.modules if m.startswith('lambdas.')))\n"
+    )
+    done = subprocess.run(  # noqa: S603 - this interpreter and a fixed script
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    imported = set(done.stdout.split())
+    handlers = {
+        path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".")
+        for path in (ROOT / "lambdas").rglob("*.py")
+        if "tools = Powertools()" in path.read_text(encoding="utf-8")
+    }
+    assert handlers, "no handler module found: the check would pass vacuously"
+    assert imported & handlers == set()

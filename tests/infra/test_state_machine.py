@@ -68,7 +68,8 @@ def test_every_path_ends_in_succeed_or_fail(definition):
     for graph in _graphs(definition):
         for name, state in graph["States"].items():
             terminal = state["Type"] in ("Succeed", "Fail") or state.get("End") is True
-            assert terminal or "Next" in state, f"{name} neither ends nor continues"
+            chooses = state["Type"] == "Choice" and "Default" in state
+            assert terminal or chooses or "Next" in state, f"{name} neither ends nor continues"
     top_types = {s["Type"] for s in definition["States"].values()}
     assert {"Succeed", "Fail"} <= top_types
 
@@ -90,7 +91,7 @@ def test_every_task_retries_transient_errors_with_jitter(definition):
             assert "MediaConvert.TooManyRequestsException" in errors, name
         else:
             pytest.fail(f"unexpected task {name}: {state['Resource']}")
-        if name.endswith(("Finalize", "Analyze labels", "Analyze moderation", "Analyze segments")):
+        if name.endswith("Finalize") or name.rsplit("/", 1)[-1].startswith("Analyze "):
             assert {"RekognitionLimitExceeded", "RekognitionUnavailable"} <= errors, name
         for retry in retries:
             assert retry.get("JitterStrategy") == "FULL", name
@@ -112,9 +113,9 @@ def test_analysis_waits_by_callback_with_a_timeout_and_limit_retry(definition):
         if s["Type"] == "Task" and s["Resource"].endswith("waitForTaskToken")
     ]
     assert sorted(n.rsplit("/", 1)[-1] for n, _ in callbacks) == [
-        "Analyze labels",
-        "Analyze moderation",
-        "Analyze segments",
+        f"Analyze {feature} ({on})"
+        for feature in ("labels", "moderation", "segments")
+        for on in ("proxy", "source")
     ]
     for name, state in callbacks:
         assert 0 < state["TimeoutSeconds"] <= 24 * 3600, name
@@ -126,26 +127,117 @@ def test_analysis_waits_by_callback_with_a_timeout_and_limit_retry(definition):
         assert "RekognitionUnavailable" in limit[0]["ErrorEquals"], name
 
 
+def _successors(state: dict) -> list[str]:
+    return (
+        ([state["Next"]] if "Next" in state else [])
+        + [c["Next"] for c in state.get("Catch", [])]
+        + [c["Next"] for c in state.get("Choices", [])]
+        + ([state["Default"]] if "Default" in state else [])
+    )
+
+
 def test_no_polling_loops(definition):
-    # Waiting is done by .sync and callbacks: no Wait or Choice states that would loop and bill.
+    # Waiting is done by .sync and callbacks: no Wait state, and no state can be entered twice
+    # (a Choice that looped back would poll and bill a transition per look).
     kinds = {s["Type"] for _, s, _ in _walk(definition["States"])}
     assert "Wait" not in kinds
-    assert "Choice" not in kinds
+    for graph in _graphs(definition):
+        states = graph["States"]
+        for name in states:
+            seen, todo = set(), list(_successors(states[name]))
+            while todo:
+                nxt = todo.pop()
+                assert nxt != name, f"{name} can be entered again: a loop"
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo += _successors(states[nxt])
 
 
-def test_transcode_is_a_sync_mediaconvert_job_tagged_with_the_deployment(definition):
-    jobs = [s for _, s, _ in _walk(definition["States"]) if "mediaconvert" in s.get("Resource", "")]
-    assert len(jobs) == 1
-    job = jobs[0]
-    assert job["Resource"].endswith(":states:::mediaconvert:createJob.sync")
-    assert job["Parameters"]["Settings.$"] == "$.plan.settings"
-    assert job["Parameters"]["UserMetadata.$"] == "$.plan.user_metadata"
+def _inner(definition: dict) -> dict:
+    (mapped,) = [s for _, s, _ in _walk(definition["States"]) if s["Type"] == "Map"]
+    return mapped["ItemProcessor"]["States"]
+
+
+def test_transcode_jobs_are_sync_mediaconvert_jobs_of_the_plan(definition):
+    jobs = {
+        n.rsplit("/", 1)[-1]: s
+        for n, s, _ in _walk(definition["States"])
+        if "mediaconvert" in s.get("Resource", "")
+    }
+    planned = {
+        "Transcode": "full",
+        "Transcode proxy": "proxy",
+        "Transcode renditions": "renditions",
+    }
+    assert set(jobs) == set(planned)
+    for name, job in jobs.items():
+        assert job["Resource"].endswith(":states:::mediaconvert:createJob.sync"), name
+        params = job["Parameters"]
+        assert params["Settings.$"] == f"$.plan.jobs.{planned[name]}.settings", name
+        assert params["UserMetadata.$"] == f"$.plan.jobs.{planned[name]}.user_metadata", name
+        # Only the job id is kept: the job description repeats the settings (payload size)
+        assert list(job["ResultSelector"].values()) == ["$.Job.Id"], name
+
+
+def test_analysis_starts_as_soon_as_rekognition_can_read_something(definition):
+    inner = _inner(definition)
+    # Given the plan's decision, the Choice follows it
+    assert inner["Plan transcode"]["Next"] == "Rekognition reads the source?"
+    choice = inner["Rekognition reads the source?"]
+    assert choice["Choices"] == [
+        {
+            "Variable": "$.plan.analysis.input",
+            "StringEquals": "source",
+            "Next": "Transcode and analyze source",
+        }
+    ]
+    # A readable source: the whole transcode beside the three analyses of the source
+    source = inner["Transcode and analyze source"]
+    assert [b["StartAt"] for b in source["Branches"]] == [
+        "Transcode",
+        "Analyze labels (source)",
+        "Analyze moderation (source)",
+        "Analyze segments (source)",
+    ]
+    # Otherwise: the proxy-only job first, then the renditions beside the proxy's analyses
+    assert choice["Default"] == "Transcode proxy"
+    assert inner["Transcode proxy"]["Next"] == "Renditions and analyze proxy"
+    proxy = inner["Renditions and analyze proxy"]
+    assert [b["StartAt"] for b in proxy["Branches"]] == [
+        "Transcode renditions",
+        "Analyze labels (proxy)",
+        "Analyze moderation (proxy)",
+        "Analyze segments (proxy)",
+    ]
+    # Each analysis reads the video the plan chose; both paths meet in one Finalize that reads
+    # the same shape
+    for both in (source, proxy):
+        for branch in both["Branches"][1:]:
+            start = branch["States"][branch["StartAt"]]
+            assert start["Parameters"]["Payload"]["video.$"] == "$.plan.analysis.video"
+        assert both["Next"] == "Finalize"
+        assert both["ResultPath"] == "$.work"
+        assert both["ResultSelector"]["analysis.$"] == "States.Array($[1], $[2], $[3])"
+    assert source["ResultSelector"]["transcode_job_ids.$"] == "States.Array($[0].job_id)"
+    assert proxy["ResultSelector"]["transcode_job_ids.$"] == (
+        "States.Array($[0].proxy_job_id, $[0].renditions.job_id)"
+    )
+    finalize = inner["Finalize"]["Parameters"]["Payload"]
+    assert finalize["analysis.$"] == "$.work.analysis"
+    assert finalize["transcode"]["job_ids.$"] == "$.work.transcode_job_ids"
+    assert finalize["analysed.$"] == "$.plan.analysis"
 
 
 def test_asset_failures_are_caught_and_recorded(definition):
-    maps = [s for _, s, _ in _walk(definition["States"]) if s["Type"] == "Map"]
-    inner = maps[0]["ItemProcessor"]["States"]
-    for name in ("Plan transcode", "Transcode", "Analyze", "Finalize"):
+    inner = _inner(definition)
+    for name in (
+        "Probe",
+        "Plan transcode",
+        "Transcode proxy",
+        "Transcode and analyze source",
+        "Renditions and analyze proxy",
+        "Finalize",
+    ):
         catches = inner[name]["Catch"]
         assert catches == [
             {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Mark failed"}
@@ -278,13 +370,21 @@ def test_a_mark_failed_step_that_fails_still_gives_the_asset_a_result(definition
 
 
 def test_create_job_carries_the_plans_idempotency_token(definition):
-    maps = [s for _, s, _ in _walk(definition["States"]) if s["Type"] == "Map"]
-    inner = maps[0]["ItemProcessor"]["States"]
+    inner = _inner(definition)
     plan = inner["Plan transcode"]
     assert plan["Parameters"]["Payload"] == {
         "asset.$": "$.asset",
         "execution.$": "$$.Execution.Name",
+        "probe.$": "$.probe.technical",
     }
-    assert plan["ResultSelector"]["client_request_token.$"] == "$.Payload.client_request_token"
-    job = inner["Transcode"]["Parameters"]
-    assert job["ClientRequestToken.$"] == "$.plan.client_request_token"
+    assert plan["ResultSelector"]["jobs.$"] == "$.Payload.jobs"
+    jobs = {
+        n.rsplit("/", 1)[-1]: s
+        for n, s, _ in _walk(definition["States"])
+        if "mediaconvert" in s.get("Resource", "")
+    }
+    for name, job in jobs.items():
+        settings = job["Parameters"]["Settings.$"]
+        assert job["Parameters"]["ClientRequestToken.$"] == settings.replace(
+            ".settings", ".client_request_token"
+        ), name

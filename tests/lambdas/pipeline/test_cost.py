@@ -22,7 +22,7 @@ def test_a_ten_minute_clip_is_dominated_by_rekognition():
     assert prices is not None
     usd = estimate_usd(600, prices)
     # Then analysis (10 min x 3 features x $0.10 = $3.00) plus transcode ($0.75) and overhead.
-    assert usd == pytest.approx(3.0 + 0.75 + 11 * 0.000025 + 21 * 0.0000166667, abs=1e-6)
+    assert usd == pytest.approx(3.0 + 0.75 + 13 * 0.000025 + 21 * 0.0000166667, abs=1e-6)
 
 
 def test_a_partial_minute_is_billed_as_a_whole_minute():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -80,13 +81,19 @@ def transcode_result() -> dict:
     job = mediaconvert_job(plan["settings"], plan["user_metadata"])
     output_shape = service_model("mediaconvert").operation_model("GetJob").output_shape
     assert validate(job, output_shape) == []
-    return {"outputs": plan["outputs"], "job_id": job["Job"]["Id"]}
+    return {"outputs": plan["outputs"], "job_ids": [job["Job"]["Id"]]}
 
 
 def finalize_event(asset: dict) -> dict:
+    """What the workflow sends: the plan's outputs and analysis choice, the Parallel's work."""
     return {
         "asset": asset,
         "transcode": transcode_result(),
+        "analysed": {
+            "input": "proxy",
+            "video": {"bucket": PROCESSED_BUCKET, "key": "video/x/proxy.mp4"},
+            "reason": "Rekognition Video reads H.264 in MP4 or MOV only; this is VP9 in WebM",
+        },
         "analysis": [
             {"feature": f, "job_id": JOBS[f], "status": "SUCCEEDED"}
             for f in ("labels", "moderation", "segments")
@@ -251,7 +258,7 @@ def test_handler_writes_the_labels_document_and_updates_the_catalog(
     }
     # And the document holds the summary people read
     doc = read_labels(buckets)
-    assert doc["schema_version"] == "2.1" and doc["generated_at"].endswith("Z")
+    assert doc["schema_version"] == "2.2" and doc["generated_at"].endswith("Z")
     assert doc["asset"] == {
         "asset_id": processing["asset_id"],
         "source": "wikimedia",
@@ -321,6 +328,14 @@ def test_handler_writes_the_labels_document_and_updates_the_catalog(
     assert len(doc["thumbnails"]["keys"]) == 10
     assert doc["thumbnails"]["poster_key"] == f"{KEYS.thumbnails_prefix}thumb.0000005.jpg"
     assert doc["processing"]["transcode_job_id"] == "1735711260123-ab1c2d"
+    assert doc["processing"]["transcode_job_ids"] == ["1735711260123-ab1c2d"]
+    # and it says which file Rekognition read, and why
+    assert doc["processing"]["analysed"] == {
+        "input": "proxy",
+        "bucket": PROCESSED_BUCKET,
+        "key": "video/x/proxy.mp4",
+        "reason": "Rekognition Video reads H.264 in MP4 or MOV only; this is VP9 in WebM",
+    }
     assert doc["processing"]["analysis"]["labels"] == {
         "job_id": JOBS["labels"],
         "model_version": "3.0",
@@ -488,10 +503,14 @@ def test_unreadable_results_raise_typed_errors(processing, catalog, rekognition,
         (lambda e: e["transcode"]["outputs"].pop("mp4_key"), "mp4_key"),
         (lambda e: e["asset"].pop("key"), "asset.key"),
         (lambda e: e["analysis"][0].pop("job_id"), "job_id"),
+        (lambda e: e["transcode"].update(job_ids="1-abc"), "transcode.job_ids"),
+        (lambda e: e["transcode"].update(job_ids=[""]), "transcode.job_ids"),
+        (lambda e: e["analysed"].update(input="raw"), "analysed.input"),
+        (lambda e: e["analysed"]["video"].pop("key"), "analysed.video.key"),
     ],
 )
 def test_bad_input_names_the_field(mutate, field):
-    event = finalize_event(ingested_asset())
+    event = copy.deepcopy(finalize_event(ingested_asset()))
     mutate(event)
     with pytest.raises(InvalidInput) as raised:
         FinalizeRequest.parse(event)

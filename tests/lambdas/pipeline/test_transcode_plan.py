@@ -14,6 +14,7 @@ from lambdas.transcode.plan import (
     SETTINGS_DIR,
     PlanAsset,
     UnsupportedSource,
+    build_jobs,
     build_plan,
     handler,
     ladder_for,
@@ -218,8 +219,123 @@ def test_handler_marks_the_asset_processing_and_returns_the_plan(
     # Then the asset is PROCESSING and the plan is small enough for a state payload
     assert catalog.get_asset(committed_asset["asset_id"])["status"] == "PROCESSING"
     assert catalog.status_counts("travel")["PROCESSING"] == 1
-    assert set(result) == {"settings", "user_metadata", "outputs", "client_request_token"}
+    assert set(result) == {"analysis", "jobs", "outputs"}
+    # and without a probe report it analyses the proxy, which Rekognition can always read
+    assert result["analysis"]["input"] == "proxy"
     assert len(json.dumps(result)) < 32_000
+
+
+def probe_report(*, readable: bool, height: int = 1080, width: int = 1920, rotation: int = 0):
+    """The fields of the probe's report (``Probe.to_dict()``) the plan reads."""
+    return {
+        "video": [{"index": 0, "codec": "h264", "width": width, "height": height,
+                   "rotation": rotation}],
+        "rekognition": {
+            "ok": readable,
+            "reason": "Rekognition Video reads H.264 in MP4 as it is"
+            if readable
+            else "Rekognition Video reads H.264 in MP4 or MOV only; this is VP9 in WebM",
+        },
+    }  # fmt: skip
+
+
+MP4_KEY = "video/upload/travel/20250101_060000/a.mp4"
+
+
+def test_a_source_rekognition_reads_is_analysed_beside_one_full_job():
+    # Given an H.264 MP4 the probe says Rekognition Video reads as it is
+    asset = PlanAsset.parse(
+        {"asset": ingested_asset(key=MP4_KEY), "execution": "run-1",
+         "probe": probe_report(readable=True)}
+    )  # fmt: skip
+    # When the jobs are planned
+    plan = build_jobs(asset, processed_bucket=PROCESSED_BUCKET, deployment=DEPLOYMENT)
+    # Then the analyses read the source object itself, and one job makes every output
+    assert plan["analysis"] == {
+        "input": "source",
+        "video": {"bucket": "media-raw-test", "key": MP4_KEY},
+        "reason": "Rekognition Video reads H.264 in MP4 as it is",
+    }
+    assert set(plan["jobs"]) == {"full"}
+    full = plan["jobs"]["full"]
+    whole = build_plan(asset, processed_bucket=PROCESSED_BUCKET, deployment=DEPLOYMENT)
+    assert full["settings"] == whole["settings"]
+    assert full["user_metadata"] == {**whole["user_metadata"], "job": "full"}
+    assert full["client_request_token"] == whole["client_request_token"]
+    assert validate(create_job_request(full), CREATE_JOB) == []
+
+
+def test_other_sources_get_a_proxy_job_first_then_the_renditions():
+    # Given a VP9 WebM (Rekognition Video reads H.264 in MP4/MOV only)
+    asset = PlanAsset.parse(
+        {"asset": ingested_asset(), "execution": "run-1", "probe": probe_report(readable=False)}
+    )
+    # When the jobs are planned
+    plan = build_jobs(asset, processed_bucket=PROCESSED_BUCKET, deployment=DEPLOYMENT)
+    whole = build_plan(asset, processed_bucket=PROCESSED_BUCKET, deployment=DEPLOYMENT)
+    # Then the proxy job makes the MP4 proxy only, and the analyses read that proxy
+    proxy, renditions = plan["jobs"]["proxy"], plan["jobs"]["renditions"]
+    assert [g["CustomName"] for g in proxy["settings"]["OutputGroups"]] == ["mp4-proxy"]
+    assert plan["analysis"]["input"] == "proxy"
+    assert plan["analysis"]["video"] == {
+        "bucket": PROCESSED_BUCKET,
+        "key": plan["outputs"]["mp4_key"],
+    }
+    assert "VP9 in WebM" in plan["analysis"]["reason"]
+    # and the renditions job makes the rest, so together they are exactly the whole job
+    groups = proxy["settings"]["OutputGroups"] + renditions["settings"]["OutputGroups"]
+    assert groups == whole["settings"]["OutputGroups"]
+    for job in (proxy, renditions):
+        assert {k: v for k, v in job["settings"].items() if k != "OutputGroups"} == {
+            k: v for k, v in whole["settings"].items() if k != "OutputGroups"
+        }
+        assert validate(create_job_request(job), CREATE_JOB) == []
+    # and each job has its own idempotency token (a retried CreateJob of one never returns
+    # the other) and says which job it is in its metadata
+    tokens = {proxy["client_request_token"], renditions["client_request_token"],
+              whole["client_request_token"]}  # fmt: skip
+    assert len(tokens) == 3 and all(len(t) <= 64 for t in tokens)
+    assert proxy["user_metadata"]["job"] == "proxy"
+    assert renditions["user_metadata"]["job"] == "renditions"
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        (probe_report(readable=True, height=720, width=1280), [360, 480, 720]),
+        # a portrait phone clip: coded 1920x1080, shown rotated (1080 wide, 1920 tall)
+        (probe_report(readable=True, height=1080, width=1920, rotation=90),
+         [360, 480, 720, 1080]),
+        (probe_report(readable=True, height=360, width=640), [360]),
+    ],
+)  # fmt: skip
+def test_the_ladder_follows_the_probed_height_not_the_source_metadata(report, expected):
+    # Given source metadata that says 1080p, and a probe that read the file itself
+    asset = PlanAsset.parse({"asset": ingested_asset(height=1080, key=MP4_KEY), "probe": report})
+    # When planned
+    plan = build_jobs(asset, processed_bucket=PROCESSED_BUCKET, deployment=DEPLOYMENT)
+    # Then the ladder is the probed file's (never an upscale of what the metadata claimed)
+    assert hls_heights({"settings": plan["jobs"]["full"]["settings"]}) == expected
+
+
+@pytest.mark.parametrize(
+    ("probe", "field"),
+    [
+        ("h264", "probe"),
+        ({"video": []}, "probe.rekognition.ok"),
+        ({"rekognition": {"ok": "yes"}}, "probe.rekognition.ok"),
+    ],
+)
+def test_a_malformed_probe_report_is_rejected_by_name(
+    committed_asset, catalog, lambda_context, probe, field
+):
+    # Given the plan step with a probe report that is not the probe's
+    # When planned
+    with pytest.raises(InvalidInput) as raised:
+        handler({"asset": committed_asset, "probe": probe}, lambda_context)
+    # Then the error names the field and nothing changed in the catalog
+    assert field in str(raised.value)
+    assert catalog.get_asset(committed_asset["asset_id"])["status"] == "INGESTED"
 
 
 def test_a_repeated_create_job_for_the_same_asset_and_run_names_the_same_job(
@@ -233,8 +349,9 @@ def test_a_repeated_create_job_for_the_same_asset_and_run_names_the_same_job(
     again = handler(event, lambda_context)
     other_run = handler({**event, "execution": "manual-rerun-1"}, lambda_context)
 
-    # Then CreateJob gets one idempotency token per asset and run: a retry whose answer was lost
-    # returns the job already created instead of starting a second paid one
+    # Then CreateJob gets one idempotency token per asset, job and run: a retry whose answer
+    # was lost returns the job already created instead of starting a second paid one
+    first, again, other_run = (plan["jobs"]["proxy"] for plan in (first, again, other_run))
     token = first["client_request_token"]
     assert again["client_request_token"] == token
     assert other_run["client_request_token"] != token
