@@ -7,8 +7,10 @@ each execution's history (every state entered, plus retries), and writes
 ``benchmarks/results/orchestration.json``:
 
 * ``transitions_per_asset_short`` / ``transitions_per_asset_long``: transitions of the asset's own
-  Map iteration (probe, plan, transcode, analyze x3, finalize). Target: equal (waiting is a
-  callback, so a longer analysis costs no extra transitions) and as low as the design allows.
+  Map iteration (probe, plan, the choice of what to analyse, the proxy job, the Parallel of the
+  renditions job and three analyses, finalize: the WebM path, the longer of the two). Target:
+  equal (waiting is a callback, so a longer analysis costs no extra transitions) and as low as
+  the design allows.
 * ``transitions_per_run``: the once-per-run states (resolve, run, ingest, map, summary, done).
 * ``estimated_orchestration_usd_per_1000_assets``: Standard workflow price per transition, with
   runs of the configured batch size (the Dev campaign parameter); ``..._one_asset_per_run`` is the
@@ -46,19 +48,24 @@ USD_PER_TRANSITION = 0.000025  # Step Functions Standard, us-east-1, beyond the 
 ANALYSIS_S = {"short": 60.0, "long": 3600.0}
 
 
+# The Parallel states that hold the three analyses (beside a transcode job), one per path.
+ANALYSIS_PARALLELS = ("Transcode and analyze source", "Renditions and analyze proxy")
+
+
 def analysis_wait_s(world: World, history: list[dict[str, Any]]) -> float:
-    """How long the Analyze state waited, in simulated seconds (history timestamps are wall
+    """How long the analyses' Parallel waited, in simulated seconds (history timestamps are wall
     clock; the world's clock stands still while real work runs, so it converts them)."""
     entered = next(
         e
         for e in history
         if e["type"] == "ParallelStateEntered"
-        and e["stateEnteredEventDetails"]["name"] == "Analyze"
+        and e["stateEnteredEventDetails"]["name"] in ANALYSIS_PARALLELS
     )
     exited = next(
         e
         for e in history
-        if e["type"] == "ParallelStateExited" and e["stateExitedEventDetails"]["name"] == "Analyze"
+        if e["type"] == "ParallelStateExited"
+        and e["stateExitedEventDetails"]["name"] in ANALYSIS_PARALLELS
     )
     return world.clock.simulated_at(exited["timestamp"]) - world.clock.simulated_at(
         entered["timestamp"]
