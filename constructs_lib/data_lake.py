@@ -25,6 +25,8 @@ from constructs_lib.props import ConfigError, require
 
 VIDEO_PREFIX = "video/"
 UPLOADS_PREFIX = "uploads/"
+# Where the jobs API's presigned uploads land (still under uploads/, so they start a run).
+JOB_UPLOADS_PREFIX = f"{UPLOADS_PREFIX}jobs/"
 SCRATCH_PREFIX = "scratch/"
 # Lifecycle transitions skip objects below 128 KiB anyway; 1 MiB keeps every labels document
 # (JSON, usually tens of KiB) in Standard while video renditions and HLS segments tier down.
@@ -381,6 +383,19 @@ class DataLake(Construct):
     def grant_uploads_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Ingest reads files people dropped under ``uploads/`` to register them as assets."""
         return self.raw.grant_read(grantee, f"{UPLOADS_PREFIX}*")
+
+    def grant_job_uploads(self, grantee: iam.IGrantable) -> iam.Grant:
+        """The jobs API signs uploads under ``uploads/jobs/``: put (one PUT or a multipart upload,
+        which ``grant_put`` covers with abort), list a multipart upload's parts, and read the
+        object back to tell whether it arrived. Nothing else of the bucket."""
+        prefix = f"{JOB_UPLOADS_PREFIX}*"
+        self.raw.grant_read(grantee, prefix)
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:ListMultipartUploadParts"],
+            resource_arns=[self.raw.arn_for_objects(prefix)],
+        )
+        return self._key_writes(grantee, self.raw.grant_put(grantee, prefix))
 
     def grant_scratch_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
         return self._key_writes(grantee, self.raw.grant_read_write(grantee, f"{SCRATCH_PREFIX}*"))

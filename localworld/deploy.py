@@ -5,7 +5,9 @@ state machines ``<logical id>-<suffix>``; deterministic here), so the templates 
 names" and a policy scoped by CloudFormation's naming matches. Resources are created in
 dependency order by retrying whatever still refers to something not yet created, after the
 resources it names in ``DependsOn``. Resource types that do nothing locally (custom resources,
-alarms...) are listed in ``skipped``.
+alarms...) are listed in ``skipped``, and so is whatever refers to a skipped resource (the jobs
+API's HTTP API is not created yet: its routes, stage and Lambda permissions are skipped with it,
+and its URL output is left out; its handler function is created and can be invoked directly).
 
 With a ``localworld.iam.Permissions`` the deployer also records what the templates say about
 access: roles with their trust and inline/managed policies, ``AWS::IAM::Policy`` and
@@ -158,6 +160,17 @@ class Deployer:
                     del pending[logical_id]
                     progress = True
                     continue
+                needs = _references(resource.get("Properties", {})) & _not_served(deployment)
+                if needs:
+                    # A permission for, or a part of, something the local world does not create
+                    # (the jobs API's HTTP API): skipped with it, and said why.
+                    first = sorted(needs)[0]
+                    deployment.skipped[logical_id] = (
+                        f"{resource['Type']} (needs {first}, {deployment.skipped[first]})"
+                    )
+                    del pending[logical_id]
+                    progress = True
+                    continue
                 waits_for = [d for d in _as_list(resource.get("DependsOn")) if d in pending]
                 if waits_for:
                     errors[logical_id] = f"DependsOn {waits_for}"
@@ -172,6 +185,8 @@ class Deployer:
             if pending and not progress:
                 raise RuntimeError(f"{stack}: cannot resolve references: {errors}")
         for name, output in template.get("Outputs", {}).items():
+            if _references(output["Value"]) & _not_served(deployment):
+                continue  # an output of something not created here (the API's URL)
             deployment.outputs[name] = str(self.resolver.resolve(output["Value"]))
         self.resolver.outputs[stack] = deployment.outputs
         return deployment
@@ -668,3 +683,34 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     if "AbortIncompleteMultipartUpload" in rule:
         out["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
     return out
+
+
+# What the local world does not serve at all: a resource that refers to one of these (a Lambda
+# permission for the API, the API's URL output) is skipped with it. Other skipped types (layers,
+# alarms, custom resources) are merely not needed locally, and what refers to them is created.
+NOT_SERVED_PREFIXES = ("AWS::ApiGatewayV2::", "AWS::Cognito::")
+
+
+def _not_served(deployment: Any) -> set[str]:
+    return {
+        logical_id
+        for logical_id, kind in deployment.skipped.items()
+        if kind.startswith(NOT_SERVED_PREFIXES)
+    }
+
+
+def _references(value: Any) -> set[str]:
+    """The logical ids a template value names with ``Ref`` or ``Fn::GetAtt``."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key == "Ref" and isinstance(inner, str) and not inner.startswith("AWS::"):
+                found.add(inner)
+            elif key == "Fn::GetAtt" and isinstance(inner, list) and inner:
+                found.add(str(inner[0]))
+            else:
+                found |= _references(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found |= _references(inner)
+    return found

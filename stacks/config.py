@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from constructs_lib.api import ApiConfig
 from constructs_lib.backup import BackupConfig
 from constructs_lib.data_lake import LifecycleDays, RawReplication
 from constructs_lib.ingest import IngestLimits
@@ -118,10 +119,17 @@ class EnvironmentConfig:
     raw_replication: RawReplication | None = None
     macie: MacieConfig = field(default_factory=MacieConfig)
     reserved_concurrency: EventConcurrency = field(default_factory=EventConcurrency)
+    api: ApiConfig = field(default_factory=ApiConfig)
     account: str | None = None
     region: str | None = None
 
     def __post_init__(self) -> None:
+        require(
+            self.api.max_upload_gib * 1024**3 <= self.ingest.max_file_bytes,
+            "api.max_upload_gib",
+            f"must not exceed what ingest accepts ({self.ingest.max_file_bytes} bytes): "
+            "a larger upload would be refused after it was paid for",
+        )
         require(self.name in ENVIRONMENT_NAMES, "name", f"unknown environment {self.name!r}")
         require(
             self.stage_id[:1].isupper() and self.stage_id.isalnum(),

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from constructs_lib.alerts import EncryptedTopic
 from constructs_lib.analysis import Analysis
+from constructs_lib.api import Api
 from constructs_lib.finalize import Finalize
 from constructs_lib.functions import DependenciesLayer
 from constructs_lib.ingest import Ingest
@@ -109,6 +110,8 @@ class PipelineStack(cdk.Stack):
             reserved_concurrency=config.reserved_concurrency.upload_starter,
         )
         self.units.members.append(self.triggers)
+        self.api = Api(self, "Api", runtime=runtime, config=config.api)
+        self.units.members.append(self.api)
         cdk.CfnOutput(
             self,
             "StateMachineArn",

@@ -61,6 +61,7 @@ from lambdas.ingest.upload import (
 )
 from lambdas.shared.catalog import AlreadyClaimed, Catalog
 from lambdas.shared.errors import InvalidInput, SourceUnavailable
+from lambdas.shared.jobs import JOBS_PREFIX, JobError, JobStore
 from lambdas.shared.keys import (
     UPLOADS_PREFIX,
     AssetKeys,
@@ -194,6 +195,7 @@ class Ingestor:
         self.settings = settings
         self.s3 = s3
         self.catalog = catalog
+        self.jobs = JobStore(settings.catalog_table)
         self._now = now
         self.budget = budget
         self.part_size = part_size_for(settings.max_file_bytes, part_size)
@@ -493,6 +495,10 @@ class Ingestor:
         if self.catalog.seen(UPLOAD_SOURCE, source_id, checksum):
             report.skip(UPLOAD_SOURCE, source_id, "already_ingested", f"{where}: already {new_id}")
             return report
+        user_meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
+        job = self._job_of(key, user_meta)
+        if job is not None and job.get("campaign"):
+            campaign = str(job["campaign"])  # the job's, checked by the API when it was made
         at = self._now()
         dest = self._free_key(
             source=UPLOAD_SOURCE, campaign=campaign, at=at, name=safe, new_id=new_id, used=set()
@@ -502,7 +508,6 @@ class Ingestor:
         except AlreadyClaimed as err:
             report.skip(UPLOAD_SOURCE, source_id, "already_claimed", f"{where}: {err}")
             return report
-        user_meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
         license_name = user_meta.get("license") or UPLOAD_LICENSE
         mime = (
             content_type.split(";", maxsplit=1)[0].strip()
@@ -574,8 +579,35 @@ class Ingestor:
         except BaseException:
             self._undo(stored, UPLOAD_SOURCE, source_id, new_id)
             raise
+        if job is not None:
+            self._link_job(job, new_id)
         report.assets.append(asset)
         return report
+
+    def _job_of(self, key: str, user_meta: dict[str, str]) -> dict[str, Any] | None:
+        """The jobs API's job this upload answers, when it came through a presigned URL: its
+        key is the job's upload key and its metadata names the job (both must agree)."""
+        job_id = user_meta.get("job-id")
+        if not job_id or not key.startswith(JOBS_PREFIX):
+            return None
+        job = self.jobs.get(job_id)
+        if job is None or job.get("upload_key") != key:
+            log.warning("upload names a job it does not belong to", extra={"key": key})
+            return None
+        return job
+
+    def _link_job(self, job: dict[str, Any], asset: str) -> None:
+        """The job now follows the asset (status, result). S3 checked the bytes against the
+        job's SHA-256 and length when they were uploaded (signed headers), so they are its."""
+        try:
+            self.jobs.link_asset(str(job["job_id"]), asset, checksum_ok=True)
+        except (ClientError, JobError) as err:
+            # The asset is registered and runs; only the job's status view lags. Not worth
+            # failing an asset whose bytes are safely stored.
+            log.warning(
+                "could not link the job to its asset",
+                extra={"job_id": job["job_id"], "asset_id": asset, "error": str(err)},
+            )
 
     def _check_upload(
         self, where: str, name: str, suffix: str, content_type: str, size: int

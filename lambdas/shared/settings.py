@@ -8,8 +8,9 @@ synthesized templates and the handlers' code). The variable of a field is its na
 
 Why hand-written rather than pydantic-settings: the fields are a handful of strings and numbers,
 the CDK app imports these classes to fill them with CloudFormation tokens (which validators of
-ARNs or names would reject), and pydantic would add its compiled core to the shared layer and to
-every cold start for what a dataclass and forty lines do.
+ARNs or names would reject), and pydantic would add its import time to every cold start for what
+a dataclass and forty lines do. (pydantic is in the shared layer for the jobs API's request
+models, which Powertools' event handler validates with it; only that handler imports it.)
 """
 
 from __future__ import annotations

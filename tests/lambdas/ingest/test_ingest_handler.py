@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.errors import InvalidInput, SourceUnavailable
+from lambdas.shared.jobs import JobStore
 from tests.lambdas.ingest.support import (
     BODIES,
     COMMONS_API,
@@ -881,3 +882,57 @@ def test_an_upload_overwritten_after_its_event_is_refused_by_its_etag(ingest_env
     # Then it refuses to ingest the newer bytes in the old event's name
     assert "was overwritten after its event" in str(caught.value)
     assert lake.object_keys() == ["uploads/clip.mp4"]
+
+
+def _job(lake, ingest_env, key: str, **fields) -> tuple[JobStore, str]:
+    jobs = JobStore(ingest_env.catalog_table, resource=lake.dynamodb)
+    job_id = "0" * 31 + "1"
+    jobs.create(
+        {
+            "job_id": job_id,
+            "owner": "arn:aws:iam::123456789012:role/cam-07",
+            "created_at": "2026-12-01T10:00:00Z",
+            "upload_key": key,
+            "campaign": "dashcam",
+            "expires_at": 1_900_000_000,
+            **fields,
+        }
+    )
+    return jobs, job_id
+
+
+def test_an_upload_through_the_jobs_api_lands_in_its_jobs_campaign_and_links_the_job(
+    ingest_env, http, lake
+):
+    # Given a job of the jobs API (campaign "dashcam") and its file uploaded to the job's key,
+    # with the job id in its metadata as the presigned PUT sends it
+    key = "uploads/jobs/" + "0" * 31 + "1/front.mp4"
+    jobs, job_id = _job(lake, ingest_env, key)
+    put_upload(lake, key, b"\x00\x00\x00\x18ftypmp42" + b"\x02" * 2048, Metadata={"job-id": job_id})
+
+    # When the upload event arrives (the trigger names no campaign)
+    output = run({"upload": {"bucket": lake.bucket, "key": key}})
+
+    # Then the asset is in the job's campaign, and the job follows it from now on
+    [asset] = output["assets"]
+    assert asset["campaign"] == "dashcam"
+    assert asset["key"].startswith("video/upload/dashcam/")
+    job = jobs.get(job_id)
+    assert job is not None and job["asset_id"] == asset["asset_id"]
+    assert job["status"] == "UPLOADED"
+    assert "expires_at" not in job
+
+
+def test_an_upload_naming_a_job_it_does_not_belong_to_links_nothing(ingest_env, http, lake):
+    # Given a job, and a file dropped elsewhere that claims to be that job's
+    jobs, job_id = _job(lake, ingest_env, "uploads/jobs/" + "0" * 31 + "1/front.mp4")
+    put_upload(lake, "uploads/jobs/other/front.mp4", b"\x00moov" * 300, Metadata={"job-id": job_id})
+
+    # When it is ingested
+    output = run({"upload": {"bucket": lake.bucket, "key": "uploads/jobs/other/front.mp4"}})
+
+    # Then it is an ordinary upload of the "uploads" campaign; the job is untouched
+    [asset] = output["assets"]
+    assert asset["campaign"] == "uploads"
+    job = jobs.get(job_id)
+    assert job is not None and "asset_id" not in job and job["status"] == "WAITING_FOR_UPLOAD"

@@ -1,0 +1,1 @@
+"""The jobs API: upload jobs over an HTTP API (``handler.py``), their models and settings."""
