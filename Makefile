@@ -12,7 +12,7 @@ WORLD_FILE := .demo/world.json
 STAGE = $(if $(filter prod,$(ENV)),Prod,$(if $(filter dev,$(ENV)),Dev,$(error ENV must be dev or prod, got '$(ENV)')))
 CDK := npx --no-install cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-PY_SOURCES := app.py stacks constructs_lib lambdas tests benchmarks dashboard_app localworld \
+PY_SOURCES := app.py stacks constructs_lib lambdas tests benchmarks dashboard_app localworld media_upload \
 	scripts .github/scripts
 
 .PHONY: help setup browser test lint format synth diff deploy bench demo dashboard stop dashboard-stop \
