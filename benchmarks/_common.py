@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,26 @@ def current_rss_mib() -> float:
     with open("/proc/self/statm") as statm:
         pages = int(statm.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / MIB
+
+
+@contextlib.contextmanager
+def timed_transfer(
+    method: str, size: int, *, peak: Callable[[], float] = peak_rss_mib
+) -> Iterator[dict[str, Any]]:
+    """Times the body's transfer of ``size`` bytes: wall and CPU seconds, throughput, memory at
+    the start and at the peak (``peak``), in the same fields for what is measured and for the
+    reference it is compared with. The caller may add its own fields to the dict."""
+    figures: dict[str, Any] = {"method": method, "bytes": size}
+    start_rss, cpu_before, started = current_rss_mib(), cpu_seconds(), time.perf_counter()
+    yield figures
+    seconds = time.perf_counter() - started
+    figures.update(
+        seconds=round(seconds, 3),
+        cpu_seconds=round(cpu_seconds() - cpu_before, 3),
+        throughput_mib_s=round(size / MIB / seconds, 2),
+        start_rss_mib=round(start_rss, 1),
+        peak_rss_mib=round(peak(), 1),
+    )
 
 
 def run_child(module: str, args: list[str], env: Mapping[str, str]) -> dict[str, Any]:

@@ -52,11 +52,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from benchmarks._common import (
     MIB,
-    cpu_seconds,
-    current_rss_mib,
     free_port,
-    peak_rss_mib,
     run_child,
+    timed_transfer,
     wait_for_port,
     write_result,
 )
@@ -220,21 +218,10 @@ def child_ingest(size: int, url: str, digest: str, run: str) -> dict[str, Any]:
         expected_sha1=digest,
         duration_s=60.0,
     )
-    start_rss = current_rss_mib()
-    cpu_before = cpu_seconds()
-    started = time.perf_counter()
-    asset = ingestor.ingest_candidate(source, candidate, "bench", datetime.now(UTC))
-    seconds = time.perf_counter() - started
-    return {
-        "method": "ingest",
-        "bytes": asset.size_bytes,
-        "seconds": round(seconds, 3),
-        "cpu_seconds": round(cpu_seconds() - cpu_before, 3),
-        "throughput_mib_s": round(size / MIB / seconds, 2),
-        "start_rss_mib": round(start_rss, 1),
-        "peak_rss_mib": round(peak_rss_mib(), 1),
-        "key": asset.key,
-    }
+    with timed_transfer("ingest", size) as figures:
+        asset = ingestor.ingest_candidate(source, candidate, "bench", datetime.now(UTC))
+    figures.update(bytes=asset.size_bytes, key=asset.key)
+    return figures
 
 
 def child_upload_file(size: int, path: str, run: str) -> dict[str, Any]:
@@ -243,20 +230,9 @@ def child_upload_file(size: int, path: str, run: str) -> dict[str, Any]:
 
     s3 = boto3.client("s3")
     s3.head_bucket(Bucket=BUCKET)
-    start_rss = current_rss_mib()
-    cpu_before = cpu_seconds()
-    started = time.perf_counter()
-    s3.upload_file(path, BUCKET, f"reference/{run}/{size}.bin")
-    seconds = time.perf_counter() - started
-    return {
-        "method": "upload_file",
-        "bytes": size,
-        "seconds": round(seconds, 3),
-        "cpu_seconds": round(cpu_seconds() - cpu_before, 3),
-        "throughput_mib_s": round(size / MIB / seconds, 2),
-        "start_rss_mib": round(start_rss, 1),
-        "peak_rss_mib": round(peak_rss_mib(), 1),
-    }
+    with timed_transfer("upload_file", size) as figures:
+        s3.upload_file(path, BUCKET, f"reference/{run}/{size}.bin")
+    return figures
 
 
 # -- orchestration -------------------------------------------------------------------------------

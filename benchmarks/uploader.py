@@ -51,10 +51,9 @@ from typing import Any
 from benchmarks._common import (
     MIB,
     ROOT,
-    cpu_seconds,
-    current_rss_mib,
     peak_rss_mib,
     run_child,
+    timed_transfer,
     write_result,
 )
 
@@ -115,27 +114,20 @@ def child_uploader(path: str, state_dir: str) -> dict[str, Any]:
     from media_upload.cli import Runtime, main
 
     out = io.StringIO()
-    start_rss = current_rss_mib()
-    cpu_before = cpu_seconds()
-    started = time.perf_counter()
-    code = main(
-        ["upload", path, "--campaign", "bench", "--state-dir", state_dir],
-        Runtime(stdout=out, stderr=sys.stderr),
-    )
-    seconds = time.perf_counter() - started
+    with timed_transfer("uploader", os.path.getsize(path), peak=high_water_rss_mib) as figures:
+        code = main(
+            ["upload", path, "--campaign", "bench", "--state-dir", state_dir],
+            Runtime(stdout=out, stderr=sys.stderr),
+        )
     if code != 0:
         raise SystemExit(f"uploader failed: {out.getvalue()}")
-    size = os.path.getsize(path)
+    return {**_with_growth(figures), "line": out.getvalue().strip()}
+
+
+def _with_growth(figures: dict[str, Any]) -> dict[str, Any]:
     return {
-        "method": "uploader",
-        "bytes": size,
-        "seconds": round(seconds, 3),
-        "cpu_seconds": round(cpu_seconds() - cpu_before, 3),
-        "throughput_mib_s": round(size / MIB / seconds, 2),
-        "start_rss_mib": round(start_rss, 1),
-        "peak_rss_mib": round(high_water_rss_mib(), 1),
-        "rss_growth_mib": round(high_water_rss_mib() - start_rss, 1),
-        "line": out.getvalue().strip(),
+        **figures,
+        "rss_growth_mib": round(figures["peak_rss_mib"] - figures["start_rss_mib"], 1),
     }
 
 
@@ -151,22 +143,9 @@ def child_upload_file(path: str, endpoint: str, bucket: str) -> dict[str, Any]:
         aws_secret_access_key=S3_KEY[1],
     )
     s3.head_bucket(Bucket=bucket)
-    size = os.path.getsize(path)
-    start_rss = current_rss_mib()
-    cpu_before = cpu_seconds()
-    started = time.perf_counter()
-    s3.upload_file(path, bucket, "reference/upload_file.bin")
-    seconds = time.perf_counter() - started
-    return {
-        "method": "upload_file",
-        "bytes": size,
-        "seconds": round(seconds, 3),
-        "cpu_seconds": round(cpu_seconds() - cpu_before, 3),
-        "throughput_mib_s": round(size / MIB / seconds, 2),
-        "start_rss_mib": round(start_rss, 1),
-        "peak_rss_mib": round(high_water_rss_mib(), 1),
-        "rss_growth_mib": round(high_water_rss_mib() - start_rss, 1),
-    }
+    with timed_transfer("upload_file", os.path.getsize(path), peak=high_water_rss_mib) as figures:
+        s3.upload_file(path, bucket, "reference/upload_file.bin")
+    return _with_growth(figures)
 
 
 # -- resume after SIGKILL ------------------------------------------------------------------------
