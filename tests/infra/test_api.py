@@ -151,3 +151,18 @@ def test_the_api_takes_no_upload_larger_than_ingest_accepts():
     # Given an API limit above the ingest limit, the environment is refused with both named
     with pytest.raises(ConfigError, match=r"^api.max_upload_gib: .*ingest accepts"):
         dataclasses.replace(config, api=dataclasses.replace(config.api, max_upload_gib=5))
+
+
+def test_the_api_routes_exactly_what_the_handler_serves():
+    # The construct lists its routes; the handler declares them with its resolver (the OpenAPI
+    # document is generated from it, and a test keeps that current). A route in one but not the
+    # other would be unreachable, or would reach a 404 of the handler.
+    from pathlib import Path
+
+    document = json.loads(
+        (Path(__file__).resolve().parents[2] / "docs" / "api" / "openapi.json").read_text()
+    )
+    served = {
+        f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item
+    }
+    assert {f"{method.value} {path}" for method, path in ROUTES} == served
