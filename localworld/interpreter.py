@@ -38,6 +38,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import types
 from collections.abc import Callable
 from typing import Any, cast
@@ -150,6 +151,12 @@ def _install_role_clients() -> None:
     from moto.stepfunctions.parser.asl.utils import boto_client as boto_client_module
 
     original = boto_client_module.boto_client_for
+    # moto builds a client per task state (tens of milliseconds of model loading each, the
+    # largest cost of a local run after the media work). Clients are thread-safe and these carry
+    # no per-task state, so one per role session, service, region and endpoint is reused; the
+    # IAM decision is made per request, so a policy changed mid-run still takes effect.
+    clients: dict[tuple[str, str, str, str], Any] = {}
+    lock = threading.Lock()
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         permissions = iam.active()
@@ -166,17 +173,21 @@ def _install_role_clients() -> None:
         options: dict[str, Any] = {}
         if not botocore_stubber.enabled:
             options["endpoint_url"] = f"http://localhost:{moto_server_port()}"
-        return identity.client(
-            service,
-            region,
-            config=Config(
-                parameter_validation=False,
-                retries={"max_attempts": 0, "total_max_attempts": 1},
-                connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-                read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
-            ),
-            **options,
-        )
+        key = (identity.access_key, service, region, options.get("endpoint_url", ""))
+        with lock:
+            if key not in clients:
+                clients[key] = identity.client(
+                    service,
+                    region,
+                    config=Config(
+                        parameter_validation=False,
+                        retries={"max_attempts": 0, "total_max_attempts": 1},
+                        connect_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                        read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                    ),
+                    **options,
+                )
+            return clients[key]
 
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions.parser") and (

@@ -195,7 +195,7 @@ class Ingestor:
         self.settings = settings
         self.s3 = s3
         self.catalog = catalog
-        self.jobs = JobStore(settings.catalog_table)
+        self.jobs = JobStore(settings.catalog_table, resource=catalog.resource)
         self._now = now
         self.budget = budget
         self.part_size = part_size_for(settings.max_file_bytes, part_size)

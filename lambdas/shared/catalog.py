@@ -164,8 +164,10 @@ class Catalog:
     """Typed operations on the catalog table; handlers never build keys themselves."""
 
     def __init__(self, table_name: str, *, resource: Any | None = None) -> None:
-        self._resource = resource or boto3.resource("dynamodb")
-        self.table = self._resource.Table(table_name)
+        # Public so a store of other items in the same table (jobs) shares it: building a
+        # DynamoDB resource costs tens of milliseconds of model loading per invocation.
+        self.resource = resource or boto3.resource("dynamodb")
+        self.table = self.resource.Table(table_name)
         self.table_name = table_name
         self._client = self.table.meta.client
 
