@@ -21,7 +21,7 @@ from constructs_lib.nag import (
 )
 from constructs_lib.principals import service_role
 from constructs_lib.units import EventConcurrency, FunctionSpec, Unit, UnitRuntime
-from constructs_lib.workflow import REKOGNITION_TRANSIENT, Flow, retry_transient
+from constructs_lib.workflow import REKOGNITION_TRANSIENT, Flow, machine_name_arn, retry_transient
 from lambdas.analysis.settings import StartSettings
 from lambdas.shared.settings import CatalogSettings
 
@@ -208,13 +208,15 @@ class Analysis(Unit):
         """Jobs the heartbeat sweep resumed because their SNS completion notice never came."""
         return self.metric(self.heartbeat, "AnalysisNoticesRecovered")
 
-    def branches(self, flow: Flow, on: str) -> list[sfn.TaskStateBase]:
+    def branches(
+        self, flow: Flow, on: str, *, run_path: str | None = None
+    ) -> list[sfn.TaskStateBase]:
         """Analyze labels | moderation | segments of ``$.plan.analysis.video`` (``on`` names it
         in the state names: the source or the proxy), one Parallel branch each, each waiting
         for Rekognition's SNS completion through a task token (no polling); the heartbeat sweep
         keeps them alive and recovers lost notices. Rekognition's concurrent-job quota and
         service faults: wait and try again rather than fail the asset (a failed asset is not
-        picked up again)."""
+        picked up again). ``run_path`` (a reprocess) names the run, so its jobs are new ones."""
         path = sfn.JsonPath
         starts: list[sfn.TaskStateBase] = []
         for feature in FEATURES:
@@ -228,6 +230,7 @@ class Analysis(Unit):
                         "feature": feature,
                         "asset_id": path.string_at("$.asset.asset_id"),
                         "video": path.object_at("$.plan.analysis.video"),
+                        **({"run": path.string_at(run_path)} if run_path else {}),
                     }
                 ),
                 task_timeout=sfn.Timeout.duration(cdk.Duration.hours(flow.timeouts.analysis_hours)),
@@ -251,17 +254,7 @@ class Analysis(Unit):
         # execution). It is referenced by the state machine, so a Ref back to the machine would
         # be circular; its name is CloudFormation's "<LogicalId>-<random>", so the ARN is scoped
         # by that prefix instead.
-        stack = cdk.Stack.of(state_machine)
-        cfn = state_machine.node.default_child
-        if not isinstance(cfn, cdk.CfnResource):
-            raise TypeError("state machine has no CfnResource")
-        logical_id = stack.get_logical_id(cfn)
-        arn = stack.format_arn(
-            service="states",
-            resource="stateMachine",
-            resource_name=f"{logical_id}-*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
+        arn = machine_name_arn(state_machine)
         self.start.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["states:SendTaskSuccess", "states:SendTaskFailure"], resources=[arn]

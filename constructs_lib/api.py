@@ -22,6 +22,7 @@ from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from constructs_lib.functions import log_group
@@ -31,9 +32,11 @@ from constructs_lib.nag import (
     acknowledge,
     acknowledge_rule,
     arn_finding,
+    render,
 )
 from constructs_lib.props import require
 from constructs_lib.units import FunctionSpec, Unit, UnitRuntime
+from constructs_lib.workflow import machine_name_arn
 from lambdas.api.settings import MAX_PARTS_PER_UPLOAD, ApiSettings
 
 MIB = 1024 * 1024
@@ -44,6 +47,8 @@ ROUTES = (
     (apigw.HttpMethod.GET, "/jobs/{job_id}/result"),
     (apigw.HttpMethod.POST, "/jobs/{job_id}/parts"),
     (apigw.HttpMethod.POST, "/jobs/{job_id}/complete"),
+    (apigw.HttpMethod.POST, "/assets/{asset_id}/reprocess"),
+    (apigw.HttpMethod.GET, "/assets/{asset_id}/results"),
 )
 HANDLER = FunctionSpec(
     monitoring_name="JobsApi",
@@ -132,7 +137,13 @@ class Api(Unit):
     """The HTTP API, its stage, its handler and the handler's grants."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, runtime: UnitRuntime, config: ApiConfig
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        runtime: UnitRuntime,
+        config: ApiConfig,
+        reprocess: sfn.IStateMachine,
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake, catalog = runtime.data_lake, runtime.catalog
@@ -146,9 +157,19 @@ class Api(Unit):
                 url_expiry_s=config.url_expiry_s,
                 admin_principals=json.dumps(list(config.admin_principals)),
                 admin_group=config.admin_group if config.cognito else None,
+                reprocess_state_machine_arn=reprocess.state_machine_arn,
             ),
         )
         function = self.handler.function
+        # POST /assets/{id}/reprocess starts a run; DescribeExecution tells a stale claim (a
+        # run that ended without releasing it) from one still in flight.
+        reprocess.grant_start_execution(function)
+        # Scoped by the machine's name, CloudFormation's "<LogicalId>-<random>" (a Ref would
+        # be split with Fn::Select, which IAM takes but a reviewer cannot read in a diff).
+        runs = machine_name_arn(reprocess, executions=True)
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=[runs])
+        )
         catalog.grant_read_write(function)
         runtime.campaign_config.grant_read(function)
         # Presigned PUTs and multipart uploads are signed by this role: it may write (and abort,
@@ -242,6 +263,13 @@ class Api(Unit):
             ],
             "Signs uploads under uploads/jobs/ of the raw bucket (one key per job) and result "
             "links under video/ of the processed bucket; keys are per job and asset.",
+        )
+        acknowledge(
+            policy,
+            [f"Resource::{render(policy, runs)}"],
+            "states:DescribeExecution of the reprocess workflow's own runs only: it tells a "
+            "reprocess claim whose run ended from one still running; run names are made per "
+            "request.",
         )
 
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:

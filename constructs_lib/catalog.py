@@ -22,10 +22,13 @@ ITEM_ACTIONS = (
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:Query",
+    # The jobs API reads the assets of a page of jobs in one call (JobStore.linked_assets).
+    "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
     "dynamodb:ConditionCheckItem",
     "dynamodb:DescribeTable",
 )
+READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:DescribeTable")
 KEY_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
 
 
@@ -74,7 +77,8 @@ class AssetCatalog(Construct):
         return self.table.table_name
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:
-        return self.table.grant_read_data(grantee)
+        """Item reads only (get, query, describe; no Scan) and the key's decrypt."""
+        return self._grant(grantee, READ_ACTIONS, ("kms:Decrypt", "kms:DescribeKey"))
 
     def grant_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
         """Exactly the item operations ``lambdas/shared/catalog.py`` performs: no Scan.
@@ -82,10 +86,15 @@ class AssetCatalog(Construct):
         The grant covers the table's own GSIs (``<table>/index/*``); that wildcard is
         acknowledged here, on the grantee's policy, so callers never repeat it.
         """
-        grant = self.table.grant(grantee, *ITEM_ACTIONS)
+        return self._grant(grantee, ITEM_ACTIONS, KEY_ACTIONS)
+
+    def _grant(
+        self, grantee: iam.IGrantable, actions: tuple[str, ...], key_actions: tuple[str, ...]
+    ) -> iam.Grant:
+        grant = self.table.grant(grantee, *actions)
         # ``Table.grant`` leaves the table's key to the caller: item reads decrypt, writes
         # encrypt under the data key (no wildcard actions).
-        self.key.grant(grantee, *KEY_ACTIONS)
+        self.key.grant(grantee, *key_actions)
         principal = grantee.grant_principal
         table = self.table.node.default_child
         if isinstance(principal, iam.Role) and isinstance(table, cdk.CfnResource):

@@ -380,6 +380,16 @@ class DataLake(Construct):
         """Read registered clips and their attribution sidecars (``video/`` only)."""
         return self.raw.grant_read(grantee, f"{VIDEO_PREFIX}*")
 
+    def grant_raw_video_restore(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Ask S3 for a temporary copy of an archived clip under ``video/`` (a reprocess of an
+        asset whose raw object tiered to Glacier Flexible Retrieval or Deep Archive); nothing
+        else of the objects."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:RestoreObject"],
+            resource_arns=[self.raw.arn_for_objects(f"{VIDEO_PREFIX}*")],
+        )
+
     def grant_uploads_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Ingest reads files people dropped under ``uploads/`` to register them as assets."""
         return self.raw.grant_read(grantee, f"{UPLOADS_PREFIX}*")

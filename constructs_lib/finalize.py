@@ -124,8 +124,9 @@ class Finalize(Unit):
             "lists what is left",
         )
 
-    def fragment(self, flow: Flow) -> Fragment:
-        """Finalize: page every result, write <stem>_labels.json, update the catalog."""
+    def fragment(self, flow: Flow, *, kind: str = "pipeline") -> Fragment:
+        """Finalize: page every result, write <stem>_labels.json, update the catalog and record
+        the run's result version (``kind``: the pipeline's first pass or a reprocess)."""
         path = sfn.JsonPath
         task = flow.call(
             "Finalize",
@@ -139,6 +140,7 @@ class Finalize(Unit):
                 "analysed": path.object_at("$.plan.analysis"),
                 "analysis": path.list_at("$.work.analysis"),
                 "probe": path.object_at("$.probe.technical"),
+                "run": {"name": path.string_at("$$.Execution.Name"), "kind": kind},
             },
         )
         retry_transient(

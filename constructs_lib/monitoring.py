@@ -31,6 +31,7 @@ from constructs_lib.ingest import Ingest
 from constructs_lib.keys import ServiceKey
 from constructs_lib.principals import service_role
 from constructs_lib.props import require
+from constructs_lib.reprocess import Reprocess
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.transcode import Transcode
 from constructs_lib.units import Units
@@ -108,7 +109,10 @@ class FailureNotices(Construct):
                 detail_type=["Step Functions Execution Status Change"],
                 detail={
                     "status": ["FAILED", "TIMED_OUT", "ABORTED"],
-                    "stateMachineArn": [workflow.state_machine.state_machine_arn],
+                    "stateMachineArn": [
+                        workflow.state_machine.state_machine_arn,
+                        watched.units.one(Reprocess).state_machine.state_machine_arn,
+                    ],
                 },
             ),
             f"Media pipeline ({deployment}) execution {field('$.detail.name')} "
@@ -238,6 +242,13 @@ class PipelineAlarms(Construct):
             "A pipeline execution failed (see the alerts for the cause)",
             thresholds.failed_executions,
         )
+        self.failed_reprocess = at_least(
+            units.one(Reprocess).state_machine.metric_failed(period=cdk.Duration.minutes(5)),
+            "ReprocessRunsFailed",
+            "A reprocess run failed (the asset keeps its previous results; GET "
+            "/assets/{asset_id}/results and the alerts name the cause)",
+            1,
+        )
         window_hours = min(thresholds.no_success_hours, MAX_ALARM_WINDOW_HOURS)
         days = max(1, window_hours // 24)
         self.no_success = add(
@@ -310,6 +321,7 @@ class PipelineDashboard(Construct):
         ingest, transcode = units.one(Ingest), units.one(Transcode)
         finalize = units.one(Finalize)
         machine = watched.workflow.state_machine
+        reprocess = units.one(Reprocess).state_machine
         hour = cdk.Duration.hours(1)
         self.dashboard = cloudwatch.Dashboard(
             self, "Resource", default_interval=cdk.Duration.days(7)
@@ -332,6 +344,10 @@ class PipelineDashboard(Construct):
                     machine.metric_started(period=hour),
                     machine.metric_succeeded(period=hour),
                     machine.metric_failed(period=hour),
+                ],
+                right=[
+                    reprocess.metric_started(period=hour, label="Reprocess started"),
+                    reprocess.metric_failed(period=hour, label="Reprocess failed"),
                 ],
                 width=12,
             ),

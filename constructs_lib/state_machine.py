@@ -12,7 +12,7 @@ from constructs_lib.finalize import Finalize
 from constructs_lib.functions import log_group
 from constructs_lib.ingest import Ingest
 from constructs_lib.keys import ServiceKey
-from constructs_lib.nag import acknowledge, arn_finding
+from constructs_lib.nag import acknowledge
 from constructs_lib.notify import Notify
 from constructs_lib.probe import Probe
 from constructs_lib.resolve import Resolve
@@ -150,15 +150,7 @@ class PipelineStateMachine(Construct):
         analysis.grant_callbacks(self.state_machine)
 
         policy = self.state_machine.role.node.find_child("DefaultPolicy")
-        acknowledge(
-            policy,
-            [
-                arn_finding(policy, fn.function.node.default_child, ":*")  # type: ignore[arg-type]
-                for fn in flow.invoked
-            ],
-            "LambdaInvoke's grant covers the function and its versions/aliases (ARN:*) of "
-            "exactly the pipeline's own functions.",
-        )
+        flow.acknowledge_invoked(self.state_machine)
         acknowledge(
             policy,
             ["Resource::*"],

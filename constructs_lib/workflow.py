@@ -17,6 +17,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from constructs_lib.functions import PipelineFunction
+from constructs_lib.nag import acknowledge, arn_finding
 
 LAMBDA_TRANSIENT = [
     "Lambda.ServiceException",
@@ -104,3 +105,36 @@ class Flow:
             else sfn.TaskInput.from_object(dict(payload))
         )
         return self.invoke(construct_id, function, payload=task_input, output_path="$.Payload")
+
+    def acknowledge_invoked(self, state_machine: sfn.StateMachine) -> None:
+        """The ``:*`` version ARNs LambdaInvoke grants, for exactly the functions invoked."""
+        policy = state_machine.role.node.find_child("DefaultPolicy")
+        acknowledge(
+            policy,
+            [
+                arn_finding(policy, fn.function.node.default_child, ":*")  # type: ignore[arg-type]
+                for fn in self.invoked
+            ],
+            "LambdaInvoke's grant covers the function and its versions/aliases (ARN:*) of "
+            "exactly the functions this workflow invokes.",
+        )
+
+
+def machine_name_arn(state_machine: sfn.IStateMachine, *, executions: bool = False) -> str:
+    """The machine's ARN (or its executions', ``executions=True``) scoped by its name, which
+    CloudFormation makes ``<LogicalId>-<random>``.
+
+    For a function the machine invokes and that must call the machine back: a Ref would make the
+    two depend on each other. The logical id is a literal, so the ARN reads plainly in a diff.
+    """
+    stack = cdk.Stack.of(state_machine)
+    cfn = state_machine.node.default_child
+    if not isinstance(cfn, cdk.CfnResource):
+        raise TypeError("state machine has no CfnResource")
+    name = f"{stack.get_logical_id(cfn)}-*"
+    return stack.format_arn(
+        service="states",
+        resource="execution" if executions else "stateMachine",
+        resource_name=f"{name}:*" if executions else name,
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )

@@ -17,10 +17,39 @@ Test, demo and benchmark infrastructure only; product code (``app.py``, ``stacks
   settings say (MP4 proxy, HLS segments and playlists, JPEG frame captures).
 * ``rekognition``: a Rekognition Video stand-in that really looks at the video.
 * ``sources``: Wikimedia Commons and Pixabay answered from those fixtures (no network).
+* ``api_gateway``: the deployed HTTP API (the jobs API) served on loopback as API Gateway v2
+  serves it: routes, ``AWS_IAM`` SigV4 authentication and ``execute-api:Invoke`` decided by the
+  caller's IAM policies, the payload format 2.0 event, the function's resource policy, the 2.0
+  response, the 10 MB payload limit and the stage's throttling, with API Gateway's error answers.
+* ``s3_guard``: S3's checks in front of the world's moto server (presigned URL signatures and
+  expiry, ``x-amz-checksum-sha256``, lengths), and the objects that arrived over HTTP, which the
+  world announces with S3's "Object Created" EventBridge event.
+* ``glacier``: S3's archive tiers: lifecycle transitions (``World.archive``), ``RestoreObject``
+  with the service's answers (202/200/409/403), restores that take the tier's promised hours of
+  simulated time, and the "Object Restore Completed" event routed through EventBridge's rules.
 * ``world``: all of it together, plus runs, history, state-transition counts, EventBridge
   ``rate()`` schedules (the heartbeat sweep) on the simulated clock, and fault switches.
 
 Where a stand-in is not faithful (each module says so in its docstring):
+
+* S3 restores (``glacier``) take the tier's upper bound, not a distribution, and cost nothing;
+  retrieval quotas are not modelled.
+
+* The jobs API (``api_gateway``, served with ``WorldOptions.server_port``): JWT (Cognito) and
+  Lambda authorizers are not served (an environment with ``api.cognito`` on gets its routes
+  skipped at deploy, so they answer 404), nor are payload format 1.0, non-Lambda integrations,
+  CORS preflights, custom domains, mutual TLS, SigV4 in the query string or the 30 s integration
+  timeout; the throttle is a token bucket per route in this process (AWS's is distributed and
+  approximate, with an account-wide limit on top); error messages do not mask account ids.
+  ``domainName`` is the API's ``execute-api`` host, which the loopback address stands in for.
+* The world's server is plain HTTP on 127.0.0.1 but stands in for S3's HTTPS endpoint
+  (``aws:SecureTransport`` is true for its requests, so the templates' ``enforceSSL`` policies
+  allow them). Presigned URLs are checked only for keys the world knows (IAM users, STS sessions,
+  its administrator and the stand-in keys ``local``/``testing``); requests signed in the
+  ``Authorization`` header are left to moto and the world's IAM. Only objects that arrive over
+  HTTP are announced to EventBridge ("Object Created"; no "Object Deleted" or tagging events);
+  what handlers write in-process is not, and ``World.upload`` returns its event for the test
+  to deliver.
 
 * Rekognition's labels come from a table of what each fixture scene shows, not from a model;
   shots, black frames, ``VideoMetadata`` and timings are measured on the decoded video.

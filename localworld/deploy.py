@@ -5,9 +5,18 @@ state machines ``<logical id>-<suffix>``; deterministic here), so the templates 
 names" and a policy scoped by CloudFormation's naming matches. Resources are created in
 dependency order by retrying whatever still refers to something not yet created, after the
 resources it names in ``DependsOn``. Resource types that do nothing locally (custom resources,
-alarms...) are listed in ``skipped``, and so is whatever refers to a skipped resource (the jobs
-API's HTTP API is not created yet: its routes, stage and Lambda permissions are skipped with it,
-and its URL output is left out; its handler function is created and can be invoked directly).
+alarms...) are listed in ``skipped``; what refers to them is created all the same.
+
+HTTP APIs (``AWS::ApiGatewayV2::Api``, ``Integration``, ``Route``, ``Stage``) are created in
+moto's API Gateway v2 and recorded (``http_apis``, ``localworld.api_gateway.HttpApi``), so the
+world can serve them on loopback (``localworld.api_gateway``) with their Lambda permissions
+evaluated. What the local world cannot serve is skipped with whatever refers to it, and the
+reason is recorded (``NOT_SERVED``): Cognito (no user pools locally) and API Gateway authorizers
+(JWT and Lambda authorizers are not emulated), so in an environment with ``api.cognito`` on,
+the routes that need the authorizer are skipped too and answer 404 locally; the output that
+names a skipped resource is left out. ``Custom::S3BucketNotifications`` records which buckets
+send their events to EventBridge (``eventbridge_buckets``): the world emits S3's "Object
+Created" events for objects that arrive in them over HTTP (``localworld.world``).
 
 With a ``localworld.iam.Permissions`` the deployer also records what the templates say about
 access: roles with their trust and inline/managed policies, ``AWS::IAM::Policy`` and
@@ -38,6 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from localworld.api_gateway import HttpApi, Integration, Route, Stage, Throttle
 from localworld.iam import (
     S3_SSE_KMS,
     Actor,
@@ -115,6 +125,9 @@ class Deployer:
         self._zip = _code_zip()
         self.definitions: dict[str, str] = {}
         self.rules: dict[str, dict[str, Any]] = {}
+        # Deployed HTTP APIs by API id, and the buckets with EventBridge notifications on.
+        self.http_apis: dict[str, HttpApi] = {}
+        self.eventbridge_buckets: set[str] = set()
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -137,6 +150,11 @@ class Deployer:
             "AWS::SNS::Subscription": self._subscription,
             "AWS::StepFunctions::StateMachine": self._state_machine,
             "AWS::Events::Rule": self._rule,
+            "AWS::ApiGatewayV2::Api": self._http_api,
+            "AWS::ApiGatewayV2::Integration": self._api_integration,
+            "AWS::ApiGatewayV2::Route": self._api_route,
+            "AWS::ApiGatewayV2::Stage": self._api_stage,
+            "Custom::S3BucketNotifications": self._bucket_notifications,
         }
         if self.permissions is not None:
             creators |= {
@@ -155,15 +173,18 @@ class Deployer:
             errors: dict[str, str] = {}
             for logical_id, resource in list(pending.items()):
                 creator = creators.get(resource["Type"])
-                if creator is None:
-                    deployment.skipped[logical_id] = resource["Type"]
+                reason = _not_served_reason(resource["Type"])
+                if creator is None or reason is not None:
+                    deployment.skipped[logical_id] = resource["Type"] + (
+                        f" ({reason})" if reason else ""
+                    )
                     del pending[logical_id]
                     progress = True
                     continue
                 needs = _references(resource.get("Properties", {})) & _not_served(deployment)
                 if needs:
-                    # A permission for, or a part of, something the local world does not create
-                    # (the jobs API's HTTP API): skipped with it, and said why.
+                    # A part of, or a permission for, something the local world does not serve
+                    # (a Cognito user pool, a JWT authorizer): skipped with it, and said why.
                     first = sorted(needs)[0]
                     deployment.skipped[logical_id] = (
                         f"{resource['Type']} (needs {first}, {deployment.skipped[first]})"
@@ -186,7 +207,7 @@ class Deployer:
                 raise RuntimeError(f"{stack}: cannot resolve references: {errors}")
         for name, output in template.get("Outputs", {}).items():
             if _references(output["Value"]) & _not_served(deployment):
-                continue  # an output of something not created here (the API's URL)
+                continue  # an output of something not served here (a user pool's id)
             deployment.outputs[name] = str(self.resolver.resolve(output["Value"]))
         self.resolver.outputs[stack] = deployment.outputs
         return deployment
@@ -656,6 +677,137 @@ class Deployer:
             "targets": targets,
         }
 
+    # -- HTTP APIs --------------------------------------------------------------------------------
+    def _http_api(self, logical_id: str, props: dict[str, Any]) -> None:
+        args: dict[str, Any] = {
+            "Name": str(props.get("Name") or logical_id),
+            "ProtocolType": str(props.get("ProtocolType", "HTTP")),
+        }
+        for key in ("Description", "RouteSelectionExpression"):
+            if key in props:
+                args[key] = self._resolve(props[key])
+        if "DisableExecuteApiEndpoint" in props:  # a boolean, or "true"/"false" in a template
+            disabled = self._resolve(props["DisableExecuteApiEndpoint"])
+            args["DisableExecuteApiEndpoint"] = str(disabled).lower() == "true"
+        if props.get("Tags"):
+            args["Tags"] = {str(k): str(v) for k, v in dict(props["Tags"]).items()}
+        created = self.client("apigatewayv2").create_api(**args)
+        api_id, endpoint = str(created["ApiId"]), str(created["ApiEndpoint"])
+        self.http_apis[api_id] = HttpApi(
+            logical_id=logical_id,
+            api_id=api_id,
+            name=args["Name"],
+            protocol_type=args["ProtocolType"],
+            endpoint=endpoint,
+            disable_execute_api_endpoint=bool(args.get("DisableExecuteApiEndpoint", False)),
+        )
+        self._created(logical_id, api_id, ApiId=api_id, ApiEndpoint=endpoint)
+
+    def _api_of(self, props: dict[str, Any]) -> HttpApi:
+        return self.http_apis[str(self._resolve(props["ApiId"]))]
+
+    def _api_integration(self, logical_id: str, props: dict[str, Any]) -> None:
+        api = self._api_of(props)
+        args: dict[str, Any] = {
+            "ApiId": api.api_id,
+            "IntegrationType": str(props["IntegrationType"]),
+        }
+        for key in (
+            "IntegrationUri",
+            "PayloadFormatVersion",
+            "TimeoutInMillis",
+            "IntegrationMethod",
+        ):
+            if key in props:
+                args[key] = self._resolve(props[key])
+        integration_id = str(
+            self.client("apigatewayv2").create_integration(**args)["IntegrationId"]
+        )
+        api.integrations[integration_id] = Integration(
+            integration_id=integration_id,
+            integration_type=args["IntegrationType"],
+            uri=str(args.get("IntegrationUri", "")),
+            # Required for an HTTP API's AWS_PROXY integration; other types default to 1.0.
+            payload_format_version=str(args.get("PayloadFormatVersion", "1.0")),
+            timeout_ms=int(args.get("TimeoutInMillis", 30_000)),
+        )
+        self._created(logical_id, integration_id, IntegrationId=integration_id)
+
+    def _api_route(self, logical_id: str, props: dict[str, Any]) -> None:
+        api = self._api_of(props)
+        args: dict[str, Any] = {
+            "ApiId": api.api_id,
+            "RouteKey": str(props["RouteKey"]),
+            "AuthorizationType": str(props.get("AuthorizationType", "NONE")),
+        }
+        if "Target" in props:
+            args["Target"] = str(self._resolve(props["Target"]))
+        route_id = str(self.client("apigatewayv2").create_route(**args)["RouteId"])
+        api.routes.append(
+            Route(
+                route_id=route_id,
+                route_key=args["RouteKey"],
+                authorization_type=args["AuthorizationType"],
+                target=args.get("Target"),
+            )
+        )
+        self._created(logical_id, route_id)
+
+    def _api_stage(self, logical_id: str, props: dict[str, Any]) -> None:
+        api = self._api_of(props)
+        resolved = self._resolve({k: v for k, v in props.items() if k != "Tags"})
+        args: dict[str, Any] = {"ApiId": api.api_id, "StageName": str(resolved["StageName"])}
+        for key in (
+            "AutoDeploy",
+            "DefaultRouteSettings",
+            "RouteSettings",
+            "StageVariables",
+            "AccessLogSettings",
+            "Description",
+        ):
+            if key in resolved:
+                args[key] = resolved[key]
+        self.client("apigatewayv2").create_stage(**args)
+        logs = resolved.get("AccessLogSettings") or {}
+        api.stages[args["StageName"]] = Stage(
+            name=args["StageName"],
+            throttle=_throttle(resolved.get("DefaultRouteSettings") or {}),
+            route_throttles={
+                str(route): _throttle(settings)
+                for route, settings in dict(resolved.get("RouteSettings") or {}).items()
+            },
+            access_log_destination=str(logs["DestinationArn"])
+            if logs.get("DestinationArn")
+            else None,
+            access_log_format=str(logs["Format"]) if logs.get("Format") else None,
+            variables={
+                str(k): str(v) for k, v in dict(resolved.get("StageVariables") or {}).items()
+            },
+        )
+        self._created(logical_id, args["StageName"])
+
+    def _bucket_notifications(self, logical_id: str, props: dict[str, Any]) -> None:
+        """CDK's notifications custom resource: only whether the bucket sends to EventBridge.
+
+        moto is not told (its own EventBridge delivery would bypass the world's rules and
+        permissions); the world emits the events itself (``localworld.world``).
+        """
+        bucket = str(self._resolve(props["BucketName"]))
+        configuration = props.get("NotificationConfiguration") or {}
+        if "EventBridgeConfiguration" in configuration:
+            self.eventbridge_buckets.add(bucket)
+        self._created(logical_id, bucket)
+
+
+def _throttle(settings: dict[str, Any]) -> Throttle:
+    """A stage's (or route's) throttling settings; absent: not throttled by the stage."""
+    rate = settings.get("ThrottlingRateLimit")
+    burst = settings.get("ThrottlingBurstLimit")
+    return Throttle(
+        rate_per_s=float(rate) if rate is not None else None,
+        burst=int(burst) if burst is not None else None,
+    )
+
 
 def _as_list(value: Any) -> list[Any]:
     if value is None:
@@ -685,10 +837,21 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# What the local world does not serve at all: a resource that refers to one of these (a Lambda
-# permission for the API, the API's URL output) is skipped with it. Other skipped types (layers,
-# alarms, custom resources) are merely not needed locally, and what refers to them is created.
-NOT_SERVED_PREFIXES = ("AWS::ApiGatewayV2::", "AWS::Cognito::")
+# What the local world does not serve at all, and why: a resource that refers to one of these
+# (a route with a JWT authorizer, a user pool client) is skipped with it. Other skipped types
+# (layers, alarms, most custom resources) are merely not needed locally, and what refers to them
+# is created.
+NOT_SERVED = {
+    "AWS::Cognito::": "no Cognito user pools locally; JWT authorizers are not served",
+    "AWS::ApiGatewayV2::Authorizer": (
+        "JWT and Lambda authorizers are not served by the local API adapter"
+    ),
+}
+NOT_SERVED_PREFIXES = tuple(NOT_SERVED)
+
+
+def _not_served_reason(kind: str) -> str | None:
+    return next((why for prefix, why in NOT_SERVED.items() if kind.startswith(prefix)), None)
 
 
 def _not_served(deployment: Any) -> set[str]:

@@ -33,6 +33,12 @@ Who acts, and with which credentials:
 * SNS delivers to Lambda, and EventBridge invokes its Lambda targets, only where the function's
   resource policy (``AWS::Lambda::Permission``) lets the service principal do so for that topic
   or rule (``aws:SourceArn``, ``aws:SourceAccount``).
+* A caller of the served HTTP API (``localworld.api_gateway``) is whoever owns the access key
+  that signed the request (``principal_for_key``: an IAM user's key or an STS session, read from
+  moto): ``execute-api:Invoke`` is decided on its identity policies (``require_actor``; for a
+  user or role a test created after deployment, the ones moto holds: inline, attached managed,
+  the user's groups'), and API Gateway invokes the function as ``apigateway.amazonaws.com``
+  only where the function's resource policy allows it for that API, stage, method and route.
 * Anything signed with other credentials is the world itself (deployment, test assertions, the
   dashboard): an administrator, never evaluated. A call made *during an invocation, on its thread*
   with such credentials is a denial: a client the handler did not create with its role.
@@ -174,6 +180,10 @@ from xml.etree import ElementTree
 # The world's own identity (deployment, assertions, the dashboard): never evaluated.
 ADMIN_ACCESS_KEY = "AKIALOCALWORLDADMIN0"
 ADMIN_SECRET_KEY = "localworld-admin-secret"  # noqa: S105 - moto accepts any secret
+# Stand-in keys the world's scripts (``use_local_environment``), the dashboard's local mode and
+# the test suite sign with: the world itself, like the administrator. S3's presigned-URL check
+# (``localworld.s3_guard``) knows their secrets; any other unknown key is refused as S3 refuses it.
+STAND_IN_CREDENTIALS = {"local": "local", "testing": "testing"}
 # AWS managed policies the templates attach (CDK's helper functions); others grant nothing here.
 AWS_MANAGED_POLICIES: dict[str, list[dict[str, Any]]] = {
     "service-role/AWSLambdaBasicExecutionRole": [
@@ -299,15 +309,78 @@ class Identity:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who a decision is about: a role (through a session) or a service principal."""
+    """Who a decision is about: a role (through a session), an IAM user or a service principal."""
 
     role_arn: str = ""
     session_arn: str = ""
     service: str = ""
+    user_arn: str = ""
 
     @staticmethod
     def of(identity: Identity) -> Actor:
         return Actor(role_arn=identity.role_arn, session_arn=identity.session_arn)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Whoever an access key belongs to: an IAM user, a role session, or the account itself.
+
+    What a service that authenticates SigV4 itself (API Gateway's IAM authorization, S3's
+    presigned URLs) finds for the key: the secret to recompute the signature with, the session
+    token the request must carry, and who the caller is (``arn``, ``user_id`` as API Gateway's
+    ``userId``/``callerId`` show it).
+    """
+
+    kind: str  # "user", "assumed-role" or "root"
+    arn: str
+    user_id: str
+    account: str
+    access_key: str
+    secret_key: str
+    token: str | None = None
+    role_arn: str = ""
+
+    @property
+    def actor(self) -> Actor:
+        if self.kind == "user":
+            return Actor(user_arn=self.arn)
+        return Actor(role_arn=self.role_arn, session_arn=self.arn)
+
+
+def principal_for_key(access_key: str, *, account: str, partition: str = "aws") -> Principal | None:
+    """The principal whose credentials include ``access_key`` (None: no such key).
+
+    The world's administrator key is the account's root user (the world's own identity); IAM
+    users' active access keys and STS sessions (every role a function, the state machine or a
+    test assumed, all through moto's STS) are read from moto's backends, as AWS reads them from
+    IAM and STS.
+    """
+    if access_key == ADMIN_ACCESS_KEY:
+        root = f"arn:{partition}:iam::{account}:root"
+        return Principal("root", root, account, account, access_key, ADMIN_SECRET_KEY)
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    backend = iam_backends[account][partition]
+    for user in list(backend.users.values()):
+        for key in list(user.access_keys):
+            if key.access_key_id == access_key and key.status == "Active":
+                return Principal(
+                    "user", str(user.arn), str(user.id), account, access_key, key.secret_access_key
+                )
+    for session in list(sts_backends[account][partition].assumed_roles):
+        if session.access_key_id == access_key:
+            return Principal(
+                "assumed-role",
+                str(session.arn),
+                str(session.user_id),
+                account,
+                access_key,
+                session.secret_access_key,
+                token=session.session_token,
+                role_arn=str(session.role_arn),
+            )
+    return None
 
 
 @dataclass(frozen=True)
@@ -690,8 +763,8 @@ class Permissions:
         context: dict[str, list[str]] = {
             "aws:requestedregion": [self.region],
         }
-        if actor.role_arn:
-            context["aws:principalarn"] = [actor.role_arn]
+        if actor.role_arn or actor.user_arn:
+            context["aws:principalarn"] = [actor.role_arn or actor.user_arn]
             context["aws:principalaccount"] = [self.account]
         for key, value in check.context:
             context[key.lower()] = [value]
@@ -717,11 +790,11 @@ class Permissions:
             for value in _as_list(values):
                 if kind == "Service" and actor.service and value == actor.service:
                     return True, False
-                if kind != "AWS" or not actor.role_arn:
+                if kind != "AWS" or not (actor.role_arn or actor.user_arn):
                     continue
                 if value == "*":
                     return True, False
-                if value in (actor.role_arn, actor.session_arn):
+                if value in {actor.role_arn, actor.session_arn, actor.user_arn} - {""}:
                     return True, False
                 root = f"arn:{self.partition}:iam::{self.account}:root"
                 if value in (root, self.account):
@@ -769,6 +842,47 @@ class Permissions:
                 documents.append(_Document(arn, AWS_MANAGED_POLICIES.get(name, [])))
         return documents
 
+    def documents_of(self, actor: Actor) -> list[_Document]:
+        """The identity-based policies of whoever acts: a role from the templates (recorded), or
+        an IAM user or role created in moto after deployment (a caller a test made, read from
+        moto's IAM as it stands now: inline, attached managed and, for a user, its groups')."""
+        if actor.user_arn:
+            return self._moto_documents("user", actor.user_arn)
+        if actor.role_arn in self.roles:
+            return self.identity_documents(actor.role_arn)
+        if actor.role_arn:
+            return self._moto_documents("role", actor.role_arn)
+        return []
+
+    def _moto_documents(self, kind: str, arn: str) -> list[_Document]:
+        from moto.iam.models import iam_backends
+
+        backend = iam_backends[self.account][self.partition]
+        name = arn.rsplit("/", 1)[-1]
+        try:
+            entity = backend.get_user(name) if kind == "user" else backend.get_role(name)
+        except Exception:  # deleted meanwhile: it has no policies any more
+            return []
+        holders: list[tuple[Any, str]] = [(entity, f"{kind} {name}")]
+        if kind == "user":
+            holders += [(g, f"group {g.name}") for g in backend.get_groups_for_user(name)]
+        documents: list[_Document] = []
+        for holder, label in holders:
+            for policy_name, document in dict(holder.policies).items():
+                documents.append(_Document(f"{label} inline {policy_name}", _statements(document)))
+            for policy_arn, policy in dict(holder.managed_policies).items():
+                if policy_arn in self.managed_policies:
+                    documents.append(self.managed_policies[policy_arn])
+                elif ":iam::aws:policy/" in policy_arn:
+                    aws_name = policy_arn.split(":iam::aws:policy/", 1)[1]
+                    documents.append(_Document(policy_arn, AWS_MANAGED_POLICIES.get(aws_name, [])))
+                else:
+                    default = next(v for v in policy.versions if v.is_default)
+                    documents.append(
+                        _Document(f"{label} managed {policy_arn}", _statements(default.document))
+                    )
+        return documents
+
     def decide(  # noqa: PLR0911, PLR0912 - IAM's evaluation order, step by step
         self, actor: Actor, check: Check, *, documents: list[_Document] | None = None
     ) -> str | None:
@@ -778,7 +892,7 @@ class Permissions:
         ``check.policy_of`` (the trust policy, for ``sts:AssumeRole``).
         """
         context = self.context_for(actor, check)
-        identity = self.identity_documents(actor.role_arn) if actor.role_arn else []
+        identity = self.documents_of(actor)
         key_policy = self.key_policies.get(check.policy_of or "") if documents is None else None
         if documents is None:
             documents = (
@@ -830,18 +944,22 @@ class Permissions:
 
     def require(self, identity: Identity, checks: Iterable[Check]) -> None:
         """Raise ``PermissionDenied`` (recording it) for the first check the identity fails."""
-        actor = Actor.of(identity)
+        self.require_actor(Actor.of(identity), identity.label, checks)
+
+    def require_actor(self, actor: Actor, label: str, checks: Iterable[Check]) -> None:
+        """``require`` for any actor (``label`` names it in the denial): an IAM user or a role
+        session calling a service that authorizes it itself (API Gateway's ``execute-api``)."""
         for check in checks:
             try:
                 reason = self.decide(actor, check)
             except PolicyNotModelled as err:
                 reason = f"not evaluated locally: {err}"
             if reason is not None:
-                denial = Denial(identity.label, check.action, check.resource, reason)
+                denial = Denial(label, check.action, check.resource, reason)
                 self.record(denial)
                 raise PermissionDenied([denial])
         with self._lock:
-            self.allowed[identity.label] += 1
+            self.allowed[label] += 1
 
     def allowed_for_service(self, service: str, check: Check) -> Denial | None:
         """A service principal acting on a resource (SNS or EventBridge invoking a function)."""

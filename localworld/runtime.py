@@ -50,10 +50,27 @@ RUNTIME_ENV = {"POWERTOOLS_TRACE_DISABLED": "true"}
 
 _LOCK = threading.RLock()
 _INSTALLED = False
+# Variables a function gets locally on top of its deployed environment, by function ARN: the
+# wiring a world adds that no template says (the jobs API's S3 endpoint, see ``local_environment``).
+_LOCAL_ENV: dict[str, dict[str, str]] = {}
 # The world's ``SimClock.paused``: a handler's real run time is not simulated time.
 _WORK: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
     "context": contextlib.nullcontext
 }
+
+
+def local_environment(function_arn: str, values: Mapping[str, str] | None) -> None:
+    """Give one function extra variables locally (None: take them away again).
+
+    For what the local world wires that no deployment sets: the jobs API's presigned URLs must
+    name the world's loopback S3 endpoint (``AWS_ENDPOINT_URL_S3``) so that a client outside the
+    process can use them, while every other function keeps talking to moto in-process. They are
+    not in the function's configuration (``GetFunctionConfiguration`` shows the template's).
+    """
+    if values is None:
+        _LOCAL_ENV.pop(function_arn, None)
+    else:
+        _LOCAL_ENV[function_arn] = dict(values)
 
 
 def set_work_context(factory: Callable[[], contextlib.AbstractContextManager[None]] | None) -> None:
@@ -235,6 +252,7 @@ def run_handler(fn: Any, body: str | bytes | None) -> tuple[bytes, bool]:
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(context.memory_limit_in_mb),
         **{k: str(v) for k, v in (fn.environment_vars or {}).items()},
+        **_LOCAL_ENV.get(fn.function_arn, {}),
     }
     permissions = iam.active()
     identity = permissions.function_identity(fn.function_arn) if permissions is not None else None

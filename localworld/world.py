@@ -9,7 +9,15 @@ Everything the handlers touch is moto (S3, DynamoDB, SSM, Secrets Manager, SNS, 
 Lambda) or a stand-in reached through moto (Rekognition Video) or the interpreter (MediaConvert).
 Handlers run unmodified, with the template's environment variables and their own boto3 clients.
 ``WorldOptions.server_port`` also serves the same world on a loopback moto server, so the dashboard
-(or the AWS CLI) can look at it while it runs and afterwards.
+(or the AWS CLI) can look at it while it runs and afterwards, with S3's checks of presigned URLs
+and checksums in front of it (``localworld.s3_guard``), and serves the deployed HTTP API (the
+jobs API) on its own loopback port (``api_url``, ``localworld.api_gateway``): its handler signs
+presigned URLs for that server (``AWS_ENDPOINT_URL_S3`` in its local environment only), so a
+client outside the process (the edge uploader) uploads into this world over HTTP. An object that
+arrives in an EventBridge-enabled bucket over HTTP (a presigned ``PutObject``, a
+``CompleteMultipartUpload``) is announced with S3's "Object Created" event, built as ``upload``
+builds it, and delivered through the deployed rules after the response, asynchronously, as
+EventBridge does (``drain_events`` waits for those deliveries; closing the world does too).
 
 Permissions are enforced (``localworld.iam``; ``WorldOptions.permissions=False`` turns it off):
 every function, the state machine, MediaConvert jobs and Rekognition's notices act with their
@@ -35,7 +43,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import queue
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -48,11 +58,19 @@ from urllib.parse import quote_plus
 
 import boto3
 
-from localworld import iam, interpreter, rekognition, runtime
+from localworld import glacier, iam, interpreter, rekognition, runtime
+from localworld.api_gateway import (
+    ApiGatewayServer,
+    HttpApi,
+    create_invoker,
+    invoke_arn,
+    signed_call,
+)
 from localworld.clock import SimClock
 from localworld.deploy import Deployer, Deployment
 from localworld.mediaconvert import JobFailure, MediaConvertStandIn
 from localworld.rekognition import RekognitionVideoStandIn
+from localworld.s3_guard import GuardedMotoServer, ObjectArrival, SigningKey
 from localworld.sources import PIXABAY_KEY, SourceFixtures
 from localworld.template import Resolver, stack_name
 
@@ -94,15 +112,22 @@ class WorldOptions:
     # Every Rekognition job's simulated seconds; None: each job's from the time model (30 s plus
     # the video's duration, localworld.rekognition).
     analysis_duration_s: float | None = None
+    # Simulated seconds an S3 restore from an archive class takes (None: the tier's promise).
+    restore_duration_s: float | None = None
     transcode_failures: list[JobFailure] = field(default_factory=list)
     analysis_failures: dict[str, str] = field(default_factory=dict)
     # The operator step after deploy: put the Pixabay key into the secret (None: leave it unset).
     pixabay_key: str | None = PIXABAY_KEY
     # Replace the campaign parameter's document (for example a batch size of 1).
     campaign_config: dict[str, Any] | None = None
+    # Serve the world on 127.0.0.1:server_port (0: a free port), and its HTTP API beside it.
     server_port: int | None = None
     # Evaluate every call against the synthesized IAM, key and resource policies.
     permissions: bool = True
+    # Variables to change in a function's configuration after deployment, by handler
+    # ("lambdas.api.handler.handler"), as a deployment with other settings would have them (a
+    # lower multipart threshold, say); what the function's configuration then shows.
+    function_environment: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -280,6 +305,64 @@ def _install_sns_lambda_delivery() -> None:
     _SNS_INSTALLED = True
 
 
+class _Deliveries:
+    """EventBridge's asynchronous delivery of the events the world emits itself (S3's notices of
+    objects that arrived over HTTP): one worker, in order, never on the thread that caused them.
+
+    ``route`` delivers one event through the deployed rules and returns the targets' answers;
+    each event is recorded with them (``delivered``), an exception in ``errors``.
+    """
+
+    def __init__(self, route: Any) -> None:
+        self._route = route
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.delivered: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+
+    def submit(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="eventbridge-deliveries", daemon=True
+                )
+                self._thread.start()
+        self._queue.put(event)
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until every submitted event was delivered; False when ``timeout_s`` ran out."""
+        deadline = time.monotonic() + timeout_s
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(left)
+        return True
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        self.drain(timeout_s)
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=timeout_s)
+
+    def _run(self) -> None:
+        while True:
+            event = self._queue.get()
+            try:
+                if event is None:
+                    return
+                answers = self._route(event)
+                self.delivered.append({"event": event, "answers": answers})
+            except Exception as err:  # a torn-down world or a bug: kept for the test to see
+                self.errors.append(f"{type(err).__name__}: {err}")
+            finally:
+                self._queue.task_done()
+
+
 class _StackOutput:
     """A deployed stack's output read as a ``World`` attribute: each output is named once."""
 
@@ -312,9 +395,17 @@ class World:
         self._server: Any = None
         self.rekognition: RekognitionVideoStandIn | None = None
         self.mediaconvert: MediaConvertStandIn | None = None
+        self.glacier: glacier.GlacierStandIn | None = None
         self.deployer: Deployer | None = None
         self.endpoint_url: str | None = None
         self.scheduled: list[dict[str, Any]] = []
+        # The deployed HTTP APIs served on loopback, by API id (with server_port).
+        self.apis: dict[str, ApiGatewayServer] = {}
+        self.deliveries = _Deliveries(self._route_event)
+        self._api_lambda: Any = None
+        self._local_env: list[str] = []
+        self._log_streams: set[tuple[str, str]] = set()
+        self._log_lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> World:
@@ -324,6 +415,7 @@ class World:
         runtime.install()
         interpreter.install()
         rekognition.install()
+        glacier.install()
         _install_sns_lambda_delivery()
         self._mock = mock_aws(config=cast(Any, MOTO_CONFIG))
         self._mock.start()
@@ -354,6 +446,7 @@ class World:
                     stack_name(path), self.templates[path]
                 )
             self._configure()
+            self._apply_function_environment()
             self.mediaconvert = MediaConvertStandIn(
                 clock=self.clock,
                 region=self.options.region,
@@ -368,12 +461,19 @@ class World:
                 job_duration_s=self.options.analysis_duration_s,
                 fail_videos=self.options.analysis_failures,
             )
+            self.glacier = glacier.GlacierStandIn(
+                clock=self.clock,
+                emit=self._emit_s3_event,
+                duration_s=self.options.restore_duration_s,
+            )
             interpreter.activate(self.clock, self.mediaconvert)
             rekognition.activate(self.rekognition)
+            glacier.activate(self.glacier)
             runtime.set_work_context(self.clock.paused)
             self._start_schedules()
             if self.options.server_port is not None:
                 self._start_server(self.options.server_port)
+                self._start_apis()
         except BaseException:
             self._close()
             raise
@@ -385,16 +485,26 @@ class World:
             self.raise_denials()
 
     def _close(self) -> None:
+        # No new requests, then no new arrivals, then the deliveries those already caused.
+        for api in self.apis.values():
+            api.stop()
+        self.apis.clear()
+        if self._server is not None:
+            self._server.guard.settle(30.0)
+            self._server.stop()
+            self._server = None
+        self.deliveries.close()
+        for function_arn in self._local_env:
+            runtime.local_environment(function_arn, None)
+        self._local_env.clear()
         self.clock.cancel_all()
         self._stop_executions()
         runtime.quiesce()  # a scheduled invocation may still be running on a timer's thread
         rekognition.activate(None)
+        glacier.activate(None)
         runtime.set_work_context(None)
         if iam.active() is self.permissions:
             iam.activate(None)
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
         if self._http is not None:
             self._http.stop()
             self._http.reset()
@@ -414,8 +524,6 @@ class World:
         import errno
         import socket
 
-        from moto.server import ThreadedMotoServer
-
         if port:
             with socket.socket() as probe:
                 probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -423,10 +531,93 @@ class World:
                     probe.bind(("127.0.0.1", port))
                 except OSError as err:
                     raise OSError(errno.EADDRINUSE, f"127.0.0.1:{port} is already in use") from err
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server = GuardedMotoServer(
+            secrets=self._signing_key,
+            port=port,
+            on_arrival=self._object_arrived,
+            secure_transport=True,  # it stands in for S3's HTTPS endpoint (localworld.s3_guard)
+        )
         self._server.start()
         host, bound = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{bound}"
+        if self._http is not None:
+            # The fixtures answer the internet's URLs; loopback is this world's own servers (and
+            # any a test runs beside it), reached for real.
+            self._http.add_passthru(re.compile(r"^https?://(127\.0\.0\.1|localhost)(:\d+)?/"))
+
+    def _start_apis(self) -> None:
+        """Serve every deployed HTTP API on a free loopback port (``apis``, ``api_url``).
+
+        Its functions presign for this world's server: ``AWS_ENDPOINT_URL_S3`` in their local
+        environment (not in their configuration), so every S3 call they make goes over HTTP,
+        through S3's checks, as a presigned upload from outside will.
+        """
+        self._api_lambda = self._session.client("lambda", region_name=self.options.region)
+        for api in self._deployer().http_apis.values():
+            server = ApiGatewayServer(
+                api,
+                region=self.options.region,
+                account=self.options.account,
+                partition=self.resolver.partition,
+                invoke=self._invoke_for_api,
+                lookup=self._principal_for_key,
+                permissions=self.permissions,
+                log_sink=self._write_access_log,
+            )
+            server.start()
+            self.apis[api.api_id] = server
+            for function_arn in sorted(api.function_arns()):
+                runtime.local_environment(
+                    function_arn, {"AWS_ENDPOINT_URL_S3": str(self.endpoint_url)}
+                )
+                self._local_env.append(function_arn)
+
+    def _invoke_for_api(self, function_arn: str, payload: bytes) -> tuple[bytes, str | None]:
+        reply = self._api_lambda.invoke(FunctionName=function_arn, Payload=payload)
+        return bytes(reply["Payload"].read()), reply.get("FunctionError")
+
+    def _principal_for_key(self, access_key: str) -> iam.Principal | None:
+        return iam.principal_for_key(
+            access_key, account=self.options.account, partition=self.resolver.partition
+        )
+
+    def _signing_key(self, access_key: str) -> SigningKey | None:
+        """The secret (and session token) S3 checks a presigned URL of this key against."""
+        principal = self._principal_for_key(access_key)
+        if principal is not None:
+            return principal.secret_key, principal.token
+        secret = iam.STAND_IN_CREDENTIALS.get(access_key)
+        return (secret, None) if secret is not None else None
+
+    def _write_access_log(self, destination_arn: str, line: str) -> None:
+        """API Gateway's access log line into the stage's log group (one stream per API)."""
+        group = destination_arn.split(":log-group:", 1)[-1].removesuffix(":*")
+        stream = "api-gateway-access"
+        logs = self.client("logs")
+        with self._log_lock:
+            if (group, stream) not in self._log_streams:
+                with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+                self._log_streams.add((group, stream))
+            logs.put_log_events(
+                logGroupName=group,
+                logStreamName=stream,
+                logEvents=[{"timestamp": int(time.time() * 1000), "message": line}],
+            )
+
+    def _apply_function_environment(self) -> None:
+        """``WorldOptions.function_environment`` into the deployed functions' configuration."""
+        if not self.options.function_environment:
+            return
+        lam = self.client("lambda")
+        for function in lam.list_functions()["Functions"]:
+            changes = self.options.function_environment.get(function["Handler"])
+            if changes:
+                variables = dict((function.get("Environment") or {}).get("Variables") or {})
+                lam.update_function_configuration(
+                    FunctionName=function["FunctionName"],
+                    Environment={"Variables": {**variables, **changes}},
+                )
 
     def _stop_executions(self) -> None:
         if self._session is None or self._mock is None:
@@ -545,10 +736,59 @@ class World:
         )
         return definition
 
+    @property
+    def http_api(self) -> HttpApi:
+        """The deployed HTTP API (the jobs API), as the templates declare it."""
+        apis = list(self._deployer().http_apis.values())
+        if len(apis) != 1:
+            raise RuntimeError(f"the world deployed {len(apis)} HTTP APIs, not one")
+        return apis[0]
+
+    @property
+    def api_url(self) -> str | None:
+        """Where the HTTP API answers on loopback (None: not served, without ``server_port``)."""
+        if not self.apis:
+            return None
+        return self.apis[self.http_api.api_id].url
+
+    def call_api(
+        self, user: dict[str, str], method: str, path: str, **kwargs: Any
+    ) -> tuple[int, Any]:
+        """One SigV4-signed request to the served jobs API as ``user`` (from ``api_user``):
+        ``(status, JSON answer)``; ``kwargs`` as ``signed_call`` takes them (``body``...)."""
+        if self.api_url is None:
+            raise RuntimeError("the jobs API is served only with server_port set")
+        return signed_call(
+            self.api_url,
+            method,
+            path,
+            access_key=user["access_key_id"],
+            secret_key=user["secret_access_key"],
+            region=self.options.region,
+            **kwargs,
+        )
+
+    def api_user(self, name: str, *, may_invoke: bool = True) -> dict[str, str]:
+        """An IAM user with an access key, allowed ``execute-api:Invoke`` on the whole API as
+        ``Api.grant_invoke`` allows it (``may_invoke=False``: no policy at all). Returns ``arn``,
+        ``access_key_id`` and ``secret_access_key``."""
+        resources = None
+        if may_invoke:
+            resources = [
+                invoke_arn(
+                    self.http_api.api_id,
+                    region=self.options.region,
+                    account=self.options.account,
+                    partition=self.resolver.partition,
+                )
+            ]
+        return create_invoker(self.client("iam"), name, resources)
+
     def world_file(self) -> dict[str, Any]:
         """What the dashboard reads to find this world."""
         return {
             "endpoint_url": self.endpoint_url,
+            "api_url": self.api_url,
             "region": self.options.region,
             "state_machine_arn": self.state_machine_arn,
             "catalog_table": self.catalog_table,
@@ -639,31 +879,104 @@ class World:
     def upload(self, key: str, body: bytes, *, content_type: str = "video/mp4") -> dict[str, Any]:
         """An operator drops a file under ``uploads/``; returns the S3 "Object Created" event.
 
-        As S3 writes it: the key URL-encoded (form encoding, "/" kept: "a b+c" is "a+b%2Bc"),
-        the new version's id (the raw bucket is versioned), its ETag and size.
+        The object is put in-process, so nothing is delivered: the test delivers the event
+        (``deliver_event``), as often as it wants EventBridge to.
         """
         s3 = self.client("s3")
         answer = s3.put_object(Bucket=self.raw_bucket, Key=key, Body=body, ContentType=content_type)
+        return self.object_created_event(
+            self.raw_bucket,
+            key,
+            size=len(body),
+            etag=str(answer["ETag"]),
+            version_id=answer.get("VersionId"),
+            reason="PutObject",
+        )
+
+    def object_created_event(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        size: int,
+        etag: str,
+        version_id: str | None,
+        reason: str,
+        request_id: str | None = None,
+        source_ip: str | None = None,
+    ) -> dict[str, Any]:
+        """S3's "Object Created" event for EventBridge, as S3 writes it.
+
+        The key URL-encoded (form encoding, "/" kept: "a b+c" is "a+b%2Bc"), the version's id
+        (when the bucket is versioned), its ETag and size, a sequencer, the request, the
+        requester's account, the client's address (when known) and the call (``PutObject``,
+        ``CopyObject``, ``CompleteMultipartUpload``); stamped with the wall clock, as S3 does.
+        """
+        detail: dict[str, Any] = {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {
+                "key": quote_plus(key, safe="/"),
+                "size": size,
+                "etag": etag.strip('"'),
+                **({"version-id": version_id} if version_id else {}),
+                "sequencer": f"{int(time.time() * 1e6):X}",
+            },
+            "request-id": request_id or uuid.uuid4().hex[:16].upper(),
+            "requester": self.options.account,
+        }
+        if source_ip:
+            detail["source-ip-address"] = source_ip
+        detail["reason"] = reason
         return self._event(
             "Object Created",
             "aws.s3",
-            f"arn:aws:s3:::{self.raw_bucket}",
-            {
-                "version": "0",
-                "bucket": {"name": self.raw_bucket},
-                "object": {
-                    "key": quote_plus(key, safe="/"),
-                    "size": len(body),
-                    "etag": answer["ETag"].strip('"'),
-                    **({"version-id": answer["VersionId"]} if answer.get("VersionId") else {}),
-                    "sequencer": f"{int(time.time() * 1e6):X}",
-                },
-                "request-id": uuid.uuid4().hex[:16].upper(),
-                "requester": self.options.account,
-                "reason": "PutObject",
-            },
+            f"arn:{self.resolver.partition}:s3:::{bucket}",
+            detail,
             at=datetime.now(UTC),
         )
+
+    def _object_arrived(self, arrival: ObjectArrival) -> None:
+        """The guarded server stored an object (its answer is sent): S3 notifies EventBridge
+        when the bucket has EventBridge notifications on; the delivery is asynchronous."""
+        try:
+            if self.deployer is None or arrival.bucket not in self.deployer.eventbridge_buckets:
+                return
+            from moto.s3.models import s3_backends
+
+            backend = s3_backends[self.options.account][self.resolver.partition]
+            stored = backend.get_object(arrival.bucket, arrival.key, arrival.version_id)
+            if stored is None:
+                return
+            event = self.object_created_event(
+                arrival.bucket,
+                arrival.key,
+                size=int(stored.size),
+                etag=str(stored.etag),
+                version_id=arrival.version_id,
+                reason=arrival.reason,
+                request_id=arrival.request_id or None,
+                source_ip=arrival.source_ip,
+            )
+        except Exception as err:  # on the server's thread: kept, never raised into moto
+            self.deliveries.errors.append(f"{type(err).__name__}: {err}")
+            return
+        self.deliveries.submit(event)
+
+    def drain_events(self, timeout_s: float = 60.0) -> list[dict[str, Any]]:
+        """Wait until the events the world emitted itself were delivered; returns every
+        delivery so far (``event`` and the targets' ``answers``), oldest first. Raises
+        ``PermissionDenied`` for calls denied meanwhile, ``TimeoutError`` if they take longer,
+        and ``RuntimeError`` if a delivery itself failed."""
+        server = self._server
+        if server is not None and not server.guard.settle(timeout_s):
+            raise TimeoutError(f"uploads still being answered after {timeout_s} s")
+        if not self.deliveries.drain(timeout_s):
+            raise TimeoutError(f"event deliveries still running after {timeout_s} s")
+        if self.deliveries.errors:
+            raise RuntimeError(f"event deliveries failed: {self.deliveries.errors}")
+        self.raise_denials()
+        return list(self.deliveries.delivered)
 
     def _event(
         self,
@@ -690,8 +1003,26 @@ class World:
             "detail": detail,
         }
 
+    def archive(self, bucket: str, key: str, storage_class: str = "DEEP_ARCHIVE") -> None:
+        """A lifecycle rule moved the object's current version to an archive class."""
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[self.options.account][self.resolver.partition]
+        glacier.transition(backend, bucket, key, storage_class)
+
+    def _emit_s3_event(self, detail_type: str, bucket: str, detail: dict[str, Any]) -> None:
+        """S3 -> EventBridge (the raw bucket has EventBridge notifications on)."""
+        event = self._event(detail_type, "aws.s3", f"arn:aws:s3:::{bucket}", detail)
+        self.deliver_event(event)
+
     def deliver_event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """EventBridge: every enabled rule whose pattern matches invokes its Lambda targets."""
+        answers = self._route_event(event)
+        self.raise_denials()
+        return answers
+
+    def _route_event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """``deliver_event`` without raising denials (the asynchronous deliveries use it)."""
         from moto.events.models import EventPattern
 
         answers: list[dict[str, Any]] = []
@@ -701,7 +1032,6 @@ class World:
             ).matches_event(cast(Any, event)):
                 continue
             answers += self._deliver(rule, json.dumps(event))
-        self.raise_denials()
         return answers
 
     def fire_rule(self, name_contains: str) -> list[dict[str, Any]]:

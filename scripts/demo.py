@@ -7,7 +7,11 @@ Rekognition Video and MediaConvert:
 1. a campaign run (``{}``: active campaign, batch of 2), the run this demo reports on;
 2. a run in which one asset's transcode fails (the other still finishes);
 3. the same upload event delivered twice (one run);
-4. bad input (fails at once with ``InvalidInput``).
+4. bad input (fails at once with ``InvalidInput``);
+5. a dash cam uploads a clip through the jobs API with the edge uploader (``media_upload``), as
+   an IAM user allowed ``execute-api:Invoke``: the API is served on loopback, the presigned PUT
+   goes to the world's moto server, S3's event starts the run; the job's status and its result
+   links are printed.
 
 Prints where each output landed and ends with one JSON line: ``status``, ``assets``,
 ``labels_files``, ``state_transitions``, ``state_transitions_per_asset``. Handler logs (JSON, as
@@ -20,8 +24,10 @@ dashboard reads (``--world``, written atomically) records the endpoint; a pid fi
 ``make stop`` find the process; both are removed when the world stops.
 
 Usage: ``python scripts/demo.py [--serve] [--port 5055] [--world .demo/world.json]``
-(``--only-campaign`` skips scenarios 2-4). ``populate(world)`` runs the same scenarios in any
-``localworld.World``: the dashboard's tests and benchmark start from it too.
+(``--only-campaign`` skips scenarios 2-5). ``populate(world)`` runs the same scenarios in any
+``localworld.World``: the dashboard's tests and benchmark start from it too. The world always runs
+a loopback server (a free port without ``--serve``), since the jobs API and its presigned URLs
+are reached over HTTP.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,6 +71,9 @@ from scripts.dashboard_world import (  # noqa: E402 - the world files' conventio
 )
 
 UPLOAD_KEY = "uploads/harbour-at-dawn.mp4"
+# Scenario 5: the dash cam's IAM user and the file it uploads through the jobs API.
+API_DEVICE = "demo-dash-cam"
+API_CLIP = "harbour-at-night.mp4"
 # Scenario 2: the transcode of every Pixabay clip of the nature campaign fails.
 FAILING_INPUT = "/video/pixabay/nature/"
 
@@ -111,6 +121,10 @@ class DemoRuns:
     upload: RunResult | None = None
     bad_input: RunResult | None = None
     upload_answers: list[dict[str, Any]] = field(default_factory=list)
+    # Scenario 5: the job's last answer (GET /jobs/{id}), its result links, and its run.
+    api_job: dict[str, Any] | None = None
+    api_result: dict[str, Any] | None = None
+    api_run: RunResult | None = None
 
     def result(self) -> dict[str, Any]:
         """The demo's last line."""
@@ -178,7 +192,74 @@ def populate(world: World, out: IO[str] | None = None, *, only_campaign: bool = 
         f"  execution {bad.name}: {bad.status}  error={bad.error}  cause={bad.cause!r}",
         file=out,
     )
+
+    print(
+        "\n5. A dash cam uploads through the jobs API (media-upload, SigV4)", file=out, flush=True
+    )
+    if world.api_url is None:
+        print("  skipped: the jobs API is served only with a loopback server", file=out)
+        return runs
+    upload_through_api(world, runs, out)
     return runs
+
+
+def upload_through_api(world: World, runs: DemoRuns, out: IO[str]) -> None:
+    """Scenario 5: the edge uploader sends a clip through the served API; the run it starts."""
+    from botocore.credentials import Credentials  # noqa: PLC0415 - only this scenario signs
+
+    from localworld.api_gateway import signed_call  # noqa: PLC0415
+    from media_upload.api import JobsApi  # noqa: PLC0415
+    from media_upload.state import StateStore  # noqa: PLC0415
+    from media_upload.uploader import JobRequest, Uploader  # noqa: PLC0415
+
+    api_url = world.api_url
+    if api_url is None:
+        return
+    device = world.api_user(API_DEVICE)
+    print(f"  API {api_url} (IAM user {device['arn']})", file=out)
+    api = JobsApi(
+        api_url,
+        region=world.options.region,
+        credentials=Credentials(device["access_key_id"], device["secret_access_key"]),
+    )
+    before = {e["name"] for e in world.executions()}
+    with tempfile.TemporaryDirectory(prefix="demo-upload-") as folder:
+        clip = Path(folder) / API_CLIP
+        clip.write_bytes(render(UPLOAD_ROTATED))
+        sent = Uploader(api, StateStore(Path(folder) / ".media-upload")).upload(
+            clip, JobRequest(None, source="demo", device="dash-cam-07")
+        )
+    print(f"  {sent.line()}", file=out)
+    if sent.status != "uploaded" or sent.job_id is None:
+        return
+    world.drain_events()  # S3's "Object Created" event, delivered to the upload trigger
+    started = [e for e in world.executions() if e["name"] not in before]
+    for execution in started:
+        runs.api_run = world.wait(execution["executionArn"], timeout_s=300)
+        print(outcome(runs.api_run), file=out)
+
+    def ask(path: str) -> dict[str, Any]:
+        status, answer = signed_call(
+            api_url,
+            "GET",
+            path,
+            access_key=device["access_key_id"],
+            secret_key=device["secret_access_key"],
+            region=world.options.region,
+        )
+        return {"http_status": status, **(answer if isinstance(answer, dict) else {})}
+
+    runs.api_job = ask(f"/jobs/{sent.job_id}")
+    print(f"  GET /jobs/{sent.job_id}: {runs.api_job.get('status')}", file=out)
+    runs.api_result = ask(f"/jobs/{sent.job_id}/result")
+    if runs.api_result["http_status"] == 200:
+        print(f"    top labels: {', '.join(runs.api_result['top_labels'])}", file=out)
+        for name in ("labels_json", "proxy", "thumbnail"):
+            link = runs.api_result.get(name)
+            if link:
+                print(f"    {name + ':':<13}{link}", file=out)
+    else:
+        print(f"    result: {runs.api_result.get('message')}", file=out)
 
 
 @contextlib.contextmanager
@@ -221,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script that
     # moto's interpreter logs every failed execution (the bad-input scenario fails on purpose)
     # as an error with its internal state dump; the demo prints the outcome itself.
     logging.getLogger("moto").setLevel(logging.CRITICAL)
+    # The world's loopback server logs every request it answers; the story says what happened.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--world", type=Path, default=DEFAULT_WORLD)
     parser.add_argument("--log", type=Path, default=Path(".demo/lambda.log"))
@@ -228,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script that
         "--port", type=int, default=DEFAULT_PORT, help="with --serve; 0 picks a free port"
     )
     parser.add_argument("--serve", action="store_true", help="keep the world up until Ctrl-C")
-    parser.add_argument("--only-campaign", action="store_true", help="skip scenarios 2-4")
+    parser.add_argument("--only-campaign", action="store_true", help="skip scenarios 2-5")
     args = parser.parse_args(argv)
 
     out = sys.stdout
@@ -255,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script that
             templates = synthesize("dev")
         except KeyboardInterrupt:
             return 130
-        options = WorldOptions(env="Dev", server_port=args.port if args.serve else None)
+        # A free loopback port when not serving: the jobs API (scenario 5) is reached over HTTP.
+        options = WorldOptions(env="Dev", server_port=args.port if args.serve else 0)
         world = World(templates, options)
         try:
             world.__enter__()

@@ -18,6 +18,7 @@ from constructs_lib.ingest import IngestLimits
 from constructs_lib.macie import MacieConfig
 from constructs_lib.monitoring import SlackChannel
 from constructs_lib.props import EMAIL_RE, require
+from constructs_lib.reprocess import ReprocessConfig
 from constructs_lib.trigger import WeeklySchedule
 from constructs_lib.units import EventConcurrency
 from lambdas.finalize.cost import UnitPrices
@@ -120,6 +121,7 @@ class EnvironmentConfig:
     macie: MacieConfig = field(default_factory=MacieConfig)
     reserved_concurrency: EventConcurrency = field(default_factory=EventConcurrency)
     api: ApiConfig = field(default_factory=ApiConfig)
+    reprocess: ReprocessConfig = field(default_factory=ReprocessConfig)
     account: str | None = None
     region: str | None = None
 

@@ -17,6 +17,7 @@ from constructs_lib.ingest import Ingest
 from constructs_lib.keys import ServiceKey
 from constructs_lib.notify import Notify
 from constructs_lib.probe import Probe
+from constructs_lib.reprocess import Reprocess
 from constructs_lib.resolve import Resolve
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.transcode import Transcode
@@ -110,7 +111,23 @@ class PipelineStack(cdk.Stack):
             reserved_concurrency=config.reserved_concurrency.upload_starter,
         )
         self.units.members.append(self.triggers)
-        self.api = Api(self, "Api", runtime=runtime, config=config.api)
+        self.reprocess = Reprocess(
+            self,
+            "Reprocess",
+            runtime=runtime,
+            config=config.reprocess,
+            analysis=self.analysis,
+            finalize=self.finalize,
+            log_retention_days=config.log_retention_days,
+        )
+        self.units.members.append(self.reprocess)
+        self.api = Api(
+            self,
+            "Api",
+            runtime=runtime,
+            config=config.api,
+            reprocess=self.reprocess.state_machine,
+        )
         self.units.members.append(self.api)
         cdk.CfnOutput(
             self,
@@ -119,3 +136,9 @@ class PipelineStack(cdk.Stack):
             description="Start runs here (console: Start execution with {} or overrides)",
         )
         cdk.CfnOutput(self, "AlertsTopicArn", value=self.alerts.topic_arn)
+        cdk.CfnOutput(
+            self,
+            "ReprocessStateMachineArn",
+            value=self.reprocess.state_machine.state_machine_arn,
+            description="Reprocess runs (started by POST /assets/{asset_id}/reprocess)",
+        )

@@ -23,6 +23,21 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 # folder's conftest runs), so the namespace is set here, first; the unit tests' value.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MediaPipelineTest")
 
+# The pipeline's state machine's logical id starts so (the reprocess one's with "Reprocess").
+PIPELINE_MACHINE_PREFIX = "StateMachine"
+
+
+def pipeline_state_machine(resources: dict[str, dict]) -> tuple[str, dict]:
+    """The pipeline's state machine in a Pipeline template: ``(logical id, resource)``."""
+    (found,) = [
+        (lid, r)
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine"
+        and lid.startswith(PIPELINE_MACHINE_PREFIX)
+    ]
+    return found
+
+
 TEST_ACCOUNT = "123456789012"
 TEST_REGION = "eu-west-1"
 
@@ -92,11 +107,15 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return SharedWorldScheduling(config, log)
 
 
+# Files outside tests/e2e/ that build a local world too (they are scheduled like the e2e ones).
+WORLD_FILES = ("tests/localworld/test_api_gateway.py", "tests/uploader/test_local_api.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the end-to-end scenarios last.
+    """Run the end-to-end scenarios (and the other files that build a world) last.
 
     They import every handler inside a simulated Lambda environment, and Powertools fixes a
     module's metrics namespace at import; running them after the unit tests keeps the unit
     tests' expectations (namespace, service) independent of which test imported a handler first.
     """
-    items.sort(key=lambda item: "tests/e2e/" in item.nodeid)
+    items.sort(key=lambda item: "tests/e2e/" in item.nodeid or item.nodeid.startswith(WORLD_FILES))

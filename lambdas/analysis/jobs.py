@@ -1,7 +1,8 @@
 """What the analysis handlers share: job names, reading a job's end, resuming a waiting task.
 
-A Rekognition job is named twice, both derived from the asset id and the feature so that a retry
-names the same job:
+A Rekognition job is named twice, both derived from the asset id and the feature (and, for a
+reprocess, its run: a new analysis of the same asset is a new job) so that a retry names the
+same job:
 
 * ``JobTag`` comes back in the SNS completion message and keys the stored task token
   (a task token is up to 1024 characters, far too long to be a tag itself);
@@ -22,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.rekognition import feature_api
+from lambdas.shared.tasks import CLOSED_TASK_CODES
 from lambdas.shared.tokens import fit
 
 logger = Logger(child=True)
@@ -30,20 +32,22 @@ JOB_TAG_MAX = 256
 CLIENT_TOKEN_MAX = 64
 _JOB_TAG_UNSAFE = re.compile(r"[^a-zA-Z0-9_.\-:]")
 _CLIENT_TOKEN_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
-# The task is already closed (timed out, or resumed by an earlier delivery): nothing to do.
-CLOSED_TASK_CODES = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 FAILED_ERROR = "RekognitionJobFailed"
 FINISHED_STATUSES = frozenset({"SUCCEEDED", "FAILED"})
 
 
-def job_tag(asset_id: str, feature: str) -> str:
+def _job_name(asset_id: str, feature: str, run: str) -> str:
+    return f"{asset_id}-{feature}" + (f"-{run}" if run else "")
+
+
+def job_tag(asset_id: str, feature: str, run: str = "") -> str:
     """Rekognition JobTag: ``[a-zA-Z0-9_.\\-:]``, at most 256 characters."""
-    return fit(f"{asset_id}-{feature}", _JOB_TAG_UNSAFE, JOB_TAG_MAX)
+    return fit(_job_name(asset_id, feature, run), _JOB_TAG_UNSAFE, JOB_TAG_MAX)
 
 
-def client_request_token(asset_id: str, feature: str) -> str:
+def client_request_token(asset_id: str, feature: str, run: str = "") -> str:
     """Rekognition ClientRequestToken: ``[a-zA-Z0-9-_]``, at most 64 characters."""
-    return fit(f"{asset_id}-{feature}", _CLIENT_TOKEN_UNSAFE, CLIENT_TOKEN_MAX)
+    return fit(_job_name(asset_id, feature, run), _CLIENT_TOKEN_UNSAFE, CLIENT_TOKEN_MAX)
 
 
 @dataclass(frozen=True)

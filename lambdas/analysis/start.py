@@ -50,6 +50,8 @@ class StartRequest:
     asset_id: str
     bucket: str
     key: str
+    # A reprocess names its run, so its jobs are new ones (not the first analysis re-attached).
+    run: str = ""
 
     @classmethod
     def parse(cls, event: object) -> StartRequest:
@@ -62,8 +64,16 @@ class StartRequest:
         if not isinstance(video, Mapping):
             raise InvalidInput('video: must be an object such as {"bucket": "...", "key": "..."}')
         require_strings(video, ("bucket", "key"), "video.")
+        run = event.get("run", "")
+        if not isinstance(run, str):
+            raise InvalidInput(f"run: must be a string naming the reprocess run, got {shown(run)}")
         return cls(
-            event["task_token"], event["feature"], event["asset_id"], video["bucket"], video["key"]
+            event["task_token"],
+            event["feature"],
+            event["asset_id"],
+            video["bucket"],
+            video["key"],
+            run,
         )
 
 
@@ -94,14 +104,16 @@ def start_analysis(
     callbacks: TaskCallbacks,
 ) -> dict[str, Any]:
     """Store the token, start (or re-attach to) the job, record its id; returns what it did."""
-    tag = job_tag(request.asset_id, request.feature)
+    tag = job_tag(request.asset_id, request.feature, request.run)
     catalog.put_token(tag, request.task_token, asset_id=request.asset_id, feature=request.feature)
     try:
         job_id = rekognition.start(
             request.feature,
             bucket=request.bucket,
             key=request.key,
-            client_request_token=client_request_token(request.asset_id, request.feature),
+            client_request_token=client_request_token(
+                request.asset_id, request.feature, request.run
+            ),
             job_tag=tag,
             topic_arn=settings.rekognition_topic_arn,
             role_arn=settings.rekognition_role_arn,

@@ -56,6 +56,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from lambdas.api.models import (
+    AssetResults,
     CompleteRequest,
     CompleteResponse,
     CreateJobRequest,
@@ -70,11 +71,14 @@ from lambdas.api.models import (
     PartsResponse,
     PartUrl,
     PutUpload,
+    ReprocessRequest,
+    ReprocessResponse,
+    ResultVersion,
     UploadedPart,
 )
 from lambdas.api.settings import ApiSettings
 from lambdas.shared.campaign_config import UPLOADS_CAMPAIGN, CampaignConfigStore
-from lambdas.shared.catalog import Catalog
+from lambdas.shared.catalog import Catalog, ReprocessRunning
 from lambdas.shared.entry import Dependencies, Powertools
 from lambdas.shared.errors import bounded, shown
 from lambdas.shared.jobs import (
@@ -142,6 +146,10 @@ class Services:
     @cached_property
     def s3(self) -> Any:
         return boto3.client("s3", config=S3_CONFIG)
+
+    @cached_property
+    def sfn(self) -> Any:
+        return boto3.client("stepfunctions")
 
     @cached_property
     def campaigns(self) -> CampaignConfigStore:
@@ -560,8 +568,8 @@ def decode_token(token: str, owner: str) -> dict[str, str]:
 _ERRORS = {
     400: "The request is not valid; the message names the field.",
     403: "The request carries no IAM or JWT caller.",
-    404: "No such job (or not the caller's).",
-    409: "The job is not in a state that allows this.",
+    404: "No such job or asset (or not the caller's).",
+    409: "The job or asset is not in a state that allows this.",
     413: "The file (or the request body) is over the limit.",
 }
 
@@ -880,6 +888,159 @@ def list_jobs(
     return JobList(
         jobs=[view for view in views if status is None or view.status == status],
         next=encode_token(page.last_key) if page.last_key else None,
+    )
+
+
+# -- assets: reprocess and result history ------------------------------------------------------
+_RUN_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+MAX_EXECUTION_NAME = 80
+
+
+_ASSET_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+
+
+def _no_asset(asset_id: str) -> ApiError:
+    named = asset_id if _ASSET_ID_RE.match(asset_id) else shown(asset_id)
+    return ApiError(HTTPStatus.NOT_FOUND, f"no asset {named}")
+
+
+def _readable_asset(asset_id: str) -> dict[str, Any]:
+    """An asset the caller may see: one uploaded through its own job, or any for an admin.
+    Anyone else's (and campaign assets, for a non-admin) is answered as missing."""
+    _, services = _dependencies()
+    caller = _caller()
+    asset = services.catalog.get_asset(asset_id) if _ASSET_ID_RE.match(asset_id) else None
+    if asset is None:
+        raise _no_asset(asset_id)
+    if caller.admin:
+        return asset
+    job = services.jobs.get(str(asset["job_id"])) if asset.get("job_id") else None
+    if job is None or not caller.owns(job):
+        raise _no_asset(asset_id)
+    return asset
+
+
+def run_name(asset_id: str, now: datetime) -> str:
+    """An execution name (``[A-Za-z0-9_-]``, at most 80): readable, unique, sortable by time."""
+    head = f"reprocess-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}-"
+    return head + _RUN_UNSAFE.sub("_", asset_id)[: MAX_EXECUTION_NAME - len(head)]
+
+
+def _execution_arn(state_machine_arn: str, name: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
+
+
+def _claim(asset_id: str, run: str) -> None:
+    """Hold the asset for ``run``; a claim left by a run that is over is taken over."""
+    settings, services = _dependencies()
+    try:
+        services.catalog.begin_reprocess(asset_id, run)
+        return
+    except ReprocessRunning as running:
+        holder = running.run
+    try:
+        described = services.sfn.describe_execution(
+            executionArn=_execution_arn(settings.reprocess_state_machine_arn, holder)
+        )
+        state = str(described.get("status"))
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+            raise
+        state = "GONE"
+    if state == "RUNNING":
+        raise _conflict(f"asset {asset_id} is already being reprocessed by run {holder}")
+    try:
+        services.catalog.begin_reprocess(asset_id, run, replacing=holder)
+    except ReprocessRunning as other:
+        raise _conflict(
+            f"asset {asset_id} is already being reprocessed by run {other.run}"
+        ) from None
+
+
+@app.post(
+    "/assets/<asset_id>/reprocess",
+    status_code=202,
+    summary="Analyse a processed asset again",
+    description=(
+        "Runs Rekognition and finalize again on the stored asset (no upload, no transcode). "
+        "When its raw object has tiered to Glacier Flexible Retrieval or Deep Archive the run "
+        "restores it first and waits for S3 (hours). Every run's result is kept: "
+        "GET /assets/{asset_id}/results."
+    ),
+    responses=_responses(202, ReprocessResponse, "The reprocess run started.", 404, 409, 413),
+    tags=["assets"],
+    operation_id="reprocessAsset",
+)
+def reprocess_asset(
+    asset_id: str, request: Annotated[ReprocessRequest | None, Body()] = None
+) -> ReprocessResponse:
+    settings, services = _dependencies()
+    asset = _readable_asset(asset_id)
+    status = str(asset.get("status"))
+    if status == "FAILED":
+        raise _conflict(
+            f"asset {asset_id} is FAILED ({asset.get('failure_reason') or 'no reason recorded'}): "
+            "it has no renditions to analyse again; upload the file again instead"
+        )
+    if status != "PROCESSED" or not asset.get("labels_key"):
+        raise _conflict(f"asset {asset_id} is {status}: wait until the pipeline has processed it")
+    run = run_name(asset_id, _now())
+    _claim(asset_id, run)
+    execution_input = {"asset_id": asset_id, "requested_by": _caller().owner}
+    if request is not None and request.note:
+        execution_input["note"] = request.note
+    try:
+        started = services.sfn.start_execution(
+            stateMachineArn=settings.reprocess_state_machine_arn,
+            name=run,
+            input=json.dumps(execution_input),
+        )
+    except Exception:
+        services.catalog.end_reprocess(asset_id, run)
+        raise
+    logger.info("reprocess started", extra={"asset_id": asset_id, "run": run})
+    return ReprocessResponse(
+        asset_id=asset_id, run=run, status="RUNNING", execution_arn=started["executionArn"]
+    )
+
+
+@app.get(
+    "/assets/<asset_id>/results",
+    summary="Every run's result of an asset, newest first",
+    responses=_responses(200, AssetResults, "The asset's result versions.", 404),
+    tags=["assets"],
+    operation_id="getAssetResults",
+)
+def asset_results(asset_id: str) -> AssetResults:
+    settings, services = _dependencies()
+    asset = _readable_asset(asset_id)
+    versions = []
+    for item in services.catalog.result_versions(asset_id):
+        params = {"Bucket": settings.processed_bucket, "Key": item["labels_key"]}
+        if item.get("labels_version_id"):
+            params["VersionId"] = item["labels_version_id"]
+        versions.append(
+            ResultVersion(
+                run=str(item["run"]),
+                kind=item["kind"],
+                generated_at=str(item["generated_at"]),
+                labels_json=str(
+                    services.s3.generate_presigned_url(
+                        "get_object", Params=params, ExpiresIn=settings.url_expiry_s
+                    )
+                ),
+                top_labels=[str(label) for label in item.get("top_labels") or []],
+                analysed_input=item.get("analysed_input"),
+                label_count=int(item.get("label_count") or 0),
+                moderation_flagged=bool(item.get("moderation_flagged")),
+            )
+        )
+    return AssetResults(
+        asset_id=asset_id,
+        status=str(asset.get("status")),
+        reprocess_run=asset.get("reprocess_run"),
+        last_reprocess_error=asset.get("last_reprocess_error"),
+        versions=versions,
     )
 
 

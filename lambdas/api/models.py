@@ -240,3 +240,52 @@ class JobResult(BaseModel):
 
 class ErrorMessage(BaseModel):
     message: str
+
+
+class ReprocessRequest(_Strict):
+    """``POST /assets/{asset_id}/reprocess``: all fields optional (an empty object is fine)."""
+
+    note: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Why the asset is reprocessed (kept with the run's input, for the history).",
+    )
+
+    @field_validator("note")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None and _has_control(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+
+class ReprocessResponse(BaseModel):
+    asset_id: str
+    run: str = Field(description="The reprocess run (the execution's name).")
+    status: Literal["RUNNING"]
+    execution_arn: str
+    archived: bool | None = Field(
+        default=None,
+        description="Unknown when the run starts; GET /assets/{asset_id}/results follows it.",
+    )
+
+
+class ResultVersion(BaseModel):
+    run: str
+    kind: Literal["pipeline", "reprocess"]
+    generated_at: str
+    labels_json: str = Field(description="Presigned link to this version of labels.json.")
+    top_labels: list[str]
+    analysed_input: Literal["source", "proxy"] | None
+    label_count: int
+    moderation_flagged: bool
+
+
+class AssetResults(BaseModel):
+    asset_id: str
+    status: str = Field(description="The asset's catalog status (PROCESSED, FAILED, ...).")
+    reprocess_run: str | None = Field(description="The reprocess run in flight, if any.")
+    last_reprocess_error: str | None = Field(
+        description="Why the last reprocess failed, if it did."
+    )
+    versions: list[ResultVersion] = Field(description="Every run's result, newest first.")

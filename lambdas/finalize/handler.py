@@ -47,7 +47,10 @@ logger, metrics = tools.logger, tools.metrics
 # document the tests and the local world write is validated against it.
 # 2.2: ``processing.analysed`` (what Rekognition read: the source itself or the proxy, and why)
 # and ``processing.transcode_job_ids`` (every MediaConvert job of the asset, in order).
-SCHEMA_VERSION = "2.2"
+# 2.3: ``processing.run`` (the pipeline's first pass or a reprocess; the catalog keeps every
+# run's version of the document).
+SCHEMA_VERSION = "2.3"
+RUN_KINDS = ("pipeline", "reprocess")
 # The probe report's fields that belong in the document (its key and refusal do not).
 TECHNICAL_FIELDS = (
     "container", "format_name", "duration_s", "bit_rate", "size_bytes", "video", "audio",
@@ -109,6 +112,14 @@ def _analysed(analysed: object) -> dict[str, Any]:
     }
 
 
+def _run(run: object) -> dict[str, str] | None:
+    if run is None:
+        return None
+    if not isinstance(run, Mapping) or run.get("kind") not in RUN_KINDS:
+        raise InvalidInput(f"run.kind: must be one of {list(RUN_KINDS)}, got {shown(run)}")
+    return {"name": _text(run, "name", "run."), "kind": str(run["kind"])}
+
+
 @dataclass(frozen=True)
 class FinalizeRequest:
     asset: dict[str, Any]
@@ -122,6 +133,8 @@ class FinalizeRequest:
     transcode_job_ids: tuple[str, ...] = ()
     # The probe's report (``$.probe.technical``); None for a direct invocation without one.
     technical: dict[str, Any] | None = None
+    # ``{"name": <execution name>, "kind": "pipeline" | "reprocess"}``; None outside a workflow.
+    run: dict[str, str] | None = None
 
     @property
     def asset_id(self) -> str:
@@ -176,6 +189,7 @@ class FinalizeRequest:
             technical=None
             if probe is None
             else {name: probe.get(name) for name in TECHNICAL_FIELDS if name in probe},
+            run=_run(event.get("run")),
         )
 
 
@@ -218,13 +232,17 @@ class Storage:
         data = json.loads(body)
         return data if isinstance(data, dict) else None
 
-    def write_json(self, bucket: str, key: str, document: Mapping[str, Any]) -> None:
-        self._s3.put_object(
+    def write_json(self, bucket: str, key: str, document: Mapping[str, Any]) -> str | None:
+        """Write ``document``; the new object version's id (the processed bucket is versioned,
+        so every run's document stays readable by it)."""
+        answer = self._s3.put_object(
             Bucket=bucket,
             Key=key,
             Body=json.dumps(document, ensure_ascii=False, indent=1, default=_plain).encode("utf-8"),
             ContentType="application/json; charset=utf-8",
         )
+        version = answer.get("VersionId")
+        return str(version) if version and version != "null" else None
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         keys: list[str] = []
@@ -367,6 +385,7 @@ def finalize(
             "transcode_job_id": request.transcode_job_id,
             "transcode_job_ids": list(request.transcode_job_ids),
             "analysed": request.analysed,
+            "run": request.run,
             "analysis": {
                 "labels": {
                     "job_id": request.job_ids["labels"],
@@ -383,9 +402,17 @@ def finalize(
             },
         },
     }
-    storage.write_json(settings.processed_bucket, keys.labels, document)
+    version_id = storage.write_json(settings.processed_bucket, keys.labels, document)
 
     names = [label["name"] for label in top]
+    # A reprocess replaces the asset's labels: what the last run indexed and this one does not
+    # find any more leaves the index (on the first run the record has no labels yet).
+    previous = record if record is not None else catalog.get_asset(request.asset_id)
+    indexed = previous.get("top_labels") if previous else None
+    if isinstance(indexed, list | tuple):
+        stale = {str(label) for label in indexed} - set(names)
+        if stale:
+            catalog.unindex_labels(request.asset_id, sorted(stale))
     attributes: dict[str, Any] = {
         "labels_key": keys.labels,
         "top_labels": names,
@@ -400,6 +427,23 @@ def finalize(
         attributes["thumbnail_key"] = document["thumbnails"]["poster_key"]
     catalog.set_status(request.asset_id, "PROCESSED", attributes=attributes)
     catalog.index_labels(asset, {label["name"]: label["max_confidence"] for label in top})
+    if request.run:
+        catalog.add_result_version(
+            request.asset_id,
+            {
+                "generated_at": generated_at,
+                "run": request.run["name"],
+                "kind": request.run["kind"],
+                "labels_key": keys.labels,
+                "labels_version_id": version_id,
+                "top_labels": names[:RETURNED_TOP_LABELS],
+                "analysed_input": (request.analysed or {}).get("input"),
+                "label_count": len(labels.labels),
+                "moderation_flagged": bool(moderation.flags),
+            },
+        )
+        if request.run["kind"] == "reprocess":
+            catalog.end_reprocess(request.asset_id, request.run["name"])
 
     return FinalizeResult(
         output={

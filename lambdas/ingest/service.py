@@ -574,6 +574,8 @@ class Ingestor:
                     "license": license_name,
                     "source_url": f"s3://{bucket}/{key}",
                     "attribution_key": sidecar,
+                    # Whose asset it is (the jobs API lets a job's owner reprocess it).
+                    **({"job_id": str(job["job_id"])} if job is not None else {}),
                 },
             )
         except BaseException:

@@ -10,6 +10,8 @@ source marker   ``SOURCE#<source>#<source_id>``  ``SOURCE``            "has this
 status counter  ``CAMPAIGN#<campaign>``          ``STATUS#<status>``   counts per campaign/status
 label index     ``LABEL#<label>``                ``ASSET#<asset_id>``  search by label
 task token      ``TOKEN#<job_tag>``              ``TOKEN``             Rekognition callback *
+result version  ``ASSET#<asset_id>``             ``RESULT#<at>#<run>`` every run's labels.json
+restore waiter  ``RESTORE#<bucket>/<key>``       ``RUN#<run>``         S3 restore callback
 ==============  ===============================  ====================  ==========================
 
 Asset items also carry ``gsi1pk=CAMPAIGN#<campaign>`` / ``gsi1sk=<created_at>#<asset_id>``
@@ -50,6 +52,19 @@ PUBLISHED_ATTRIBUTES = (
 
 
 TTL_ATTRIBUTE = "expires_at"
+RESULT_PREFIX = "RESULT#"
+# A restore from Deep Archive takes up to 48 hours (Bulk); a waiter outlives its longest task.
+RESTORE_WAITER_TTL_S = 5 * 24 * 3600
+# The asset attribute naming the reprocess run in flight (one at a time per asset).
+REPROCESS_RUN = "reprocess_run"
+
+
+class ReprocessRunning(RuntimeError):
+    """Another reprocess of the asset is in flight (its run's name is the message's subject)."""
+
+    def __init__(self, asset_id: str, run: str) -> None:
+        super().__init__(f"asset {asset_id} is already being reprocessed by run {run}")
+        self.run = run
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -114,6 +129,10 @@ def source_pk(source: str, source_id: str) -> dict[str, str]:
 
 def counter_pk(campaign: str, status: str) -> dict[str, str]:
     return {"pk": campaign_key(campaign), "sk": f"STATUS#{status}"}
+
+
+def restore_pk(bucket: str, key: str) -> str:
+    return f"RESTORE#{bucket}/{key}"
 
 
 def token_pk(job_tag: str) -> dict[str, str]:
@@ -457,3 +476,111 @@ class Catalog:
 
     def delete_token(self, job_tag: str) -> None:
         self.table.delete_item(Key=token_pk(job_tag))
+
+    # -- result versions: every run's labels.json, newest last --
+    def add_result_version(self, asset_id: str, version: Mapping[str, Any]) -> dict[str, Any]:
+        """Record one run's result (``generated_at`` and ``run`` required; the rest as given).
+
+        A retried finalize records its run once more; the history shows both writes, each
+        naming the labels.json version it wrote.
+        """
+        run = str(version.get("run") or "")
+        if not version.get("generated_at") or not run:
+            raise CatalogError("a result version needs generated_at and run")
+        # Ordered by when it was recorded, to the microsecond: two runs can finish within the
+        # second ``generated_at`` is given to.
+        recorded_at = now_iso()
+        item = {
+            **{k: v for k, v in version.items() if v is not None},
+            "pk": asset_pk(asset_id)["pk"],
+            "sk": f"{RESULT_PREFIX}{recorded_at}#{run}",
+            "asset_id": asset_id,
+            "recorded_at": recorded_at,
+        }
+        self.table.put_item(Item=item)
+        return item
+
+    def result_versions(self, asset_id: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The asset's result versions, newest first (one query of the asset's partition)."""
+        resp = self.table.query(
+            KeyConditionExpression="pk = :p AND begins_with(sk, :r)",
+            ExpressionAttributeValues={":p": asset_pk(asset_id)["pk"], ":r": RESULT_PREFIX},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [dict(item) for item in resp.get("Items", [])]
+
+    # -- one reprocess at a time per asset --
+    def begin_reprocess(self, asset_id: str, run: str, *, replacing: str | None = None) -> None:
+        """Claim the asset for reprocess run ``run``; ``replacing`` names a run known to be over.
+
+        Raises ``ReprocessRunning`` when another run holds it, ``CatalogError`` when the asset
+        is not in the catalog.
+        """
+        condition = "attribute_exists(pk) AND attribute_not_exists(#run)"
+        values: dict[str, Any] = {":run": run}
+        if replacing:
+            condition = "attribute_exists(pk) AND (attribute_not_exists(#run) OR #run = :old)"
+            values[":old"] = replacing
+        try:
+            self.table.update_item(
+                Key=asset_pk(asset_id),
+                UpdateExpression="SET #run = :run",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#run": REPROCESS_RUN},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            current = self.get_asset(asset_id)
+            if current is None:
+                raise CatalogError(f"asset {asset_id} is not in the catalog") from err
+            raise ReprocessRunning(asset_id, str(current.get(REPROCESS_RUN))) from err
+
+    def end_reprocess(self, asset_id: str, run: str, *, error: str | None = None) -> None:
+        """Release the claim of ``run`` (a no-op when another run holds it or none does);
+        ``error`` records why the run failed (the asset's previous results stay valid)."""
+        sets = "SET last_reprocess_error = :e" if error else ""
+        removes = "REMOVE #run" + ("" if error else ", last_reprocess_error")
+        values: dict[str, Any] = {":run": run}
+        if error:
+            values[":e"] = error[:MAX_REASON_LEN]
+        try:
+            self.table.update_item(
+                Key=asset_pk(asset_id),
+                UpdateExpression=f"{sets} {removes}".strip(),
+                ConditionExpression="#run = :run",
+                ExpressionAttributeNames={"#run": REPROCESS_RUN},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    # -- tasks waiting for an S3 restore (the reprocess of an archived raw object) --
+    def put_restore_waiter(
+        self, bucket: str, key: str, run: str, token: str, *, asset_id: str
+    ) -> None:
+        self.table.put_item(
+            Item={
+                "pk": restore_pk(bucket, key),
+                "sk": f"RUN#{run}",
+                "task_token": token,
+                "asset_id": asset_id,
+                "run": run,
+                "stored_at": now_iso(),
+                TTL_ATTRIBUTE: int(time.time()) + RESTORE_WAITER_TTL_S,
+            }
+        )
+
+    def restore_waiters(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        resp = self.table.query(
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": restore_pk(bucket, key)},
+            ConsistentRead=True,
+        )
+        return [dict(item) for item in resp.get("Items", [])]
+
+    def delete_restore_waiter(self, bucket: str, key: str, run: str) -> None:
+        self.table.delete_item(Key={"pk": restore_pk(bucket, key), "sk": f"RUN#{run}"})

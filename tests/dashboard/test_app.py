@@ -58,10 +58,11 @@ def key_of(url: str) -> str:
 
 # -- views ---------------------------------------------------------------------------------------
 def test_page_shows_what_the_pipeline_wrote(pipeline, world_file, app):
-    # Given the demo's world: travel (active) ran with {}, nature lost a transcode, one upload
+    # Given the demo's world: travel (active) ran with {}, nature lost a transcode, two uploads
+    # (a file dropped under uploads/ and a device's upload through the jobs API)
     travel = pipeline.assets("travel", "PROCESSED")
     assert sorted(a["source"] for a in travel) == ["commons", "pixabay"]
-    assert [a["source"] for a in pipeline.assets("uploads")] == ["upload"]
+    assert [a["source"] for a in pipeline.assets("uploads")] == ["upload", "upload"]
 
     # When the page renders
     at = app()
@@ -72,7 +73,7 @@ def test_page_shows_what_the_pipeline_wrote(pipeline, world_file, app):
     assert metrics(at) == expected_metrics(pipeline, "travel")
     per_campaign = at.dataframe[0].value.set_index("campaign")["raw"].to_dict()
     assert per_campaign == {c: len(pipeline.assets(c)) for c in CAMPAIGNS}
-    assert per_campaign["uploads"] == 1  # uploaded files are filed under their own campaign
+    assert per_campaign["uploads"] == 2  # uploaded files are filed under their own campaign
     # And the demo's executions, with the campaign from their input and each run's outcome as
     # its summary said, not Step Functions' status: the nature run lost a transcode, so it is
     # PARTIAL (Step Functions calls it SUCCEEDED), with its counts; bad input FAILED, with why

@@ -22,7 +22,7 @@ from localworld.iam import PermissionDenied
 from localworld.media import PIXABAY_MP4_240, render
 from localworld.runtime import LOG
 from localworld.sources import variant
-from tests.conftest import SynthesizedApp
+from tests.conftest import SynthesizedApp, pipeline_state_machine
 
 PIPELINE = "Dev/Pipeline"
 ONE_VIDEO = {"campaign": "tech", "batch_sizes": {"video": 1}}
@@ -127,7 +127,7 @@ def no_config_grant_nor_upload_permission(synthesized: SynthesizedApp) -> Iterat
 @pytest.fixture
 def no_pass_role(synthesized: SynthesizedApp) -> Iterator[World]:
     templates = _broken(synthesized)
-    (machine,) = _resources(templates, "AWS::StepFunctions::StateMachine").values()
+    _, machine = pipeline_state_machine(templates["Dev/Pipeline"]["Resources"])
     role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     # CDK's MediaConvertCreateJob grants iam:PassRole of the job role, to MediaConvert only (the
     # transcode unit's own unconditioned grant of it was redundant, and is gone).
@@ -240,7 +240,7 @@ def test_without_pass_role_the_state_machine_cannot_submit_the_transcode(
     # Then CreateJob was refused for the role it passes: the denial names the state machine's
     # role, iam:PassRole and the MediaConvert role, the Transcode task failed with MediaConvert's
     # 403, and no job was created
-    (machine,) = _resources(world.templates, "AWS::StepFunctions::StateMachine").values()
+    _, machine = pipeline_state_machine(world.templates["Dev/Pipeline"]["Resources"])
     (media_role,) = [
         lid
         for lid, role in _resources(world.templates, "AWS::IAM::Role").items()

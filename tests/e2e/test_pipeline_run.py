@@ -16,7 +16,7 @@ from localworld.mediaconvert import JobFailure
 from localworld.sources import variant
 from localworld.template import Resolver
 from localworld.world import PER_ASSET_STATES
-from tests.conftest import SynthesizedApp
+from tests.conftest import SynthesizedApp, pipeline_state_machine
 
 
 def test_the_definition_that_runs_is_the_synthesized_one(
@@ -24,9 +24,7 @@ def test_the_definition_that_runs_is_the_synthesized_one(
 ) -> None:
     # Given the Pipeline template's DefinitionString, resolved against the created resources
     template = synthesized.templates["Dev/Pipeline"]
-    resource = next(
-        r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"
-    )
+    _, resource = pipeline_state_machine(template["Resources"])
     resolver: Resolver = clean_world.resolver
     expected = json.loads(resolver.resolve(resource["Properties"]["DefinitionString"]))
 

@@ -103,8 +103,8 @@ def test_alarm_thresholds_follow_config(synthesized, env):
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
     # one per function of every unit (resolve, ingest, probe, plan, 3 analysis, finalize,
-    # mark-failed, summary, upload starter, jobs API)
-    assert len(errors) == 12
+    # mark-failed, summary, upload starter, 4 reprocess, jobs API)
+    assert len(errors) == 16
     assert {a["Properties"]["Threshold"] for a in errors} == {
         config.monitoring.lambda_errors_threshold
     }
@@ -122,7 +122,8 @@ def test_alarm_thresholds_follow_config(synthesized, env):
         for a in alarms.values()
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
-    assert len(queues) == 3
+    # trigger deliveries, Rekognition notices, restore completions, the alerts' own
+    assert len(queues) == 4
 
 
 def _rule(template: dict, source: str) -> dict:

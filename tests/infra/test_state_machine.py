@@ -8,14 +8,16 @@ from collections.abc import Iterator
 import pytest
 
 from stacks.config import build_environments
+from tests.conftest import pipeline_state_machine
+
+RESTORED = ["Object Restore Completed"]
 
 
 def _definition(synthesized, env: str) -> dict:
     """Rebuild the ASL from the template's Fn::Join, with tokens replaced by placeholders."""
     resources = synthesized.templates[f"{env}/Pipeline"]["Resources"]
-    machines = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    assert len(machines) == 1
-    body = machines[0]["Properties"]["DefinitionString"]
+    _, machine = pipeline_state_machine(resources)
+    body = machine["Properties"]["DefinitionString"]
     if isinstance(body, dict) and "Fn::Join" in body:
         parts = body["Fn::Join"][1]
         body = "".join(p if isinstance(p, str) else "TOKEN" for p in parts)
@@ -255,9 +257,17 @@ def test_invalid_input_fails_at_once_with_the_message(definition):
 def test_state_machine_logs_everything_and_traces(synthesized):
     for env in ("Dev", "Prod"):
         resources = synthesized.templates[f"{env}/Pipeline"]["Resources"]
-        machine = next(
+        machines = [
             r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"
-        )
+        ]
+        assert len(machines) == 2  # the pipeline's and the reprocess one
+        for machine in machines:
+            props = machine["Properties"]
+            assert props["StateMachineType"] == "STANDARD"
+            assert props["TracingConfiguration"] == {"Enabled": True}
+            assert props["LoggingConfiguration"]["Level"] == "ALL"
+            assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+        _, machine = pipeline_state_machine(resources)
         props = machine["Properties"]
         assert props["StateMachineType"] == "STANDARD"
         assert props["TracingConfiguration"] == {"Enabled": True}
@@ -276,18 +286,20 @@ def test_weekly_schedule_and_upload_rule(synthesized):
         "rate(10 minutes)",  # the analysis heartbeat sweep
     ]
     assert schedules[0]["Targets"][0]["Input"] == "{}"
-    uploads = [r for r in rules if "EventPattern" in r]
+    uploads = [
+        r for r in rules if "EventPattern" in r and r["EventPattern"]["detail-type"] != RESTORED
+    ]
     assert len(uploads) == 1
     pattern = uploads[0]["EventPattern"]
     assert pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["object"] == {"key": [{"prefix": "uploads/"}]}
 
 
-def test_start_function_may_resume_only_this_state_machine(synthesized):
-    # The start function resumes tasks of already finished jobs; its grant is scoped by the
+def test_start_function_may_resume_only_the_two_state_machines(synthesized):
+    # The start function resumes tasks of already finished jobs; its grant is scoped by each
     # state machine's logical id (CloudFormation names it "<LogicalId>-<random>").
     resources = synthesized.templates["Dev/Pipeline"]["Resources"]
-    machine_id = next(
+    machine_ids = sorted(
         k for k, r in resources.items() if r["Type"] == "AWS::StepFunctions::StateMachine"
     )
     statements = [
@@ -297,10 +309,11 @@ def test_start_function_may_resume_only_this_state_machine(synthesized):
         for st in r["Properties"]["PolicyDocument"]["Statement"]
     ]
     send = [st for st in statements if "states:SendTaskSuccess" in st["Action"]]
-    assert len(send) == 1
-    assert send[0]["Resource"] == (
+    (statement,) = send  # one statement naming both machines
+    assert sorted(statement["Resource"]) == [
         f"arn:aws:states:eu-west-1:123456789012:stateMachine:{machine_id}-*"
-    )
+        for machine_id in machine_ids
+    ]
 
 
 def _lambda_of(state: dict) -> str:

@@ -4,47 +4,46 @@ its benchmark.
 Why here, and imported by ``benchmarks/uploader.py`` too: it is test infrastructure (fault
 switches, counters, a contract checker), so it lives beside the tests that pin that contract,
 and the benchmark must measure the uploader against exactly what the tests verify, not a copy
-that drifts. Importing ``tests.uploader.fake_api`` loads only this module and the empty package
-files above it (never a conftest), and it needs nothing but the standard library, boto3 and
-moto, which the benchmark has anyway.
+that drifts. Importing ``tests.uploader.fake_api`` loads this module, the empty package files
+above it (never a conftest) and ``localworld.s3_guard``; it needs the standard library, boto3
+and moto, which the benchmark has anyway.
 
 Three pieces, all on 127.0.0.1:
 
-* ``GuardedMotoServer``: moto's ``ThreadedMotoServer`` with ``S3Guard`` in front. moto accepts
-  any presigned URL and ignores ``x-amz-checksum-sha256``; real S3 does neither, and the
-  uploader's guarantees rest on both. The guard checks a presigned URL's SigV4 signature
-  (method, path, query and the signed headers, so a client that drops or alters a signed
-  header is refused as S3 would refuse it), its expiry, and on a PUT the body's SHA-256
-  against the header (400 ``BadDigest``). It also counts the body bytes each PUT delivered
-  (which is how "bytes re-sent after a crash" is measured) and can cut a connection mid-body.
+* ``GuardedMotoServer`` (``localworld.s3_guard``, shared with the local world): moto's
+  ``ThreadedMotoServer`` with ``S3Guard`` in front. moto accepts any presigned URL and ignores
+  ``x-amz-checksum-sha256``; real S3 does neither, and the uploader's guarantees rest on both.
+  The guard checks a presigned URL's SigV4 signature (method, path, query and the signed
+  headers, so a client that drops or alters a signed header is refused as S3 would refuse it),
+  its expiry, and on a PUT the body's SHA-256 against the header (400 ``BadDigest``). It also
+  counts the body bytes each PUT delivered (which is how "bytes re-sent after a crash" is
+  measured) and can cut a connection mid-body.
 * ``FakeJobsApi``: the contract in docs/uploader.md on ``http.server``. Every request must carry
   a well-formed SigV4 ``Authorization`` for ``execute-api``, and the signature is recomputed
   with the known test secret. Jobs live in memory; presigned URLs come from boto3 against the
-  moto server. Faults (a status N times) can be switched on per route.
+  moto server. Faults (a status N times) can be switched on per route. What it answers has the
+  real handler's JSON shape route by route (``tests/uploader/test_local_api.py`` compares them),
+  so the faults it injects are the only thing the real world cannot give.
 * ``fake_world()``: both, started and stopped together.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import hashlib
 import hmac
-import io
 import json
 import logging
 import re
-import socket
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import boto3
 from botocore.auth import SigV4Auth
@@ -52,289 +51,22 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
 from moto.s3 import models as moto_s3_models
-from moto.s3 import utils as moto_s3_utils
-from werkzeug.serving import make_server
+
+from localworld.s3_guard import (
+    GuardedMotoServer,
+    Reception,
+    RunningChecksumBuilder,
+    S3Guard,
+)
 
 MIB = 1024 * 1024
 S3_KEY_ID = "fake-s3-key"
 S3_SECRET = "fake-s3-secret"
 DONE = ("UPLOADED", "RUNNING", "PROCESSED")
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
-
-
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data, usedforsecurity=False).hexdigest()
-
-
-def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode(), hashlib.sha256).digest()
-
-
-def _uri_encode(text: str) -> str:
-    return quote(text, safe="-_.~")
-
-
-# -- S3: moto behind a guard --------------------------------------------------------------------
-@dataclass
-class Reception:
-    """One PUT the guard saw: which object and part, how many body bytes arrived."""
-
-    key: str
-    part_number: int | None
-    expected: int
-    received: int = 0
-    status: int | None = None
-
-
-class _CountingInput:
-    """``wsgi.input`` that counts what the application reads from it."""
-
-    def __init__(self, stream: Any, reception: Reception) -> None:
-        self._stream = stream
-        self._reception = reception
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self._reception.received += len(data)
-        return bytes(data)
-
-    def readinto(self, buffer: Any) -> int:
-        count = self._stream.readinto(buffer)
-        self._reception.received += count or 0
-        return int(count or 0)
-
-    def readline(self, size: int = -1) -> bytes:
-        data = self._stream.readline(size)
-        self._reception.received += len(data)
-        return bytes(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _s3_error(
-    start_response: Callable[..., Any], status: str, code: str, message: str
-) -> list[bytes]:
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
-    ).encode()
-    start_response(
-        status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
-    )
-    return [body]
-
-
-class S3Guard:
-    """WSGI middleware: what real S3 checks and moto does not, plus counters and faults."""
-
-    def __init__(
-        self, app: Any, *, secrets: dict[str, str], clock: Callable[[], float] = time.time
-    ) -> None:
-        self.app = app
-        self.secrets = secrets
-        self.clock = clock
-        self.receptions: list[Reception] = []
-        self.revoked: set[str] = set()  # signatures treated as expired
-        self._resets: list[tuple[int, int]] = []  # (part number, after bytes)
-        self._lock = threading.Lock()
-
-    # switches and counters
-    def reset_connection(self, *, part_number: int, after_bytes: int) -> None:
-        """Cut the connection of the next PUT of that part once it sent ``after_bytes``."""
-        with self._lock:
-            self._resets.append((part_number, after_bytes))
-
-    def expire(self, signatures: Iterable[str]) -> None:
-        self.revoked.update(signatures)
-
-    def bytes_received(self, key: str | None = None) -> int:
-        return sum(r.received for r in self.receptions if key is None or r.key == key)
-
-    def puts(self, key: str | None = None) -> list[Reception]:
-        return [r for r in self.receptions if key is None or r.key == key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self.receptions.clear()
-            self.revoked.clear()
-            self._resets.clear()
-
-    # the middleware
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
-        split = urlsplit(raw)
-        query = parse_qsl(split.query, keep_blank_values=True)
-        params = dict(query)
-        if "X-Amz-Signature" in params:
-            refusal = self._check_presigned(environ, split.path, query, params)
-            if refusal is not None:
-                return _s3_error(start_response, "403 Forbidden", *refusal)
-        key = unquote(split.path).lstrip("/").partition("/")[2]
-        if environ.get("REQUEST_METHOD") != "PUT" or not key:
-            return self.app(environ, start_response)
-
-        expected = int(environ.get("CONTENT_LENGTH") or 0)
-        part = int(params["partNumber"]) if "partNumber" in params else None
-        reception = Reception(key, part, expected)
-        with self._lock:
-            self.receptions.append(reception)
-            reset = next((r for r in self._resets if r[0] == part), None)
-            if reset is not None:
-                self._resets.remove(reset)
-        stream = _CountingInput(environ["wsgi.input"], reception)
-
-        if reset is not None:
-            stream.read(min(reset[1], expected))
-            with contextlib.suppress(OSError):
-                environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
-            reception.status = 0
-            return _s3_error(start_response, "500 Internal Server Error", "InternalError", "cut")
-
-        claimed = environ.get("HTTP_X_AMZ_CHECKSUM_SHA256")
-        if claimed is not None:
-            body = stream.read(expected)
-            actual = base64.b64encode(hashlib.sha256(body, usedforsecurity=False).digest()).decode()
-            if len(body) != expected:
-                reception.status = 400
-                return _s3_error(start_response, "400 Bad Request", "IncompleteBody", "short body")
-            if actual != claimed:
-                reception.status = 400
-                return _s3_error(
-                    start_response,
-                    "400 Bad Request",
-                    "BadDigest",
-                    "The SHA256 you specified did not match the calculated checksum.",
-                )
-            environ["wsgi.input"] = io.BytesIO(body)
-        else:
-            environ["wsgi.input"] = stream
-
-        def recording_start(status: str, headers: Any, *rest: Any) -> Any:
-            reception.status = int(status.split(maxsplit=1)[0])
-            return start_response(status, headers, *rest)
-
-        return self.app(environ, recording_start)
-
-    def _check_presigned(
-        self,
-        environ: dict[str, Any],
-        path: str,
-        query: list[tuple[str, str]],
-        params: dict[str, str],
-    ) -> tuple[str, str] | None:
-        """(code, message) when S3 would refuse this presigned request, else None."""
-        credential = params.get("X-Amz-Credential", "").split("/")
-        if len(credential) != 5 or credential[0] not in self.secrets:
-            return ("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist.")
-        signature = params["X-Amz-Signature"]
-        issued = datetime.strptime(params.get("X-Amz-Date", ""), _AMZ_DATE).replace(tzinfo=UTC)
-        expires = int(params.get("X-Amz-Expires", "0"))
-        if signature in self.revoked or self.clock() > issued.timestamp() + expires:
-            return ("AccessDenied", "Request has expired")
-        signed = params.get("X-Amz-SignedHeaders", "").split(";")
-        header_lines = []
-        for name in signed:
-            value = self._header(environ, name)
-            if value is None:
-                return (
-                    "AccessDenied",
-                    f"There were headers present in the request which were not signed: {name}",
-                )
-            header_lines.append(f"{name}:{' '.join(value.split())}")
-        canonical_query = "&".join(
-            f"{_uri_encode(k)}={_uri_encode(v)}" for k, v in sorted(query) if k != "X-Amz-Signature"
-        )
-        canonical = "\n".join(
-            [
-                environ["REQUEST_METHOD"],
-                path,
-                canonical_query,
-                "\n".join(header_lines) + "\n",
-                ";".join(signed),
-                "UNSIGNED-PAYLOAD",
-            ]
-        )
-        date, region, service = credential[1], credential[2], credential[3]
-        scope = "/".join(credential[1:])
-        to_sign = "\n".join(
-            ["AWS4-HMAC-SHA256", params["X-Amz-Date"], scope, _sha256_hex(canonical.encode())]
-        )
-        key = _hmac(f"AWS4{self.secrets[credential[0]]}".encode(), date)
-        for part in (region, service, "aws4_request"):
-            key = _hmac(key, part)
-        expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
-            return (
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided.",
-            )
-        return None
-
-    @staticmethod
-    def _header(environ: dict[str, Any], name: str) -> str | None:
-        if name == "content-length":
-            return environ.get("CONTENT_LENGTH") or None
-        if name == "content-type":
-            return environ.get("CONTENT_TYPE") or None
-        return environ.get("HTTP_" + name.upper().replace("-", "_"))
-
-
-class _RunningChecksumBuilder(moto_s3_models.MultipartChecksumBuilder):
-    """moto's builder, minus one copy of the whole object.
-
-    For a multipart upload created without a checksum algorithm (as the jobs API creates them)
-    moto computes S3's default full-object checksum on complete by first appending every part
-    to one more buffer, and then hashing it: for 1 GiB, seconds of work that real S3 does not
-    make the client wait for, and that boto3's ``upload_file`` (which declares CRC32 per part)
-    never triggers, which would skew the benchmark. Without awscrt, moto's value is a CRC32 of
-    the whole object; this builder folds each part into a running CRC32 instead: the same
-    value, without the copy. Any other algorithm or type goes to moto's own code.
-    """
-
-    def __init__(self, checksum_algorithm: str | None, checksum_type: str | None) -> None:
-        super().__init__(checksum_algorithm, checksum_type)
-        self._running: int | None = None
-        full_object_crc32 = self.checksum_algorithm == "CRC32" or (
-            self.checksum_algorithm == "CRC64NVME" and not moto_s3_utils.HAS_CRT
-        )
-        if self.checksum_type == "FULL_OBJECT" and full_object_crc32:
-            self._running = 0
-
-    def addPart(self, part: bytes) -> None:
-        if self._running is None:
-            super().addPart(part)
-            return
-        self._running = binascii.crc32(part, self._running)
-        self.part_count += 1
-
-    def build(self) -> tuple[str, str, int] | None:
-        if self._running is None:
-            return super().build()
-        return (self.checksum_type, base64.b64encode(self._running.to_bytes(4, "big")).decode(), 1)
-
-
-class GuardedMotoServer(ThreadedMotoServer):
-    """moto's threaded server with ``S3Guard`` wrapped around its WSGI application."""
-
-    def __init__(self, *, secrets: dict[str, str]) -> None:
-        super().__init__("127.0.0.1", 0, verbose=False)
-        self.guard = S3Guard(DomainDispatcherApplication(create_backend_app), secrets=secrets)
-
-    def _server_entry(self) -> None:
-        # Same as ThreadedMotoServer._server_entry, with the guard as the application.
-        self._server = make_server(
-            self._ip_address, self._port, self.guard, True, request_handler=MotoRequestHandler
-        )
-        self._server_ready_event.set()
-        self._server.serve_forever(poll_interval=0.05)  # stops in 50 ms, not 500
+# Re-exported: the uploader's tests and benchmark import the S3 pieces from here.
+__all__ = ["MIB", "FakeJobsApi", "FakeWorld", "GuardedMotoServer", "Reception", "S3Guard"]
 
 
 # -- the jobs API ---------------------------------------------------------------------------------
@@ -377,19 +109,19 @@ class Job:
     asset_id: str | None = None
 
     def public(self) -> dict[str, Any]:
-        view: dict[str, Any] = {
+        """The handler's ``JobView``: every field, ``null`` when it has no value."""
+        return {
             "job_id": self.job_id,
             "status": self.status,
+            "reason": self.reason,
             "filename": self.filename,
             "campaign": self.campaign,
+            "source": self.source,
+            "captured_at": self.captured_at,
             "created_at": self.created_at,
             "size_bytes": self.size_bytes,
+            "asset_id": self.asset_id,
         }
-        if self.reason is not None:
-            view["reason"] = self.reason
-        if self.asset_id is not None:
-            view["asset_id"] = self.asset_id
-        return view
 
 
 _CAMPAIGN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -550,7 +282,7 @@ class FakeJobsApi:
         lowered = {k.lower(): v for k, v in headers.items()}
         authorization = lowered.get("authorization")
         if not authorization:
-            raise HttpError(403, "Missing Authentication Token")
+            raise HttpError(403, "Forbidden")  # an HTTP API's answer (REST APIs say otherwise)
         match = _AUTH.match(authorization)
         if match is None:
             raise HttpError(
@@ -944,7 +676,7 @@ def fake_world(
     if quiet:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
     original_builder = moto_s3_models.MultipartChecksumBuilder
-    moto_s3_models.MultipartChecksumBuilder = _RunningChecksumBuilder  # type: ignore[misc]
+    moto_s3_models.MultipartChecksumBuilder = RunningChecksumBuilder  # type: ignore[misc]
     server = GuardedMotoServer(secrets={S3_KEY_ID: S3_SECRET})
     server.start()
     host, port = server.get_host_and_port()

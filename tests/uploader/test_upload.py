@@ -324,7 +324,7 @@ def test_the_fake_refuses_what_aws_would_refuse(world):
     unsigned = requests.get(f"{world.api_url}/jobs", timeout=5)
     assert (unsigned.status_code, unsigned.json()) == (
         403,
-        {"message": "Missing Authentication Token"},
+        {"message": "Forbidden"},
     )
 
     checksum = base64.b64encode(hashlib.sha256(b"abc").digest()).decode()

@@ -32,6 +32,7 @@ TABLE = "catalog-api-test"
 RAW_BUCKET = "media-raw-api-test"
 PROCESSED_BUCKET = "media-processed-api-test"
 CONFIG_PARAMETER = "/media-pipeline/test/campaigns"
+REPROCESS_STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:Reprocess"
 ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ops/MediaAdmin"
 ADMIN_GROUP = "media-admins"
 MIB = 1024 * 1024
@@ -92,6 +93,7 @@ JWT_ADMIN = jwt_caller("7f1c2d3e-0000-4000-8000-0000000ad312", f"[viewers {ADMIN
 UNSIGNED = Caller(None)
 
 _JOB_ID = re.compile(r"/[0-9a-f]{32}(?=/|$)")
+_ASSET_ID = re.compile(r"^/assets/[^/]+")
 
 
 def api_event(
@@ -105,7 +107,7 @@ def api_event(
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway HTTP API (payload format 2.0) event for one request."""
-    route = _JOB_ID.sub("/{job_id}", path)
+    route = _ASSET_ID.sub("/assets/{asset_id}", _JOB_ID.sub("/{job_id}", path))
     text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
     event: dict[str, Any] = {
         "version": "2.0",
@@ -232,6 +234,7 @@ def api_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "RAW_BUCKET": RAW_BUCKET,
         "PROCESSED_BUCKET": PROCESSED_BUCKET,
         "CONFIG_PARAMETER": CONFIG_PARAMETER,
+        "REPROCESS_STATE_MACHINE_ARN": REPROCESS_STATE_MACHINE_ARN,
         "MULTIPART_THRESHOLD_BYTES": str(THRESHOLD),
         "PART_SIZE_BYTES": str(PART_SIZE),
         "MAX_UPLOAD_BYTES": str(64 * MIB),

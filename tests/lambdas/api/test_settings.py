@@ -14,6 +14,7 @@ REQUIRED = {
     "RAW_BUCKET": "raw",
     "PROCESSED_BUCKET": "processed",
     "CONFIG_PARAMETER": "/p",
+    "REPROCESS_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:R",
 }
 
 
@@ -38,6 +39,7 @@ def test_defaults():
         "RAW_BUCKET",
         "PROCESSED_BUCKET",
         "CONFIG_PARAMETER",
+        "REPROCESS_STATE_MACHINE_ARN",
         "MULTIPART_THRESHOLD_BYTES",
         "PART_SIZE_BYTES",
         "MAX_UPLOAD_BYTES",
