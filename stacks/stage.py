@@ -7,7 +7,7 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
-from constructs_lib.hygiene import SilenceCdkHandlerLint
+from constructs_lib.hygiene import silence_cdk_handler_lint
 from stacks.config import EnvironmentConfig
 from stacks.monitoring import MonitoringStack
 from stacks.pipeline import PipelineStack
@@ -44,7 +44,7 @@ class PipelineStage(cdk.Stage):
             pipeline=self.pipeline,
             description=f"Media pipeline ({config.name}): alerts, alarms, dashboard, budget",
         )
-        cdk.Aspects.of(self).add(SilenceCdkHandlerLint())
+        silence_cdk_handler_lint(self)
         cdk.Tags.of(self).add("project", "media-pipeline")
         cdk.Tags.of(self).add("environment", config.name)
         cdk.Tags.of(self).add("deployment", config.deployment_tag)
