@@ -18,7 +18,8 @@ moto's handling of ``POST ?restore`` with the service's behaviour, backed by
   Bulk 48 h), or ``duration_s`` when a test sets one. While it runs, ``HeadObject`` says
   ``ongoing-request="true"`` and ``GetObject`` is refused; at its end the temporary copy is
   readable for ``Days`` and "Object Restore Completed" is delivered through the world's
-  EventBridge rules, shaped as S3 sends it ("Object Restore Initiated" at the start).
+  EventBridge rules, shaped as S3 sends it ("Object Restore Initiated" at the start), when the
+  bucket has EventBridge notifications on, asynchronously (``World.drain_events`` waits).
 
 ``transition(s3_backend, bucket, key, storage_class)`` moves an object's current version to an
 archive class in place (same version id), as a lifecycle rule does; the world exposes it as

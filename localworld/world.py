@@ -307,7 +307,8 @@ def _install_sns_lambda_delivery() -> None:
 
 class _Deliveries:
     """EventBridge's asynchronous delivery of the events the world emits itself (S3's notices of
-    objects that arrived over HTTP): one worker, in order, never on the thread that caused them.
+    objects that arrived over HTTP, and of restores): one worker, in order, never on the thread
+    that caused them.
 
     ``route`` delivers one event through the deployed rules and returns the targets' answers;
     each event is recorded with them (``delivered``), an exception in ``errors``.
@@ -1011,9 +1012,11 @@ class World:
         glacier.transition(backend, bucket, key, storage_class)
 
     def _emit_s3_event(self, detail_type: str, bucket: str, detail: dict[str, Any]) -> None:
-        """S3 -> EventBridge (the raw bucket has EventBridge notifications on)."""
-        event = self._event(detail_type, "aws.s3", f"arn:aws:s3:::{bucket}", detail)
-        self.deliver_event(event)
+        """S3 -> EventBridge for a restore (``localworld.glacier``): only from a bucket with
+        EventBridge notifications on, and asynchronously, like the arrivals' events."""
+        if self.deployer is None or bucket not in self.deployer.eventbridge_buckets:
+            return
+        self.deliveries.submit(self._event(detail_type, "aws.s3", f"arn:aws:s3:::{bucket}", detail))
 
     def deliver_event(self, event: dict[str, Any]) -> list[dict[str, Any]]:
         """EventBridge: every enabled rule whose pattern matches invokes its Lambda targets."""

@@ -23,17 +23,20 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 # folder's conftest runs), so the namespace is set here, first; the unit tests' value.
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "MediaPipelineTest")
 
-# The pipeline's state machine's logical id starts so (the reprocess one's with "Reprocess").
+# How the logical ids of the Pipeline stack's two state machines start.
 PIPELINE_MACHINE_PREFIX = "StateMachine"
+REPROCESS_MACHINE_PREFIX = "ReprocessStateMachine"
 
 
-def pipeline_state_machine(resources: dict[str, dict]) -> tuple[str, dict]:
-    """The pipeline's state machine in a Pipeline template: ``(logical id, resource)``."""
+def pipeline_state_machine(
+    resources: dict[str, dict], prefix: str = PIPELINE_MACHINE_PREFIX
+) -> tuple[str, dict]:
+    """A state machine of a Pipeline template, the pipeline's by default: ``(logical id,
+    resource)``."""
     (found,) = [
         (lid, r)
         for lid, r in resources.items()
-        if r["Type"] == "AWS::StepFunctions::StateMachine"
-        and lid.startswith(PIPELINE_MACHINE_PREFIX)
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and lid.startswith(prefix)
     ]
     return found
 

@@ -892,10 +892,8 @@ def list_jobs(
 
 
 # -- assets: reprocess and result history ------------------------------------------------------
-_RUN_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 MAX_EXECUTION_NAME = 80
-
-
+# Asset ids are ``<source>-<hex digest>``; anything else is no asset (and is not looked up).
 _ASSET_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
@@ -921,9 +919,10 @@ def _readable_asset(asset_id: str) -> dict[str, Any]:
 
 
 def run_name(asset_id: str, now: datetime) -> str:
-    """An execution name (``[A-Za-z0-9_-]``, at most 80): readable, unique, sortable by time."""
+    """An execution name (``[A-Za-z0-9_-]``, at most 80): readable, unique, sortable by time.
+    ``asset_id`` has passed ``_ASSET_ID_RE``, so it needs no escaping."""
     head = f"reprocess-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}-"
-    return head + _RUN_UNSAFE.sub("_", asset_id)[: MAX_EXECUTION_NAME - len(head)]
+    return head + asset_id[: MAX_EXECUTION_NAME - len(head)]
 
 
 def _execution_arn(state_machine_arn: str, name: str) -> str:

@@ -263,11 +263,7 @@ class ReprocessResponse(BaseModel):
     asset_id: str
     run: str = Field(description="The reprocess run (the execution's name).")
     status: Literal["RUNNING"]
-    execution_arn: str
-    archived: bool | None = Field(
-        default=None,
-        description="Unknown when the run starts; GET /assets/{asset_id}/results follows it.",
-    )
+    execution_arn: str = Field(description="Follow it with GET /assets/{asset_id}/results.")
 
 
 class ResultVersion(BaseModel):

@@ -24,12 +24,12 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
 from lambdas.finalize.cost import UnitPrices, estimate_usd
 from lambdas.finalize.results import LabelSummary, ModerationSummary, SegmentSummary, consume
 from lambdas.finalize.settings import FinalizeSettings
 from lambdas.shared.catalog import Catalog
+from lambdas.shared.documents import read_json
 from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import InvalidInput, require_strings, shown
 from lambdas.shared.keys import AssetKeys
@@ -223,14 +223,7 @@ class Storage:
         self._s3: Any = client or boto3.client("s3")
 
     def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
-        try:
-            body = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None
-            raise
-        data = json.loads(body)
-        return data if isinstance(data, dict) else None
+        return read_json(self._s3, bucket, key)
 
     def write_json(self, bucket: str, key: str, document: Mapping[str, Any]) -> str | None:
         """Write ``document``; the new object version's id (the processed bucket is versioned,

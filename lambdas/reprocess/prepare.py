@@ -16,7 +16,6 @@ with ``NotReprocessable`` naming its status and reason.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -28,6 +27,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.reprocess.settings import PrepareSettings
 from lambdas.shared.catalog import Catalog
+from lambdas.shared.documents import read_json
 from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import InvalidInput, require_strings
 
@@ -83,17 +83,6 @@ def _analysed(document: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _read_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return None
-        raise
-    data = json.loads(body)
-    return data if isinstance(data, dict) else None
-
-
 def prepare(
     asset_id: str, *, settings: PrepareSettings, catalog: Catalog, s3: Any
 ) -> dict[str, Any]:
@@ -108,7 +97,7 @@ def prepare(
             + (f" ({reason})" if reason else "")
             + "; only a processed asset can be reprocessed (upload the file again instead)"
         )
-    document = _read_json(s3, settings.processed_bucket, str(record["labels_key"]))
+    document = read_json(s3, settings.processed_bucket, str(record["labels_key"]))
     if document is None:
         raise NotReprocessable(
             f"asset {asset_id}: its labels document {record['labels_key']} is gone from the "

@@ -86,7 +86,7 @@ def start_restore(
 def restore_completed(event: Mapping[str, Any], *, catalog: Catalog, sfn: Any) -> dict[str, int]:
     """Resume every run waiting for the object the event names; anything else is ignored."""
     detail = event.get("detail") if isinstance(event, Mapping) else None
-    if event.get("detail-type") != COMPLETED or not isinstance(detail, Mapping):
+    if not isinstance(detail, Mapping) or event.get("detail-type") != COMPLETED:
         logger.warning("not an S3 restore completion; ignored", extra={"event": str(event)[:500]})
         return {"resumed": 0, "closed": 0}
     bucket = (detail.get("bucket") or {}).get("name")

@@ -53,8 +53,9 @@ PUBLISHED_ATTRIBUTES = (
 
 TTL_ATTRIBUTE = "expires_at"
 RESULT_PREFIX = "RESULT#"
-# A restore from Deep Archive takes up to 48 hours (Bulk); a waiter outlives its longest task.
-RESTORE_WAITER_TTL_S = 5 * 24 * 3600
+# A waiter outlives the longest restore wait configuration allows (reprocess.
+# restore_timeout_hours, at most 7 days), with a day of margin.
+RESTORE_WAITER_TTL_S = 8 * 24 * 3600
 # The asset attribute naming the reprocess run in flight (one at a time per asset).
 REPROCESS_RUN = "reprocess_run"
 

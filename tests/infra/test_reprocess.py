@@ -9,6 +9,7 @@ import pytest
 
 from constructs_lib.props import ConfigError
 from constructs_lib.reprocess import ReprocessConfig
+from tests.conftest import REPROCESS_MACHINE_PREFIX, pipeline_state_machine
 from tests.infra.test_state_machine import _walk
 
 ENVS = ("Dev", "Prod")
@@ -19,12 +20,7 @@ def _resources(synthesized: Any, env: str) -> dict[str, dict[str, Any]]:
 
 
 def _machine(resources: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-    (found,) = [
-        (lid, r)
-        for lid, r in resources.items()
-        if r["Type"] == "AWS::StepFunctions::StateMachine" and lid.startswith("Reprocess")
-    ]
-    return found
+    return pipeline_state_machine(resources, REPROCESS_MACHINE_PREFIX)
 
 
 def _definition(resources: dict[str, dict[str, Any]]) -> dict[str, Any]:

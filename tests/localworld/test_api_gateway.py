@@ -33,6 +33,7 @@ from localworld.api_gateway import (
     Throttle,
     _Bucket,
     check_event,
+    create_invoker,
     match_route,
     translate_response,
 )
@@ -258,28 +259,11 @@ def test_a_caller_without_execute_api_invoke_is_refused_and_the_denial_recorded(
 
 def test_a_grant_scoped_to_one_route_allows_that_route_only(world: World) -> None:
     # Given a user allowed GET on /jobs and /jobs/* only
-    iam = world.client("iam")
-    reader = world.api_user("read-only-device", may_invoke=False)
     arn = (
         f"arn:aws:execute-api:{world.options.region}:{world.options.account}:"
         f"{world.http_api.api_id}/*/GET/jobs"
     )
-    iam.put_user_policy(
-        UserName="read-only-device",
-        PolicyName="ReadJobs",
-        PolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": "execute-api:Invoke",
-                        "Resource": [arn, f"{arn}/*"],
-                    }
-                ],
-            }
-        ),
-    )
+    reader = create_invoker(world.client("iam"), "read-only-device", [arn, f"{arn}/*"])
 
     # Then listing works and creating a job is refused
     assert call(world, reader, "GET", "/jobs")[0] == 200
