@@ -9,6 +9,9 @@ trigger starts the run by itself. The uploader is ``media_upload``'s own client 
 
 The API's multipart threshold is lowered for this module (5 MiB, S3's smallest part size) so a
 6 MiB file goes in two parts, as a file above the deployed 100 MiB would.
+
+Reprocess shares this world: a Deep-Archived upload reprocessed through the API (the restore
+takes a simulated hour, ``localworld.glacier``), one not archived, and an unknown asset.
 """
 
 from __future__ import annotations
@@ -318,8 +321,20 @@ def test_the_device_reprocesses_its_deep_archived_clip_through_the_api(
     assert [r.storage_class for r in world.glacier.restores if r.key == asset["key"]] == [
         "DEEP_ARCHIVE"
     ]
+    assert run.transitions <= 14  # no state polled while S3 restored
     second = world.labels_document(asset["labels_key"])
     assert second["processing"]["run"] == {"name": started_run["run"], "kind": "reprocess"}
+    assert second["processing"]["analysed"] == first["processing"]["analysed"]
+    assert second["renditions"] == first["renditions"]
+    for feature in ("labels", "moderation", "segments"):  # new jobs, not the first run's
+        assert (
+            second["processing"]["analysis"][feature]["job_id"]
+            != first["processing"]["analysis"][feature]["job_id"]
+        ), feature
+    listed = world.client("s3").list_object_versions(
+        Bucket=world.processed_bucket, Prefix=asset["labels_key"]
+    )
+    assert len(listed["Versions"]) == 2
 
     # And the results list both versions, newest first, each link reading its own version
     status, results = call(world, device, "GET", f"/assets/{asset_id}/results")
@@ -331,3 +346,45 @@ def test_the_device_reprocesses_its_deep_archived_clip_through_the_api(
         for v in results["versions"]
     ]
     assert kinds == ["reprocess", "pipeline"]
+
+
+def _reprocess_directly(world: World, asset_id: str, name: str) -> Any:
+    """Start the reprocess workflow as the API does, without its checks."""
+    arn = world.deployments["Pipeline"].outputs["ReprocessStateMachineArn"]
+    started = world.client("stepfunctions").start_execution(
+        stateMachineArn=arn, name=name, input=json.dumps({"asset_id": asset_id})
+    )
+    return world.wait(started["executionArn"], timeout_s=120)
+
+
+def test_a_stored_asset_not_archived_is_analysed_again_without_a_restore(
+    clean_world: World,
+) -> None:
+    world = clean_world
+    body = render(variant(PIXABAY_MP4_240, "quay-standard", 8, 308.0))
+    [answer] = world.deliver_event(world.upload("uploads/quay-standard.mp4", body))
+    first = world.wait(world.execution_arn(answer["payload"]["name"]), timeout_s=120)
+    assert first.status == "SUCCEEDED", first.cause
+    [asset] = [a for a in world.assets() if str(a["source_id"]).startswith("uploads/quay-")]
+    assert world.glacier is not None
+    restores = len(world.glacier.restores)
+
+    run = _reprocess_directly(world, asset["asset_id"], "reprocess-quay-standard")
+
+    assert run.status == "SUCCEEDED", run.cause
+    assert "Restore stored video" not in run.entered()
+    assert len(world.glacier.restores) == restores
+    versions = sorted(
+        (i for i in world.catalog_items(f"ASSET#{asset['asset_id']}") if i["sk"] != "ASSET"),
+        key=lambda i: i["sk"],
+    )
+    assert [v["kind"] for v in versions] == ["pipeline", "reprocess"]
+
+
+def test_a_reprocess_of_an_unknown_asset_fails_with_the_reason(clean_world: World) -> None:
+    run = _reprocess_directly(clean_world, "no-such-asset", "reprocess-unknown")
+
+    assert run.status == "FAILED"
+    assert run.error == "ReprocessFailed"
+    assert "asset no-such-asset is not in the catalog" in str(run.cause)
+    assert "Record reprocess failure" in run.entered()
