@@ -23,6 +23,7 @@ FINALIZE = FunctionSpec(
     settings=FinalizeSettings,
     metrics=(
         "AssetsProcessed",
+        "AssetsReprocessed",
         "VideoMinutesTranscoded",
         "VideoMinutesAnalyzed",
         "LabelsFound",
@@ -141,6 +142,8 @@ class Finalize(Unit):
                 "analysis": path.list_at("$.work.analysis"),
                 "probe": path.object_at("$.probe.technical"),
                 "run": {"name": path.string_at("$$.Execution.Name"), "kind": kind},
+                # A reprocess keeps the sections of the analyses it did not run from here.
+                **({"previous": path.object_at("$.previous")} if kind == "reprocess" else {}),
             },
         )
         retry_transient(

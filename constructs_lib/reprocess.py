@@ -10,6 +10,8 @@ Its own Standard workflow (one execution per reprocess, started by the jobs API'
    polling: a 12-hour Deep Archive restore costs no state transitions).
 3. Reanalyze: the analysis unit's three Rekognition branches, named by the run, so the jobs are
    new ones (not the first run's, which Rekognition would return for the same request token).
+   A branch whose analysis was not asked for (``features``) passes, and Finalize keeps that
+   section of the last labels.json.
 4. Finalize (kind ``reprocess``): the new labels.json (the processed bucket is versioned, so
    every run's document stays) and a result version in the catalog; the asset stays PROCESSED.
 
@@ -28,7 +30,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from constructs_lib.analysis import Analysis
+from constructs_lib.analysis import FEATURES, Analysis
 from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.finalize import Finalize
 from constructs_lib.functions import log_group
@@ -209,9 +211,8 @@ class Reprocess(Unit):
     ) -> sfn.StateMachine:
         path = sfn.JsonPath
         flow = Flow(self, timeouts)
-        prepare = flow.call(
-            "Prepare reprocess", self.prepare, {"asset_id": path.string_at("$.asset_id")}
-        )
+        # The whole execution input: the asset, and which analyses run again (all when absent).
+        prepare = flow.call("Prepare reprocess", self.prepare)
         restore = flow.invoke(
             "Restore stored video",
             self.restore,
@@ -229,8 +230,22 @@ class Reprocess(Unit):
             task_timeout=sfn.Timeout.duration(cdk.Duration.hours(config.restore_timeout_hours)),
         )
         reanalyze = sfn.Parallel(self, "Reanalyze", result_path="$.work.analysis")
-        for branch in analysis.branches(flow, ANALYSED_FROM, run_path="$$.Execution.Name"):
-            reanalyze.branch(branch)
+        for feature, start in zip(
+            FEATURES,
+            analysis.branches(flow, ANALYSED_FROM, run_path="$$.Execution.Name"),
+            strict=True,
+        ):
+            # An analysis not asked for is not run: Finalize keeps the last run's results.
+            keep = sfn.Pass(
+                self,
+                f"Keep {feature}",
+                result=sfn.Result.from_object({"feature": feature, "kept": True}),
+            )
+            reanalyze.branch(
+                sfn.Choice(self, f"Rerun {feature}?")
+                .when(sfn.Condition.boolean_equals(f"$.plan.rerun.{feature}", True), start)
+                .otherwise(keep)
+            )
         finalized = finalize.fragment(flow, kind="reprocess")
 
         record_failure = flow.call(

@@ -631,7 +631,15 @@ class World:
         except Exception:  # best effort while tearing down
             return
         for execution in running.get("executions", []):
-            sfn.stop_execution(executionArn=execution["executionArn"], cause="local world closed")
+            try:
+                sfn.stop_execution(
+                    executionArn=execution["executionArn"], cause="local world closed"
+                )
+            except Exception:  # noqa: S112 -- best effort while tearing down
+                # moto's execution worker sets up its environment on its own thread: stopping
+                # an execution started a moment ago fails inside moto (AttributeError). The
+                # mock is stopped next, which ends it anyway; the rest of the close must run.
+                continue
 
     def _start_schedules(self) -> None:
         """EventBridge's ``rate(...)`` rules with Lambda targets, run on the simulated clock.

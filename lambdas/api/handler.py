@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from http import HTTPStatus
 from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import boto3
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -62,6 +62,7 @@ from lambdas.api.models import (
     CreateJobRequest,
     CreateJobResponse,
     ErrorMessage,
+    Feature,
     JobList,
     JobResult,
     JobStatus,
@@ -92,6 +93,7 @@ from lambdas.shared.jobs import (
     upload_key,
 )
 from lambdas.shared.keys import UnsafeKeyError, safe_file_name
+from lambdas.shared.rekognition import FEATURES
 
 tools = Powertools()
 logger = tools.logger
@@ -961,7 +963,8 @@ def _claim(asset_id: str, run: str) -> None:
     status_code=202,
     summary="Analyse a processed asset again",
     description=(
-        "Runs Rekognition and finalize again on the stored asset (no upload, no transcode). "
+        "Runs Rekognition and finalize again on the stored asset (no upload, no transcode): "
+        "every analysis, or those named in features (the others keep their last results). "
         "When its raw object has tiered to Glacier Flexible Retrieval or Deep Archive the run "
         "restores it first and waits for S3 (hours). Every run's result is kept: "
         "GET /assets/{asset_id}/results."
@@ -985,9 +988,11 @@ def reprocess_asset(
         raise _conflict(f"asset {asset_id} is {status}: wait until the pipeline has processed it")
     run = run_name(asset_id, _now())
     _claim(asset_id, run)
-    execution_input = {"asset_id": asset_id, "requested_by": _caller().owner}
+    execution_input: dict[str, Any] = {"asset_id": asset_id, "requested_by": _caller().owner}
     if request is not None and request.note:
         execution_input["note"] = request.note
+    if request is not None and request.features:
+        execution_input["features"] = request.features
     try:
         started = services.sfn.start_execution(
             stateMachineArn=settings.reprocess_state_machine_arn,
@@ -1032,6 +1037,8 @@ def asset_results(asset_id: str) -> AssetResults:
                 analysed_input=item.get("analysed_input"),
                 label_count=int(item.get("label_count") or 0),
                 moderation_flagged=bool(item.get("moderation_flagged")),
+                # A result recorded before features could be chosen ran all three.
+                features=cast(list[Feature], list(item.get("features") or FEATURES)),
             )
         )
     return AssetResults(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from lambdas.shared.errors import shown
 from lambdas.shared.keys import UnsafeKeyError, check_slug
+from lambdas.shared.rekognition import rerun_features
 
 MAX_FILENAME_LEN = 255
 SHA256_HEX_LEN = 64
@@ -27,6 +28,7 @@ MAX_PARTS_PER_REQUEST = 1_000
 _HEX_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _METADATA_KEY_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 
+Feature = Literal["labels", "moderation", "segments"]
 JobStatus = Literal["WAITING_FOR_UPLOAD", "UPLOADED", "RUNNING", "PROCESSED", "FAILED"]
 
 
@@ -250,6 +252,18 @@ class ReprocessRequest(_Strict):
         max_length=200,
         description="Why the asset is reprocessed (kept with the run's input, for the history).",
     )
+    features: list[Feature] | None = Field(
+        default=None,
+        description=(
+            "The analyses to run again (all three when absent); the others keep the last "
+            "run's results. Segments need labels too: each shot lists the labels seen in it."
+        ),
+    )
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: list[Feature] | None) -> list[Feature] | None:
+        return None if value is None else list(rerun_features(value))  # type: ignore[arg-type]
 
     @field_validator("note")
     @classmethod
@@ -275,6 +289,9 @@ class ResultVersion(BaseModel):
     analysed_input: Literal["source", "proxy"] | None
     label_count: int
     moderation_flagged: bool
+    features: list[Feature] = Field(
+        description="The analyses this run ran; the others were kept from the run before."
+    )
 
 
 class AssetResults(BaseModel):

@@ -57,12 +57,19 @@ class UnitPrices:
             raise ValueError(f"UNIT_PRICES is missing {err.args[0]!r}") from err
 
 
-def estimate_usd(duration_s: float, prices: UnitPrices) -> float:
-    """Analysis + transcode (SD/HD normalized minutes ~ video minutes x renditions) + overhead."""
+def estimate_usd(
+    duration_s: float,
+    prices: UnitPrices,
+    *,
+    features: int = ANALYSIS_FEATURES,
+    transcoded: bool = True,
+) -> float:
+    """Analysis + transcode (SD/HD normalized minutes ~ video minutes x renditions) + overhead.
+    A reprocess analyses ``features`` of the three again and transcodes nothing."""
     minutes = math.ceil(max(duration_s, 0.0) / 60)
-    analysis = minutes * ANALYSIS_FEATURES * prices.rekognition_per_minute_per_feature
+    analysis = minutes * features * prices.rekognition_per_minute_per_feature
     # MP4 proxy + up to four HLS renditions; MediaConvert normalizes HD at 2x SD minutes.
-    transcode = minutes * 5 * 2 * prices.mediaconvert_per_normalized_minute
+    transcode = minutes * 5 * 2 * prices.mediaconvert_per_normalized_minute if transcoded else 0.0
     orchestration = TRANSITIONS_PER_ASSET * prices.stepfunctions_per_transition
     compute = LAMBDA_GB_SECONDS_PER_ASSET * prices.lambda_per_gb_second
     return round(analysis + transcode + orchestration + compute, 6)

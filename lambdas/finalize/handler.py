@@ -29,7 +29,7 @@ from lambdas.finalize.cost import UnitPrices, estimate_usd
 from lambdas.finalize.results import LabelSummary, ModerationSummary, SegmentSummary, consume
 from lambdas.finalize.settings import FinalizeSettings
 from lambdas.shared.catalog import Catalog
-from lambdas.shared.documents import read_json
+from lambdas.shared.documents import read_json_version
 from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import InvalidInput, require_strings, shown
 from lambdas.shared.keys import AssetKeys
@@ -49,7 +49,9 @@ logger, metrics = tools.logger, tools.metrics
 # and ``processing.transcode_job_ids`` (every MediaConvert job of the asset, in order).
 # 2.3: ``processing.run`` (the pipeline's first pass or a reprocess; the catalog keeps every
 # run's version of the document).
-SCHEMA_VERSION = "2.3"
+# 2.4: ``processing.analysis.<feature>.kept_from`` (a reprocess of some analyses keeps the
+# others' sections from the run that produced them).
+SCHEMA_VERSION = "2.4"
 RUN_KINDS = ("pipeline", "reprocess")
 # The probe report's fields that belong in the document (its key and refusal do not).
 TECHNICAL_FIELDS = (
@@ -57,6 +59,9 @@ TECHNICAL_FIELDS = (
     "subtitles", "mediaconvert", "rekognition",
 )  # fmt: skip
 RETURNED_TOP_LABELS = 5
+# The summary's fields that come from label detection (kept as they are when labels are not
+# run again).
+LABEL_SUMMARY_FIELDS = ("label_count", "label_detections", "min_label_confidence", "top_labels")
 # Where ingest records the item's public page: sidecar, catalog record, uploaded object.
 SOURCE_URL_FIELDS = ("source_page_url", "source_url", "uploaded_object")
 # What a credit needs (TASL: title, author, source, license) as the document's attribution;
@@ -73,6 +78,10 @@ PROVENANCE_FIELDS = ("download_url", "checksum", "sha1", "size_bytes", "retrieve
 
 class AttributionMissing(RuntimeError):
     """Neither the attribution sidecar nor the asset record names the license."""
+
+
+class PreviousResultsMissing(RuntimeError):
+    """A reprocess keeps some analyses' results from a labels.json version that is gone."""
 
 
 def _text(mapping: Mapping[str, Any], name: str, where: str) -> str:
@@ -120,6 +129,57 @@ def _run(run: object) -> dict[str, str] | None:
     return {"name": _text(run, "name", "run."), "kind": str(run["kind"])}
 
 
+def _analysis_results(analysis: object) -> tuple[dict[str, str], list[str]]:
+    """Each analysis' job id, and the analyses a reprocess kept (a ``kept`` branch result)."""
+    if not isinstance(analysis, list):
+        raise InvalidInput("analysis: must be the list of the three analysis results")
+    job_ids: dict[str, str] = {}
+    kept: list[str] = []
+    for i, result in enumerate(analysis):
+        if not isinstance(result, Mapping) or result.get("feature") not in FEATURES:
+            raise InvalidInput(
+                f"analysis[{i}].feature: must be one of {list(FEATURES)}, "
+                f"got {result.get('feature') if isinstance(result, Mapping) else result!r}"
+            )
+        if result.get("kept") is True:
+            kept.append(result["feature"])
+        else:
+            job_ids[result["feature"]] = _text(result, "job_id", f"analysis[{i}].")
+    missing = [feature for feature in FEATURES if feature not in job_ids and feature not in kept]
+    if missing:
+        raise InvalidInput(f"analysis: no result for {', '.join(missing)}")
+    return job_ids, kept
+
+
+def _previous(
+    previous: object, kept: list[str], run: dict[str, str] | None
+) -> dict[str, Any] | None:
+    """Where a reprocess keeps the analyses it did not run from (None when all ran)."""
+    if not kept:
+        return None
+    if run is None or run["kind"] != "reprocess":
+        raise InvalidInput(
+            f"analysis: {', '.join(kept)} kept, but only a reprocess keeps results (run: {run})"
+        )
+    if not isinstance(previous, Mapping):
+        raise InvalidInput("previous: must name the labels.json version kept results come from")
+    require_strings(previous, ("labels_key",), "previous.")
+    if "segments" not in kept and "labels" in kept:
+        raise InvalidInput(
+            "analysis: segments ran again but labels were kept; each shot lists the labels "
+            "seen in it, so segments are rerun with labels"
+        )
+    version = previous.get("version_id")
+    return {
+        "labels_key": str(previous["labels_key"]),
+        "version_id": str(version) if version else None,
+        "kept_from": {
+            "run": previous.get("run") if isinstance(previous.get("run"), str) else None,
+            "generated_at": str(previous.get("generated_at") or ""),
+        },
+    }
+
+
 @dataclass(frozen=True)
 class FinalizeRequest:
     asset: dict[str, Any]
@@ -135,6 +195,13 @@ class FinalizeRequest:
     technical: dict[str, Any] | None = None
     # ``{"name": <execution name>, "kind": "pipeline" | "reprocess"}``; None outside a workflow.
     run: dict[str, str] | None = None
+    # The analyses a reprocess did not run again, and the document version they are kept from.
+    kept: tuple[str, ...] = ()
+    previous: dict[str, Any] | None = None
+
+    @property
+    def features_run(self) -> tuple[str, ...]:
+        return tuple(feature for feature in FEATURES if feature in self.job_ids)
 
     @property
     def asset_id(self) -> str:
@@ -155,20 +222,9 @@ class FinalizeRequest:
         outputs = transcode["outputs"]
         for name in ("mp4_key", "hls_manifest_key", "thumbnails_prefix"):
             _text(outputs, name, "transcode.outputs.")
-        analysis = event.get("analysis")
-        if not isinstance(analysis, list):
-            raise InvalidInput("analysis: must be the list of the three analysis results")
-        job_ids: dict[str, str] = {}
-        for i, result in enumerate(analysis):
-            if not isinstance(result, Mapping) or result.get("feature") not in FEATURES:
-                raise InvalidInput(
-                    f"analysis[{i}].feature: must be one of {list(FEATURES)}, "
-                    f"got {result.get('feature') if isinstance(result, Mapping) else result!r}"
-                )
-            job_ids[result["feature"]] = _text(result, "job_id", f"analysis[{i}].")
-        missing = [feature for feature in FEATURES if feature not in job_ids]
-        if missing:
-            raise InvalidInput(f"analysis: no result for {', '.join(missing)}")
+        job_ids, kept = _analysis_results(event.get("analysis"))
+        run = _run(event.get("run"))
+        previous = _previous(event.get("previous"), kept, run)
         transcode_jobs = _transcode_job_ids(transcode)
         probe = event.get("probe")
         if probe is not None and not isinstance(probe, Mapping):
@@ -189,7 +245,9 @@ class FinalizeRequest:
             technical=None
             if probe is None
             else {name: probe.get(name) for name in TECHNICAL_FIELDS if name in probe},
-            run=_run(event.get("run")),
+            run=run,
+            kept=tuple(feature for feature in FEATURES if feature in kept),
+            previous=previous,
         )
 
 
@@ -222,8 +280,10 @@ class Storage:
     def __init__(self, client: BaseClient | None = None) -> None:
         self._s3: Any = client or boto3.client("s3")
 
-    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
-        return read_json(self._s3, bucket, key)
+    def read_json(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> dict[str, Any] | None:
+        return read_json_version(self._s3, bucket, key, version_id)[0]
 
     def write_json(self, bucket: str, key: str, document: Mapping[str, Any]) -> str | None:
         """Write ``document``; the new object version's id (the processed bucket is versioned,
@@ -284,6 +344,103 @@ def rights(
 
 
 @dataclass(frozen=True)
+class Analyses:
+    """What the three analyses contribute to the document: each section either aggregated from
+    this run's Rekognition results or, for an analysis a reprocess did not run again, taken as
+    it was from the document version it keeps (``processing.analysis.<feature>.kept_from``)."""
+
+    segments: SegmentSummary
+    labels: dict[str, Any]  # the summary's label fields
+    moderation: dict[str, Any]  # the summary's moderation section
+    jobs: dict[str, Any]  # processing.analysis
+    labels_video: dict[str, Any] | None
+    moderation_video: dict[str, Any] | None
+
+
+def _kept_document(request: FinalizeRequest, storage: Storage, bucket: str) -> dict[str, Any]:
+    previous = request.previous or {}
+    document = storage.read_json(bucket, previous["labels_key"], previous.get("version_id"))
+    if document is None:
+        raise PreviousResultsMissing(
+            f"asset {request.asset_id}: {', '.join(request.kept)} were to be kept from "
+            f"s3://{bucket}/{previous['labels_key']} (version {previous.get('version_id')}), "
+            "which is gone; reprocess every feature instead"
+        )
+    return document
+
+
+def _analyses(
+    request: FinalizeRequest,
+    *,
+    settings: FinalizeSettings,
+    storage: Storage,
+    rekognition: RekognitionVideo,
+) -> Analyses:
+    kept_document: dict[str, Any] = (
+        _kept_document(request, storage, settings.processed_bucket) if request.kept else {}
+    )
+    kept_summary = kept_document.get("summary") or {}
+    kept_jobs = (kept_document.get("processing") or {}).get("analysis") or {}
+    kept_from = (request.previous or {}).get("kept_from")
+    jobs: dict[str, Any] = {}
+
+    def keep(feature: str) -> None:
+        # Kept twice, a section still names the run that produced it.
+        jobs[feature] = {"kept_from": kept_from} | dict(kept_jobs.get(feature) or {})
+
+    if "segments" in request.job_ids:
+        segments = SegmentSummary()
+        consume(rekognition.pages("segments", request.job_ids["segments"]), segments)
+        jobs["segments"] = {
+            "job_id": request.job_ids["segments"],
+            "model_versions": segments.model_versions,
+        }
+    else:
+        segments = SegmentSummary.from_document(
+            kept_document, with_labels="labels" not in request.job_ids
+        )
+        keep("segments")
+    segments.finish()
+
+    labels_video = moderation_video = None
+    if "labels" in request.job_ids:
+        found = LabelSummary(min_confidence=settings.min_label_confidence, shots=segments)
+        consume(rekognition.pages("labels", request.job_ids["labels"]), found)
+        labels = {
+            "label_count": len(found.labels),
+            "label_detections": found.detections,
+            "min_label_confidence": settings.min_label_confidence,
+            "top_labels": found.top(settings.top_labels),
+        }
+        jobs["labels"] = {"job_id": request.job_ids["labels"], "model_version": found.model_version}
+        labels_video = found.video
+    else:
+        labels = {name: kept_summary[name] for name in LABEL_SUMMARY_FIELDS}
+        keep("labels")
+
+    if "moderation" in request.job_ids:
+        flags = ModerationSummary()
+        consume(rekognition.pages("moderation", request.job_ids["moderation"]), flags)
+        moderation = flags.to_dict()
+        jobs["moderation"] = {
+            "job_id": request.job_ids["moderation"],
+            "model_version": flags.model_version,
+        }
+        moderation_video = flags.video
+    else:
+        moderation = dict(kept_summary["moderation"])
+        keep("moderation")
+    return Analyses(
+        segments=segments,
+        labels=labels,
+        moderation=moderation,
+        jobs={feature: jobs[feature] for feature in FEATURES},
+        labels_video=labels_video,
+        moderation_video=moderation_video,
+    )
+
+
+@dataclass(frozen=True)
 class FinalizeResult:
     output: dict[str, Any]
     document: dict[str, Any]
@@ -321,19 +478,14 @@ def finalize(
             extra={"asset_id": request.asset_id, "sidecar": sidecar_uri},
         )
 
-    segments = SegmentSummary()
-    consume(rekognition.pages("segments", request.job_ids["segments"]), segments)
-    segments.finish()
-    labels = LabelSummary(min_confidence=settings.min_label_confidence, shots=segments)
-    consume(rekognition.pages("labels", request.job_ids["labels"]), labels)
-    moderation = ModerationSummary()
-    consume(rekognition.pages("moderation", request.job_ids["moderation"]), moderation)
+    found = _analyses(request, settings=settings, storage=storage, rekognition=rekognition)
+    segments, labels, moderation = found.segments, found.labels, found.moderation
     thumbnails = storage.list_keys(settings.processed_bucket, request.thumbnails_prefix)
-    video = labels.video or moderation.video or segments.video
+    video = found.labels_video or found.moderation_video or segments.video
     if video is not None and segments.audio:
         video = {**video, "audio": segments.audio}
     duration_s = (video or {}).get("duration_s") or asset.get("duration_s")
-    top = labels.top(settings.top_labels)
+    top = labels["top_labels"]
     generated_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     document: dict[str, Any] = {
@@ -355,13 +507,10 @@ def finalize(
         "video": video,
         "technical": request.technical,
         "summary": {
-            "label_count": len(labels.labels),
-            "label_detections": labels.detections,
-            "min_label_confidence": settings.min_label_confidence,
-            "top_labels": top,
+            **labels,
             "shots": [shot.to_dict() for shot in segments.shots],
             "technical_cues": segments.technical_cues,
-            "moderation": moderation.to_dict(),
+            "moderation": moderation,
         },
         "renditions": {
             "bucket": settings.processed_bucket,
@@ -379,20 +528,7 @@ def finalize(
             "transcode_job_ids": list(request.transcode_job_ids),
             "analysed": request.analysed,
             "run": request.run,
-            "analysis": {
-                "labels": {
-                    "job_id": request.job_ids["labels"],
-                    "model_version": labels.model_version,
-                },
-                "moderation": {
-                    "job_id": request.job_ids["moderation"],
-                    "model_version": moderation.model_version,
-                },
-                "segments": {
-                    "job_id": request.job_ids["segments"],
-                    "model_versions": segments.model_versions,
-                },
-            },
+            "analysis": found.jobs,
         },
     }
     version_id = storage.write_json(settings.processed_bucket, keys.labels, document)
@@ -411,7 +547,7 @@ def finalize(
         "top_labels": names,
         "mp4_key": request.mp4_key,
         "hls_key": request.hls_manifest_key,
-        "moderation_flagged": bool(moderation.flags),
+        "moderation_flagged": moderation["flagged"],
     }
     if duration_s is not None:
         attributes["duration_s"] = Decimal(str(round(float(duration_s), 3)))
@@ -431,8 +567,9 @@ def finalize(
                 "labels_version_id": version_id,
                 "top_labels": names[:RETURNED_TOP_LABELS],
                 "analysed_input": (request.analysed or {}).get("input"),
-                "label_count": len(labels.labels),
-                "moderation_flagged": bool(moderation.flags),
+                "label_count": labels["label_count"],
+                "moderation_flagged": moderation["flagged"],
+                "features": list(request.features_run),
             },
         )
         if request.run["kind"] == "reprocess":
@@ -447,9 +584,9 @@ def finalize(
         },
         document=document,
         duration_s=float(duration_s) if duration_s is not None else None,
-        labels_found=len(labels.labels),
-        label_detections=labels.detections,
-        moderation_flags=len(moderation.flags),
+        labels_found=labels["label_count"],
+        label_detections=labels["label_detections"],
+        moderation_flags=len(moderation["flags"]),
     )
 
 
@@ -460,12 +597,18 @@ def _dependencies() -> tuple[FinalizeSettings, Storage, RekognitionVideo, Catalo
 
 
 def publish_cost(
-    duration_s: float | None, *, campaign: str, prices: UnitPrices | None
+    duration_s: float | None,
+    *,
+    campaign: str,
+    prices: UnitPrices | None,
+    features: int = len(FEATURES),
+    transcoded: bool = True,
 ) -> float | None:
-    """Estimated USD for this asset, overall and per campaign (its own dimension set)."""
+    """Estimated USD for this asset (or this reprocess of it), overall and per campaign (its own
+    dimension set)."""
     if prices is None or duration_s is None:
         return None
-    usd = estimate_usd(duration_s, prices)
+    usd = estimate_usd(duration_s, prices, features=features, transcoded=transcoded)
     metrics.add_metric(name="EstimatedCostUSD", unit=MetricUnit.Count, value=usd)
     add_metric_with_dimensions(
         metrics, name="EstimatedCostUSD", unit=MetricUnit.Count, value=usd, campaign=campaign
@@ -481,13 +624,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request, settings=settings, storage=storage, rekognition=rekognition, catalog=catalog
     )
     metrics.add_metadata(key="asset_id", value=request.asset_id)
-    metrics.add_metric(name="AssetsProcessed", unit=MetricUnit.Count, value=1)
+    # A reprocess is no new asset, and it transcodes nothing.
+    reprocess = request.run is not None and request.run["kind"] == "reprocess"
+    if reprocess:
+        metrics.add_metric(name="AssetsReprocessed", unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name="AssetsProcessed", unit=MetricUnit.Count, value=1)
+    features = len(request.features_run)
     if result.duration_s is not None:
         minutes = result.duration_s / 60
-        metrics.add_metric(name="VideoMinutesTranscoded", unit=MetricUnit.Count, value=minutes)
-        # Rekognition bills each feature per video minute: three analyses, three times.
+        if not reprocess:
+            metrics.add_metric(name="VideoMinutesTranscoded", unit=MetricUnit.Count, value=minutes)
+        # Rekognition bills each feature per video minute: every analysis run, once each.
         metrics.add_metric(
-            name="VideoMinutesAnalyzed", unit=MetricUnit.Count, value=minutes * len(FEATURES)
+            name="VideoMinutesAnalyzed", unit=MetricUnit.Count, value=minutes * features
         )
     metrics.add_metric(name="LabelsFound", unit=MetricUnit.Count, value=result.labels_found)
     metrics.add_metric(name="LabelDetections", unit=MetricUnit.Count, value=result.label_detections)
@@ -496,6 +646,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         result.duration_s,
         campaign=str(request.asset.get("campaign", "unknown")),
         prices=UnitPrices.parse(settings.unit_prices),
+        features=features,
+        transcoded=not reprocess,
     )
     logger.info(
         "asset finalized",

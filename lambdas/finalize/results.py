@@ -128,6 +128,40 @@ class SegmentSummary:
                     }
                 )
 
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any], *, with_labels: bool) -> SegmentSummary:
+        """The shots, cues and model versions a labels.json recorded, for a reprocess that does
+        not run segment detection again. ``with_labels=False`` when labels run again: the new
+        detections are placed into the kept shots instead of the old ones."""
+        summary = cls()
+        recorded = document.get("summary") or {}
+        for shot in recorded.get("shots") or []:
+            summary.shots.append(
+                Shot(
+                    index=int(shot["index"]),
+                    start_ms=int(shot["start_ms"]),
+                    end_ms=int(shot["end_ms"]),
+                    start_timecode=shot.get("start_timecode"),
+                    end_timecode=shot.get("end_timecode"),
+                    confidence=shot.get("confidence"),
+                    labels={
+                        label["name"]: [label["occurrences"], label["max_confidence"]]
+                        for label in shot.get("labels") or []
+                    }
+                    if with_labels
+                    else {},
+                )
+            )
+        summary.technical_cues = [dict(cue) for cue in recorded.get("technical_cues") or []]
+        video = dict(document.get("video") or {})
+        summary.audio = list(video.pop("audio", None) or [])
+        summary.video = video or None
+        processing = (document.get("processing") or {}).get("analysis") or {}
+        summary.model_versions = dict(
+            (processing.get("segments") or {}).get("model_versions") or {}
+        )
+        return summary
+
     def finish(self) -> None:
         """Sort shots by time so labels can be placed with a binary search."""
         self.shots.sort(key=lambda shot: shot.start_ms)

@@ -8,6 +8,10 @@ the pipeline's Finalize reads from it, and says whether the object to analyse is
 (Glacier Flexible Retrieval or Deep Archive: not readable until restored) and, if so, whether a
 restore is already under way or done.
 
+A reprocess may run only some of the analyses (``features``): the state machine skips the
+others' branches, and Finalize takes their sections from the document read here, by the version
+read (``previous``), whatever is written to the key in between.
+
 Only a PROCESSED asset can be reprocessed: a FAILED one has no renditions left (mark-failed
 removes them) and, failing in probe or transcode, would fail again the same way; it is refused
 with ``NotReprocessable`` naming its status and reason.
@@ -27,9 +31,10 @@ from botocore.exceptions import ClientError
 
 from lambdas.reprocess.settings import PrepareSettings
 from lambdas.shared.catalog import Catalog
-from lambdas.shared.documents import read_json
+from lambdas.shared.documents import read_json_version
 from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import InvalidInput, require_strings
+from lambdas.shared.rekognition import FEATURES, rerun_features
 
 tools = Powertools()
 logger = tools.logger
@@ -84,7 +89,12 @@ def _analysed(document: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def prepare(
-    asset_id: str, *, settings: PrepareSettings, catalog: Catalog, s3: Any
+    asset_id: str,
+    *,
+    settings: PrepareSettings,
+    catalog: Catalog,
+    s3: Any,
+    features: tuple[str, ...] = FEATURES,
 ) -> dict[str, Any]:
     record = catalog.get_asset(asset_id)
     if record is None:
@@ -97,7 +107,8 @@ def prepare(
             + (f" ({reason})" if reason else "")
             + "; only a processed asset can be reprocessed (upload the file again instead)"
         )
-    document = read_json(s3, settings.processed_bucket, str(record["labels_key"]))
+    labels_key = str(record["labels_key"])
+    document, version_id = read_json_version(s3, settings.processed_bucket, labels_key)
     if document is None:
         raise NotReprocessable(
             f"asset {asset_id}: its labels document {record['labels_key']} is gone from the "
@@ -119,7 +130,12 @@ def prepare(
     asset = {name: _plain(record[name]) for name in ASSET_FIELDS if record.get(name) is not None}
     logger.info(
         "reprocess prepared",
-        extra={"asset_id": asset_id, "analysed": analysis["input"], "archive": state},
+        extra={
+            "asset_id": asset_id,
+            "analysed": analysis["input"],
+            "archive": state,
+            "features": list(features),
+        },
     )
     return {
         "asset_id": asset_id,
@@ -131,6 +147,14 @@ def prepare(
                 "thumbnails_prefix": thumbnails.get("prefix"),
             },
             "analysis": analysis,
+            "rerun": {feature: feature in features for feature in FEATURES},
+        },
+        # What the analyses that do not run again keep their results from.
+        "previous": {
+            "labels_key": labels_key,
+            "version_id": version_id,
+            "run": ((document.get("processing") or {}).get("run") or {}).get("name"),
+            "generated_at": document.get("generated_at"),
         },
         "work": {
             "transcode_job_ids": list(
@@ -160,5 +184,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if not isinstance(event, Mapping):
         raise InvalidInput("reprocess input must be an object")
     require_strings(event, ("asset_id",))
+    try:
+        features = rerun_features(event.get("features"))
+    except ValueError as err:
+        raise InvalidInput(str(err)) from None
     settings, catalog, s3 = _dependencies()
-    return prepare(str(event["asset_id"]), settings=settings, catalog=catalog, s3=s3)
+    return prepare(
+        str(event["asset_id"]), settings=settings, catalog=catalog, s3=s3, features=features
+    )

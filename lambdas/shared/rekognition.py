@@ -23,6 +23,34 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 FEATURES = ("labels", "moderation", "segments")
 SEGMENT_TYPES = ("TECHNICAL_CUE", "SHOT")
+# Each shot lists the labels seen in it, placed from the label detections by time: new shots
+# cannot carry the labels of a run whose detections are gone, so segments never rerun alone.
+FEATURE_NEEDS = {"segments": ("labels",)}
+
+
+def rerun_features(value: object) -> tuple[str, ...]:
+    """The analyses a reprocess runs again, in ``FEATURES`` order (all when ``value`` is None);
+    ``ValueError`` names what is wrong with any other list (the jobs API answers it as a 400,
+    the reprocess workflow fails its run with it)."""
+    if value is None:
+        return FEATURES
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError(f"features: must be a non-empty list of {list(FEATURES)}, got {value!r}")
+    unknown = [item for item in value if item not in FEATURES]
+    if unknown:
+        raise ValueError(f"features: {unknown!r} not among {list(FEATURES)}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"features: {list(value)!r} names a feature twice")
+    for feature, needs in FEATURE_NEEDS.items():
+        missing = [need for need in needs if feature in value and need not in value]
+        if missing:
+            raise ValueError(
+                f"features: {feature} cannot be rerun without {', '.join(missing)} (each shot "
+                f"lists the labels seen in it); ask for {[*missing, feature]!r}"
+            )
+    return tuple(feature for feature in FEATURES if feature in value)
+
+
 # The largest page every Get* operation accepts; fewer round trips for long videos.
 MAX_PAGE_SIZE = 1000
 

@@ -348,16 +348,16 @@ def test_the_device_reprocesses_its_deep_archived_clip_through_the_api(
     assert kinds == ["reprocess", "pipeline"]
 
 
-def _reprocess_directly(world: World, asset_id: str, name: str) -> Any:
+def _reprocess_directly(world: World, asset_id: str, name: str, **extra: Any) -> Any:
     """Start the reprocess workflow as the API does, without its checks."""
     arn = world.deployments["Pipeline"].outputs["ReprocessStateMachineArn"]
     started = world.client("stepfunctions").start_execution(
-        stateMachineArn=arn, name=name, input=json.dumps({"asset_id": asset_id})
+        stateMachineArn=arn, name=name, input=json.dumps({"asset_id": asset_id, **extra})
     )
     return world.wait(started["executionArn"], timeout_s=120)
 
 
-def test_a_stored_asset_not_archived_is_analysed_again_without_a_restore(
+def test_a_stored_asset_not_archived_is_moderated_again_without_a_restore(
     clean_world: World,
 ) -> None:
     world = clean_world
@@ -369,16 +369,38 @@ def test_a_stored_asset_not_archived_is_analysed_again_without_a_restore(
     assert world.glacier is not None
     restores = len(world.glacier.restores)
 
-    run = _reprocess_directly(world, asset["asset_id"], "reprocess-quay-standard")
+    before = world.labels_document(asset["labels_key"])
+
+    run = _reprocess_directly(
+        world, asset["asset_id"], "reprocess-quay-standard", features=["moderation"]
+    )
 
     assert run.status == "SUCCEEDED", run.cause
-    assert "Restore stored video" not in run.entered()
+    entered = run.entered()
+    assert "Restore stored video" not in entered
     assert len(world.glacier.restores) == restores
+    # Only moderation ran again; labels and shots are the first run's, and say so
+    assert "Analyze moderation (stored)" in entered
+    assert not {"Analyze labels (stored)", "Analyze segments (stored)"} & set(entered)
+    assert {"Keep labels", "Keep segments"} <= set(entered)
+    after = world.labels_document(asset["labels_key"])
+    analysis = after["processing"]["analysis"]
+    for kept in ("labels", "segments"):
+        assert analysis[kept]["job_id"] == before["processing"]["analysis"][kept]["job_id"]
+        assert analysis[kept]["kept_from"]["run"] == before["processing"]["run"]["name"]
+    assert (
+        analysis["moderation"]["job_id"] != before["processing"]["analysis"]["moderation"]["job_id"]
+    )
+    assert after["summary"]["top_labels"] == before["summary"]["top_labels"]
+    assert after["summary"]["shots"] == before["summary"]["shots"]
     versions = sorted(
         (i for i in world.catalog_items(f"ASSET#{asset['asset_id']}") if i["sk"] != "ASSET"),
         key=lambda i: i["sk"],
     )
-    assert [v["kind"] for v in versions] == ["pipeline", "reprocess"]
+    assert [(v["kind"], v.get("features")) for v in versions] == [
+        ("pipeline", ["labels", "moderation", "segments"]),
+        ("reprocess", ["moderation"]),
+    ]
 
 
 def test_a_reprocess_of_an_unknown_asset_fails_with_the_reason(clean_world: World) -> None:

@@ -65,11 +65,19 @@ def test_the_workflow_restores_only_when_archived_then_reanalyses_and_finalizes(
     assert reanalyze["Type"] == "Parallel" and reanalyze["ResultPath"] == "$.work.analysis"
     features = []
     for branch in reanalyze["Branches"]:
-        (task,) = branch["States"].values()
+        # Each analysis runs only when asked for; otherwise Finalize keeps its last results.
+        choice = branch["States"][branch["StartAt"]]
+        assert choice["Type"] == "Choice"
+        [rule] = choice["Choices"]
+        feature = rule["Variable"].removeprefix("$.plan.rerun.")
+        assert rule["BooleanEquals"] is True
+        task, keep = branch["States"][rule["Next"]], branch["States"][choice["Default"]]
         assert task["Resource"].endswith(":lambda:invoke.waitForTaskToken")
         payload = task["Parameters"]["Payload"]
         assert payload["run.$"] == "$$.Execution.Name"  # new jobs, not the first run's
-        features.append(payload["feature"])
+        assert payload["feature"] == feature
+        assert keep == {"Type": "Pass", "Result": {"feature": feature, "kept": True}, "End": True}
+        features.append(feature)
     assert sorted(features) == ["labels", "moderation", "segments"]
     assert reanalyze["Next"] == "Finalize"
 
@@ -78,6 +86,9 @@ def test_the_workflow_restores_only_when_archived_then_reanalyses_and_finalizes(
         "name.$": "$$.Execution.Name",
         "kind": "reprocess",
     }
+    assert finalize["Parameters"]["Payload"]["previous.$"] == "$.previous"
+    # Prepare reads the whole execution input (the asset, and which features run again).
+    assert "Payload.$" in states["Prepare reprocess"]["Parameters"]
     assert finalize["End"] is True
     assert states["Reprocess failed"] == {
         "Type": "Fail",

@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -248,9 +247,6 @@ def api_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(name, value)
     for name in ("URL_EXPIRY_S", "MAX_BODY_BYTES", "ALLOWED_CONTENT_TYPES", "DEFAULT_CAMPAIGN"):
         monkeypatch.delenv(name, raising=False)
-    # lambdas/shared/entry.py silences this at import, which under pytest happens inside the
-    # collection's warning filters and is undone; the jobs API emits no custom metrics.
-    warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
     clear_handler_caches()
     yield
     clear_handler_caches()

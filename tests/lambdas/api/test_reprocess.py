@@ -176,7 +176,14 @@ def test_nobody_else_reprocesses_or_reads_an_asset_and_admins_may(api: Api, mach
     [
         ({"note": "x" * 201}, "note: string should have at most 200 characters"),
         ({"note": "line\nbreak"}, "note: must not contain control characters"),
-        ({"features": ["labels"]}, "features: is not a field of this request"),
+        ({"features": []}, "features: must be a non-empty list"),
+        (
+            {"features": ["faces"]},
+            "features[0]: input should be 'labels', 'moderation' or 'segments'",
+        ),
+        ({"features": ["labels", "labels"]}, "names a feature twice"),
+        ({"features": ["segments"]}, "segments cannot be rerun without labels"),
+        ({"feature": ["labels"]}, "feature: is not a field of this request"),
     ],
 )
 def test_a_bad_reprocess_body_is_named_and_starts_nothing(
@@ -189,6 +196,20 @@ def test_a_bad_reprocess_body_is_named_and_starts_nothing(
     assert answer.status == 400
     assert message in answer.message
     assert machine.list_executions(stateMachineArn=REPROCESS_STATE_MACHINE_ARN)["executions"] == []
+
+
+@pytest.mark.parametrize(
+    ("features", "passed"),
+    [(["moderation"], ["moderation"]), (["segments", "labels"], ["labels", "segments"])],
+)
+def test_the_features_asked_for_are_passed_to_the_run_in_analysis_order(
+    api: Api, machine: Any, features: list[str], passed: list[str]
+):
+    answer = api.call("POST", f"/assets/{_asset()}/reprocess", body={"features": features})
+
+    assert answer.status == 202, answer.body
+    started = machine.describe_execution(executionArn=answer.body["execution_arn"])
+    assert json.loads(started["input"])["features"] == passed
 
 
 def test_malformed_json_is_a_400(api: Api, machine: Any):
@@ -219,6 +240,8 @@ def test_results_list_every_version_newest_first_with_links_to_that_version(
                 "analysed_input": "source",
                 "label_count": 3,
                 "moderation_flagged": False,
+                # A result recorded before features could be chosen names none.
+                **({"features": ["moderation"]} if kind == "reprocess" else {}),
             },
         )
 
@@ -227,6 +250,10 @@ def test_results_list_every_version_newest_first_with_links_to_that_version(
     assert answer.status == 200, answer.body
     assert answer.body["status"] == "PROCESSED" and answer.body["reprocess_run"] is None
     assert [v["run"] for v in answer.body["versions"]] == ["reprocess-2", "upload-1"]
+    assert [v["features"] for v in answer.body["versions"]] == [
+        ["moderation"],
+        ["labels", "moderation", "segments"],
+    ]
     ids = {v["labels_version_id"] for v in catalog.result_versions(asset_id)}
     for version in answer.body["versions"]:
         linked = parse_qs(urlsplit(version["labels_json"]).query)["versionId"][0]

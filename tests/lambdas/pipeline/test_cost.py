@@ -47,3 +47,13 @@ def test_finalize_publishes_the_estimate_per_campaign(capsys):
     assert per_campaign and per_campaign[0]["EstimatedCostUSD"] == [usd]
     dims = per_campaign[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]
     assert sorted(dims) == ["campaign", "service"]
+
+
+def test_a_reprocess_is_billed_for_the_analyses_it_ran_and_no_transcode():
+    prices = UnitPrices(**PRICES)
+    overhead = 13 * 0.000025 + 21 * 0.0000166667
+    one = estimate_usd(600, prices, features=1, transcoded=False)
+    assert one == pytest.approx(10 * 0.10 + overhead, abs=1e-6)
+    assert estimate_usd(600, prices, features=3, transcoded=False) == pytest.approx(
+        3.0 + overhead, abs=1e-6
+    )

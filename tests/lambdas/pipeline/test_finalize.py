@@ -258,7 +258,7 @@ def test_handler_writes_the_labels_document_and_updates_the_catalog(
     }
     # And the document holds the summary people read
     doc = read_labels(buckets)
-    assert doc["schema_version"] == "2.3" and doc["generated_at"].endswith("Z")
+    assert doc["schema_version"] == "2.4" and doc["generated_at"].endswith("Z")
     assert doc["asset"] == {
         "asset_id": processing["asset_id"],
         "source": "wikimedia",
@@ -652,3 +652,196 @@ def test_the_catalog_keeps_what_people_filter_on_from_the_probe(technical, expec
     from lambdas.finalize.handler import source_attributes
 
     assert source_attributes(technical) == expected
+
+
+# -- a reprocess of some analyses -------------------------------------------------------------
+REPROCESS_JOBS = {"labels": "labels-job-0002", "moderation": "moderation-job-0002"}
+
+
+def reprocess_event(asset: dict, rerun: tuple[str, ...], version_id: str | None) -> dict:
+    """What the reprocess workflow sends: a job per analysis run again, ``kept`` for the rest."""
+    event = finalize_event(asset)
+    event["analysis"] = [
+        {"feature": f, "job_id": REPROCESS_JOBS[f], "status": "SUCCEEDED"}
+        if f in rerun
+        else {"feature": f, "kept": True}
+        for f in ("labels", "moderation", "segments")
+    ]
+    event["run"] = {"name": "reprocess-2", "kind": "reprocess"}
+    event["previous"] = {
+        "labels_key": KEYS.labels,
+        "version_id": version_id,
+        "run": "upload-1",
+        "generated_at": "2026-12-01T08:00:00Z",
+    }
+    return event
+
+
+@pytest.fixture
+def first_run(processing, catalog, buckets, deployed_handler) -> tuple[dict, str]:
+    """The pipeline's pass over the asset (all three analyses) in a versioned bucket: its
+    document and that document's version."""
+    buckets.put_bucket_versioning(
+        Bucket=PROCESSED_BUCKET, VersioningConfiguration={"Status": "Enabled"}
+    )
+    invoke, stubber = deployed_handler
+    stub_results(stubber)
+    invoke({**finalize_event(processing), "run": {"name": "upload-1", "kind": "pipeline"}})
+    head = buckets.head_object(Bucket=PROCESSED_BUCKET, Key=KEYS.labels)
+    return read_labels(buckets), head["VersionId"]
+
+
+def run_reprocess(asset: dict, rerun: tuple[str, ...], version_id: str | None, pages: Any, catalog):
+    return finalize(
+        FinalizeRequest.parse(reprocess_event(asset, rerun, version_id)),
+        settings=SETTINGS,
+        storage=Storage(),
+        rekognition=RekognitionVideo(pages),
+        catalog=catalog,
+    )
+
+
+def test_a_moderation_rerun_keeps_labels_and_shots_and_reads_only_moderation(
+    processing, catalog, buckets, first_run
+):
+    before, version = first_run
+    # Someone writes the key in between: the kept sections still come from the version read.
+    buckets.put_object(Bucket=PROCESSED_BUCKET, Key=KEYS.labels, Body=b"{}")
+    # Only moderation pages exist: reading labels or segments would raise AttributeError.
+    pages = PagedRekognition(
+        {
+            "get_content_moderation": (
+                1,
+                lambda i: moderation_page(
+                    [moderation_detection(10_000, "Smoking", 88.0, "", 1)],
+                    job_id=REPROCESS_JOBS["moderation"],
+                ),
+            )
+        }
+    )
+
+    result = run_reprocess(processing, ("moderation",), version, pages, catalog)
+
+    doc = read_labels(buckets)
+    assert [call[0] for call in pages.calls] == ["get_content_moderation"]
+    for kept in ("label_count", "label_detections", "top_labels", "shots", "technical_cues"):
+        assert doc["summary"][kept] == before["summary"][kept], kept
+    assert [f["name"] for f in doc["summary"]["moderation"]["flags"]] == ["Smoking"]
+    assert doc["video"] == before["video"]
+    kept_from = {"run": "upload-1", "generated_at": "2026-12-01T08:00:00Z"}
+    analysis = doc["processing"]["analysis"]
+    assert analysis["labels"] == {
+        **before["processing"]["analysis"]["labels"],
+        "kept_from": kept_from,
+    }
+    assert analysis["segments"]["kept_from"] == kept_from
+    assert analysis["moderation"]["job_id"] == REPROCESS_JOBS["moderation"]
+    assert "kept_from" not in analysis["moderation"]
+    assert result.moderation_flags == 1 and result.labels_found == before["summary"]["label_count"]
+    record = catalog.get_asset(processing["asset_id"])
+    assert record["moderation_flagged"] is True
+    assert list(record["top_labels"]) == [
+        label["name"] for label in before["summary"]["top_labels"]
+    ]
+    newest = catalog.result_versions(processing["asset_id"])[0]
+    assert (newest["run"], newest["features"]) == ("reprocess-2", ["moderation"])
+
+
+def test_a_labels_rerun_places_new_labels_in_the_kept_shots(
+    processing, catalog, buckets, first_run
+):
+    before, version = first_run
+    pages = PagedRekognition(
+        {
+            "get_label_detection": (
+                1,
+                lambda i: label_page(
+                    [
+                        label_detection(31_000, "Ferry", 93.0),
+                        label_detection(65_000, "Ferry", 91.0),
+                    ],
+                    job_id=REPROCESS_JOBS["labels"],
+                ),
+            )
+        }
+    )
+
+    run_reprocess(processing, ("labels",), version, pages, catalog)
+
+    doc = read_labels(buckets)
+    shots = doc["summary"]["shots"]
+    assert [(s["start_ms"], s["end_ms"]) for s in shots] == [
+        (s["start_ms"], s["end_ms"]) for s in before["summary"]["shots"]
+    ]
+    # The old run's labels are gone from the shots; the new ones are where they were seen.
+    assert [[label["name"] for label in shot["labels"]] for shot in shots] == [
+        [],
+        ["Ferry"],
+        ["Ferry"],
+    ]
+    assert [label["name"] for label in doc["summary"]["top_labels"]] == ["Ferry"]
+    assert doc["summary"]["moderation"] == before["summary"]["moderation"]
+    # What the last run indexed and this one does not find any more leaves the index.
+    record = catalog.get_asset(processing["asset_id"])
+    assert list(record["top_labels"]) == ["Ferry"]
+
+
+def test_a_kept_analysis_whose_document_version_is_gone_fails_naming_it(
+    processing, catalog, buckets, first_run
+):
+    _, version = first_run
+    buckets.delete_object(Bucket=PROCESSED_BUCKET, Key=KEYS.labels, VersionId=version)
+    with pytest.raises(
+        finalize_module.PreviousResultsMissing, match="labels, segments were to be kept"
+    ):
+        run_reprocess(processing, ("moderation",), version, PagedRekognition({}), catalog)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda e: e.update(run={"name": "upload-1", "kind": "pipeline"}),
+            "only a reprocess keeps",
+        ),
+        (lambda e: e.pop("previous"), "previous: must name the labels.json version"),
+        (lambda e: e["previous"].pop("labels_key"), "previous.labels_key"),
+        (
+            lambda e: e.update(
+                analysis=[
+                    {"feature": "labels", "kept": True},
+                    {"feature": "moderation", "kept": True},
+                    {"feature": "segments", "job_id": "s-2"},
+                ]
+            ),
+            "segments ran again but labels were kept",
+        ),
+    ],
+)
+def test_a_kept_analysis_needs_a_reprocess_and_its_document(mutate, message):
+    event = reprocess_event(ingested_asset(), ("moderation",), "v1")
+    mutate(event)
+    with pytest.raises(InvalidInput, match=message):
+        FinalizeRequest.parse(event)
+
+
+def test_a_reprocess_counts_as_reprocessed_and_bills_only_what_it_ran(
+    processing, catalog, buckets, first_run, deployed_handler, capsys
+):
+    _, version = first_run
+    capsys.readouterr()
+    invoke, stubber = deployed_handler
+    stubber.add_response(
+        "get_content_moderation",
+        moderation_page([], job_id=REPROCESS_JOBS["moderation"]),
+        {"JobId": REPROCESS_JOBS["moderation"], "MaxResults": 1000, "SortBy": "TIMESTAMP"},
+    )
+
+    invoke(reprocess_event(processing, ("moderation",), version))
+
+    stubber.assert_no_pending_responses()
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    overall = next(e for e in emitted if "AssetsReprocessed" in e)
+    assert "AssetsProcessed" not in overall and "VideoMinutesTranscoded" not in overall
+    # 93.5 s analysed once (moderation), not three times.
+    assert overall["VideoMinutesAnalyzed"] == [pytest.approx(93.5 / 60)]

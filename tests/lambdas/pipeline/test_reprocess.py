@@ -8,6 +8,7 @@ Glacier stand-in, active on moto's S3 for these tests, on a fast simulated clock
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from lambdas.reprocess import failed, prepare, restore
 from lambdas.reprocess.settings import PrepareSettings, RestoreSettings
 from lambdas.shared.catalog import Catalog, CatalogError, ReprocessRunning
+from lambdas.shared.errors import InvalidInput
 from localworld import glacier
 from localworld.clock import SimClock
 from tests.lambdas.pipeline.builders import PROCESSED_BUCKET, RAW_BUCKET, TABLE, aws_client
@@ -29,7 +31,7 @@ MP4_KEY = "video/upload/uploads/20261201_080000/harbour_proxy.mp4"
 
 def _document(analysed: dict[str, Any] | None) -> dict[str, Any]:
     return {
-        "schema_version": "2.3",
+        "schema_version": "2.4",
         "renditions": {
             "bucket": PROCESSED_BUCKET,
             "mp4_key": MP4_KEY,
@@ -122,6 +124,45 @@ def test_prepare_rebuilds_what_finalize_reads_from_the_last_labels_document(
     assert state["work"] == {"transcode_job_ids": ["job-1"]}
     assert state["probe"] == {"technical": {"container": "mp4", "duration_s": 7.0}}
     assert state["restore"]["needed"] is False and state["restore"]["state"] == "available"
+
+
+def test_prepare_says_which_analyses_run_again_and_which_document_version_keeps_the_rest(
+    catalog: Catalog, stored: Callable[..., dict[str, Any]], buckets: Any
+):
+    buckets.put_bucket_versioning(
+        Bucket=PROCESSED_BUCKET, VersioningConfiguration={"Status": "Enabled"}
+    )
+    stored()
+    version = buckets.head_object(Bucket=PROCESSED_BUCKET, Key=LABELS_KEY)["VersionId"]
+    state = prepare.prepare(
+        "upload-harbour",
+        settings=_settings(),
+        catalog=catalog,
+        s3=buckets,
+        features=("labels", "segments"),
+    )
+    assert state["plan"]["rerun"] == {"labels": True, "moderation": False, "segments": True}
+    assert state["previous"] == {
+        "labels_key": LABELS_KEY,
+        "version_id": version,
+        "run": None,
+        "generated_at": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        (["segments", "moderation"], "segments cannot be rerun without labels"),
+        ("labels", "must be a non-empty list"),
+        (["labels", "faces"], "['faces'] not among"),
+    ],
+)
+def test_prepare_refuses_features_that_cannot_run_before_reading_anything(
+    features: Any, message: str, lambda_context: Any
+):
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        prepare.handler({"asset_id": "upload-harbour", "features": features}, lambda_context)
 
 
 def test_prepare_says_a_deep_archived_source_needs_a_restore(
