@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,28 +45,45 @@ TEST_ACCOUNT = "123456789012"
 TEST_REGION = "eu-west-1"
 
 
-@dataclass(frozen=True)
+@dataclass
 class SynthesizedApp:
-    """The synthesized assembly: templates by display path (``Dev/Stateful``) and stacks."""
+    """The synthesized assembly: templates by display path (``Dev/Stateful``), and the stacks.
+
+    ``stacks`` (the construct tree) exists only in the process that synthesized; a worker that
+    read the assembly from disk builds the tree when a test first asks for it (no synth).
+    """
 
     outdir: Path
     templates: dict[str, dict]
-    stacks: dict[str, object]
-    stages: list[Any]
     assembly_dirs: list[Path]
+    _stacks: dict[str, object] | None = None
+
+    @property
+    def stacks(self) -> dict[str, object]:
+        if self._stacks is None:
+            import aws_cdk as cdk
+
+            from app import build_app
+
+            with environment(SYNTH_ENVIRONMENT):
+                _, stages = build_app(cdk.App(context=cdk_context(), outdir=str(self.outdir)))
+            self._stacks = {stack.node.path: stack for stage in stages for stack in stage.stacks}
+        return self._stacks
 
 
-@pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynthesizedApp]:
+# Like a real deploy (and like the CLI, which always knows a region): a concrete account and
+# region, so tokens render as they will in the deployed templates.
+SYNTH_ENVIRONMENT = {"CDK_DEFAULT_ACCOUNT": TEST_ACCOUNT, "CDK_DEFAULT_REGION": TEST_REGION}
+SYNTHESIZED_MARK = "synthesized.json"
+
+
+def _synthesize(outdir: Path) -> SynthesizedApp:
     import aws_cdk as cdk
 
     from app import build_app
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    # Like a real deploy (and like the CLI, which always knows a region): a concrete account
-    # and region, so tokens render as they will in the deployed templates.
     # Bundling is skipped (no pip downloads): asset hashes come from the source.
-    with environment({"CDK_DEFAULT_ACCOUNT": TEST_ACCOUNT, "CDK_DEFAULT_REGION": TEST_REGION}):
+    with environment(SYNTH_ENVIRONMENT):
         app, stages = build_app(cdk.App(context=cdk_context(), outdir=str(outdir)))
     assembly = app.synth()
     templates: dict[str, dict] = {}
@@ -79,7 +96,55 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesize
             artifact = stage_assembly.get_stack_artifact(stack.artifact_id)
             templates[stack.node.path] = artifact.template
             stacks[stack.node.path] = stack
-    yield SynthesizedApp(outdir, templates, stacks, stages, dirs)
+    return SynthesizedApp(outdir, templates, dirs, stacks)
+
+
+def _read_assembly(outdir: Path) -> SynthesizedApp:
+    """What ``_synthesize`` returned in another worker, from the assembly it wrote."""
+    mark = json.loads((outdir / SYNTHESIZED_MARK).read_text())
+    templates = {
+        path: json.loads((outdir / file).read_text()) for path, file in mark["templates"].items()
+    }
+    return SynthesizedApp(outdir, templates, [outdir / d for d in mark["assembly_dirs"]])
+
+
+def _mark(synthesized: SynthesizedApp) -> None:
+    """Say where each template is, last: a worker that finds the mark finds a whole assembly."""
+    outdir, files = synthesized.outdir, {}
+    for directory in synthesized.assembly_dirs:
+        manifest = json.loads((directory / "manifest.json").read_text())
+        for artifact in manifest["artifacts"].values():
+            if artifact["type"] == "aws:cloudformation:stack":
+                template = directory / artifact["properties"]["templateFile"]
+                files[artifact["displayName"]] = str(template.relative_to(outdir))
+    assert set(files) == set(synthesized.templates), (
+        "the assembly on disk is not what was synthesized"
+    )
+    mark = {
+        "templates": files,
+        "assembly_dirs": [str(d.relative_to(outdir)) for d in synthesized.assembly_dirs],
+    }
+    partial = outdir / f"{SYNTHESIZED_MARK}.partial"
+    partial.write_text(json.dumps(mark))
+    partial.replace(outdir / SYNTHESIZED_MARK)
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> SynthesizedApp:
+    """The app, synthesized once per run: under xdist, by the first worker that asks, while the
+    other waits for it and reads the assembly (a synth is 15-25 s of CPU on this machine)."""
+    if worker_id == "master":
+        return _synthesize(tmp_path_factory.mktemp("cdk.out"))
+    from filelock import FileLock
+
+    outdir = tmp_path_factory.getbasetemp().parent / "cdk.out"
+    with FileLock(str(outdir) + ".lock"):
+        if (outdir / SYNTHESIZED_MARK).exists():
+            return _read_assembly(outdir)
+        outdir.mkdir(exist_ok=True)
+        synthesized = _synthesize(outdir)
+        _mark(synthesized)
+        return synthesized
 
 
 # Test folders whose files share a package-scoped world: one unit of work for xdist, so one
