@@ -31,6 +31,7 @@ import itertools
 import json
 import math
 import os
+import re
 import tempfile
 import threading
 from collections import OrderedDict
@@ -68,12 +69,21 @@ ModerationSpec = tuple[str, str, int]
 Container = Literal["mp4", "mov", "webm", "ogg"]
 VideoCodec = Literal["h264", "vp9", "vp8"]
 AudioCodec = Literal["aac", "opus", "vorbis"]
+# What the audio track carries: the continuous tone, the tone in speech-like bursts with silences
+# between them, or digital silence.
+AudioPattern = Literal["tone", "speech", "silence"]
 MediaErrorKind = Literal["empty", "not_media", "no_video", "truncated", "undecodable"]
 
 SAMPLE_RATE = 48_000
 BLACK = "black"
 # Bump when the drawing, the tone or the encoder settings change: it is part of the cache key.
 RENDER_REVISION = 3
+_AUDIO_PATTERNS: tuple[str, ...] = ("tone", "speech", "silence")
+_ISO_639_2 = re.compile(r"[a-z]{3}")
+# ClipSpec's optional audio fields and their defaults: left out of the cache key at the default.
+_OPTIONAL_AUDIO: dict[str, object] = {"audio_pattern": "tone", "audio_language": None}
+SPEECH_LEAD_S = 0.3
+SPEECH_RAMP_S = 0.005
 
 
 @dataclass(frozen=True)
@@ -226,6 +236,12 @@ class ClipSpec:
     scenes: tuple[tuple[str, float], ...]
     tone_hz: float = 440.0
     rotation: int = 0
+    # Optional audio, for transcription (the defaults leave a clip, its bytes and its cache key
+    # as they were): ``speech`` plays the tone only during ``speech_spans_s`` (on 0.4-1.5 s, off
+    # 0.4-1.0 s, deterministic by the clip's name), ``silence`` is digital silence.
+    audio_pattern: AudioPattern = "tone"
+    # The audio stream's ``language`` tag, ISO 639-2 ("por", "eng"); None: untagged.
+    audio_language: str | None = None
 
     def __post_init__(self) -> None:
         videos, audios = _ALLOWED.get(self.container, (frozenset(), frozenset()))
@@ -241,6 +257,12 @@ class ClipSpec:
             raise ValueError(f"{self.name}: rotation is written in MP4/MOV track headers only")
         if not self.scenes:
             raise ValueError(f"{self.name}: a clip needs at least one scene")
+        if self.audio_pattern not in _AUDIO_PATTERNS:
+            raise ValueError(f"{self.name}: audio_pattern must be one of {_AUDIO_PATTERNS}")
+        if (self.audio_pattern != "tone" or self.audio_language) and self.audio_codec is None:
+            raise ValueError(f"{self.name}: an audio pattern or language needs an audio codec")
+        if self.audio_language is not None and not _ISO_639_2.fullmatch(self.audio_language):
+            raise ValueError(f"{self.name}: audio_language must be an ISO 639-2 code ('por')")
         names = [name for name, _ in self.scenes]
         if any(a == b for a, b in itertools.pairwise(names)):
             raise ValueError(f"{self.name}: two adjacent scenes are the same (no cut between them)")
@@ -282,6 +304,16 @@ class ClipSpec:
     def black_spans_s(self) -> tuple[tuple[float, float], ...]:
         """Ground truth: (start s, end s) of each black stretch, the end exclusive."""
         return tuple((start, end) for name, start, end in self.timeline if SCENES[name].is_black)
+
+    @property
+    def speech_spans_s(self) -> tuple[tuple[float, float], ...]:
+        """Ground truth: (start s, end s) of each burst of sound, the end exclusive: the whole
+        clip for the tone, the bursts for ``speech``, none for silence or no audio track."""
+        if self.audio_codec is None or self.audio_pattern == "silence":
+            return ()
+        if self.audio_pattern == "tone":
+            return ((0.0, self.duration_s),)
+        return speech_spans(self.name, self.duration_s)
 
     @property
     def extension(self) -> str:
@@ -390,8 +422,48 @@ def _tone(tone_hz: float, start: int, count: int) -> npt.NDArray[np.float32]:
     return np.stack([left, right]).astype(np.float32)
 
 
-def _audio_frame(tone_hz: float, start: int, count: int) -> av.AudioFrame:
-    frame = av.AudioFrame.from_ndarray(_tone(tone_hz, start, count), format="fltp", layout="stereo")
+def speech_spans(name: str, duration_s: float) -> tuple[tuple[float, float], ...]:
+    """Speech-like bursts for a clip: after ``SPEECH_LEAD_S`` of silence, sound for 0.4-1.5 s,
+    silence for 0.4-1.0 s, and so on, each length from a digest of the name and the burst's
+    number; the last burst ends at least 0.2 s before the end. Edges fall on samples."""
+    spans: list[tuple[float, float]] = []
+    at = SPEECH_LEAD_S
+    for number in itertools.count():
+        digest = hashlib.sha256(f"{name}\x1fspeech\x1f{number}".encode(), usedforsecurity=False)
+        on_byte, off_byte = digest.digest()[:2]
+        end = min(at + 0.4 + 1.1 * on_byte / 255, duration_s - 0.2)
+        if end - at < 0.4:
+            break
+        spans.append(
+            (round(at * SAMPLE_RATE) / SAMPLE_RATE, round(end * SAMPLE_RATE) / SAMPLE_RATE)
+        )
+        at = end + 0.4 + 0.6 * off_byte / 255
+    return tuple(spans)
+
+
+def _audio_gain(spec: ClipSpec, start: int, count: int) -> npt.NDArray[np.float64]:
+    """Per-sample gain of a ``speech`` or ``silence`` clip: 1 inside a burst, 0 outside, with a
+    5 ms raised-cosine ramp inside each burst's edges (no clicks for the encoder to smear)."""
+    gain = np.zeros(count, dtype=np.float64)
+    ramp = round(SPEECH_RAMP_S * SAMPLE_RATE)
+    for begin_s, end_s in spec.speech_spans_s:
+        first, stop = round(begin_s * SAMPLE_RATE), round(end_s * SAMPLE_RATE)
+        index = np.arange(max(first, start), min(stop, start + count))
+        if index.size == 0:
+            continue
+        edge = np.minimum(index - first, stop - 1 - index)
+        shape = np.where(edge < ramp, 0.5 - 0.5 * np.cos(np.pi * edge / ramp), 1.0)
+        gain[index - start] = shape
+    return gain
+
+
+def _audio_frame(
+    tone_hz: float, start: int, count: int, gain: npt.NDArray[np.float64] | None = None
+) -> av.AudioFrame:
+    samples = _tone(tone_hz, start, count)
+    if gain is not None:
+        samples = (samples * gain[None, :]).astype(np.float32)
+    frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
     frame.sample_rate = SAMPLE_RATE
     frame.pts = start
     frame.time_base = Fraction(1, SAMPLE_RATE)
@@ -421,6 +493,8 @@ def _encode(spec: ClipSpec, path: Path) -> None:
             # PyAV's angle is counter-clockwise; phones' "rotate=90" is 90 degrees clockwise.
             video.set_display_rotation(-spec.rotation)
         audio = _add_audio(out, spec.audio_codec) if spec.audio_codec else None
+        if audio is not None and spec.audio_language:
+            audio.metadata["language"] = spec.audio_language
         samples_done = 0
         for index, image in enumerate(_frames(spec)):
             frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
@@ -429,9 +503,11 @@ def _encode(spec: ClipSpec, path: Path) -> None:
             out.mux(video.encode(frame))
             if audio is not None:
                 target = (index + 1) * SAMPLE_RATE // spec.fps
-                out.mux(
-                    audio.encode(_audio_frame(spec.tone_hz, samples_done, target - samples_done))
+                count = target - samples_done
+                gain = (
+                    None if spec.audio_pattern == "tone" else _audio_gain(spec, samples_done, count)
                 )
+                out.mux(audio.encode(_audio_frame(spec.tone_hz, samples_done, count, gain)))
                 samples_done = target
         out.mux(video.encode(None))
         if audio is not None:
@@ -449,8 +525,12 @@ def cache_dir() -> Path:
 def cache_key(spec: ClipSpec) -> str:
     """The spec, the scenes it draws, the PyAV version and the render revision, hashed."""
     scenes = sorted({name for name, _ in spec.scenes})
+    described = dataclasses.asdict(spec)
+    for name, default in _OPTIONAL_AUDIO.items():
+        if described[name] == default:
+            del described[name]  # a clip without the option keeps the key it always had
     payload = {
-        "spec": dataclasses.asdict(spec),
+        "spec": described,
         "scenes": [dataclasses.asdict(SCENES[name]) for name in scenes],
         "av": av.__version__,
         "revision": RENDER_REVISION,
@@ -573,6 +653,30 @@ FIXTURES: tuple[ClipSpec, ...] = (
     PIXABAY_MP4_360,
     PIXABAY_MP4_240,
     UPLOAD_ROTATED,
+)
+# Short clips for transcription (no source serves them; an end-to-end test uploads them): speech-
+# like bursts of tone tagged Portuguese and English, digital silence, and no audio track at all.
+_SPEECH_SCENES: tuple[tuple[str, float], ...] = (("tram", 2.0), ("sea", 2.0))
+SPEECH_PT_MP4 = ClipSpec(
+    "speech-alfama-pt", *_MP4, 426, 240, 25, _SPEECH_SCENES, 247.0,
+    audio_pattern="speech", audio_language="por",
+)  # fmt: skip
+SPEECH_EN_MP4 = ClipSpec(
+    "speech-harbour-en", *_MP4, 426, 240, 25, (("city", 2.0), ("forest", 2.0)), 262.0,
+    audio_pattern="speech", audio_language="eng",
+)  # fmt: skip
+SILENT_MP4 = ClipSpec(
+    "silent-desk", *_MP4, 426, 240, 25, (("desk", 2.0), ("bar", 2.0)), 277.0,
+    audio_pattern="silence",
+)  # fmt: skip
+NO_AUDIO_MP4 = ClipSpec(
+    "mute-forest", "mp4", "h264", None, 426, 240, 25, (("forest", 2.0), ("city", 2.0)), 294.0
+)
+TRANSCRIPTION_FIXTURES: tuple[ClipSpec, ...] = (
+    SPEECH_PT_MP4,
+    SPEECH_EN_MP4,
+    SILENT_MP4,
+    NO_AUDIO_MP4,
 )
 
 

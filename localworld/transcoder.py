@@ -572,6 +572,7 @@ class _H264Sink:
         frame_rate: Fraction,
         audio: _AudioSpec | None,
         segment_s: int | None,
+        language: str | None = None,
     ) -> None:
         self.container = container
         self.frame_rate = frame_rate
@@ -588,6 +589,9 @@ class _H264Sink:
             self.audio = container.add_stream("aac", rate=audio.rate, options=AAC_OPTIONS)
             self.audio.layout = audio.layout
             self.audio.bit_rate = audio.bit_rate
+            if language:
+                # MediaConvert's audio language follows the input's by default.
+                self.audio.metadata["language"] = language
             self.resampler = AudioResampler(
                 format="fltp", layout=audio.layout, rate=audio.rate, frame_size=AAC_FRAME_SAMPLES
             )
@@ -783,6 +787,9 @@ class _Job:
             frame_rate=self.frame_rate,
             audio=output.audio if self.source.audio is not None else None,
             segment_s=segment_s,
+            language=self.source.audio.metadata.get("language")
+            if self.source.audio is not None
+            else None,
         )
         self.h264.append(sink)
         return sink

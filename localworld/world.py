@@ -58,7 +58,7 @@ from urllib.parse import quote_plus
 
 import boto3
 
-from localworld import glacier, iam, interpreter, rekognition, runtime
+from localworld import glacier, iam, interpreter, rekognition, runtime, transcribe
 from localworld.api_gateway import (
     ApiGatewayServer,
     HttpApi,
@@ -397,6 +397,7 @@ class World:
         self.rekognition: RekognitionVideoStandIn | None = None
         self.mediaconvert: MediaConvertStandIn | None = None
         self.glacier: glacier.GlacierStandIn | None = None
+        self.transcribe: transcribe.TranscribeStandIn | None = None
         self.deployer: Deployer | None = None
         self.endpoint_url: str | None = None
         self.scheduled: list[dict[str, Any]] = []
@@ -417,6 +418,7 @@ class World:
         interpreter.install()
         rekognition.install()
         glacier.install()
+        transcribe.install()
         _install_sns_lambda_delivery()
         self._mock = mock_aws(config=cast(Any, MOTO_CONFIG))
         self._mock.start()
@@ -470,6 +472,15 @@ class World:
             interpreter.activate(self.clock, self.mediaconvert)
             rekognition.activate(self.rekognition)
             glacier.activate(self.glacier)
+            # Transcribe's job events go through the deployed rules, as S3's restore events do.
+            self.transcribe = transcribe.TranscribeStandIn(
+                clock=self.clock,
+                account=self.options.account,
+                region=self.options.region,
+                partition=self.resolver.partition,
+                emit=self.deliveries.submit,
+            )
+            transcribe.activate(self.transcribe)
             runtime.set_work_context(self.clock.paused)
             self._start_schedules()
             if self.options.server_port is not None:
@@ -503,6 +514,7 @@ class World:
         runtime.quiesce()  # a scheduled invocation may still be running on a timer's thread
         rekognition.activate(None)
         glacier.activate(None)
+        transcribe.activate(None)
         runtime.set_work_context(None)
         if iam.active() is self.permissions:
             iam.activate(None)
@@ -864,6 +876,8 @@ class World:
             self.mediaconvert.reset_faults()
         if self.rekognition is not None:
             self.rekognition.reset_faults()
+        if self.transcribe is not None:
+            self.transcribe.reset_faults()
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         sfn = self.client("stepfunctions")
