@@ -26,6 +26,7 @@ FINALIZE = FunctionSpec(
         "AssetsReprocessed",
         "VideoMinutesTranscoded",
         "VideoMinutesAnalyzed",
+        "TranscribeMinutes",
         "LabelsFound",
         "LabelDetections",
         "ModerationFlags",
@@ -58,6 +59,7 @@ class Finalize(Unit):
         unit_prices: dict[str, float] | None = None,
         min_label_confidence: int = 70,
         top_labels: int = 15,
+        delivery_base_url: str = "",
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake, catalog = runtime.data_lake, runtime.catalog
@@ -68,6 +70,7 @@ class Finalize(Unit):
                 min_label_confidence=min_label_confidence,
                 top_labels=top_labels,
                 unit_prices=dict(unit_prices or {}),
+                delivery_base_url=delivery_base_url,
             ),
         )
         self.finalize.role.add_to_principal_policy(
@@ -188,6 +191,10 @@ class Finalize(Unit):
     def metric_minutes_analyzed(self) -> cloudwatch.Metric:
         """Rekognition billable minutes (video minutes x 3 features)."""
         return self.metric(self.finalize, "VideoMinutesAnalyzed")
+
+    def metric_minutes_transcribed(self) -> cloudwatch.Metric:
+        """Transcribe billable minutes (the audio of each completed transcription)."""
+        return self.metric(self.finalize, "TranscribeMinutes")
 
     def metric_minutes_transcoded(self) -> cloudwatch.Metric:
         return self.metric(self.finalize, "VideoMinutesTranscoded")

@@ -382,11 +382,12 @@ class PipelineDashboard(Construct):
                 width=8,
             ),
             graph(
-                title="Video minutes (Rekognition billable / transcoded)",
+                title="Video minutes (Rekognition billable / transcoded / transcribed)",
                 left=labelled(
                     **{
                         "Rekognition minutes": finalize.metric_minutes_analyzed(),
                         "transcoded minutes": finalize.metric_minutes_transcoded(),
+                        "Transcribe minutes": finalize.metric_minutes_transcribed(),
                     }
                 ),
                 width=8,

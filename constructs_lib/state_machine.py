@@ -17,6 +17,7 @@ from constructs_lib.notify import Notify
 from constructs_lib.probe import Probe
 from constructs_lib.resolve import Resolve
 from constructs_lib.transcode import Transcode
+from constructs_lib.transcribe import Transcribe
 from constructs_lib.units import Units
 from constructs_lib.workflow import Flow, WorkflowTimeouts
 from lambdas.transcode.names import (
@@ -56,6 +57,7 @@ class PipelineStateMachine(Construct):
         timeouts = timeouts or WorkflowTimeouts()
         flow = Flow(self, timeouts)
         analysis, finalize, notify = units.one(Analysis), units.one(Finalize), units.one(Notify)
+        speech = units.one(Transcribe)
 
         # 1. Resolve input: {} = active campaign and batch sizes; InvalidInput fails at once.
         resolved = units.one(Resolve).fragment(flow)
@@ -78,7 +80,7 @@ class PipelineStateMachine(Construct):
             flow,
             "Transcode and analyze source",
             transcode.job(flow, "Transcode", FULL_JOB),
-            analysis.branches(flow, ANALYSE_SOURCE),
+            [*analysis.branches(flow, ANALYSE_SOURCE), speech.branch(flow, ANALYSE_SOURCE)],
             "States.Array($[0].job_id)",
         )
         proxy = transcode.job(
@@ -90,7 +92,7 @@ class PipelineStateMachine(Construct):
             transcode.job(
                 flow, "Transcode renditions", RENDITIONS_JOB, result_path="$.transcode.renditions"
             ),
-            analysis.branches(flow, ANALYSE_PROXY),
+            [*analysis.branches(flow, ANALYSE_PROXY), speech.branch(flow, ANALYSE_PROXY)],
             "States.Array($[0].proxy_job_id, $[0].renditions.job_id)",
         )
         for state in (plan, proxy, on_source, on_proxy):
@@ -148,6 +150,7 @@ class PipelineStateMachine(Construct):
             comment="Media pipeline: ingest, transcode, analyze, finalize",
         )
         analysis.grant_callbacks(self.state_machine)
+        speech.grant_callbacks(self.state_machine)
 
         policy = self.state_machine.role.node.find_child("DefaultPolicy")
         flow.acknowledge_invoked(self.state_machine)
@@ -163,19 +166,19 @@ class PipelineStateMachine(Construct):
         flow: Flow,
         construct_id: str,
         job: sfn.TaskStateBase,
-        analyses: list[sfn.TaskStateBase],
+        analyses: list[sfn.IChainable],
         job_ids: str,
     ) -> sfn.Parallel:
-        """One Parallel: the MediaConvert job beside the three analyses, one branch each (one
+        """One Parallel: the MediaConvert job beside the four analyses, one branch each (one
         state fewer per asset than a nested Parallel of the analyses). Its result, in
         ``$.work``, is the same on both paths, so one Finalize follows them:
-        ``{"transcode_job_ids": [...], "analysis": [labels, moderation, segments]}``."""
+        ``{"transcode_job_ids": [...], "analysis": [labels, moderation, segments, speech]}``."""
         both = sfn.Parallel(
             self,
             construct_id,
             result_selector={
                 "transcode_job_ids.$": job_ids,
-                "analysis.$": "States.Array($[1], $[2], $[3])",
+                "analysis.$": "States.Array($[1], $[2], $[3], $[4])",
             },
             result_path="$.work",
         )

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import quote
 
 import boto3
 import streamlit as st
@@ -68,6 +69,10 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "processed_bucket": ("PROCESSED_BUCKET", "ProcessedBucketName", "Stateful"),
     "raw_bucket": ("RAW_BUCKET", "RawBucketName", "Stateful"),
     "state_machine_arn": ("STATE_MACHINE_ARN", "StateMachineArn", "Pipeline"),
+    # CloudFront in front of the processed bucket (constructs_lib/delivery.py), when deployed;
+    # a key pair id means signed cookies, which this page cannot set for that domain.
+    "delivery_domain": ("DELIVERY_DOMAIN", "DeliveryDomainName", "Stateful"),
+    "delivery_key_pair_id": ("DELIVERY_KEY_PAIR_ID", "DeliveryKeyPairId", "Stateful"),
 }
 REQUIRED = ("catalog_table", "config_parameter", "processed_bucket")
 ENVIRONMENTS = {"dev": "Dev", "prod": "Prod"}
@@ -252,6 +257,13 @@ class Resources:
     found_in: str = ""
     # A local world (moto) takes any credentials; a fresh laptop has none configured.
     local: bool = False
+    delivery_domain: str | None = None
+    delivery_key_pair_id: str | None = None
+
+    @property
+    def public_delivery(self) -> bool:
+        """Media is served by CloudFront without signed cookies: plain links work."""
+        return bool(self.delivery_domain) and not self.delivery_key_pair_id
 
 
 def _env_snapshot() -> tuple[tuple[str, str], ...]:
@@ -333,6 +345,8 @@ def _named(region: str, found_in: str, values: Mapping[str, str]) -> Resources:
         raw_bucket=values.get("raw_bucket"),
         state_machine_arn=values.get("state_machine_arn"),
         found_in=found_in,
+        delivery_domain=values.get("delivery_domain"),
+        delivery_key_pair_id=values.get("delivery_key_pair_id"),
     )
 
 
@@ -811,6 +825,14 @@ def labels_document(res: Resources, key: str) -> dict[str, Any]:
     return data
 
 
+@st.cache_data(ttl=DOCUMENT_TTL_S, show_spinner=False, max_entries=200)
+@aws_call("reading a clip's captions")
+def captions(res: Resources, key: str) -> str:
+    """A WebVTT file Transcribe wrote (a few kilobytes), for the player's captions track."""
+    body = _client(res, "s3").get_object(Bucket=res.processed_bucket, Key=key)["Body"].read()
+    return str(body.decode("utf-8", "replace"))
+
+
 @dataclass(frozen=True)
 class Rung:
     """One variant of an HLS ladder, as the multivariant playlist announces it."""
@@ -920,6 +942,14 @@ def presigned_url(res: Resources, key: str, bucket: str | None = None) -> str:
             ExpiresIn=URL_EXPIRY_S,
         )
     )
+
+
+def media_url(res: Resources, key: str) -> str:
+    """Where the browser loads a processed object: CloudFront when the deployment serves media
+    publicly through it, else a presigned S3 link (the local world, or signed cookies)."""
+    if res.public_delivery:
+        return f"https://{res.delivery_domain}/{quote(key)}"
+    return presigned_url(res, key)
 
 
 def catalog_changed() -> None:

@@ -7,10 +7,12 @@ missing permission (say on the processed bucket) does not blank the whole page.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -353,7 +355,7 @@ def gallery(res: Resources, processed: list[dict[str, Any]]) -> None:
         with columns[i % GALLERY_COLUMNS], st.container(border=True), section():
             title = title_of(item)
             if item.get("thumbnail_key"):
-                st.image(data.presigned_url(res, item["thumbnail_key"]), caption=title)
+                st.image(data.media_url(res, item["thumbnail_key"]), caption=title)
             else:
                 st.markdown(f"**{title}**")
             labels = item.get("top_labels") or []
@@ -380,7 +382,13 @@ def player(res: Resources, processed: list[dict[str, Any]]) -> None:
     with mp4, section():
         st.markdown("**MP4 proxy**")
         if item.get("mp4_key"):
-            st.video(data.presigned_url(res, item["mp4_key"]))
+            # Captions from Transcribe, when the clip was transcribed.
+            vtt = item.get("speech_vtt_key")
+            subtitles: dict[str, str | Path | bytes | io.BytesIO] | None = None
+            if vtt:
+                language = item.get("speech_language") or "?"
+                subtitles = {f"Speech ({language})": data.captions(res, str(vtt))}
+            st.video(data.media_url(res, item["mp4_key"]), subtitles=subtitles)
             st.caption(f"`{item['mp4_key']}`")
         else:
             st.caption("No MP4 proxy for this clip.")
@@ -395,16 +403,18 @@ def hls_ladder(res: Resources, item: dict[str, Any]) -> None:
         st.caption("No HLS ladder for this clip.")
         return
     ladder = data.hls_ladder(res, key)
-    if not res.local:
+    if not res.local and not res.public_delivery:
         st.info(player_lib.HLS_ON_AWS)
     else:
         script = player_lib.hls_script()
         if script is None:
             st.warning(player_lib.MISSING_HLS_JS)
         else:
-            signed = data.signed_ladder(res, ladder)
+            # Through CloudFront every relative request is served as it is; from a private
+            # bucket each object needs its own presigned link.
+            signed = {} if res.public_delivery else data.signed_ladder(res, ladder)
             st.iframe(
-                player_lib.player_html(data.presigned_url(res, key), signed, script),
+                player_lib.player_html(data.media_url(res, key), signed, script),
                 height="content",
                 alt=player_lib.PLAYER_TITLE,
             )

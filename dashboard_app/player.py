@@ -12,10 +12,10 @@ relative requests are refused unsigned (by S3, and by moto, which checks the buc
 public access block for anonymous reads). The page therefore signs every object of the ladder
 (``data.signed_ladder``: a few playlists and segments per clip) and the player swaps each URL
 hls.js resolves for its signed twin (``xhrSetup``). Against the local world that is all it takes:
-moto's server answers CORS for any origin. On AWS the same requests would also need a CORS rule on
-the processed bucket, and the way to serve a ladder there is CloudFront (signed cookies or an
-origin access control) in front of it, a later change; until then the page shows the MP4 proxy
-there and says why (``HLS_ON_AWS``).
+moto's server answers CORS for any origin. Deployed, the ladder is served by CloudFront
+(``constructs_lib/delivery.py``: origin access control, CORS for players), so plain URLs work
+and nothing is signed; with signed cookies, or without delivery, the page shows the MP4 proxy
+from a presigned link and says why (``HLS_ON_AWS``).
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 HLS_JS = ROOT / "node_modules" / "hls.js" / "dist" / "hls.light.min.js"
 PLAYER_TITLE = "HLS ladder player"
 HLS_ON_AWS = (
-    "The HLS ladder plays only against the local world for now: a player fetches every playlist "
-    "and segment relative to the first one, and a presigned URL signs only one object, so the "
-    "deployed (private) bucket refuses the rest. Serving the ladder needs CloudFront in front of "
-    "the processed bucket (a later change); the MP4 proxy plays from a presigned URL meanwhile."
+    "The HLS ladder plays here only through CloudFront: a player fetches every playlist and "
+    "segment relative to the first one, and a presigned URL signs only one object, so the "
+    "private bucket refuses the rest. This deployment has no public CloudFront delivery "
+    "(`delivery.enabled` off, or signed cookies, which this page cannot set for the "
+    "distribution's domain); the MP4 proxy plays from a presigned URL."
 )
 MISSING_HLS_JS = (
     f"hls.js is not installed ({HLS_JS.relative_to(ROOT)} is missing): run `npm ci` "

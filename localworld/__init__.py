@@ -32,6 +32,11 @@ Test, demo and benchmark infrastructure only; product code (``app.py``, ``stacks
 
 Where a stand-in is not faithful (each module says so in its docstring):
 
+* CloudFront (``deploy``) is recorded, not served: the distribution, its origin access control,
+  policies and key group get ids in CloudFront's formats and a ``*.cloudfront.net`` name so the
+  templates resolve, but nothing answers there (no caching, headers, signed cookies or logs);
+  the world hands out presigned S3 links instead.
+
 * S3 restores (``glacier``) take the tier's upper bound, not a distribution, and cost nothing;
   retrieval quotas are not modelled.
 

@@ -18,6 +18,11 @@ names a skipped resource is left out. ``Custom::S3BucketNotifications`` records 
 send their events to EventBridge (``eventbridge_buckets``): the world emits S3's "Object
 Created" events for objects that arrive in them over HTTP (``localworld.world``).
 
+CloudFront (``constructs_lib/delivery.py``) is recorded, not served: the distribution and its
+parts get ids in CloudFront's formats and a ``*.cloudfront.net`` name, so the processed bucket's
+policy (which names the distribution's ARN) and the stack's outputs resolve; nothing answers at
+that name, and the local world keeps handing out presigned S3 links.
+
 With a ``localworld.iam.Permissions`` the deployer also records what the templates say about
 access: roles with their trust and inline/managed policies, ``AWS::IAM::Policy`` and
 ``AWS::IAM::ManagedPolicy``, bucket, topic, queue and Lambda resource policies, key policies (a
@@ -155,6 +160,8 @@ class Deployer:
             "AWS::ApiGatewayV2::Route": self._api_route,
             "AWS::ApiGatewayV2::Stage": self._api_stage,
             "Custom::S3BucketNotifications": self._bucket_notifications,
+            "AWS::CloudFront::Distribution": self._distribution,
+            **dict.fromkeys(CLOUDFRONT_ID_PREFIXES, self._cloudfront_part),
         }
         if self.permissions is not None:
             creators |= {
@@ -166,6 +173,7 @@ class Deployer:
                 "AWS::Lambda::Permission": self._lambda_permission,
             }
         pending = dict(template.get("Resources", {}))
+        self._kinds = {logical_id: r["Type"] for logical_id, r in pending.items()}
         self._stack = stack
         self._deployment = deployment
         while pending:
@@ -266,6 +274,23 @@ class Deployer:
             f"arn:{r.partition}:{service}:{r.region if region else ''}:"
             f"{r.account if account else ''}:{resource}"
         )
+
+    # -- CloudFront: recorded, not served (the local world keeps presigned links) -----------------
+    def _distribution(self, logical_id: str, props: dict[str, Any]) -> None:
+        """A distribution's id and ``*.cloudfront.net`` name, once what it names exists (its
+        bucket, log bucket, policies, key group); nothing answers at that name locally."""
+        self._resolve(props)
+        distribution_id = _cloudfront_id(self._stack, logical_id, "E")
+        domain = f"d{distribution_id[1:].lower()}.cloudfront.net"
+        self._created(logical_id, distribution_id, Id=distribution_id, DomainName=domain)
+
+    def _cloudfront_part(self, logical_id: str, props: dict[str, Any]) -> None:
+        """An origin access control, cache or response headers policy, public key or key group:
+        an id in CloudFront's format, so the distribution and the bucket policy resolve."""
+        self._resolve(props)
+        kind = self._kinds[logical_id]
+        ref = _cloudfront_id(self._stack, logical_id, CLOUDFRONT_ID_PREFIXES[kind])
+        self._created(logical_id, ref, Id=ref)
 
     # -- Stateful ---------------------------------------------------------------------------------
     def _bucket(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -835,6 +860,25 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     if "AbortIncompleteMultipartUpload" in rule:
         out["AbortIncompleteMultipartUpload"] = rule["AbortIncompleteMultipartUpload"]
     return out
+
+
+# CloudFront resources other than the distribution, and how CloudFront's ids for them begin
+# ("" for the ones whose ids are UUIDs).
+CLOUDFRONT_ID_PREFIXES = {
+    "AWS::CloudFront::OriginAccessControl": "E",
+    "AWS::CloudFront::PublicKey": "K",
+    "AWS::CloudFront::KeyGroup": "",
+    "AWS::CloudFront::CachePolicy": "",
+    "AWS::CloudFront::ResponseHeadersPolicy": "",
+}
+
+
+def _cloudfront_id(stack: str, logical_id: str, prefix: str) -> str:
+    """Deterministic: ``E``/``K`` + 13 upper-case characters, or a UUID-shaped id."""
+    digest = hashlib.sha256(f"{stack}/{logical_id}".encode(), usedforsecurity=False).hexdigest()
+    if prefix:
+        return prefix + digest[:13].upper()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
 
 
 # What the local world does not serve at all, and why: a resource that refers to one of these

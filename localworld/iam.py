@@ -1380,6 +1380,17 @@ class Permissions:
             )
         return checks
 
+    def _checks_transcribe(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
+        """Transcription jobs are authorized by their ARN (``transcription-job/<name>``), and a
+        start that tags its job needs ``transcribe:TagResource`` on it too."""
+        params = _json(request)
+        name = params.get("TranscriptionJobName")
+        arn = self.arn("transcribe", f"transcription-job/{name}") if name else "*"
+        checks = [Check(f"transcribe:{op}", arn, base)]
+        if op == "StartTranscriptionJob" and params.get("Tags"):
+            checks.append(Check("transcribe:TagResource", arn, base))
+        return checks
+
     def _checks_kms(self, op: str, request: Any, _r: str, base: Any) -> list[Check]:
         key_ref = str(_json(request).get("KeyId", ""))
         key = self.key_arn(key_ref) or key_ref or "*"

@@ -14,11 +14,14 @@ from typing import Any
 from constructs_lib.api import ApiConfig
 from constructs_lib.backup import BackupConfig
 from constructs_lib.data_lake import LifecycleDays, RawReplication
+from constructs_lib.delivery import DeliveryConfig
+from constructs_lib.discord import DiscordWebhook
 from constructs_lib.ingest import IngestLimits
 from constructs_lib.macie import MacieConfig
 from constructs_lib.monitoring import SlackChannel
 from constructs_lib.props import EMAIL_RE, require
 from constructs_lib.reprocess import ReprocessConfig
+from constructs_lib.transcribe import TranscribeConfig
 from constructs_lib.trigger import WeeklySchedule
 from constructs_lib.units import EventConcurrency
 from lambdas.finalize.cost import UnitPrices
@@ -84,6 +87,7 @@ class MonitoringConfig:
     lambda_throttles_threshold: int = 1
     anomaly_threshold_usd: int = 10
     slack: SlackChannel | None = None
+    discord: DiscordWebhook | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -122,6 +126,8 @@ class EnvironmentConfig:
     reserved_concurrency: EventConcurrency = field(default_factory=EventConcurrency)
     api: ApiConfig = field(default_factory=ApiConfig)
     reprocess: ReprocessConfig = field(default_factory=ReprocessConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    transcribe: TranscribeConfig = field(default_factory=TranscribeConfig)
     account: str | None = None
     region: str | None = None
 

@@ -7,6 +7,7 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
+from constructs_lib.discord import DiscordAlerts
 from constructs_lib.functions import log_group
 from constructs_lib.keys import ServiceKey
 from constructs_lib.macie import UploadsScan
@@ -92,6 +93,16 @@ class MonitoringStack(cdk.Stack):
         )
         if monitoring.slack is not None:
             SlackAlerts(self, "Slack", watched, monitoring.slack)
+        if monitoring.discord is not None:
+            DiscordAlerts(
+                self,
+                "Discord",
+                alerts=watched.alerts,
+                webhook=monitoring.discord,
+                key=self.key,
+                log_retention_days=config.log_retention_days,
+                deployment=config.deployment_tag,
+            )
         cdk.CfnOutput(
             self,
             "DashboardName",

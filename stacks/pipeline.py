@@ -21,6 +21,7 @@ from constructs_lib.reprocess import Reprocess
 from constructs_lib.resolve import Resolve
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.transcode import Transcode
+from constructs_lib.transcribe import Transcribe
 from constructs_lib.trigger import Triggers
 from constructs_lib.units import UnitRuntime, Units
 from stacks.config import EnvironmentConfig
@@ -82,8 +83,19 @@ class PipelineStack(cdk.Stack):
         self.analysis = Analysis(
             self, "Analysis", runtime=runtime, concurrency=config.reserved_concurrency
         )
+        self.transcribe = Transcribe(
+            self,
+            "Transcribe",
+            runtime=runtime,
+            config=config.transcribe,
+            analysis=self.analysis,
+        )
         self.finalize = Finalize(
-            self, "Finalize", runtime=runtime, unit_prices=asdict(config.prices)
+            self,
+            "Finalize",
+            runtime=runtime,
+            unit_prices=asdict(config.prices),
+            delivery_base_url=stateful.delivery.base_url if stateful.delivery else "",
         )
         # In the Finalize construct's scope, where the summary function has always been (its
         # logical ids, and so its log group, stay the same).
@@ -92,7 +104,7 @@ class PipelineStack(cdk.Stack):
         # draws every unit's functions.
         self.units = Units(
             [self.resolve_input, self.ingest, self.probe, self.transcode, self.analysis,
-             self.finalize, self.notify]
+             self.transcribe, self.finalize, self.notify]
         )  # fmt: skip
         self.workflow = PipelineStateMachine(
             self,

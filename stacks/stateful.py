@@ -12,6 +12,7 @@ from constructs_lib.backup import DataBackups
 from constructs_lib.campaign_config import CampaignConfig, PixabayApiKey
 from constructs_lib.catalog import AssetCatalog
 from constructs_lib.data_lake import DataLake
+from constructs_lib.delivery import Delivery
 from constructs_lib.keys import ServiceKey
 from stacks.config import EnvironmentConfig
 
@@ -57,6 +58,19 @@ class StatefulStack(cdk.Stack):
                 ],
             )
 
+        # CloudFront in front of the processed bucket, here and not in a stack of its own:
+        # the bucket policy and the data key's policy name the distribution.
+        self.delivery: Delivery | None = None
+        if config.delivery.enabled:
+            self.delivery = Delivery(
+                self,
+                "Delivery",
+                bucket=self.data_lake.processed,
+                log_bucket=self.data_lake.access_logs,
+                config=config.delivery,
+            )
+            self._delivery_outputs(self.delivery)
+
         for name, value, description in (
             ("RawBucketName", self.data_lake.raw.bucket_name, "Raw zone bucket"),
             ("ProcessedBucketName", self.data_lake.processed.bucket_name, "Processed zone"),
@@ -64,4 +78,30 @@ class StatefulStack(cdk.Stack):
             ("CampaignParameterName", self.campaign_config.parameter_name, "Campaign config"),
             ("PixabaySecretArn", self.pixabay_key.secret_arn, "Set the Pixabay API key here"),
         ):
+            cdk.CfnOutput(self, name, value=value, description=description)
+
+    def _delivery_outputs(self, delivery: Delivery) -> None:
+        outputs = [
+            ("DeliveryDomainName", delivery.domain_name, "Renditions are served from here"),
+            ("DeliveryDistributionId", delivery.distribution_id, "CloudFront distribution"),
+        ]
+        if delivery.config.domain_name is not None:
+            outputs.append(
+                (
+                    "DeliveryDistributionDomainName",
+                    delivery.distribution.distribution_domain_name,
+                    f"Point {delivery.config.domain_name} here (CNAME or alias record)",
+                )
+            )
+        cookies = delivery.config.signed_cookies
+        if cookies is not None and delivery.public_key_id is not None:
+            outputs += [
+                ("DeliveryKeyPairId", delivery.public_key_id, "CloudFront-Key-Pair-Id cookie"),
+                (
+                    "DeliverySigningKeySecretName",
+                    cookies.private_key_secret_name,
+                    "Secrets Manager secret holding the cookie-signing private key (PEM)",
+                ),
+            ]
+        for name, value, description in outputs:
             cdk.CfnOutput(self, name, value=value, description=description)

@@ -1,11 +1,12 @@
 """Keeps waiting analysis tasks alive, and recovers a completion notice that never arrived.
 
-Runs on a schedule (every few minutes). For each stored task token it reads the Rekognition job
-once: still running -> ``SendTaskHeartbeat``; already finished -> resume the task exactly as the
-SNS callback would (a lost or undeliverable notice would otherwise leave the task waiting until
-its timeout). A task whose heartbeats stop (the sweep itself broken, or the job gone) fails with
-``States.HeartbeatTimeout`` long before the overall analysis timeout. This costs Lambda time, not
-state transitions: the workflow still waits without polling.
+Runs on a schedule (every few minutes). For each stored task token it reads the Rekognition (or,
+for speech, the Transcribe) job once: still running -> ``SendTaskHeartbeat``; already finished ->
+resume the task exactly as the SNS notice or the EventBridge event would (a lost or undeliverable
+one would otherwise leave the task waiting until its timeout). A task whose heartbeats stop (the
+sweep itself broken, or the job gone) fails with ``States.HeartbeatTimeout`` long before the
+overall analysis timeout. This costs Lambda time, not state transitions: the workflow still waits
+without polling.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import functools
 from collections import Counter
 from typing import Any
 
+import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -26,13 +28,49 @@ from lambdas.shared.rekognition import (
     RekognitionVideo,
 )
 from lambdas.shared.settings import CatalogSettings
+from lambdas.shared.transcribe import (
+    SPEECH,
+    Transcribe,
+    TranscribeError,
+    TranscribeRequestRejected,
+    complete_speech,
+)
 
 tools = Powertools()
 logger, metrics = tools.logger, tools.metrics
 
 
+def _speech(
+    catalog: Catalog,
+    transcribe: Transcribe,
+    callbacks: TaskCallbacks,
+    item: dict[str, Any],
+    s3: Any,
+) -> str:
+    """A task waiting on a Transcribe job: its event is delivered best effort."""
+    name = str(item["job_id"])
+    try:
+        job = transcribe.job(name)
+    except TranscribeRequestRejected as err:
+        logger.warning("job unknown to Transcribe", extra={"job": name, "error": str(err)})
+        return "unknown_job"
+    except TranscribeError as err:
+        logger.warning("job status unavailable", extra={"job": name, "error": str(err)})
+        job = None
+    if job is not None and job.finished:
+        return "recovered_" + complete_speech(catalog, callbacks.client, name, job, s3)
+    if send_heartbeat(callbacks, str(item["task_token"])):
+        return "alive"
+    catalog.delete_token(name)
+    return "task_closed"
+
+
 def sweep(
-    catalog: Catalog, rekognition: RekognitionVideo, callbacks: TaskCallbacks
+    catalog: Catalog,
+    rekognition: RekognitionVideo,
+    callbacks: TaskCallbacks,
+    transcribe: Transcribe | None = None,
+    s3: Any = None,
 ) -> dict[str, int]:
     """One pass over every waiting task; returns how many were kept alive, resumed, dropped."""
     counts: Counter[str] = Counter()
@@ -42,6 +80,9 @@ def sweep(
         if not job_id:
             # The start handler stores the token before it starts the job: still starting.
             counts["starting"] += 1
+            continue
+        if feature == SPEECH:
+            counts[_speech(catalog, transcribe or Transcribe(), callbacks, item, s3)] += 1
             continue
         try:
             status, message = rekognition.job_status(feature, str(job_id))
@@ -65,9 +106,9 @@ def sweep(
 
 
 @functools.cache
-def _dependencies() -> tuple[Catalog, RekognitionVideo, TaskCallbacks]:
+def _dependencies() -> tuple[Catalog, RekognitionVideo, TaskCallbacks, Transcribe, Any]:
     catalog = Catalog(CatalogSettings.from_env().catalog_table)
-    return catalog, RekognitionVideo(), TaskCallbacks()
+    return catalog, RekognitionVideo(), TaskCallbacks(), Transcribe(), boto3.client("s3")
 
 
 @tools.entry

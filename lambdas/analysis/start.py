@@ -31,7 +31,13 @@ from lambdas.analysis.jobs import (
 from lambdas.analysis.settings import StartSettings
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.entry import Powertools
-from lambdas.shared.errors import InvalidInput, require_strings, shown
+from lambdas.shared.errors import (
+    InvalidInput,
+    optional_run,
+    require_location,
+    require_strings,
+    shown,
+)
 from lambdas.shared.rekognition import (
     FEATURES,
     RekognitionError,
@@ -60,20 +66,14 @@ class StartRequest:
         require_strings(event, ("task_token", "feature", "asset_id"))
         if event["feature"] not in FEATURES:
             raise InvalidInput(f"feature: {shown(event['feature'])} is not one of {list(FEATURES)}")
-        video = event.get("video")
-        if not isinstance(video, Mapping):
-            raise InvalidInput('video: must be an object such as {"bucket": "...", "key": "..."}')
-        require_strings(video, ("bucket", "key"), "video.")
-        run = event.get("run", "")
-        if not isinstance(run, str):
-            raise InvalidInput(f"run: must be a string naming the reprocess run, got {shown(run)}")
+        bucket, key = require_location(event, "video")
         return cls(
             event["task_token"],
             event["feature"],
             event["asset_id"],
-            video["bucket"],
-            video["key"],
-            run,
+            bucket,
+            key,
+            optional_run(event),
         )
 
 

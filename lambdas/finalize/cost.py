@@ -16,6 +16,8 @@ from lambdas.shared.settings import SettingsError
 
 # Rekognition bills per started minute of video, per feature.
 ANALYSIS_FEATURES = 3
+# Transcribe bills per second of audio, with a minimum of 15 seconds per job.
+TRANSCRIBE_MIN_S = 15.0
 # State transitions per asset, measured by benchmarks/latency.py and orchestration.py on the
 # synthesized workflow: at most 10 inside the Map (probe, plan, the choice of what to analyse,
 # the proxy job when the source is not Rekognition-readable, the Parallel with the remaining job
@@ -39,6 +41,8 @@ class UnitPrices:
     mediaconvert_per_normalized_minute: float = 0.0075
     stepfunctions_per_transition: float = 0.000025
     lambda_per_gb_second: float = 0.0000166667
+    # Batch transcription, tier 1 (billed per second, 15 s at least per job).
+    transcribe_per_minute: float = 0.024
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -63,13 +67,20 @@ def estimate_usd(
     *,
     features: int = ANALYSIS_FEATURES,
     transcoded: bool = True,
+    transcribed_s: float = 0.0,
 ) -> float:
-    """Analysis + transcode (SD/HD normalized minutes ~ video minutes x renditions) + overhead.
-    A reprocess analyses ``features`` of the three again and transcodes nothing."""
+    """Analysis + transcode (SD/HD normalized minutes ~ video minutes x renditions) + speech +
+    overhead. A reprocess analyses ``features`` of the three again and transcodes nothing;
+    ``transcribed_s`` is the audio a completed transcription was billed for."""
     minutes = math.ceil(max(duration_s, 0.0) / 60)
     analysis = minutes * features * prices.rekognition_per_minute_per_feature
     # MP4 proxy + up to four HLS renditions; MediaConvert normalizes HD at 2x SD minutes.
     transcode = minutes * 5 * 2 * prices.mediaconvert_per_normalized_minute if transcoded else 0.0
+    speech = (
+        max(transcribed_s, TRANSCRIBE_MIN_S) / 60 * prices.transcribe_per_minute
+        if transcribed_s > 0
+        else 0.0
+    )
     orchestration = TRANSITIONS_PER_ASSET * prices.stepfunctions_per_transition
     compute = LAMBDA_GB_SECONDS_PER_ASSET * prices.lambda_per_gb_second
-    return round(analysis + transcode + orchestration + compute, 6)
+    return round(analysis + transcode + speech + orchestration + compute, 6)

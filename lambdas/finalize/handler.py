@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
@@ -28,6 +29,7 @@ from botocore.client import BaseClient
 from lambdas.finalize.cost import UnitPrices, estimate_usd
 from lambdas.finalize.results import LabelSummary, ModerationSummary, SegmentSummary, consume
 from lambdas.finalize.settings import FinalizeSettings
+from lambdas.finalize.speech import section as speech_section
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.documents import read_json_version
 from lambdas.shared.entry import Powertools
@@ -35,6 +37,9 @@ from lambdas.shared.errors import InvalidInput, require_strings, shown
 from lambdas.shared.keys import AssetKeys
 from lambdas.shared.metrics import add_metric_with_dimensions
 from lambdas.shared.rekognition import FEATURES, RekognitionVideo
+from lambdas.shared.transcribe import SPEECH
+
+SPEECH_STATUSES = ("COMPLETED", "FAILED", "SKIPPED")
 
 tools = Powertools()
 logger, metrics = tools.logger, tools.metrics
@@ -51,7 +56,10 @@ logger, metrics = tools.logger, tools.metrics
 # run's version of the document).
 # 2.4: ``processing.analysis.<feature>.kept_from`` (a reprocess of some analyses keeps the
 # others' sections from the run that produced them).
-SCHEMA_VERSION = "2.4"
+# 2.5: ``speech`` (Amazon Transcribe: language and its score, a bounded transcript, timed
+# segments, the VTT/SRT keys; or why there is none) and ``delivery`` (CloudFront URLs of the
+# renditions, when the deployment serves them).
+SCHEMA_VERSION = "2.5"
 RUN_KINDS = ("pipeline", "reprocess")
 # The probe report's fields that belong in the document (its key and refusal do not).
 TECHNICAL_FIELDS = (
@@ -129,13 +137,25 @@ def _run(run: object) -> dict[str, str] | None:
     return {"name": _text(run, "name", "run."), "kind": str(run["kind"])}
 
 
-def _analysis_results(analysis: object) -> tuple[dict[str, str], list[str]]:
-    """Each analysis' job id, and the analyses a reprocess kept (a ``kept`` branch result)."""
+def _analysis_results(
+    analysis: object,
+) -> tuple[dict[str, str], list[str], dict[str, Any] | None]:
+    """Each analysis' job id, the analyses a reprocess kept (a ``kept`` branch result), and the
+    speech branch's result (None when the run had no speech branch)."""
     if not isinstance(analysis, list):
-        raise InvalidInput("analysis: must be the list of the three analysis results")
+        raise InvalidInput("analysis: must be the list of the analysis results")
     job_ids: dict[str, str] = {}
     kept: list[str] = []
+    speech: dict[str, Any] | None = None
     for i, result in enumerate(analysis):
+        if isinstance(result, Mapping) and result.get("feature") == SPEECH:
+            if result.get("status") not in SPEECH_STATUSES:
+                raise InvalidInput(
+                    f"analysis[{i}].status: must be one of {list(SPEECH_STATUSES)}, "
+                    f"got {shown(result.get('status'))}"
+                )
+            speech = dict(result)
+            continue
         if not isinstance(result, Mapping) or result.get("feature") not in FEATURES:
             raise InvalidInput(
                 f"analysis[{i}].feature: must be one of {list(FEATURES)}, "
@@ -148,19 +168,20 @@ def _analysis_results(analysis: object) -> tuple[dict[str, str], list[str]]:
     missing = [feature for feature in FEATURES if feature not in job_ids and feature not in kept]
     if missing:
         raise InvalidInput(f"analysis: no result for {', '.join(missing)}")
-    return job_ids, kept
+    return job_ids, kept, speech
 
 
 def _previous(
     previous: object, kept: list[str], run: dict[str, str] | None
 ) -> dict[str, Any] | None:
-    """Where a reprocess keeps the analyses it did not run from (None when all ran)."""
-    if not kept:
-        return None
-    if run is None or run["kind"] != "reprocess":
+    """Where a reprocess keeps the analyses it did not run (and its speech) from."""
+    reprocess = run is not None and run["kind"] == "reprocess"
+    if kept and not reprocess:
         raise InvalidInput(
             f"analysis: {', '.join(kept)} kept, but only a reprocess keeps results (run: {run})"
         )
+    if not reprocess or (previous is None and not kept):
+        return None
     if not isinstance(previous, Mapping):
         raise InvalidInput("previous: must name the labels.json version kept results come from")
     require_strings(previous, ("labels_key",), "previous.")
@@ -198,6 +219,8 @@ class FinalizeRequest:
     # The analyses a reprocess did not run again, and the document version they are kept from.
     kept: tuple[str, ...] = ()
     previous: dict[str, Any] | None = None
+    # The speech branch's result; None when the run had none (a reprocess keeps the last one).
+    speech: dict[str, Any] | None = None
 
     @property
     def features_run(self) -> tuple[str, ...]:
@@ -222,7 +245,7 @@ class FinalizeRequest:
         outputs = transcode["outputs"]
         for name in ("mp4_key", "hls_manifest_key", "thumbnails_prefix"):
             _text(outputs, name, "transcode.outputs.")
-        job_ids, kept = _analysis_results(event.get("analysis"))
+        job_ids, kept, speech = _analysis_results(event.get("analysis"))
         run = _run(event.get("run"))
         previous = _previous(event.get("previous"), kept, run)
         transcode_jobs = _transcode_job_ids(transcode)
@@ -248,6 +271,7 @@ class FinalizeRequest:
             run=run,
             kept=tuple(feature for feature in FEATURES if feature in kept),
             previous=previous,
+            speech=speech,
         )
 
 
@@ -362,7 +386,8 @@ def _kept_document(request: FinalizeRequest, storage: Storage, bucket: str) -> d
     document = storage.read_json(bucket, previous["labels_key"], previous.get("version_id"))
     if document is None:
         raise PreviousResultsMissing(
-            f"asset {request.asset_id}: {', '.join(request.kept)} were to be kept from "
+            f"asset {request.asset_id}: {', '.join(request.kept or ('speech',))} were to be kept "
+            "from "
             f"s3://{bucket}/{previous['labels_key']} (version {previous.get('version_id')}), "
             "which is gone; reprocess every feature instead"
         )
@@ -373,12 +398,9 @@ def _analyses(
     request: FinalizeRequest,
     *,
     settings: FinalizeSettings,
-    storage: Storage,
     rekognition: RekognitionVideo,
+    kept_document: Mapping[str, Any],
 ) -> Analyses:
-    kept_document: dict[str, Any] = (
-        _kept_document(request, storage, settings.processed_bucket) if request.kept else {}
-    )
     kept_summary = kept_document.get("summary") or {}
     kept_jobs = (kept_document.get("processing") or {}).get("analysis") or {}
     kept_from = (request.previous or {}).get("kept_from")
@@ -440,6 +462,53 @@ def _analyses(
     )
 
 
+def _speech(
+    request: FinalizeRequest, storage: Storage, kept_document: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """This run's speech section, or (a reprocess, which does not transcribe) the last one."""
+    result = request.speech
+    if result is None:
+        kept = kept_document.get("speech")
+        if not isinstance(kept, Mapping):
+            return None
+        kept_from = (request.previous or {}).get("kept_from")
+        return {"kept_from": kept_from} | dict(kept)
+    transcript = None
+    location = result.get("transcript")
+    if result.get("status") == "COMPLETED" and isinstance(location, Mapping):
+        transcript = storage.read_json(str(location["bucket"]), str(location["key"]))
+        if transcript is None:
+            return {
+                "status": "FAILED",
+                "reason": f"the transcript s3://{location['bucket']}/{location['key']} that "
+                "Transcribe reported is missing",
+                "job_name": result.get("job_name"),
+            }
+    return speech_section(result, transcript)
+
+
+def _delivery(
+    base_url: str,
+    request: FinalizeRequest,
+    thumbnails: list[str],
+    speech: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """Where players load the renditions from when CloudFront serves them (keys as paths)."""
+    if not base_url:
+        return None
+
+    def url(key: object) -> str | None:
+        return f"{base_url}/{quote(str(key))}" if key else None
+
+    return {
+        "base_url": base_url,
+        "mp4_url": url(request.mp4_key),
+        "hls_url": url(request.hls_manifest_key),
+        "poster_url": url(_poster(thumbnails)),
+        "vtt_url": url((speech or {}).get("vtt_key")),
+    }
+
+
 @dataclass(frozen=True)
 class FinalizeResult:
     output: dict[str, Any]
@@ -478,7 +547,17 @@ def finalize(
             extra={"asset_id": request.asset_id, "sidecar": sidecar_uri},
         )
 
-    found = _analyses(request, settings=settings, storage=storage, rekognition=rekognition)
+    # What a reprocess keeps (analyses not run again, and its speech) comes from the document
+    # version Prepare read.
+    kept_document = (
+        _kept_document(request, storage, settings.processed_bucket)
+        if request.kept or (request.speech is None and request.previous)
+        else {}
+    )
+    found = _analyses(
+        request, settings=settings, rekognition=rekognition, kept_document=kept_document
+    )
+    speech = _speech(request, storage, kept_document)
     segments, labels, moderation = found.segments, found.labels, found.moderation
     thumbnails = storage.list_keys(settings.processed_bucket, request.thumbnails_prefix)
     video = found.labels_video or found.moderation_video or segments.video
@@ -506,12 +585,14 @@ def finalize(
         "attribution": credit["attribution"],
         "video": video,
         "technical": request.technical,
+        "speech": speech,
         "summary": {
             **labels,
             "shots": [shot.to_dict() for shot in segments.shots],
             "technical_cues": segments.technical_cues,
             "moderation": moderation,
         },
+        "delivery": _delivery(settings.delivery_base_url, request, thumbnails, speech),
         "renditions": {
             "bucket": settings.processed_bucket,
             "mp4_key": request.mp4_key,
@@ -552,6 +633,11 @@ def finalize(
     if duration_s is not None:
         attributes["duration_s"] = Decimal(str(round(float(duration_s), 3)))
     attributes |= source_attributes(request.technical)
+    if speech and speech.get("status") == "COMPLETED" and speech.get("language_code"):
+        attributes["speech_language"] = str(speech["language_code"])
+        if speech.get("vtt_key"):
+            # The dashboard's player shows these captions.
+            attributes["speech_vtt_key"] = str(speech["vtt_key"])
     if document["thumbnails"]["poster_key"]:
         attributes["thumbnail_key"] = document["thumbnails"]["poster_key"]
     catalog.set_status(request.asset_id, "PROCESSED", attributes=attributes)
@@ -603,12 +689,15 @@ def publish_cost(
     prices: UnitPrices | None,
     features: int = len(FEATURES),
     transcoded: bool = True,
+    transcribed_s: float = 0.0,
 ) -> float | None:
     """Estimated USD for this asset (or this reprocess of it), overall and per campaign (its own
     dimension set)."""
     if prices is None or duration_s is None:
         return None
-    usd = estimate_usd(duration_s, prices, features=features, transcoded=transcoded)
+    usd = estimate_usd(
+        duration_s, prices, features=features, transcoded=transcoded, transcribed_s=transcribed_s
+    )
     metrics.add_metric(name="EstimatedCostUSD", unit=MetricUnit.Count, value=usd)
     add_metric_with_dimensions(
         metrics, name="EstimatedCostUSD", unit=MetricUnit.Count, value=usd, campaign=campaign
@@ -631,6 +720,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     else:
         metrics.add_metric(name="AssetsProcessed", unit=MetricUnit.Count, value=1)
     features = len(request.features_run)
+    # A completed transcription of this run is billed for the clip's audio (a kept one is not).
+    speech = result.document.get("speech") or {}
+    transcribed_s = (
+        float(result.duration_s or 0)
+        if speech.get("status") == "COMPLETED" and "kept_from" not in speech
+        else 0.0
+    )
     if result.duration_s is not None:
         minutes = result.duration_s / 60
         if not reprocess:
@@ -639,6 +735,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(
             name="VideoMinutesAnalyzed", unit=MetricUnit.Count, value=minutes * features
         )
+        if transcribed_s:
+            metrics.add_metric(
+                name="TranscribeMinutes", unit=MetricUnit.Count, value=transcribed_s / 60
+            )
     metrics.add_metric(name="LabelsFound", unit=MetricUnit.Count, value=result.labels_found)
     metrics.add_metric(name="LabelDetections", unit=MetricUnit.Count, value=result.label_detections)
     metrics.add_metric(name="ModerationFlags", unit=MetricUnit.Count, value=result.moderation_flags)
@@ -648,6 +748,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         prices=UnitPrices.parse(settings.unit_prices),
         features=features,
         transcoded=not reprocess,
+        transcribed_s=transcribed_s,
     )
     logger.info(
         "asset finalized",

@@ -20,6 +20,9 @@ class FinalizeSettings(CatalogSettings):
     top_labels: int = setting(default=DEFAULT_TOP_LABELS, check=at_least(1))
     # Unit prices (``stacks/config.py``) for the per-asset cost estimate; empty: no estimate.
     unit_prices: dict[str, Any] = field(default_factory=dict)
+    # ``https://<CloudFront domain>`` when the deployment serves media through CloudFront
+    # (``constructs_lib/delivery.py``); empty: labels.json has no delivery URLs.
+    delivery_base_url: str = setting(default="")
 
 
 @dataclass(frozen=True)

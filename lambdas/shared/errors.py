@@ -45,6 +45,23 @@ def require_strings(data: Mapping[str, object], names: Iterable[str], where: str
             raise InvalidInput(f"{where}{name}: must be a non-empty string, got {shown(value)}")
 
 
+def require_location(data: Mapping[str, object], name: str) -> tuple[str, str]:
+    """``data[name]`` as an S3 ``(bucket, key)``, or ``InvalidInput`` naming what is wrong."""
+    value = data.get(name)
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f'{name}: must be an object such as {{"bucket": "...", "key": "..."}}')
+    require_strings(value, ("bucket", "key"), f"{name}.")
+    return str(value["bucket"]), str(value["key"])
+
+
+def optional_run(data: Mapping[str, object]) -> str:
+    """The reprocess run a job belongs to ("" outside a reprocess): its jobs are new ones."""
+    run = data.get("run", "")
+    if not isinstance(run, str):
+        raise InvalidInput(f"run: must be a string naming the reprocess run, got {shown(run)}")
+    return run
+
+
 class SourceUnavailable(RuntimeError):
     """A media source stayed down after retries; the message names the source."""
 

@@ -111,6 +111,11 @@ class AssetKeys:
     def thumbnails_prefix(self) -> str:
         return f"{self.renditions_prefix}thumbnails/"
 
+    @property
+    def speech_prefix(self) -> str:
+        """Transcribe's output (transcript JSON, VTT and SRT), named after its job."""
+        return f"{self.renditions_prefix}speech/"
+
 
 def raw_key(source: str, campaign: str, at: datetime, file_name: str) -> str:
     """Key of an ingested file in the raw zone."""

@@ -113,6 +113,10 @@ def test_page_shows_what_the_pipeline_wrote(pipeline, world_file, app):
     (video,) = at.get("video")
     assert key_of(video.proto.url) == newest["mp4_key"]
     assert newest["mp4_key"].endswith("/mp4/proxy.mp4")
+    # ... with the captions Transcribe wrote for it
+    assert newest["speech_vtt_key"].endswith(".vtt")
+    [track] = video.proto.subtitles
+    assert track.label == f"Speech ({newest['speech_language']})" and track.url
     (frame,) = at.get("iframe")
     page = frame.proto.srcdoc
     assert frame.proto.alt == player.PLAYER_TITLE
@@ -492,6 +496,28 @@ def test_explicit_variables_are_used_and_hls_waits_for_cloudfront(
     assert not at.get("iframe")
     assert any(i.value == player.HLS_ON_AWS for i in at.info)
     assert "CloudFront" in player.HLS_ON_AWS
+
+
+def test_a_deployment_with_cloudfront_plays_the_ladder_from_the_distribution(
+    pipeline, world_file, app, clean_env
+):
+    # Given a deployment whose Stateful stack names its CloudFront distribution
+    explicit(pipeline, clean_env)
+    clean_env.setenv("MEDIA_PIPELINE_DELIVERY_DOMAIN", "d111111abcdef8.cloudfront.net")
+
+    at = app()
+
+    # Then the proxy, the posters and the HLS ladder load from it, unsigned
+    assert not errors(at)
+    newest = pipeline.assets("travel", "PROCESSED")[0]
+    base = "https://d111111abcdef8.cloudfront.net/"
+    (video,) = at.get("video")
+    assert video.proto.url == base + newest["mp4_key"]
+    assert all(img.value[0].startswith(base) for img in at.image)
+    (frame,) = at.get("iframe")
+    assert f'"{base}{newest["hls_key"]}"' in frame.proto.srcdoc
+    assert "X-Amz-Signature" not in frame.proto.srcdoc
+    assert not any(i.value == player.HLS_ON_AWS for i in at.info)
 
 
 def test_stack_not_found_is_a_clear_message(pipeline, app, clean_env):

@@ -90,7 +90,12 @@ def call(world: World, user: dict[str, str], method: str, path: str) -> tuple[in
 
 def arrivals(world: World, key: str) -> list[dict[str, Any]]:
     """The deliveries of S3's "Object Created" events for ``key`` (after they all ran)."""
-    return [d for d in world.drain_events() if d["event"]["detail"]["object"]["key"] == key]
+    return [
+        d
+        for d in world.drain_events()
+        if d["event"]["detail-type"] == "Object Created"
+        and d["event"]["detail"]["object"]["key"] == key
+    ]
 
 
 def padded_mp4(body: bytes, size: int) -> bytes:
@@ -239,7 +244,10 @@ def test_a_checksum_mismatch_is_refused_by_s3_and_leaves_nothing_behind(
     uploads = world.client("s3").list_multipart_uploads(Bucket=world.raw_bucket, Prefix=prefix)
     assert not uploads.get("Uploads")
     assert not [
-        d for d in world.drain_events() if d["event"]["detail"]["object"]["key"].startswith(prefix)
+        d
+        for d in world.drain_events()
+        if d["event"]["detail-type"] == "Object Created"
+        and d["event"]["detail"]["object"]["key"].startswith(prefix)
     ]
     assert {e["name"] for e in world.executions()} == before
     assert len(world.assets()) == assets_before

@@ -129,8 +129,15 @@ def test_an_analysis_failing_while_its_transcode_runs_cancels_the_job(clean_worl
         world.clock.sleep(SYNC_POLL_S)
     assert job.body["Status"] == "CANCELED", job.body["Status"]
     assert job.body["Id"] in world.mediaconvert.canceled
-    # so MediaConvert wrote nothing for it, not even once its modelled end has passed
+    # so MediaConvert wrote nothing for it, not even once its modelled end has passed; and the
+    # transcription, which cannot be cancelled, had its files removed when it ended
     world.clock.sleep(3600.0)
+    world.drain_events()
     assert job.body["Status"] == "CANCELED"
-    stored, _deleted = _versions(world, AssetKeys(asset["key"]).renditions_prefix)
-    assert stored == set()
+    keys = AssetKeys(asset["key"])
+    stored, deleted = _versions(world, keys.renditions_prefix)
+    speech = {key for key in stored if key.startswith(keys.speech_prefix)}
+    assert stored - speech == set()
+    # (deleted as the cleanup deletes: a delete marker, recoverable until Housekeeping expires it)
+    assert {key.rsplit(".", 1)[-1] for key in speech} == {"json", "vtt", "srt"}
+    assert deleted == speech

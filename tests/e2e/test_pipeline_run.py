@@ -9,9 +9,17 @@ with the real request and response shapes (see ``localworld``).
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 
 from localworld import World
-from localworld.media import PIXABAY_MP4_240, render
+from localworld.media import (
+    NO_AUDIO_MP4,
+    PIXABAY_MP4_240,
+    SILENT_MP4,
+    SPEECH_EN_MP4,
+    SPEECH_PT_MP4,
+    render,
+)
 from localworld.mediaconvert import JobFailure
 from localworld.sources import variant
 from localworld.template import Resolver
@@ -223,3 +231,66 @@ def test_an_upload_run_ingests_exactly_the_object_version_its_event_names(
     raw = world.client("s3").get_object(Bucket=world.raw_bucket, Key=asset["key"])["Body"].read()
     assert raw == first_version
     assert asset["status"] == "PROCESSED", asset.get("failure_reason")
+
+
+def test_speech_is_transcribed_where_there_is_audio_and_explained_where_not(
+    clean_world: World,
+) -> None:
+    world = clean_world
+    assert world.transcribe is not None
+    # Given five uploads: English speech, Portuguese speech (pt-PT is not configured: the
+    # closest configured language is identified, with a low score), digital silence, no audio
+    # track, and English speech whose transcription fails
+    clips = {
+        "harbour-en": SPEECH_EN_MP4,
+        "alfama-pt": SPEECH_PT_MP4,
+        "desk-silent": SILENT_MP4,
+        "forest-mute": NO_AUDIO_MP4,
+        "failing-speech": SPEECH_EN_MP4,
+    }
+    world.transcribe.fail_jobs["failing-speech"] = "Failed to parse audio file."
+    runs = []
+    for name, spec in clips.items():
+        [answer] = world.deliver_event(world.upload(f"uploads/{name}.mp4", render(spec)))
+        runs.append(world.execution_arn(answer["payload"]["name"]))
+
+    # When their runs end
+    for arn in runs:
+        run = world.wait(arn, timeout_s=120)
+        assert run.status == "SUCCEEDED", run.cause
+
+    # Then every asset landed (a failed transcription does not fail the asset) ...
+    speech = {}
+    for asset in world.assets():
+        stem = PurePosixPath(str(asset["key"])).stem
+        if stem in clips:
+            assert asset["status"] == "PROCESSED", asset.get("failure_reason")
+            speech[stem] = (asset, world.labels_document(asset["labels_key"])["speech"])
+    assert sorted(speech) == sorted(clips)
+
+    # ... English speech with a confident language, timed segments and real subtitle files
+    asset, english = speech["harbour-en"]
+    assert (english["status"], english["language_code"]) == ("COMPLETED", "en-US")
+    assert english["language_uncertain"] is False and english["word_count"] > 0
+    spans = SPEECH_EN_MP4.speech_spans_s
+    for segment in english["segments"]:
+        assert any(start - 0.05 <= segment["start_s"] <= end for start, end in spans), segment
+    vtt = world.client("s3").get_object(Bucket=world.processed_bucket, Key=english["vtt_key"])
+    assert vtt["Body"].read().decode().startswith("WEBVTT")
+    assert english["srt_key"] in world.keys(world.processed_bucket)
+    assert asset["speech_language"] == "en-US"
+    # ... Portuguese identified as the configured pt-BR, marked uncertain
+    _, portuguese = speech["alfama-pt"]
+    assert (portuguese["language_code"], portuguese["language_uncertain"]) == ("pt-BR", True)
+    # ... silence: an empty transcript, not an error, and no subtitle files to point at
+    _, silent = speech["desk-silent"]
+    assert (silent["status"], silent["transcript"], silent["segments"]) == ("COMPLETED", "", [])
+    assert silent["vtt_key"] is None
+    # ... no audio track: skipped with the reason, no job started
+    _, mute = speech["forest-mute"]
+    assert mute == {"status": "SKIPPED", "reason": "the clip has no audio stream", "job_name": None}
+    # ... and the failed job's reason recorded
+    _, failed = speech["failing-speech"]
+    assert (failed["status"], failed["reason"]) == ("FAILED", "Failed to parse audio file.")
+    started = {record.key for record in world.transcribe.job_records()}
+    assert not any("forest-mute" in key for key in started)

@@ -102,9 +102,9 @@ def test_alarm_thresholds_follow_config(synthesized, env):
     template = Template.from_json(_monitoring(synthesized, env.capitalize()))
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
-    # one per function of every unit (resolve, ingest, probe, plan, 3 analysis, finalize,
-    # mark-failed, summary, upload starter, 4 reprocess, jobs API)
-    assert len(errors) == 16
+    # one per function of every unit (resolve, ingest, probe, plan, 3 analysis, 2 transcribe,
+    # finalize, mark-failed, summary, upload starter, 4 reprocess, jobs API)
+    assert len(errors) == 18
     assert {a["Properties"]["Threshold"] for a in errors} == {
         config.monitoring.lambda_errors_threshold
     }
@@ -122,8 +122,9 @@ def test_alarm_thresholds_follow_config(synthesized, env):
         for a in alarms.values()
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
-    # trigger deliveries, Rekognition notices, restore completions, the alerts' own
-    assert len(queues) == 4
+    # trigger deliveries, Rekognition notices, Transcribe events, restore completions, the
+    # alerts' own
+    assert len(queues) == 5
 
 
 def _rule(template: dict, source: str) -> dict:

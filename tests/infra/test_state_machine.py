@@ -114,19 +114,23 @@ def test_analysis_waits_by_callback_with_a_timeout_and_limit_retry(definition):
         for n, s, _ in _walk(definition["States"])
         if s["Type"] == "Task" and s["Resource"].endswith("waitForTaskToken")
     ]
-    assert sorted(n.rsplit("/", 1)[-1] for n, _ in callbacks) == [
-        f"Analyze {feature} ({on})"
-        for feature in ("labels", "moderation", "segments")
-        for on in ("proxy", "source")
-    ]
+    assert sorted(n.rsplit("/", 1)[-1] for n, _ in callbacks) == sorted(
+        [
+            f"Analyze {feature} ({on})"
+            for feature in ("labels", "moderation", "segments")
+            for on in ("proxy", "source")
+        ]
+        + [f"Transcribe speech ({on})" for on in ("proxy", "source")]
+    )
     for name, state in callbacks:
         assert 0 < state["TimeoutSeconds"] <= 24 * 3600, name
         # The heartbeat sweep beats every 10 minutes; three missed beats fail the task early.
         assert 3 * 600 <= state["HeartbeatSeconds"] < state["TimeoutSeconds"], name
         assert state["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
-        limit = [r for r in state["Retry"] if "RekognitionLimitExceeded" in r["ErrorEquals"]]
+        service = "Transcribe" if "Transcribe speech" in name else "Rekognition"
+        limit = [r for r in state["Retry"] if f"{service}LimitExceeded" in r["ErrorEquals"]]
         assert limit and limit[0]["MaxAttempts"] >= 5, name
-        assert "RekognitionUnavailable" in limit[0]["ErrorEquals"], name
+        assert f"{service}Unavailable" in limit[0]["ErrorEquals"], name
 
 
 def _successors(state: dict) -> list[str]:
@@ -200,6 +204,7 @@ def test_analysis_starts_as_soon_as_rekognition_can_read_something(definition):
         "Analyze labels (source)",
         "Analyze moderation (source)",
         "Analyze segments (source)",
+        "Speech to transcribe? (source)",
     ]
     # Otherwise: the proxy-only job first, then the renditions beside the proxy's analyses
     assert choice["Default"] == "Transcode proxy"
@@ -210,16 +215,34 @@ def test_analysis_starts_as_soon_as_rekognition_can_read_something(definition):
         "Analyze labels (proxy)",
         "Analyze moderation (proxy)",
         "Analyze segments (proxy)",
+        "Speech to transcribe? (proxy)",
     ]
     # Each analysis reads the video the plan chose; both paths meet in one Finalize that reads
     # the same shape
-    for both in (source, proxy):
-        for branch in both["Branches"][1:]:
+    for both, on in ((source, "source"), (proxy, "proxy")):
+        for branch in both["Branches"][1:4]:
             start = branch["States"][branch["StartAt"]]
             assert start["Parameters"]["Payload"]["video.$"] == "$.plan.analysis.video"
+        # Speech: only when the probe found audio (every campaign, by default config)
+        speech = both["Branches"][4]["States"]
+        choice = speech[f"Speech to transcribe? ({on})"]
+        assert choice["Choices"] == [
+            {
+                "Variable": "$.probe.technical.audio[0]",
+                "IsPresent": True,
+                "Next": f"Transcribe speech ({on})",
+            }
+        ]
+        assert speech[choice["Default"]]["Result"] == {
+            "feature": "speech",
+            "status": "SKIPPED",
+            "reason": "the clip has no audio stream",
+        }
+        task = speech[f"Transcribe speech ({on})"]["Parameters"]["Payload"]
+        assert task["media.$"] == "$.plan.analysis.video"
         assert both["Next"] == "Finalize"
         assert both["ResultPath"] == "$.work"
-        assert both["ResultSelector"]["analysis.$"] == "States.Array($[1], $[2], $[3])"
+        assert both["ResultSelector"]["analysis.$"] == "States.Array($[1], $[2], $[3], $[4])"
     assert source["ResultSelector"]["transcode_job_ids.$"] == "States.Array($[0].job_id)"
     assert proxy["ResultSelector"]["transcode_job_ids.$"] == (
         "States.Array($[0].proxy_job_id, $[0].renditions.job_id)"
@@ -287,7 +310,10 @@ def test_weekly_schedule_and_upload_rule(synthesized):
     ]
     assert schedules[0]["Targets"][0]["Input"] == "{}"
     uploads = [
-        r for r in rules if "EventPattern" in r and r["EventPattern"]["detail-type"] != RESTORED
+        r
+        for r in rules
+        if "EventPattern" in r
+        and r["EventPattern"]["detail-type"] not in (RESTORED, ["Transcribe Job State Change"])
     ]
     assert len(uploads) == 1
     pattern = uploads[0]["EventPattern"]

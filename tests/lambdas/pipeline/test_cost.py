@@ -13,6 +13,7 @@ PRICES = {
     "mediaconvert_per_normalized_minute": 0.0075,
     "stepfunctions_per_transition": 0.000025,
     "lambda_per_gb_second": 0.0000166667,
+    "transcribe_per_minute": 0.024,
 }
 
 
@@ -57,3 +58,10 @@ def test_a_reprocess_is_billed_for_the_analyses_it_ran_and_no_transcode():
     assert estimate_usd(600, prices, features=3, transcoded=False) == pytest.approx(
         3.0 + overhead, abs=1e-6
     )
+
+
+def test_a_transcription_is_billed_per_second_with_a_fifteen_second_minimum():
+    prices = UnitPrices(**PRICES)
+    base = estimate_usd(600, prices)
+    assert estimate_usd(600, prices, transcribed_s=600) == pytest.approx(base + 10 * 0.024)
+    assert estimate_usd(600, prices, transcribed_s=4) == pytest.approx(base + 0.25 * 0.024)

@@ -258,7 +258,7 @@ def test_handler_writes_the_labels_document_and_updates_the_catalog(
     }
     # And the document holds the summary people read
     doc = read_labels(buckets)
-    assert doc["schema_version"] == "2.4" and doc["generated_at"].endswith("Z")
+    assert doc["schema_version"] == "2.5" and doc["generated_at"].endswith("Z")
     assert doc["asset"] == {
         "asset_id": processing["asset_id"],
         "source": "wikimedia",
@@ -845,3 +845,148 @@ def test_a_reprocess_counts_as_reprocessed_and_bills_only_what_it_ran(
     assert "AssetsProcessed" not in overall and "VideoMinutesTranscoded" not in overall
     # 93.5 s analysed once (moderation), not three times.
     assert overall["VideoMinutesAnalyzed"] == [pytest.approx(93.5 / 60)]
+
+
+# -- speech ------------------------------------------------------------------------------------
+SPEECH_KEY = f"{KEYS.speech_prefix}media-pipeline-dev-asset.json"
+
+
+def speech_result(status: str = "COMPLETED") -> dict:
+    """What the speech branch hands finalize (the Transcribe callback's task output)."""
+    if status != "COMPLETED":
+        return {"feature": "speech", "job_name": "j-1", "status": status, "reason": "why"}
+    return {
+        "feature": "speech",
+        "job_name": "j-1",
+        "status": "COMPLETED",
+        "language_code": "en-US",
+        "language_score": 0.97,
+        "transcript": {"bucket": PROCESSED_BUCKET, "key": SPEECH_KEY},
+        "subtitles": {
+            "vtt": {"bucket": PROCESSED_BUCKET, "key": SPEECH_KEY.replace(".json", ".vtt")},
+            "srt": {"bucket": PROCESSED_BUCKET, "key": SPEECH_KEY.replace(".json", ".srt")},
+        },
+    }
+
+
+def test_a_transcribed_clip_gets_a_speech_section_and_its_language_in_the_catalog(
+    processing, catalog, buckets, deployed_handler
+):
+    transcript = {
+        "jobName": "j-1",
+        "status": "COMPLETED",
+        "results": {
+            "transcripts": [{"transcript": "All aboard."}],
+            "items": [
+                {
+                    "type": "pronunciation",
+                    "start_time": "1.0",
+                    "end_time": "1.4",
+                    "alternatives": [{"confidence": "0.99", "content": "All"}],
+                },
+                {
+                    "type": "pronunciation",
+                    "start_time": "1.5",
+                    "end_time": "1.9",
+                    "alternatives": [{"confidence": "0.97", "content": "aboard"}],
+                },
+                {"type": "punctuation", "alternatives": [{"confidence": "0.0", "content": "."}]},
+            ],
+            "language_code": "en-US",
+        },
+    }
+    buckets.put_object(Bucket=PROCESSED_BUCKET, Key=SPEECH_KEY, Body=json.dumps(transcript))
+    invoke, stubber = deployed_handler
+    stub_results(stubber)
+    event = finalize_event(processing)
+    event["analysis"].append(speech_result())
+
+    invoke(event)
+
+    doc = read_labels(buckets)
+    assert doc["speech"]["status"] == "COMPLETED"
+    assert doc["speech"]["transcript"] == "All aboard."
+    assert doc["speech"]["segments"] == [
+        {"start_s": 1.0, "end_s": 1.9, "text": "All aboard.", "confidence": 0.97}
+    ]
+    assert doc["speech"]["vtt_key"].endswith(".vtt")
+    assert catalog.get_asset(processing["asset_id"])["speech_language"] == "en-US"
+
+
+@pytest.mark.parametrize("status", ["FAILED", "SKIPPED"])
+def test_a_failed_or_skipped_transcription_still_lands_the_asset_with_the_reason(
+    processing, catalog, buckets, deployed_handler, status
+):
+    invoke, stubber = deployed_handler
+    stub_results(stubber)
+    event = finalize_event(processing)
+    event["analysis"].append(speech_result(status))
+
+    assert invoke(event)["status"] == "PROCESSED"
+
+    speech = read_labels(buckets)["speech"]
+    assert (speech["status"], speech["reason"]) == (status, "why")
+    assert "speech_language" not in catalog.get_asset(processing["asset_id"])
+
+
+def test_a_reprocess_keeps_the_last_speech_section(processing, catalog, buckets, first_run):
+    before, version = first_run
+    # The first run's document, as if it had been transcribed
+    kept = {
+        **before,
+        "speech": {"status": "SKIPPED", "reason": "the clip has no audio stream", "job_name": None},
+    }
+    buckets.put_object(Bucket=PROCESSED_BUCKET, Key=KEYS.labels, Body=json.dumps(kept))
+    version = buckets.head_object(Bucket=PROCESSED_BUCKET, Key=KEYS.labels)["VersionId"]
+    pages = PagedRekognition(
+        {
+            "get_content_moderation": (
+                1,
+                lambda i: moderation_page([], job_id=REPROCESS_JOBS["moderation"]),
+            )
+        }
+    )
+    run_reprocess(processing, ("moderation",), version, pages, catalog)
+
+    speech = read_labels(buckets)["speech"]
+    assert speech["status"] == "SKIPPED"
+    assert speech["kept_from"] == {"run": "upload-1", "generated_at": "2026-12-01T08:00:00Z"}
+
+
+def test_a_speech_result_with_an_unknown_status_is_refused():
+    event = finalize_event(ingested_asset())
+    event["analysis"].append({"feature": "speech", "status": "DONE"})
+    with pytest.raises(InvalidInput, match=r"analysis\[3\].status"):
+        FinalizeRequest.parse(event)
+
+
+def test_with_cloudfront_delivery_the_document_names_each_renditions_url(
+    processing, catalog, buckets, rekognition, monkeypatch, lambda_context
+):
+    client, stubber = rekognition
+    settings = FinalizeSettings(
+        **{**SETTINGS.__dict__, "delivery_base_url": "https://d1.cloudfront.net"}
+    )
+    monkeypatch.setattr(
+        finalize_module,
+        "_dependencies",
+        lambda: (settings, Storage(), RekognitionVideo(client), catalog),
+    )
+    stub_results(stubber)
+
+    handler(finalize_event(processing), lambda_context)
+
+    doc = read_labels(buckets)
+    delivery = doc["delivery"]
+    assert delivery["base_url"] == "https://d1.cloudfront.net"
+    assert delivery["mp4_url"] == f"https://d1.cloudfront.net/{doc['renditions']['mp4_key']}"
+    assert delivery["hls_url"].endswith(doc["renditions"]["hls_manifest_key"])
+    assert delivery["poster_url"].endswith(doc["thumbnails"]["poster_key"])
+    assert delivery["vtt_url"] is None  # not transcribed in this event
+
+
+def test_without_delivery_the_document_has_no_urls(processing, catalog, buckets, deployed_handler):
+    invoke, stubber = deployed_handler
+    stub_results(stubber)
+    invoke(finalize_event(processing))
+    assert read_labels(buckets)["delivery"] is None

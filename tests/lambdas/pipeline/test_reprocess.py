@@ -31,7 +31,7 @@ MP4_KEY = "video/upload/uploads/20261201_080000/harbour_proxy.mp4"
 
 def _document(analysed: dict[str, Any] | None) -> dict[str, Any]:
     return {
-        "schema_version": "2.4",
+        "schema_version": "2.5",
         "renditions": {
             "bucket": PROCESSED_BUCKET,
             "mp4_key": MP4_KEY,
