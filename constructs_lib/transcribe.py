@@ -235,6 +235,24 @@ class Transcribe(Unit):
             attempts=8,
             longest=cdk.Duration.minutes(15),
         )
+        # Whatever goes wrong with speech (a refused start, quota past its retries, a timeout)
+        # is the speech section's failure, never the asset's.
+        start.add_catch(
+            sfn.Pass(
+                flow.scope,
+                f"Speech not transcribed ({on})",
+                parameters={
+                    "feature": SPEECH,
+                    "status": "FAILED",
+                    "reason": path.format(
+                        "the transcription step failed ({}); the execution history has the cause",
+                        path.string_at("$.speech_error.Error"),
+                    ),
+                },
+            ),
+            errors=["States.ALL"],
+            result_path="$.speech_error",
+        )
 
         def skipped(name: str, reason: str) -> sfn.Pass:
             return sfn.Pass(

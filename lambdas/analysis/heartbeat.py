@@ -33,6 +33,7 @@ from lambdas.shared.transcribe import (
     Transcribe,
     TranscribeError,
     TranscribeRequestRejected,
+    TranscriptionJob,
     complete_speech,
 )
 
@@ -52,8 +53,11 @@ def _speech(
     try:
         job = transcribe.job(name)
     except TranscribeRequestRejected as err:
+        # The job is gone (deleted, or never started): the task would otherwise wait until its
+        # heartbeat timeout; it resumes with the reason and the asset still lands.
         logger.warning("job unknown to Transcribe", extra={"job": name, "error": str(err)})
-        return "unknown_job"
+        gone = TranscriptionJob(name, "FAILED", f"Transcribe has no job {name}: {err}")
+        return "recovered_" + complete_speech(catalog, callbacks.client, name, gone, s3)
     except TranscribeError as err:
         logger.warning("job status unavailable", extra={"job": name, "error": str(err)})
         job = None
@@ -61,8 +65,9 @@ def _speech(
         return "recovered_" + complete_speech(catalog, callbacks.client, name, job, s3)
     if send_heartbeat(callbacks, str(item["task_token"])):
         return "alive"
-    catalog.delete_token(name)
-    return "task_closed"
+    # The asset's run is over but the job still runs (Transcribe has no cancel): the token stays
+    # (its TTL bounds it) so whoever sees the job end removes what it wrote.
+    return "task_closed_job_running"
 
 
 def sweep(

@@ -384,10 +384,16 @@ class Analyses:
 def _kept_document(request: FinalizeRequest, storage: Storage, bucket: str) -> dict[str, Any]:
     previous = request.previous or {}
     document = storage.read_json(bucket, previous["labels_key"], previous.get("version_id"))
+    if document is None and not request.kept:
+        # Only the speech section would have been kept: the run's own results stand without it.
+        logger.warning(
+            "the previous labels.json version is gone; no speech section is kept",
+            extra={"asset_id": request.asset_id, "labels_key": previous["labels_key"]},
+        )
+        return {}
     if document is None:
         raise PreviousResultsMissing(
-            f"asset {request.asset_id}: {', '.join(request.kept or ('speech',))} were to be kept "
-            "from "
+            f"asset {request.asset_id}: {', '.join(request.kept)} were to be kept from "
             f"s3://{bucket}/{previous['labels_key']} (version {previous.get('version_id')}), "
             "which is gone; reprocess every feature instead"
         )
@@ -720,11 +726,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     else:
         metrics.add_metric(name="AssetsProcessed", unit=MetricUnit.Count, value=1)
     features = len(request.features_run)
-    # A completed transcription of this run is billed for the clip's audio (a kept one is not).
-    speech = result.document.get("speech") or {}
+    # A transcription this run completed is billed for the clip's audio (even when its
+    # transcript could not be read afterwards); a kept one is not.
     transcribed_s = (
         float(result.duration_s or 0)
-        if speech.get("status") == "COMPLETED" and "kept_from" not in speech
+        if (request.speech or {}).get("status") == "COMPLETED"
         else 0.0
     )
     if result.duration_s is not None:

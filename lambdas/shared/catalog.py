@@ -449,11 +449,38 @@ class Catalog:
         )
 
     def set_token_job(self, job_tag: str, job_id: str) -> None:
-        self.table.update_item(
-            Key=token_pk(job_tag),
-            UpdateExpression="SET job_id = :j",
-            ExpressionAttributeValues={":j": job_id},
-        )
+        """Record the job a stored token waits on; nothing when the token is already gone (its
+        job ended and resumed the task first), so no stub token without a TTL is left."""
+        try:
+            self.table.update_item(
+                Key=token_pk(job_tag),
+                UpdateExpression="SET job_id = :j",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":j": job_id},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def take_token(self, job_tag: str) -> dict[str, Any] | None:
+        """Remove a stored token and return it, atomically: of two handlers racing for one job
+        (its event and the heartbeat sweep), exactly one gets it."""
+        try:
+            answer = self.table.delete_item(
+                Key=token_pk(job_tag),
+                ConditionExpression="attribute_exists(pk)",
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return None
+        return dict(answer.get("Attributes") or {}) or None
+
+    def restore_token(self, item: dict[str, Any]) -> None:
+        """Put back a token taken by ``take_token`` whose task could not be answered (a fault
+        to retry), so the retry or the sweep finds it."""
+        self.table.put_item(Item=item)
 
     def pending_tokens(self, *, limit: int = 500) -> list[dict[str, Any]]:
         """Every stored task token (tasks still waiting on a Rekognition job), oldest first."""

@@ -205,19 +205,23 @@ def complete_speech(
     and its other results still land; the speech section records why there is no transcript.
     A task that is already closed (the asset failed and its cleanup ran, or the task timed out)
     will never reference what the job wrote, so those files are removed (with ``s3``), not left
-    behind half a result. Idempotent: an unknown name (never stored, or already used and
-    deleted) is ignored, so a duplicate event or a sweep racing the event is harmless.
+    behind half a result. The token is taken atomically, so of a duplicate event, or the sweep
+    racing the event, only one answers (and only that one may remove files); the others find no
+    token and do nothing.
     """
-    item = catalog.get_token(name)
+    item = catalog.take_token(name)
     if item is None:
         return "unknown_job"
-    resumed = resume_task(sfn, str(item["task_token"]), job.to_result())
+    try:
+        resumed = resume_task(sfn, str(item["task_token"]), job.to_result())
+    except Exception:
+        catalog.restore_token(item)  # a fault: the retry (or the sweep) answers the task
+        raise
     if not resumed and s3 is not None:
         for uri in (job.transcript_uri, *job.subtitle_uris):
             if uri:
                 bucket, key = s3_location(uri)
                 s3.delete_object(Bucket=bucket, Key=key)
-    catalog.delete_token(name)
     if not resumed:
         return "task_closed"
     return "completed" if job.status == "COMPLETED" else "failed"

@@ -7,8 +7,9 @@ retried start finds Transcribe's ``ConflictException`` and re-attaches to the jo
 rather than paying for a second one; a job that has already ended (a re-driven execution) is
 resumed here, since Transcribe sends its event once.
 
-The proxy is what is transcribed: MediaConvert always makes it (AAC audio in MP4, which
-Transcribe reads), whatever the source's container or audio codec.
+What is transcribed is what Rekognition reads (``$.plan.analysis.video``): the source itself
+when it is H.264 in MP4/MOV (so speech starts with the other analyses, before the transcode
+ends), else the MP4 proxy with AAC audio. No MediaFormat is sent: Transcribe detects it.
 """
 
 from __future__ import annotations

@@ -238,8 +238,13 @@ def test_analysis_starts_as_soon_as_rekognition_can_read_something(definition):
             "status": "SKIPPED",
             "reason": "the clip has no audio stream",
         }
-        task = speech[f"Transcribe speech ({on})"]["Parameters"]["Payload"]
-        assert task["media.$"] == "$.plan.analysis.video"
+        task = speech[f"Transcribe speech ({on})"]
+        assert task["Parameters"]["Payload"]["media.$"] == "$.plan.analysis.video"
+        # Whatever fails in speech is the speech section's failure, never the asset's
+        [catch] = task["Catch"]
+        assert catch["ErrorEquals"] == ["States.ALL"]
+        assert speech[catch["Next"]]["Parameters"]["status"] == "FAILED"
+        assert "End" in speech[catch["Next"]]
         assert both["Next"] == "Finalize"
         assert both["ResultPath"] == "$.work"
         assert both["ResultSelector"]["analysis.$"] == "States.Array($[1], $[2], $[3], $[4])"

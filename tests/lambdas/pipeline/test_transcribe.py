@@ -24,6 +24,8 @@ from lambdas.shared.transcribe import (
     Transcribe,
     TranscribeLimitExceeded,
     TranscribeRequestRejected,
+    TranscriptionJob,
+    complete_speech,
     job_name,
 )
 from lambdas.transcribe import callback, start
@@ -282,3 +284,94 @@ def test_the_sweep_keeps_a_running_job_alive_and_recovers_a_lost_event(
 
     assert (alive, recovered) == ({"alive": 1}, {"recovered_completed": 1})
     assert json.loads(json.dumps(task.outcome()["output"]))["language_code"] == "pt-BR"
+
+
+class _RacingSfn:
+    """Step Functions whose SendTaskSuccess lets a second handler run first (the sweep racing
+    the event), then answers as Step Functions does for the task that is still open."""
+
+    def __init__(self, racer: Any) -> None:
+        self.racer = racer
+        self.answered: list[str] = []
+
+    def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
+        self.answered.append(self.racer())
+        return {}
+
+
+def test_of_the_event_and_the_sweep_racing_only_one_answers_and_no_file_is_removed(
+    catalog, buckets
+):
+    catalog.put_token(NAME, "token-1", asset_id=ASSET_ID, feature="speech")
+    catalog.set_token_job(NAME, NAME)
+    for ext in ("json", "vtt", "srt"):
+        buckets.put_object(Bucket=PROCESSED_BUCKET, Key=f"{PREFIX}{NAME}.{ext}", Body=b"x")
+    job = TranscriptionJob.from_answer(_job("COMPLETED")["TranscriptionJob"])
+    closed = aws_client("stepfunctions")  # the racer finds no token, so never calls it
+    sfn = _RacingSfn(lambda: complete_speech(catalog, closed, NAME, job, buckets))
+
+    first = complete_speech(catalog, sfn, NAME, job, buckets)
+
+    assert (first, sfn.answered) == ("completed", ["unknown_job"])
+    listed = buckets.list_objects_v2(Bucket=PROCESSED_BUCKET, Prefix=PREFIX)
+    assert listed["KeyCount"] == 3
+
+
+def test_a_job_still_running_when_its_asset_failed_keeps_its_token_until_it_ends(
+    catalog, transcribe, buckets
+):
+    catalog.put_token(NAME, "closed-token", asset_id=ASSET_ID, feature="speech")
+    catalog.set_token_job(NAME, NAME)
+    service, stubber = transcribe
+    stubber.add_response(
+        "get_transcription_job", _job("IN_PROGRESS"), {"TranscriptionJobName": NAME}
+    )
+    stubber.add_response("get_transcription_job", _job("COMPLETED"), {"TranscriptionJobName": NAME})
+    for ext in ("json", "vtt", "srt"):
+        buckets.put_object(Bucket=PROCESSED_BUCKET, Key=f"{PREFIX}{NAME}.{ext}", Body=b"x")
+    sfn = aws_client("stepfunctions")
+    rekognition = RekognitionVideo(aws_client("rekognition"))
+
+    with Stubber(sfn) as sfn_stub:
+        sfn_stub.add_client_error("send_task_heartbeat", "TaskTimedOut", "Task Timed Out")
+        running = sweep(catalog, rekognition, TaskCallbacks(sfn), service, buckets)
+        sfn_stub.add_client_error("send_task_success", "TaskTimedOut", "Task Timed Out")
+        ended = sweep(catalog, rekognition, TaskCallbacks(sfn), service, buckets)
+
+    assert (running, ended) == ({"task_closed_job_running": 1}, {"recovered_task_closed": 1})
+    assert buckets.list_objects_v2(Bucket=PROCESSED_BUCKET, Prefix=PREFIX)["KeyCount"] == 0
+    assert catalog.get_token(NAME) is None
+
+
+def test_a_job_transcribe_does_not_know_resumes_its_task_with_the_reason(
+    catalog, transcribe, start_waiting_task
+):
+    task = start_waiting_task()
+    catalog.put_token(NAME, task.token, asset_id=ASSET_ID, feature="speech")
+    catalog.set_token_job(NAME, NAME)
+    service, stubber = transcribe
+    stubber.add_client_error(
+        "get_transcription_job",
+        "BadRequestException",
+        "The requested job couldn't be found.",
+        expected_params={"TranscriptionJobName": NAME},
+    )
+
+    counts = sweep(
+        catalog,
+        RekognitionVideo(aws_client("rekognition")),
+        TaskCallbacks(aws_client("stepfunctions")),
+        service,
+    )
+
+    assert counts == {"recovered_failed": 1}
+    output = task.outcome()["output"]
+    assert output["status"] == "FAILED" and "has no job" in output["reason"]
+
+
+def test_a_token_is_taken_once_and_its_job_recorded_only_while_it_exists(catalog):
+    catalog.put_token(NAME, "token-1", asset_id=ASSET_ID, feature="speech")
+    assert catalog.take_token(NAME)["task_token"] == "token-1"
+    assert catalog.take_token(NAME) is None
+    catalog.set_token_job(NAME, NAME)  # the job resumed its task first: no stub is left behind
+    assert catalog.get_token(NAME) is None
