@@ -433,6 +433,15 @@ class DataLake(Construct):
         )
         return objects.combine(self._grant_video_list(self.processed, grantee))
 
+    def grant_speech_output_delete(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Remove what a transcription wrote (``video/.../speech/``) when its asset's run is
+        over: exactly ``s3:DeleteObject`` (a delete marker, as the cleanup's), nothing else."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["s3:DeleteObject"],
+            resource_arns=[self.processed.arn_for_objects(f"{VIDEO_PREFIX}*/speech/*")],
+        )
+
     def grant_raw_video_list(self, grantee: iam.IGrantable) -> iam.Grant:
         """List (not read) raw keys under ``video/``: mark-failed checks that no other clip
         shares a failed asset's renditions folder before deleting it."""

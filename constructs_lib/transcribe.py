@@ -173,11 +173,8 @@ class Transcribe(Unit):
             iam.PolicyStatement(actions=["transcribe:GetTranscriptionJob"], resources=[jobs])
         )
         # A job that ends after its asset failed (and was cleaned up) leaves no files behind.
-        speech_files = data_lake.processed.arn_for_objects("video/*/speech/*")
         for role in (self.callback.role, analysis.heartbeat.role):
-            role.add_to_principal_policy(
-                iam.PolicyStatement(actions=["s3:DeleteObject"], resources=[speech_files])
-            )
+            data_lake.grant_speech_output_delete(role)
 
         raw = data_lake.raw.node.default_child
         processed = data_lake.processed.node.default_child

@@ -25,6 +25,7 @@ from constructs_lib.transcribe import TranscribeConfig
 from constructs_lib.trigger import WeeklySchedule
 from constructs_lib.units import EventConcurrency
 from lambdas.finalize.cost import UnitPrices
+from lambdas.shared.campaign_config import UPLOADS_CAMPAIGN
 
 _CAMPAIGN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _CRON_FIELDS = ("minute", "hour", "day", "month", "week_day", "year")
@@ -137,6 +138,15 @@ class EnvironmentConfig:
             "api.max_upload_gib",
             f"must not exceed what ingest accepts ({self.ingest.max_file_bytes} bytes): "
             "a larger upload would be refused after it was paid for",
+        )
+        unknown = sorted(
+            set(self.transcribe.campaigns) - {"*", UPLOADS_CAMPAIGN, *self.campaigns.campaigns}
+        )
+        require(
+            not unknown,
+            "transcribe.campaigns",
+            f"{unknown} are not campaigns of this environment "
+            f"({[*self.campaigns.campaigns, UPLOADS_CAMPAIGN]})",
         )
         require(self.name in ENVIRONMENT_NAMES, "name", f"unknown environment {self.name!r}")
         require(

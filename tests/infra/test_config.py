@@ -10,6 +10,7 @@ from constructs_lib.data_lake import LifecycleDays, LifecycleError, RawReplicati
 from constructs_lib.ingest import IngestLimits
 from constructs_lib.macie import MacieConfig
 from constructs_lib.props import ConfigError
+from constructs_lib.transcribe import TranscribeConfig
 from constructs_lib.trigger import WeeklySchedule
 from lambdas.finalize.cost import UnitPrices
 from lambdas.shared.settings import SettingsError
@@ -94,6 +95,19 @@ def test_bad_lifecycle_days_name_the_field(kwargs, field):
             ),
             "map_concurrency",
         ),
+        (
+            lambda: EnvironmentConfig(
+                name="dev",
+                stage_id="Dev",
+                retain_data=False,
+                log_retention_days=14,
+                transcribe=TranscribeConfig(campaigns=("travel", "dashcams")),
+            ),
+            "transcribe.campaigns",
+        ),
+        (lambda: TranscribeConfig(languages=("en-US", "xx-XX")), "transcribe.languages"),
+        (lambda: TranscribeConfig(languages=()), "transcribe.languages"),
+        (lambda: TranscribeConfig(campaigns=("*", "travel")), "transcribe.campaigns"),
     ],
 )
 def test_bad_values_name_the_field(factory, field):
