@@ -38,7 +38,7 @@ from constructs_lib.functions import (
     FunctionSpec,
     PipelineFunction,
 )
-from constructs_lib.keys import DELIVERY_ACTIONS, ServiceKey
+from constructs_lib.keys import ServiceKey
 from constructs_lib.props import require
 from lambdas.alerts.settings import DiscordSettings
 
@@ -116,18 +116,7 @@ class DiscordAlerts(Construct):
         self.dead_letters = dead_letter_queue(self, "Undelivered", key, delivered_by=())
         # SNS encrypts what it redrives with the stack's key; ServiceKey.allow_delivery names
         # this stack's own topics, and the alerts topic is the pipeline stack's.
-        key.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="SnsDeliversUndeliveredDiscordAlerts",
-                principals=[iam.ServicePrincipal("sns.amazonaws.com")],
-                actions=list(DELIVERY_ACTIONS),
-                resources=["*"],
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnEquals": {"aws:SourceArn": alerts.topic_arn},
-                },
-            )
-        )
+        key.allow_delivery_from("sns", alerts.topic_arn, "SnsDeliversUndeliveredDiscordAlerts")
         self.handler = PipelineFunction(
             self,
             DISCORD.construct_id,

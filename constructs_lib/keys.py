@@ -124,6 +124,23 @@ class ServiceKey(Construct):
             )
         )
 
+    def allow_delivery_from(self, service: str, source_arn: str, sid: str) -> None:
+        """``service`` may encrypt what it delivers to this stack's dead-letter queues for one
+        named source of another stack (``allow_delivery`` covers this stack's own), which can
+        be named exactly: it does not depend on the queue."""
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                principals=[iam.ServicePrincipal(f"{service}.amazonaws.com")],
+                actions=list(DELIVERY_ACTIONS),
+                resources=["*"],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self._stack.account},
+                    "ArnEquals": {"aws:SourceArn": source_arn},
+                },
+            )
+        )
+
     def allow_macie(self) -> None:
         """Macie's service-linked role may decrypt what it classifies (the raw bucket).
 
