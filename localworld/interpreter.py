@@ -38,6 +38,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import types
 from collections.abc import Callable
@@ -453,4 +454,19 @@ def install() -> None:
         return original_for(service_name=service_name)
 
     cast(Any, state_task_factory).state_task_service_for = state_task_service_for
+    _cache_parsed_definitions()
     _INSTALLED = True
+
+
+def _cache_parsed_definitions() -> None:
+    """moto parses a definition with its ANTLR grammar (pure Python) at ``CreateStateMachine``
+    and again at every ``StartExecution``: for this pipeline's definition that was a twelfth of a
+    local run's CPU. The parsed program is reused for the same definition text. It holds no
+    execution's state (each run evaluates it with its own environment; a Map already runs one
+    parsed iteration program on many threads at once), so sharing it between runs is what a Map
+    does within one; a definition that fails to parse is not cached, so it fails every time.
+    """
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parse = functools.lru_cache(maxsize=16)(AmazonStateLanguageParser.parse)
+    AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]

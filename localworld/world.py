@@ -247,6 +247,59 @@ def relocate(
 _SNS_INSTALLED = False
 
 
+_BOTOCORE_DATA_INSTALLED = False
+
+
+def _install_shared_botocore_data() -> None:
+    """Every boto3 session reads the service models it uses from disk again (its loader caches
+    per session), and here every handler's cold start and the world make sessions: parsing the
+    same JSON was a twentieth of a local run's CPU. The files do not change while a process
+    runs, so what was read is read once per process; botocore's per-session caches still hold
+    the same objects they would have held.
+    """
+    global _BOTOCORE_DATA_INSTALLED
+    if _BOTOCORE_DATA_INSTALLED:
+        return
+    from botocore.loaders import JSONFileLoader
+
+    original = JSONFileLoader.load_file
+    read = functools.lru_cache(maxsize=256)(lambda path: original(JSONFileLoader(), path))
+
+    def load_file(self: JSONFileLoader, file_path: str) -> Any:
+        return read(file_path)
+
+    JSONFileLoader.load_file = load_file  # type: ignore[method-assign]
+    _BOTOCORE_DATA_INSTALLED = True
+
+
+_KMS_INSTALLED = False
+
+
+def _install_kms_symmetric_keys() -> None:
+    """moto makes every KMS key an RSA-2048 private key, symmetric ones included (for signing,
+    which a symmetric key cannot do: moto's ``Sign`` refuses it by key usage first). Generating
+    it was a fiftieth of a local run's CPU, a world holding a dozen keys; symmetric and HMAC keys
+    here share one, generated once. Asymmetric keys (``RSA_*``, ``ECC_*``) still get their own.
+    """
+    global _KMS_INSTALLED
+    if _KMS_INSTALLED:
+        return
+    from moto.kms import models, utils
+
+    original = utils.generate_private_key
+    shared: dict[str, Any] = {}
+
+    def generate_private_key(key_spec: str) -> Any:
+        if key_spec.startswith(("RSA_", "ECC_")):
+            return original(key_spec)
+        if "key" not in shared:
+            shared["key"] = original(key_spec)
+        return shared["key"]
+
+    models.generate_private_key = generate_private_key
+    _KMS_INSTALLED = True
+
+
 def _install_sns_lambda_delivery() -> None:
     """SNS delivers to a Lambda subscription with the real event envelope (moto's is a stub)."""
     global _SNS_INSTALLED
@@ -408,6 +461,8 @@ class World:
         self._local_env: list[str] = []
         self._log_streams: set[tuple[str, str]] = set()
         self._log_lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------------
     def __enter__(self) -> World:
@@ -420,6 +475,8 @@ class World:
         glacier.install()
         transcribe.install()
         _install_sns_lambda_delivery()
+        _install_kms_symmetric_keys()
+        _install_shared_botocore_data()
         self._mock = mock_aws(config=cast(Any, MOTO_CONFIG))
         self._mock.start()
         try:
@@ -740,7 +797,16 @@ class World:
         return self.deployer
 
     def client(self, service: str) -> Any:
-        return self._session.client(service, region_name=self.options.region)
+        """One client per service for the world's life: boto3 clients are thread-safe, while
+        making one reads its service model again (a tenth of the local runs' CPU went there) and
+        a session is not safe to make clients from on several threads at once."""
+        with self._clients_lock:
+            made = self._clients.get(service)
+            if made is None:
+                made = self._clients[service] = self._session.client(
+                    service, region_name=self.options.region
+                )
+            return made
 
     state_machine_arn = _StackOutput("Pipeline", "StateMachineArn")
     alerts_topic_arn = _StackOutput("Pipeline", "AlertsTopicArn")
@@ -831,6 +897,7 @@ class World:
         """The run once it ends; ``PermissionDenied`` if any call was denied meanwhile."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout_s
+        pause = 0.01
         while True:
             described = sfn.describe_execution(executionArn=execution_arn)
             if described["status"] != "RUNNING":
@@ -838,7 +905,10 @@ class World:
             if time.monotonic() > deadline:
                 self.raise_denials()
                 raise TimeoutError(f"{execution_arn} still RUNNING after {timeout_s} s")
-            time.sleep(0.02)
+            # Backing off to a tenth of a second: a run takes seconds, and each look is a
+            # DescribeExecution through moto that competes with the run for the same two cores.
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.1)
         self.raise_denials()
         output = described.get("output")
         return RunResult(

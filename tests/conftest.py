@@ -177,6 +177,29 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 # Files outside tests/e2e/ that build a local world too (they are scheduled like the e2e ones).
 WORLD_FILES = ("tests/localworld/test_api_gateway.py", "tests/uploader/test_local_api.py")
+# The units that build worlds, longest first (a minute and more of CPU each; measured with
+# ``--durations=0``): xdist hands out units in this order, so the long ones start while the other
+# worker still has short ones to take, instead of one of them running alone at the end.
+LONGEST_WORLD_UNITS = (
+    "tests/dashboard/",
+    "tests/e2e/test_pipeline_run.py",
+    "tests/e2e/test_real_media.py",
+    "tests/e2e/test_faults.py",
+    "tests/e2e/test_api_upload.py",
+)
+
+
+def _builds_a_world(nodeid: str) -> bool:
+    return nodeid.startswith(("tests/e2e/", "tests/dashboard/", *WORLD_FILES))
+
+
+def schedule_rank(nodeid: str) -> tuple[int, int]:
+    """Unit tests first, then the units that build a world, the longest of those first."""
+    if not _builds_a_world(nodeid):
+        return (0, 0)
+    unit = work_unit(nodeid)
+    longest = LONGEST_WORLD_UNITS.index(unit) if unit in LONGEST_WORLD_UNITS else None
+    return (1, len(LONGEST_WORLD_UNITS) if longest is None else longest)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -185,5 +208,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     They import every handler inside a simulated Lambda environment, and Powertools fixes a
     module's metrics namespace at import; running them after the unit tests keeps the unit
     tests' expectations (namespace, service) independent of which test imported a handler first.
+    Among them the dashboard's package comes first: its world (a moto mock active for the whole
+    package) is torn down when the package ends, before the next world is built.
     """
-    items.sort(key=lambda item: "tests/e2e/" in item.nodeid or item.nodeid.startswith(WORLD_FILES))
+    items.sort(key=lambda item: schedule_rank(item.nodeid))

@@ -52,17 +52,6 @@ CLEARED_VARS = (
 )
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the dashboard tests last, after the end-to-end ones (see ``tests/conftest.py``).
-
-    Their world imports every handler inside a simulated Lambda environment, which the unit
-    tests must not inherit, and keeps a moto mock active while it lives, which must not nest
-    around another test's.
-    """
-    items.sort(key=lambda item: item.nodeid.startswith("tests/dashboard/"))
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _no_component_scan() -> Iterator[None]:
     """AppTest scans every installed distribution for v2 components (1.5 s per app); the page
