@@ -812,6 +812,10 @@ class _Job:
     media_format: str | None = None
     sample_rate: int | None = None
     service_output: dict[str, bytes] = field(default_factory=dict)
+    # Language identification runs once and ends before the job does (timers run on their own
+    # threads, so the job's end waits for it rather than trusting the order they were due in).
+    identify_started: bool = False
+    identified: threading.Event = field(default_factory=threading.Event)
 
     @property
     def formats(self) -> list[str]:
@@ -1070,7 +1074,17 @@ class TranscribeStandIn:
             return listen(body)
 
     def _identify(self, job: _Job) -> None:
-        """Language identification ends (before the transcription does)."""
+        """Language identification ends (before the transcription does); runs once per job."""
+        with self._lock:
+            if job.identify_started:
+                return
+            job.identify_started = True
+        try:
+            self._identified(job)
+        finally:
+            job.identified.set()
+
+    def _identified(self, job: _Job) -> None:
         heard = self._listen(job)
         failure = self._failure(job, heard)
         with self._lock:
@@ -1111,6 +1125,9 @@ class TranscribeStandIn:
         return None
 
     def _finish(self, job: _Job) -> None:
+        if job.request.get("IdentifyLanguage"):
+            self._identify(job)  # at once if its timer has not fired yet, else a no-op
+            job.identified.wait()
         heard = self._listen(job)
         failure = self._failure(job, heard)
         ended = self.clock.seconds()
