@@ -29,7 +29,7 @@ import posixpath
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -385,9 +385,9 @@ def _discover(snapshot: tuple[tuple[str, str], ...]) -> Resources:
                 raise
             continue
         stack_names.append(stack_name)
-        for field, (_, output, stack_kind) in FIELDS.items():
+        for setting, (_, output, stack_kind) in FIELDS.items():
             if stack_kind == kind and output in outputs:
-                values[field] = outputs[output]
+                values[setting] = outputs[output]
     values.update(explicit)
     missing = [field for field in REQUIRED if field not in values]
     if missing:
@@ -871,6 +871,18 @@ def parse_multivariant(text: str) -> list[Rung]:
     return rungs
 
 
+def subtitle_renditions(text: str) -> list[tuple[str, str]]:
+    """``(language, URI)`` of each SUBTITLES rendition a multivariant playlist declares (the
+    captions finalize adds from Transcribe's VTT)."""
+    renditions = []
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-MEDIA:") and "TYPE=SUBTITLES" in line:
+            attributes = dict(re.findall(r'([A-Z0-9-]+)="([^"]*)"', line))
+            if attributes.get("URI"):
+                renditions.append((attributes.get("LANGUAGE", "?"), attributes["URI"]))
+    return renditions
+
+
 def playlist_uris(text: str) -> list[str]:
     """What a media playlist points at: its segments and its init section (``EXT-X-MAP``)."""
     uris = re.findall(r'#EXT-X-MAP:.*?URI="([^"]+)"', text)
@@ -893,6 +905,8 @@ class Ladder:
     key: str
     rungs: list[Rung]
     keys: list[str]
+    # Languages of the captions the presentation offers (SUBTITLES renditions).
+    captions: list[str] = field(default_factory=list)
 
 
 @st.cache_data(ttl=DOCUMENT_TTL_S, show_spinner=False, max_entries=500)
@@ -906,15 +920,22 @@ def hls_ladder(res: Resources, key: str) -> Ladder:
         body = s3.get_object(Bucket=res.processed_bucket, Key=name)["Body"].read()
         return str(body.decode("utf-8", "replace"))
 
-    rungs = parse_multivariant(read(key))
+    multivariant = read(key)
+    rungs = parse_multivariant(multivariant)
+    subtitles = subtitle_renditions(multivariant)
     keys = [key]
-    for rung in rungs:
-        variant = _relative_key(key, rung.uri)
-        if variant is None:
+    for uri in [rung.uri for rung in rungs] + [uri for _, uri in subtitles]:
+        media = _relative_key(key, uri)
+        if media is None:
             continue
-        keys.append(variant)
-        keys += [k for uri in playlist_uris(read(variant)) if (k := _relative_key(variant, uri))]
-    return Ladder(key=key, rungs=rungs, keys=list(dict.fromkeys(keys)))
+        keys.append(media)
+        keys += [k for uri in playlist_uris(read(media)) if (k := _relative_key(media, uri))]
+    return Ladder(
+        key=key,
+        rungs=rungs,
+        keys=list(dict.fromkeys(keys)),
+        captions=[language for language, _ in subtitles],
+    )
 
 
 def signed_ladder(res: Resources, ladder: Ladder) -> dict[str, str]:

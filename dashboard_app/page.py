@@ -419,7 +419,8 @@ def hls_ladder(res: Resources, item: dict[str, Any]) -> None:
                 alt=player_lib.PLAYER_TITLE,
             )
     rungs = ", ".join(rung.label for rung in ladder.rungs) or "none"
-    st.caption(f"Rungs: {rungs}  \n`{key}`")
+    captions = ", ".join(ladder.captions) or "none"
+    st.caption(f"Rungs: {rungs}  \nCaptions: {captions}  \n`{key}`")
 
 
 def search(res: Resources) -> None:

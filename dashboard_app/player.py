@@ -3,8 +3,10 @@
 Chromium and Firefox play MP4 natively but HLS only through a player built on Media Source
 Extensions; hls.js is that player. Its script comes from ``node_modules/hls.js`` (pinned in
 ``package.json`` and ``package-lock.json``, installed by ``npm ci``): nothing is fetched from a
-CDN, so the page works offline against the local world. The light build (no subtitles, alternate
-audio or DRM, none of which the ladder has) is inlined once per page into an ``st.iframe`` srcdoc.
+CDN, so the page works offline against the local world. The full build is inlined once per page
+into an ``st.iframe`` srcdoc: the light one has no subtitles, and the ladder carries Transcribe's
+captions as a SUBTITLES rendition group (``lambdas/finalize/captions.py``), which hls.js renders
+as a native text track on the ``<video>``.
 
 hls.js fetches the multivariant playlist from its URL and every variant playlist and segment
 relative to it. A presigned URL signs exactly one object, and the bucket is private, so those
@@ -25,7 +27,7 @@ import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HLS_JS = ROOT / "node_modules" / "hls.js" / "dist" / "hls.light.min.js"
+HLS_JS = ROOT / "node_modules" / "hls.js" / "dist" / "hls.min.js"
 PLAYER_TITLE = "HLS ladder player"
 HLS_ON_AWS = (
     "The HLS ladder plays here only through CloudFront: a player fetches every playlist and "
@@ -56,7 +58,8 @@ def player_html(url: str, signed: dict[str, str], script: str) -> str:
 
     ``signed`` maps each object's URL without a query to its presigned URL; every request hls.js
     makes for one of them is sent signed. The video element carries what the player learned
-    (``data-state``, ``data-levels``), so a browser test can read it without reaching into hls.js.
+    (``data-state``, ``data-levels``, ``data-captions``), so a browser test can read it without
+    reaching into hls.js.
     """
     return f"""<!doctype html>
 <html><head><meta charset="utf-8">
@@ -92,7 +95,14 @@ def player_html(url: str, signed: dict[str, str], script: str) -> str:
     hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => {{
       const rungs = data.levels.map((level) => level.height + "p");
       video.dataset.levels = rungs.join(",");
-      say("ready", "HLS ladder: " + rungs.join(", ") + " (hls.js " + Hls.version + ")");
+      const captions = (data.subtitleTracks || []).map((track) => track.lang || track.name);
+      video.dataset.captions = captions.join(",");
+      say(
+        "ready",
+        "HLS ladder: " + rungs.join(", ") +
+          (captions.length ? "; captions: " + captions.join(", ") : "") +
+          " (hls.js " + Hls.version + ")",
+      );
     }});
     hls.on(Hls.Events.ERROR, (_, data) => {{
       if (data.fatal) say("error", "HLS error: " + data.type + " / " + data.details);

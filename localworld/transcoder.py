@@ -26,6 +26,9 @@ Faithful to MediaConvert:
 * Audio: AAC-LC at ``SampleRate``, ``Bitrate`` and the channels of ``CodingMode``, from the first
   audio stream (``DefaultSelection: DEFAULT``); outputs have no audio when the source has none.
 * MP4 ``MoovPlacement: PROGRESSIVE_DOWNLOAD`` puts the ``moov`` box first (``+faststart``).
+* HLS segments start at ``M3u8Settings.PtsOffset`` (``PtsOffsetMode`` ``SECONDS`` or
+  ``MILLISECONDS``), as MediaConvert's do, so anything timed against them (captions'
+  ``X-TIMESTAMP-MAP``) meets the offset it meets on AWS.
 * Frame captures: real JPEGs at ``FramerateNumerator/FramerateDenominator`` per second from t=0,
   ``floor(duration * rate) + 1`` of them at most ``MaxCaptures``, JPEG quality ``Quality``.
 * Multivariant playlist: ``BANDWIDTH`` (measured peak segment bit rate), ``AVERAGE-BANDWIDTH``,
@@ -53,6 +56,8 @@ Not faithful (this is a stand-in, tuned for speed on a small machine):
   ``FramerateControl: SPECIFIED`` (a different output rate) raises ``NotImplementedError``.
 * Rotation ignores the display matrix's mirror flag; audio that starts after the first video
   frame is delayed to match, audio that starts before it is not trimmed.
+* ``PtsOffsetMode: AUTO`` (the default) starts segments at exactly 2 s, the minimum MediaConvert
+  documents; the real offset also varies with the bitrate and the HRD buffer.
 * Frame captures are JPEGs by Pillow (``Quality`` is Pillow's 1-100 scale, close to MediaConvert's).
 * ``BANDWIDTH`` is measured from the segments (MediaConvert derives it from the encode), so it is
   much lower than ``MaxBitrate`` for the simple test clips.
@@ -272,6 +277,25 @@ class _HlsRung:
     modifier: str
     video: VideoSpec
     audio: _AudioSpec | None
+    pts_offset_s: Fraction
+
+
+# M3u8Settings.PtsOffsetMode AUTO: MediaConvert's "at least two seconds"; the stand-in uses the
+# minimum (the real figure also depends on the bitrate and the HRD buffer).
+AUTO_PTS_OFFSET_S = Fraction(2)
+
+
+def _pts_offset_s(m3u8: Mapping[str, Any]) -> Fraction:
+    """The first presentation timestamp of a rung's segments, as ``M3u8Settings`` set it."""
+    mode = m3u8.get("PtsOffsetMode", "AUTO")
+    if mode == "AUTO":
+        return AUTO_PTS_OFFSET_S
+    value = int(m3u8.get("PtsOffset", 2))
+    if mode == "SECONDS":
+        return Fraction(value)
+    if mode == "MILLISECONDS":
+        return Fraction(value, 1000)
+    raise ValueError(f"M3u8Settings.PtsOffsetMode {mode!r} is not AUTO, SECONDS or MILLISECONDS")
 
 
 @dataclass(frozen=True)
@@ -308,7 +332,8 @@ def _parse_groups(settings: Mapping[str, Any], input_uri: str) -> list[_Group]:
                 raise NotImplementedError("local transcoder: HLS SegmentControl SINGLE_FILE")
             rungs = []
             for output in outputs:
-                container = output.get("ContainerSettings", {}).get("Container", "M3U8")
+                container_settings = output.get("ContainerSettings", {})
+                container = container_settings.get("Container", "M3U8")
                 if container != "M3U8":
                     raise NotImplementedError(f"local transcoder: HLS container {container}")
                 rungs.append(
@@ -316,6 +341,7 @@ def _parse_groups(settings: Mapping[str, Any], input_uri: str) -> list[_Group]:
                         modifier=output.get("NameModifier", ""),
                         video=VideoSpec.parse(output, "H_264"),
                         audio=_AudioSpec.parse(output),
+                        pts_offset_s=_pts_offset_s(container_settings.get("M3u8Settings", {})),
                     )
                 )
             groups.append(
@@ -746,6 +772,9 @@ class _Job:
                         "start_number": "1",
                         "hls_segment_type": "mpegts",
                         "hls_segment_filename": str(folder / f"{name}_%05d.ts"),
+                        # FFmpeg's mpegts muxer starts at 0 through the API; MediaConvert's
+                        # segments start at the PTS offset, which captions must be mapped to.
+                        "output_ts_offset": str(float(rung.pts_offset_s)),
                     }
                     container = av.open(
                         str(folder / f"{name}.m3u8"), "w", format="hls", options=options

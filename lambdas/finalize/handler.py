@@ -25,7 +25,23 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
+from botocore.exceptions import ClientError
 
+from lambdas.finalize.captions import (
+    FIRST_SEGMENT_BYTES,
+    CaptionError,
+    captions_vtt_key,
+    check_vtt,
+    first_pts,
+    media_playlist,
+    relative,
+    resolve,
+    subtitles_key,
+    uris,
+    with_subtitles,
+    with_timestamp_map,
+    without_subtitles,
+)
 from lambdas.finalize.cost import UnitPrices, estimate_usd
 from lambdas.finalize.results import LabelSummary, ModerationSummary, SegmentSummary, consume
 from lambdas.finalize.settings import FinalizeSettings
@@ -59,7 +75,10 @@ logger, metrics = tools.logger, tools.metrics
 # 2.5: ``speech`` (Amazon Transcribe: language and its score, a bounded transcript, timed
 # segments, the VTT/SRT keys; or why there is none) and ``delivery`` (CloudFront URLs of the
 # renditions, when the deployment serves them).
-SCHEMA_VERSION = "2.5"
+# 2.6: ``speech.captions`` (whether the HLS playlist references the VTT as a SUBTITLES group).
+SCHEMA_VERSION = "2.6"
+HLS_CONTENT_TYPE = "application/vnd.apple.mpegurl"
+VTT_CONTENT_TYPE = "text/vtt; charset=utf-8"
 RUN_KINDS = ("pipeline", "reprocess")
 # The probe report's fields that belong in the document (its key and refusal do not).
 TECHNICAL_FIELDS = (
@@ -321,6 +340,22 @@ class Storage:
         version = answer.get("VersionId")
         return str(version) if version and version != "null" else None
 
+    def read_bytes(self, bucket: str, key: str, first: int | None = None) -> bytes | None:
+        """The object's bytes (its ``first`` bytes only, when given); None when it does not
+        exist."""
+        ranged = {"Range": f"bytes=0-{first - 1}"} if first else {}
+        try:
+            return bytes(self._s3.get_object(Bucket=bucket, Key=key, **ranged)["Body"].read())
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def write_text(self, bucket: str, key: str, text: str, content_type: str) -> None:
+        self._s3.put_object(
+            Bucket=bucket, Key=key, Body=text.encode("utf-8"), ContentType=content_type
+        )
+
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         keys: list[str] = []
         for page in self._s3.get_paginator("list_objects_v2").paginate(
@@ -572,6 +607,13 @@ def finalize(
     duration_s = (video or {}).get("duration_s") or asset.get("duration_s")
     top = labels["top_labels"]
     generated_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if speech is not None:
+        speech = {
+            **speech,
+            "captions": _captions(
+                storage, settings.processed_bucket, request.hls_manifest_key, speech, duration_s
+            ),
+        }
 
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -680,6 +722,73 @@ def finalize(
         label_detections=labels["label_detections"],
         moderation_flags=len(moderation["flags"]),
     )
+
+
+def _captions(
+    storage: Storage,
+    bucket: str,
+    playlist_key: str,
+    speech: Mapping[str, Any],
+    duration_s: float | None,
+) -> dict[str, Any]:
+    """Reference the speech's VTT from the HLS playlist, or say why not (never fails the asset).
+
+    The VTT copy and the subtitle playlist are written before the multivariant playlist names
+    them; when there are no captions to reference, a group an earlier run added is removed.
+    """
+    body = storage.read_bytes(bucket, playlist_key)
+    if body is None:
+        return {"status": "NOT_REFERENCED", "reason": f"the HLS playlist {playlist_key} is gone"}
+    playlist = body.decode("utf-8", errors="replace")
+    vtt_key = speech.get("vtt_key") if speech.get("status") == "COMPLETED" else None
+    language = str(speech.get("language_code") or "")
+    try:
+        if not vtt_key or not language:
+            raise CaptionError(
+                "the transcript has no words, so no captions"
+                if speech.get("status") == "COMPLETED"
+                else f"speech {str(speech.get('status') or 'SKIPPED').lower()}: no captions"
+            )
+        vtt = storage.read_bytes(bucket, str(vtt_key))
+        if vtt is None:
+            raise CaptionError(f"the VTT {vtt_key} does not exist")
+        cues = check_vtt(vtt)
+        pts = _first_pts(storage, bucket, playlist_key, playlist)
+        media_key = subtitles_key(playlist_key, language)
+        copy_key = captions_vtt_key(media_key)
+        updated = with_subtitles(
+            playlist, uri=relative(playlist_key, media_key), language=language, name=language
+        )
+    except CaptionError as err:
+        stripped = without_subtitles(playlist)
+        if stripped != playlist:
+            storage.write_text(bucket, playlist_key, stripped, HLS_CONTENT_TYPE)
+        return {"status": "NOT_REFERENCED", "reason": str(err)}
+    length = float(duration_s) if duration_s else cues.end_s
+    storage.write_text(bucket, copy_key, with_timestamp_map(vtt, pts), VTT_CONTENT_TYPE)
+    storage.write_text(
+        bucket, media_key, media_playlist(media_key, copy_key, length), HLS_CONTENT_TYPE
+    )
+    storage.write_text(bucket, playlist_key, updated, HLS_CONTENT_TYPE)
+    return {"status": "REFERENCED", "playlist_key": media_key, "cues": cues.count}
+
+
+def _first_pts(storage: Storage, bucket: str, playlist_key: str, playlist: str) -> int:
+    """The first presentation timestamp of the first rung's first segment (the captions' zero)."""
+    variants = uris(playlist)
+    if not variants:
+        raise CaptionError("the HLS playlist lists no variant streams")
+    variant_key = resolve(playlist_key, variants[0])
+    variant = storage.read_bytes(bucket, variant_key)
+    segments = uris(variant.decode("utf-8", errors="replace")) if variant else []
+    if not segments:
+        raise CaptionError(f"the variant playlist {variant_key} has no segments")
+    segment_key = resolve(variant_key, segments[0])
+    start = storage.read_bytes(bucket, segment_key, first=FIRST_SEGMENT_BYTES)
+    pts = first_pts(start) if start else None
+    if pts is None:
+        raise CaptionError(f"the segment {segment_key} has no MPEG-TS timestamp to align cues to")
+    return pts
 
 
 @functools.cache

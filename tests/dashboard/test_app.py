@@ -136,6 +136,11 @@ def test_page_shows_what_the_pipeline_wrote(pipeline, world_file, app):
     rungs = data.parse_multivariant(playlist.read().decode())
     assert rungs
     assert any(c.startswith("Rungs: " + ", ".join(r.label for r in rungs)) for c in captions)
+    # ... and its captions: the SUBTITLES rendition finalize added, signed with the rest (the
+    # subtitle playlist and its VTT sit beside the rungs, so the listing above covers them)
+    assert pipeline.labels(newest)["speech"]["captions"]["status"] == "REFERENCED"
+    assert any(k.endswith(f"_captions_{newest['speech_language']}.vtt") for k in ladder), ladder
+    assert any(f"Captions: {newest['speech_language']}" in c for c in captions)
     # And the latest labels.json summaries are the documents finalize wrote
     shown = [json.loads(document.value) for document in at.json]
     assert shown == [pipeline.labels(a) for a in travel[:3]]

@@ -1,7 +1,8 @@
 """One real-browser check: ``streamlit run`` against the world the pipeline built, in headless
 Chromium: the counters and gallery render, the thumbnails are real frames, the MP4 proxy and the
-HLS ladder (through hls.js) play with the clip's duration, and the executions view refreshes by
-itself.
+HLS ladder (through hls.js) play with the clip's duration, the ladder's SUBTITLES rendition
+becomes a text track whose cues are Transcribe's, at Transcribe's times, and the executions view
+refreshes by itself.
 
 The page is a React app fed over a websocket, so ``chromium --dump-dom`` returns before anything
 is drawn; the test drives Chromium over the DevTools protocol instead (with the ``websockets``
@@ -63,6 +64,15 @@ MP4_VIDEO_JS = "document.querySelector('video[data-testid=\"stVideo\"]')"
 # A thumbnail is a real frame when its pixels vary: a flat placeholder has a deviation of 0.
 MIN_PIXEL_STDDEV = 5.0
 DURATION_TOLERANCE_S = 0.5
+# hls.js places a cue on the media timeline through X-TIMESTAMP-MAP: within a frame or two of the
+# transcript's own time when the map is right, off by the segments' PTS offset (>= 2 s) when not.
+CUE_TOLERANCE_S = 0.1
+# The text tracks hls.js made on the HLS <video>, and the cues it loaded into them.
+TEXT_TRACKS_JS = (
+    f"(() => {{ const v = {HLS_VIDEO_JS}; if (!v) return null;"
+    " return [...v.textTracks].map((t) => ({kind: t.kind, language: t.language, mode: t.mode,"
+    " cues: t.cues ? [...t.cues].map((c) => [c.startTime, c.endTime, c.text]) : []})); })()"
+)
 
 pytestmark = pytest.mark.browser
 
@@ -242,6 +252,24 @@ def thumbnail_stddev(url: str) -> float:
     return float(ImageStat.Stat(image).stddev[0])
 
 
+def vtt_cues(body: bytes) -> list[tuple[float, float, str]]:
+    """(start, end, text) of each cue of a WebVTT file, as Transcribe wrote it."""
+    cues = []
+    for block in body.decode().replace("\r\n", "\n").split("\n\n"):
+        lines = [line for line in block.strip().splitlines() if line]
+        timing = next((i for i, line in enumerate(lines) if " --> " in line), None)
+        if timing is None:
+            continue
+        start, end = (seconds(t.split()[0]) for t in lines[timing].split(" --> "))
+        cues.append((start, end, "\n".join(lines[timing + 1 :])))
+    return cues
+
+
+def seconds(timestamp: str) -> float:
+    hours, minutes, rest = ["0", *timestamp.split(":")][-3:]
+    return int(hours) * 3600 + int(minutes) * 60 + float(rest)
+
+
 def test_dashboard_plays_what_landed_in_chromium(pipeline, dashboard_url, tmp_path):
     # Given the dashboard served against the pipeline's world; the clip the player opens first
     # is the newest processed one of the active campaign, whose real duration finalize recorded
@@ -255,6 +283,14 @@ def test_dashboard_plays_what_landed_in_chromium(pipeline, dashboard_url, tmp_pa
         mp4 = playback(devtools, MP4_VIDEO_JS, "MP4 proxy")
         # And the HLS ladder plays through hls.js, from the multivariant playlist, as long
         hls = playback(devtools, HLS_VIDEO_JS, "HLS player")
+        # And its captions become a text track holding Transcribe's cues
+        wait_for(
+            lambda: any(t["cues"] for t in devtools.evaluate(TEXT_TRACKS_JS) or []),
+            "the captions' cues",
+            30,
+        )
+        tracks = devtools.evaluate(TEXT_TRACKS_JS)
+        captions = devtools.evaluate(f"{HLS_VIDEO_JS}.dataset.captions")
         images = devtools.evaluate(
             "[...document.querySelectorAll('img[src*=\"X-Amz-Signature\"]')].map(i => i.src)"
         )
@@ -285,6 +321,24 @@ def test_dashboard_plays_what_landed_in_chromium(pipeline, dashboard_url, tmp_pa
     assert hls.get("readyState", 0) >= 2, f"the HLS ladder did not play: {hls}"
     assert abs(hls["duration"] - duration_s) <= DURATION_TOLERANCE_S, (hls, duration_s)
     assert hls["levels"], hls
+    # (the captions: the track is the transcript's language, shown by default, and its first cue
+    # is the first cue of the VTT Transcribe wrote, at the same time on the media timeline)
+    speech = pipeline.labels(newest)["speech"]
+    language = speech["language_code"]
+    assert captions == language == newest["speech_language"], (captions, speech)
+    [track] = [t for t in tracks if t["cues"]]
+    assert track["kind"] == "subtitles" and track["language"] == language, track
+    assert track["mode"] == "showing", track
+    start, end, text = track["cues"][0]
+    vtt = (
+        pipeline.world.client("s3")
+        .get_object(Bucket=pipeline.world.processed_bucket, Key=speech["vtt_key"])["Body"]
+        .read()
+    )
+    first = vtt_cues(vtt)[0]
+    assert abs(start - first[0]) <= CUE_TOLERANCE_S, (track["cues"][0], first)
+    assert abs(end - first[1]) <= CUE_TOLERANCE_S, (track["cues"][0], first)
+    assert text == first[2], (track["cues"][0], first)
     # And the thumbnails are the real frames MediaConvert captured, not flat placeholders
     assert images
     spread = {url.split("?")[0]: round(thumbnail_stddev(url), 2) for url in images}

@@ -8,8 +8,12 @@ with the real request and response shapes (see ``localworld``).
 
 from __future__ import annotations
 
+import io
 import json
+import posixpath
 from pathlib import PurePosixPath
+
+import av
 
 from localworld import World
 from localworld.media import (
@@ -279,6 +283,42 @@ def test_speech_is_transcribed_where_there_is_audio_and_explained_where_not(
     assert vtt["Body"].read().decode().startswith("WEBVTT")
     assert english["srt_key"] in world.keys(world.processed_bucket)
     assert asset["speech_language"] == "en-US"
+    # ... and captions in the HLS presentation: one SUBTITLES group that every variant names,
+    # whose media playlist resolves (as a player resolves it) to Transcribe's VTT
+    s3 = world.client("s3")
+
+    def variants_uris(lines: list[str]) -> list[str]:
+        return [line for line in lines if line and not line.startswith("#")]
+
+    def text(key: str) -> str:
+        return str(s3.get_object(Bucket=world.processed_bucket, Key=key)["Body"].read().decode())
+
+    playlist_key = str(asset["hls_key"])
+    multivariant = text(playlist_key).splitlines()
+    [group] = [line for line in multivariant if line.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")]
+    assert 'LANGUAGE="en-US"' in group
+    variants = [line for line in multivariant if line.startswith("#EXT-X-STREAM-INF:")]
+    assert variants and all('SUBTITLES="subs"' in line for line in variants)
+    captions = english["captions"]
+    assert captions["status"] == "REFERENCED" and captions["cues"] >= 1
+    uri = group.split('URI="', 1)[1].rstrip('"')
+    base = PurePosixPath(playlist_key).parent
+    assert posixpath.normpath(str(base / uri)) == captions["playlist_key"]
+    media = text(captions["playlist_key"]).splitlines()
+    copy = posixpath.normpath(str(base / media[media.index("#EXT-X-ENDLIST") - 1]))
+    # ... a copy of Transcribe's VTT whose cue time 0 is the first rung's first timestamp, as
+    # FFmpeg reads it from the segment (players place cues on the MPEG-TS clock)
+    mapped = text(copy).splitlines()
+    original = text(english["vtt_key"]).splitlines()
+    assert [mapped[0], *mapped[2:]] == original
+    rung = posixpath.normpath(str(base / variants_uris(multivariant)[0]))
+    segment = posixpath.normpath(
+        str(PurePosixPath(rung).parent / variants_uris(text(rung).splitlines())[0])
+    )
+    body = s3.get_object(Bucket=world.processed_bucket, Key=segment)["Body"].read()
+    with av.open(io.BytesIO(body)) as container:
+        start = min(st.start_time for st in container.streams if st.start_time is not None)
+    assert mapped[1] == f"X-TIMESTAMP-MAP=MPEGTS:{start},LOCAL:00:00:00.000"
     # ... Portuguese identified as the configured pt-BR, marked uncertain
     _, portuguese = speech["alfama-pt"]
     assert (portuguese["language_code"], portuguese["language_uncertain"]) == ("pt-BR", True)
@@ -288,7 +328,16 @@ def test_speech_is_transcribed_where_there_is_audio_and_explained_where_not(
     assert silent["vtt_key"] is None
     # ... no audio track: skipped with the reason, no job started
     _, mute = speech["forest-mute"]
-    assert mute == {"status": "SKIPPED", "reason": "the clip has no audio stream", "job_name": None}
+    assert mute == {
+        "status": "SKIPPED",
+        "reason": "the clip has no audio stream",
+        "job_name": None,
+        "captions": {"status": "NOT_REFERENCED", "reason": "speech skipped: no captions"},
+    }
+    # ... and neither silence nor a clip without audio names captions from its playlist
+    for stem in ("desk-silent", "forest-mute"):
+        playlist = text(str(speech[stem][0]["hls_key"]))
+        assert "SUBTITLES" not in playlist and "#EXT-X-STREAM-INF:" in playlist
     # ... and the failed job's reason recorded
     _, failed = speech["failing-speech"]
     assert (failed["status"], failed["reason"]) == ("FAILED", "Failed to parse audio file.")

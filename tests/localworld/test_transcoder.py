@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from lambdas.transcode.plan import PlanAsset, build_plan
+from localworld import transcoder
 from localworld.transcoder import TranscodeError, transcode
 
 FOLDER = "video/commons/travel/20260101_000000"
@@ -343,6 +344,53 @@ def test_hls_segments_follow_segment_length(inputs, tmp_path):
     assert [name for name, _ in segments] == [f"index_360p_{n:05d}.ts" for n in (1, 2, 3)]
     assert [round(seconds, 2) for _, seconds in segments] == [2.0, 2.0, 2.0]
     assert "#EXT-X-TARGETDURATION:2" in playlist
+
+
+def segment_starts(job: Job, prefix: str, playlist: str) -> list[float]:
+    """Where each segment's video starts on its MPEG-TS clock (the AAC audio starts one priming
+    frame, 1024 samples, before it)."""
+    starts = []
+    for name, _ in parse_media_playlist(playlist):
+        with av.open(str(job.path(prefix + name))) as segment:
+            video = segment.streams.video[0]
+            assert video.start_time is not None and video.time_base is not None
+            starts.append(float(video.start_time * video.time_base))
+    return starts
+
+
+def test_hls_segments_start_at_mediaconverts_automatic_pts_offset(mp4_job):
+    # Given the plan's rungs, whose M3u8Settings leave PtsOffsetMode at its default (AUTO)
+    prefix = hls_prefix(mp4_job.plan)
+    playlist = mp4_job.files[f"{prefix}index_360p.m3u8"][0].decode()
+    # When the segments are read; Then the first starts at MediaConvert's minimum of 2 s, and
+    # the next ones follow on the same clock (what a player's captions are mapped against)
+    starts = segment_starts(mp4_job, prefix, playlist)
+    assert starts[0] == pytest.approx(float(transcoder.AUTO_PTS_OFFSET_S), abs=0.001)
+    assert starts == sorted(starts)
+
+
+@pytest.mark.parametrize(
+    ("mode", "offset", "expected_s"), [("SECONDS", 5, 5.0), ("MILLISECONDS", 250, 0.25)]
+)
+def test_hls_segments_start_at_the_pts_offset_the_settings_give(
+    mode, offset, expected_s, inputs, tmp_path
+):
+    # Given one rung whose M3u8Settings set the PTS offset by hand
+    plan = plan_for("clip.mp4")
+    settings = copy.deepcopy(plan["settings"])
+    hls = settings["OutputGroups"][1]
+    hls["Outputs"] = hls["Outputs"][:1]
+    hls["Outputs"][0]["ContainerSettings"]["M3u8Settings"] = {
+        "PtsOffsetMode": mode,
+        "PtsOffset": offset,
+    }
+    settings["OutputGroups"] = [hls]
+    # When the job runs
+    job = run_job(settings, inputs["mp4"], tmp_path, plan=plan)
+    # Then its first segment starts there
+    prefix = hls_prefix(plan)
+    playlist = job.files[f"{prefix}index_360p.m3u8"][0].decode()
+    assert segment_starts(job, prefix, playlist)[0] == pytest.approx(expected_s, abs=0.001)
 
 
 def test_output_group_details_are_what_get_job_answers(mp4_job):

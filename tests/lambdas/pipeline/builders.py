@@ -395,3 +395,32 @@ def mediaconvert_job(
         job["ErrorCode"] = error_code
         job["ErrorMessage"] = error_message or ""
     return {"Job": job}
+
+
+@functools.cache
+def ts_segment(start_s: float = 2.0) -> bytes:
+    """A real MPEG-TS segment (H.264 + AAC, a fifth of a second) whose media starts at
+    ``start_s``, as an HLS rung's first segment is: muxed by FFmpeg through PyAV."""
+    import io
+
+    import av
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mpegts") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
+        audio = out.add_stream("aac", rate=48000)
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 40, np.uint8), "rgb24")
+            frame.pts = round(start_s * 25) + i
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        for i in range(10):
+            samples = av.AudioFrame.from_ndarray(
+                np.zeros((2, 1024), np.float32), format="fltp", layout="stereo"
+            )
+            samples.sample_rate, samples.pts = 48000, round(start_s * 48000) + i * 1024
+            out.mux(audio.encode(samples))
+        out.mux(audio.encode())
+    return buffer.getvalue()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import posixpath
 from typing import Any
 
 import pytest
@@ -44,6 +45,7 @@ from tests.lambdas.pipeline.builders import (
     segment_page,
     service_model,
     shot_segment,
+    ts_segment,
     validate,
 )
 
@@ -258,7 +260,7 @@ def test_handler_writes_the_labels_document_and_updates_the_catalog(
     }
     # And the document holds the summary people read
     doc = read_labels(buckets)
-    assert doc["schema_version"] == "2.5" and doc["generated_at"].endswith("Z")
+    assert doc["schema_version"] == "2.6" and doc["generated_at"].endswith("Z")
     assert doc["asset"] == {
         "asset_id": processing["asset_id"],
         "source": "wikimedia",
@@ -851,6 +853,61 @@ def test_a_reprocess_counts_as_reprocessed_and_bills_only_what_it_ran(
 SPEECH_KEY = f"{KEYS.speech_prefix}media-pipeline-dev-asset.json"
 
 
+VTT_KEY = SPEECH_KEY.replace(".json", ".vtt")
+VTT = b"WEBVTT\n\n0\n00:00:01.000 --> 00:00:01.900\nAll aboard.\n"
+PLAYLIST = (
+    "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"
+    '#EXT-X-STREAM-INF:BANDWIDTH=900000,CODECS="avc1.4d401f,mp4a.40.2",RESOLUTION=640x360,'
+    "FRAME-RATE=30.000\nindex_360.m3u8\n"
+)
+
+TRANSCRIPT = {
+    "jobName": "j-1",
+    "status": "COMPLETED",
+    "results": {
+        "transcripts": [{"transcript": "All aboard."}],
+        "items": [
+            {
+                "type": "pronunciation",
+                "start_time": "1.0",
+                "end_time": "1.4",
+                "alternatives": [{"confidence": "0.99", "content": "All"}],
+            },
+            {
+                "type": "pronunciation",
+                "start_time": "1.5",
+                "end_time": "1.9",
+                "alternatives": [{"confidence": "0.97", "content": "aboard"}],
+            },
+            {"type": "punctuation", "alternatives": [{"confidence": "0.0", "content": "."}]},
+        ],
+        "language_code": "en-US",
+    },
+}
+
+
+SEGMENT_START_S = 2.0
+
+
+def put_playlist(s3: Any) -> str:
+    """The ladder the transcode wrote (multivariant playlist, one rung, its first segment: real
+    MPEG-TS starting at ``SEGMENT_START_S``); the multivariant playlist's key."""
+    key = str(transcode_result()["outputs"]["hls_manifest_key"])
+    rung = posixpath.join(posixpath.dirname(key), "index_360.m3u8")
+    s3.put_object(Bucket=PROCESSED_BUCKET, Key=key, Body=PLAYLIST.encode())
+    s3.put_object(
+        Bucket=PROCESSED_BUCKET,
+        Key=rung,
+        Body=b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:0.2,\nindex_360_00001.ts\n#EXT-X-ENDLIST\n",
+    )
+    s3.put_object(Bucket=PROCESSED_BUCKET, Key=rung[:-5] + "_00001.ts", Body=ts_segment())
+    return key
+
+
+def read_text(s3: Any, key: str) -> str:
+    return str(s3.get_object(Bucket=PROCESSED_BUCKET, Key=key)["Body"].read().decode())
+
+
 def speech_result(status: str = "COMPLETED") -> dict:
     """What the speech branch hands finalize (the Transcribe callback's task output)."""
     if status != "COMPLETED":
@@ -863,7 +920,7 @@ def speech_result(status: str = "COMPLETED") -> dict:
         "language_score": 0.97,
         "transcript": {"bucket": PROCESSED_BUCKET, "key": SPEECH_KEY},
         "subtitles": {
-            "vtt": {"bucket": PROCESSED_BUCKET, "key": SPEECH_KEY.replace(".json", ".vtt")},
+            "vtt": {"bucket": PROCESSED_BUCKET, "key": VTT_KEY},
             "srt": {"bucket": PROCESSED_BUCKET, "key": SPEECH_KEY.replace(".json", ".srt")},
         },
     }
@@ -872,30 +929,9 @@ def speech_result(status: str = "COMPLETED") -> dict:
 def test_a_transcribed_clip_gets_a_speech_section_and_its_language_in_the_catalog(
     processing, catalog, buckets, deployed_handler
 ):
-    transcript = {
-        "jobName": "j-1",
-        "status": "COMPLETED",
-        "results": {
-            "transcripts": [{"transcript": "All aboard."}],
-            "items": [
-                {
-                    "type": "pronunciation",
-                    "start_time": "1.0",
-                    "end_time": "1.4",
-                    "alternatives": [{"confidence": "0.99", "content": "All"}],
-                },
-                {
-                    "type": "pronunciation",
-                    "start_time": "1.5",
-                    "end_time": "1.9",
-                    "alternatives": [{"confidence": "0.97", "content": "aboard"}],
-                },
-                {"type": "punctuation", "alternatives": [{"confidence": "0.0", "content": "."}]},
-            ],
-            "language_code": "en-US",
-        },
-    }
-    buckets.put_object(Bucket=PROCESSED_BUCKET, Key=SPEECH_KEY, Body=json.dumps(transcript))
+    buckets.put_object(Bucket=PROCESSED_BUCKET, Key=SPEECH_KEY, Body=json.dumps(TRANSCRIPT))
+    buckets.put_object(Bucket=PROCESSED_BUCKET, Key=VTT_KEY, Body=VTT)
+    playlist_key = put_playlist(buckets)
     invoke, stubber = deployed_handler
     stub_results(stubber)
     event = finalize_event(processing)
@@ -909,8 +945,88 @@ def test_a_transcribed_clip_gets_a_speech_section_and_its_language_in_the_catalo
     assert doc["speech"]["segments"] == [
         {"start_s": 1.0, "end_s": 1.9, "text": "All aboard.", "confidence": 0.97}
     ]
-    assert doc["speech"]["vtt_key"].endswith(".vtt")
+    assert doc["speech"]["vtt_key"] == VTT_KEY
     assert catalog.get_asset(processing["asset_id"])["speech_language"] == "en-US"
+    # And the HLS presentation offers the captions: a SUBTITLES group every variant names,
+    # whose media playlist is the VTT (players resolve it relative to the playlist)
+    captions = doc["speech"]["captions"]
+    assert captions == {
+        "status": "REFERENCED",
+        "playlist_key": playlist_key.replace(".m3u8", "_captions_en-US.m3u8"),
+        "cues": 1,
+    }
+    multivariant = read_text(buckets, playlist_key)
+    assert multivariant.count("#EXT-X-MEDIA:TYPE=SUBTITLES") == 1
+    assert multivariant.count(',SUBTITLES="subs"') == multivariant.count("#EXT-X-STREAM-INF:") == 1
+    subtitles = read_text(buckets, captions["playlist_key"]).splitlines()
+    uri = subtitles[subtitles.index("#EXT-X-ENDLIST") - 1]
+    copy = posixpath.join(posixpath.dirname(playlist_key), uri)
+    assert copy == captions["playlist_key"].replace(".m3u8", ".vtt")
+    # ... a copy of the VTT whose cue time 0 is the segments' first timestamp (players place
+    # cues on the MPEG-TS clock), the cues as Transcribe wrote them
+    mapped = read_text(buckets, copy).splitlines()
+    assert mapped[0] == "WEBVTT" and mapped[2:] == VTT.decode().splitlines()[1:]
+    mpegts = int(mapped[1].removeprefix("X-TIMESTAMP-MAP=MPEGTS:").split(",")[0])
+    assert mapped[1].endswith(",LOCAL:00:00:00.000")
+    assert SEGMENT_START_S - 0.05 <= mpegts / 90000 <= SEGMENT_START_S + 0.05
+
+
+@pytest.mark.parametrize(
+    ("vtt", "reason"),
+    [
+        (b"1\n00:00:01,000 --> 00:00:01,900\nAll aboard.\n", "does not start with WEBVTT"),
+        (b"WEBVTT\n\n00:00:01.000 --> soon\nAll aboard.\n", "line 3 of the VTT"),
+        (None, "does not exist"),
+        (VTT, "no MPEG-TS timestamp"),  # a rung whose segment is not a transport stream
+    ],
+)
+def test_a_vtt_that_does_not_parse_never_touches_the_playlist(
+    processing, buckets, deployed_handler, vtt, reason
+):
+    buckets.put_object(Bucket=PROCESSED_BUCKET, Key=SPEECH_KEY, Body=json.dumps(TRANSCRIPT))
+    if vtt is not None:
+        buckets.put_object(Bucket=PROCESSED_BUCKET, Key=VTT_KEY, Body=vtt)
+    playlist_key = put_playlist(buckets)
+    if reason == "no MPEG-TS timestamp":
+        segment = posixpath.join(posixpath.dirname(playlist_key), "index_360_00001.ts")
+        buckets.put_object(Bucket=PROCESSED_BUCKET, Key=segment, Body=b"\x00" * 4096)
+    invoke, stubber = deployed_handler
+    stub_results(stubber)
+    event = finalize_event(processing)
+    event["analysis"].append(speech_result())
+
+    assert invoke(event)["status"] == "PROCESSED"
+
+    captions = read_labels(buckets)["speech"]["captions"]
+    assert captions["status"] == "NOT_REFERENCED" and reason in captions["reason"]
+    assert read_text(buckets, playlist_key) == PLAYLIST
+    assert not buckets.list_objects_v2(
+        Bucket=PROCESSED_BUCKET, Prefix=playlist_key.replace(".m3u8", "_captions")
+    ).get("Contents")
+
+
+def test_a_run_without_captions_removes_a_group_an_earlier_run_added(
+    processing, buckets, deployed_handler
+):
+    playlist_key = put_playlist(buckets)
+    earlier = PLAYLIST.replace(
+        "#EXT-X-STREAM-INF:",
+        '#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="en-US",'
+        'LANGUAGE="en-US",DEFAULT=YES,AUTOSELECT=YES,FORCED=NO,URI="c.m3u8"\n#EXT-X-STREAM-INF:',
+    ).replace("FRAME-RATE=30.000", 'FRAME-RATE=30.000,SUBTITLES="subs"')
+    buckets.put_object(Bucket=PROCESSED_BUCKET, Key=playlist_key, Body=earlier.encode())
+    invoke, stubber = deployed_handler
+    stub_results(stubber)
+    event = finalize_event(processing)
+    event["analysis"].append(speech_result("SKIPPED"))
+
+    invoke(event)
+
+    assert read_text(buckets, playlist_key) == PLAYLIST
+    assert read_labels(buckets)["speech"]["captions"] == {
+        "status": "NOT_REFERENCED",
+        "reason": "speech skipped: no captions",
+    }
 
 
 @pytest.mark.parametrize("status", ["FAILED", "SKIPPED"])
