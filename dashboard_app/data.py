@@ -55,7 +55,7 @@ from lambdas.shared.campaign_config import (
     CampaignConfigStore,
     check_batch_size,
 )
-from lambdas.shared.catalog import STATUSES, Catalog, asset_pk
+from lambdas.shared.catalog import STATUSES, Catalog, asset_pk, words_of
 from lambdas.shared.causes import root_cause
 from lambdas.shared.errors import InvalidInput
 
@@ -793,10 +793,60 @@ def search_label(res: Resources, label: str, limit: int = 30) -> list[dict[str, 
         return []
     catalog = _cached_catalog(res)
     hits = [plain(hit) for hit in catalog.assets_with_label(label, limit=limit)]
-    if not hits:
+    records = _records(res, [hit["asset_id"] for hit in hits])
+    results = []
+    for hit in hits:
+        record = records.get(hit["asset_id"], {})
+        results.append({**record, "label": hit.get("label"), "confidence": hit.get("confidence")})
+    results.sort(key=lambda r: float(r.get("confidence") or 0), reverse=True)
+    return results
+
+
+# At most this many words of a query are looked up (one index query each).
+MAX_QUERY_WORDS = 5
+WORD_HITS = 200
+
+
+@st.cache_data(ttl=READ_TTL_S, show_spinner=False)
+@aws_call("searching the catalog by spoken word")
+def search_words(res: Resources, text: str, limit: int = 30) -> list[dict[str, Any]]:
+    """Assets whose transcript has every word of ``text`` (the catalog's word index), most
+    said first, with their catalog records and, per word, how often and from when it is said."""
+    words = list(dict.fromkeys(words_of(text)))
+    if not words:
         return []
+    if len(words) > MAX_QUERY_WORDS:
+        raise InvalidChoice(
+            f"search for at most {MAX_QUERY_WORDS} words at a time, not {len(words)}"
+        )
+    catalog = _cached_catalog(res)
+    said: dict[str, dict[str, dict[str, Any]]] = {}
+    for word in words:  # (a page of each word's entries: the first WORD_HITS assets saying it)
+        hits = {hit["asset_id"]: plain(hit) for hit in catalog.assets_saying(word, limit=WORD_HITS)}
+        if not hits:
+            return []
+        said[word] = hits
+    common = set.intersection(*(set(hits) for hits in said.values()))
+    records = _records(res, sorted(common))
+    results = []
+    for asset_id in common:
+        entries = [said[word][asset_id] for word in words]
+        results.append(
+            {
+                **records.get(asset_id, {}),
+                "said": ", ".join(f"{e['word']} ×{int(e['count'])}" for e in entries),
+                "first_said_s": min(float(e["first_s"]) for e in entries),
+                "times_said": sum(int(e["count"]) for e in entries),
+            }
+        )
+    results.sort(key=lambda r: (-r["times_said"], str(r.get("asset_id"))))
+    return results[:limit]
+
+
+def _records(res: Resources, asset_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The catalog records of ``asset_ids``, by id (BatchGetItem, 100 keys at a time)."""
     dynamodb = _dynamodb(res)
-    keys = [asset_pk(hit["asset_id"]) for hit in hits]
+    keys = [asset_pk(asset_id) for asset_id in asset_ids]
     records: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), 100):
         request = {res.catalog_table: {"Keys": keys[start : start + 100]}}
@@ -806,12 +856,7 @@ def search_label(res: Resources, label: str, limit: int = 30) -> list[dict[str, 
                 item = plain(raw)
                 records[item["asset_id"]] = item
             request = answer.get("UnprocessedKeys") or {}
-    results = []
-    for hit in hits:
-        record = records.get(hit["asset_id"], {})
-        results.append({**record, "label": hit.get("label"), "confidence": hit.get("confidence")})
-    results.sort(key=lambda r: float(r.get("confidence") or 0), reverse=True)
-    return results
+    return records
 
 
 # -- processed zone ------------------------------------------------------------------------------
@@ -975,7 +1020,7 @@ def media_url(res: Resources, key: str) -> str:
 
 def catalog_changed() -> None:
     """Forget the catalog reads: a run finished, so counters, assets and labels moved."""
-    for func in (campaign_counts, campaign_assets, search_label):
+    for func in (campaign_counts, campaign_assets, search_label, search_words):
         func.clear()
 
 
@@ -987,6 +1032,7 @@ def refresh() -> None:
         campaign_counts,
         campaign_assets,
         search_label,
+        search_words,
         labels_document,
         hls_ladder,
     ):

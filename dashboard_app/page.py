@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -423,6 +423,28 @@ def hls_ladder(res: Resources, item: dict[str, Any]) -> None:
     st.caption(f"Rungs: {rungs}  \nCaptions: {captions}  \n`{key}`")
 
 
+Row = dict[str, Any]
+
+
+def hits_table(hits: list[Row], match: Callable[[Row], Row]) -> None:
+    """A search's hits: the asset and its record, with what matched (``match``) in between."""
+    st.dataframe(
+        [
+            {
+                "asset": hit.get("asset_id"),
+                "campaign": hit.get("campaign"),
+                "title": hit.get("title"),
+                **match(hit),
+                "status": hit.get("status"),
+                "labels_key": hit.get("labels_key"),
+            }
+            for hit in hits
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+
+
 def search(res: Resources) -> None:
     st.subheader("Search by label")
     label = st.text_input("Label", key="label_search", placeholder="e.g. Beach, Car, Mountain")
@@ -433,21 +455,36 @@ def search(res: Resources) -> None:
         st.info(f"No asset is labelled {label.strip()!r}.")
         return
     st.caption(f"{len(hits)} asset(s) labelled {label.strip()!r}")
-    st.dataframe(
-        [
-            {
-                "asset": hit.get("asset_id"),
-                "campaign": hit.get("campaign"),
-                "title": hit.get("title"),
-                "label": hit.get("label"),
-                "confidence": hit.get("confidence"),
-                "status": hit.get("status"),
-                "labels_key": hit.get("labels_key"),
-            }
-            for hit in hits
-        ],
-        hide_index=True,
-        width="stretch",
+    hits_table(hits, lambda hit: {"label": hit.get("label"), "confidence": hit.get("confidence")})
+
+
+def clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}:{rest:02d}"
+
+
+def search_speech(res: Resources) -> None:
+    st.subheader("Search what is said")
+    text = st.text_input(
+        "Spoken words",
+        key="word_search",
+        placeholder="e.g. harbour, or two words said in the same clip",
+        help="Looks the words up in the transcripts' word index: clips saying all of them.",
+    )
+    if not text.strip():
+        return
+    hits = data.search_words(res, text)
+    if not hits:
+        st.info(f"No transcript says {text.strip()!r}.")
+        return
+    st.caption(f"{len(hits)} asset(s) saying {text.strip()!r}")
+    hits_table(
+        hits,
+        lambda hit: {
+            "said": hit.get("said"),
+            "first said at": clock(float(hit["first_said_s"])),
+            "language": hit.get("speech_language"),
+        },
     )
 
 
@@ -493,5 +530,7 @@ def main() -> None:
     summaries(res, processed)
     with section():
         search(res)
+    with section():
+        search_speech(res)
     with st.expander("Configuration document"):
         st.code(config.to_json(), language="json")

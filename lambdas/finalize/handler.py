@@ -45,6 +45,7 @@ from lambdas.finalize.captions import (
 from lambdas.finalize.cost import UnitPrices, estimate_usd
 from lambdas.finalize.results import LabelSummary, ModerationSummary, SegmentSummary, consume
 from lambdas.finalize.settings import FinalizeSettings
+from lambdas.finalize.speech import indexed_words
 from lambdas.finalize.speech import section as speech_section
 from lambdas.shared.catalog import Catalog
 from lambdas.shared.documents import read_json_version
@@ -565,6 +566,26 @@ def _poster(thumbnails: list[str]) -> str | None:
     return thumbnails[len(thumbnails) // 2] if thumbnails else None
 
 
+def _unindex_stale(
+    catalog: Catalog,
+    asset_id: str,
+    previous: Mapping[str, Any],
+    labels: list[str],
+    words: list[str],
+) -> None:
+    """Take out of the label and word indexes what the asset's last run put there and this one
+    does not (the record lists both; on a first run it has neither)."""
+    indexed, said = previous.get("top_labels"), previous.get("speech_words")
+    if isinstance(indexed, list | tuple):
+        stale = {str(label) for label in indexed} - set(labels)
+        if stale:
+            catalog.unindex_labels(asset_id, sorted(stale))
+    if isinstance(said, list | tuple):
+        gone = {str(word) for word in said} - set(words)
+        if gone:
+            catalog.unindex_words(asset_id, sorted(gone))
+
+
 def finalize(
     request: FinalizeRequest,
     *,
@@ -666,11 +687,13 @@ def finalize(
     # A reprocess replaces the asset's labels: what the last run indexed and this one does not
     # find any more leaves the index (on the first run the record has no labels yet).
     previous = record if record is not None else catalog.get_asset(request.asset_id)
-    indexed = previous.get("top_labels") if previous else None
-    if isinstance(indexed, list | tuple):
-        stale = {str(label) for label in indexed} - set(names)
-        if stale:
-            catalog.unindex_labels(request.asset_id, sorted(stale))
+    # The same for the spoken words (a reprocess keeps the speech, so usually the same words).
+    words = (
+        indexed_words(speech.get("segments") or [])
+        if speech and speech.get("status") == "COMPLETED"
+        else {}
+    )
+    _unindex_stale(catalog, request.asset_id, previous or {}, names, list(words))
     attributes: dict[str, Any] = {
         "labels_key": keys.labels,
         "top_labels": names,
@@ -686,10 +709,18 @@ def finalize(
         if speech.get("vtt_key"):
             # The dashboard's player shows these captions.
             attributes["speech_vtt_key"] = str(speech["vtt_key"])
+    if words:
+        attributes["speech_words"] = sorted(words)
     if document["thumbnails"]["poster_key"]:
         attributes["thumbnail_key"] = document["thumbnails"]["poster_key"]
-    catalog.set_status(request.asset_id, "PROCESSED", attributes=attributes)
+    catalog.set_status(
+        request.asset_id,
+        "PROCESSED",
+        attributes=attributes,
+        remove=() if words else ("speech_words",),
+    )
     catalog.index_labels(asset, {label["name"]: label["max_confidence"] for label in top})
+    catalog.index_words(asset, words)
     if request.run:
         catalog.add_result_version(
             request.asset_id,

@@ -5,12 +5,20 @@ word (``pronunciation``, with its time and confidence) or punctuation mark. A lo
 tens of thousands of items, more than labels.json should carry, so the section keeps a bounded
 transcript (cut at a word, marked as cut), timed segments (words grouped at pauses, bounded in
 number) and the keys of the VTT and SRT files, which hold every cue.
+
+``indexed_words`` chooses what the catalog's word index holds for the clip: the words of the
+timed segments (so each has a time), the most said first, bounded so a long talk costs a few
+hundred small writes rather than one per word. No stop-word list: the languages are the
+deployment's choice, and a word said often is what the clip is about or a function word;
+either way the bound, not a list, keeps the index small.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from lambdas.shared.catalog import words_of
 
 MAX_TRANSCRIPT_CHARS = 5000
 MAX_SEGMENTS = 200
@@ -20,6 +28,8 @@ SEGMENT_MAX_WORDS = 20
 # Below this identification score the language is a guess among the configured ones (the clip
 # may be in a language that is not configured).
 UNCERTAIN_LANGUAGE_SCORE = 0.5
+# Words per clip in the catalog's word index (one item each).
+MAX_INDEXED_WORDS = 300
 
 
 def _float(value: object) -> float | None:
@@ -121,3 +131,20 @@ def section(result: Mapping[str, Any], transcript: Mapping[str, Any] | None) -> 
         "vtt_key": (subtitles.get("vtt") or {}).get("key"),
         "srt_key": (subtitles.get("srt") or {}).get("key"),
     }
+
+
+def indexed_words(
+    timed: Sequence[Mapping[str, Any]], limit: int = MAX_INDEXED_WORDS
+) -> dict[str, tuple[int, float]]:
+    """Word -> (times said, start of the first segment saying it), the ``limit`` most said
+    (ties: the earliest said), in that order."""
+    found: dict[str, tuple[int, float]] = {}
+    for segment in timed:
+        start = _float(segment.get("start_s"))
+        if start is None:
+            continue
+        for word in words_of(str(segment.get("text") or "")):
+            count, first = found.get(word, (0, start))
+            found[word] = (count + 1, first)
+    ranked = sorted(found.items(), key=lambda item: (-item[1][0], item[1][1], item[0]))
+    return dict(ranked[:limit])

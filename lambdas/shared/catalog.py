@@ -9,6 +9,7 @@ asset           ``ASSET#<asset_id>``             ``ASSET``             one clip 
 source marker   ``SOURCE#<source>#<source_id>``  ``SOURCE``            "has this item been seen"
 status counter  ``CAMPAIGN#<campaign>``          ``STATUS#<status>``   counts per campaign/status
 label index     ``LABEL#<label>``                ``ASSET#<asset_id>``  search by label
+word index      ``WORD#<word>``                  ``ASSET#<asset_id>``  search by a spoken word
 task token      ``TOKEN#<job_tag>``              ``TOKEN``             Rekognition callback *
 result version  ``ASSET#<asset_id>``             ``RESULT#<at>#<run>`` every run's labels.json
 restore waiter  ``RESTORE#<bucket>/<key>``       ``RUN#<run>``         S3 restore callback
@@ -20,6 +21,9 @@ Asset items also carry ``gsi1pk=CAMPAIGN#<campaign>`` / ``gsi1sk=<created_at>#<a
 (index ``ByCampaignStatus``: "failed assets of a campaign with their reason").
 (*) Token items also carry ``gsi1pk=TOKENS#PENDING`` so the heartbeat sweep lists waiting tasks
 with one query of ``ByCampaign``.
+The word index holds a bounded set of each asset's transcript words (``index_words``), each
+with how often and from when it is said; the asset records which (``speech_words``), so a
+reprocess or a failure removes exactly those.
 Counters are changed in the same transaction as the asset's status, so they never drift.
 ``expires_at`` (epoch seconds) is the table's TTL attribute: claims of crashed ingests and stale
 task tokens disappear on their own.
@@ -27,7 +31,9 @@ task tokens disappear on their own.
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -48,7 +54,11 @@ MAX_REASON_LEN = 1000
 # file, which stays, so they stay too.)
 PUBLISHED_ATTRIBUTES = (
     "labels_key", "top_labels", "mp4_key", "hls_key", "thumbnail_key", "moderation_flagged",
+    "speech_words",
 )  # fmt: skip
+# A word of a transcript: letters and digits in any script, with inner apostrophes ("don't").
+_WORD = re.compile(r"\w+(?:['’]\w+)*")
+MIN_WORD_CHARS = 2
 
 
 TTL_ATTRIBUTE = "expires_at"
@@ -161,6 +171,32 @@ def index_keys(
 def label_key(label: str) -> str:
     """Labels are searched case-insensitively, so the partition is the lower-case name."""
     return f"LABEL#{label.lower()}"
+
+
+def words_of(text: str) -> list[str]:
+    """The searchable words of a text, in order: compatibility-normalised (NFKC) and
+    case-folded, so a query matches a transcript however either was typed; single characters
+    ("a", "I") are too common to search by and are left out."""
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("’", "'")
+    return [word for word in _WORD.findall(folded) if len(word) >= MIN_WORD_CHARS]
+
+
+def word_key(word: str) -> str:
+    return f"WORD#{word}"
+
+
+def word_item(
+    word: str, count: int, first_s: float, *, asset_id: str, campaign: str
+) -> dict[str, Any]:
+    return {
+        "pk": word_key(word),
+        "sk": f"ASSET#{asset_id}",
+        "word": word,
+        "asset_id": asset_id,
+        "campaign": campaign,
+        "count": count,
+        "first_s": str(round(first_s, 3)),
+    }
 
 
 def label_item(label: str, confidence: float, *, asset_id: str, campaign: str) -> dict[str, str]:
@@ -358,6 +394,9 @@ class Catalog:
         labels = current.get("top_labels")
         if isinstance(labels, list | tuple) and labels:
             self.unindex_labels(asset_id, [str(label) for label in labels])
+        words = current.get("speech_words")
+        if isinstance(words, list | tuple) and words:
+            self.unindex_words(asset_id, [str(word) for word in words])
         return self.set_status(
             asset_id, "FAILED", attributes={"failure_reason": text}, remove=PUBLISHED_ATTRIBUTES
         )
@@ -428,6 +467,39 @@ class Catalog:
         )
         for item in resp.get("Items", []):
             yield dict(item)
+
+    # -- word index --
+    def index_words(self, asset: Mapping[str, Any], words: Mapping[str, tuple[int, float]]) -> None:
+        """One small item per indexed word (``words``: word -> (times said, first said at s)),
+        so "clips where someone says X" is a query, like the label index."""
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for word, (count, first_s) in words.items():
+                batch.put_item(
+                    Item=word_item(
+                        word,
+                        count,
+                        first_s,
+                        asset_id=asset["asset_id"],
+                        campaign=asset["campaign"],
+                    )
+                )
+
+    def unindex_words(self, asset_id: str, words: Iterable[str]) -> None:
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for key in dict.fromkeys(word_key(word) for word in words):
+                batch.delete_item(Key={"pk": key, "sk": f"ASSET#{asset_id}"})
+
+    def assets_saying(self, word: str, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Index entries of the assets whose transcript has ``word`` (one word, as typed)."""
+        found = words_of(word)
+        if len(found) != 1:
+            raise CatalogError(f"{word!r} is not one searchable word (letters or digits, 2+)")
+        resp = self.table.query(
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": word_key(found[0])},
+            Limit=limit,
+        )
+        return [dict(item) for item in resp.get("Items", [])]
 
     # -- task tokens for the Rekognition callback --
     def put_token(self, job_tag: str, token: str, *, asset_id: str, feature: str) -> None:

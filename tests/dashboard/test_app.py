@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from dashboard_app import data, player
+from dashboard_app import data, page, player
+from lambdas.shared.catalog import words_of
 from tests.dashboard.conftest import (
     Pipeline,
     assert_label_search,
@@ -208,6 +209,51 @@ def test_search_by_label_uses_the_label_index(pipeline, world_file, app):
     # When searching for a label no clip has, Then the page says so
     at.text_input(key="label_search").input("Submarine").run()
     assert any("No asset is labelled 'Submarine'" in i.value for i in at.info)
+
+
+def word_hits(pipeline: Pipeline, word: str) -> set[str]:
+    """Asset ids the catalog's word index holds under ``word`` (read here, not by the page)."""
+    answer = pipeline.world.client("dynamodb").query(
+        TableName=pipeline.world.catalog_table,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": f"WORD#{word}"}},
+    )
+    return {item["asset_id"]["S"] for item in answer["Items"]}
+
+
+def test_search_by_spoken_word_uses_the_word_index(pipeline, world_file, app):
+    # Given a travel clip with speech, and two words of its transcript (as labels.json has it)
+    spoken = pipeline.assets("travel", "PROCESSED")[0]
+    segments = pipeline.labels(spoken)["speech"]["segments"]
+    first, second = words_of(segments[0]["text"])[:2]
+    at = app()
+
+    # When searching for the first, typed in capitals
+    at.text_input(key="word_search").input(first.upper()).run()
+
+    # Then the hits are exactly the assets the word index holds under it, with their records
+    hits = at.dataframe[-1].value
+    assert set(hits["asset"]) == word_hits(pipeline, first) and spoken["asset_id"] in set(
+        hits["asset"]
+    )
+    row = hits[hits["asset"] == spoken["asset_id"]].iloc[0]
+    said = [word for segment in segments for word in words_of(segment["text"])]
+    assert row["said"] == f"{first} ×{said.count(first)}"
+    assert row["first said at"] == page.clock(segments[0]["start_s"])
+    assert row["language"] == spoken["speech_language"] and row["status"] == "PROCESSED"
+
+    # When searching for two words, Then only assets saying both are listed
+    at.text_input(key="word_search").input(f"{first} {second}").run()
+    both = word_hits(pipeline, first) & word_hits(pipeline, second)
+    assert set(at.dataframe[-1].value["asset"]) == both
+
+    # When searching for a word no transcript has, Then the page says so
+    at.text_input(key="word_search").input("submarine").run()
+    assert any("No transcript says 'submarine'" in i.value for i in at.info)
+
+    # When searching for more words than the page looks up, Then it says how many it takes
+    at.text_input(key="word_search").input("one two three four five six").run()
+    assert any(f"at most {data.MAX_QUERY_WORDS} words" in e.value for e in at.error)
 
 
 # -- controls ------------------------------------------------------------------------------------

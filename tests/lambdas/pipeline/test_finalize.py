@@ -19,6 +19,7 @@ from lambdas.finalize.handler import (
     finalize,
     handler,
 )
+from lambdas.shared.catalog import CatalogError
 from lambdas.shared.errors import InvalidInput
 from lambdas.shared.keys import AssetKeys
 from lambdas.shared.rekognition import (
@@ -946,7 +947,17 @@ def test_a_transcribed_clip_gets_a_speech_section_and_its_language_in_the_catalo
         {"start_s": 1.0, "end_s": 1.9, "text": "All aboard.", "confidence": 0.97}
     ]
     assert doc["speech"]["vtt_key"] == VTT_KEY
-    assert catalog.get_asset(processing["asset_id"])["speech_language"] == "en-US"
+    record = catalog.get_asset(processing["asset_id"])
+    assert record["speech_language"] == "en-US"
+    # And its words are in the catalog's word index, with when each is first said
+    assert record["speech_words"] == ["aboard", "all"]
+    [hit] = catalog.assets_saying("Aboard")
+    assert (hit["asset_id"], hit["word"], hit["count"], hit["first_s"]) == (
+        processing["asset_id"],
+        "aboard",
+        1,
+        "1.0",
+    )
     # And the HLS presentation offers the captions: a SUBTITLES group every variant names,
     # whose media playlist is the VTT (players resolve it relative to the playlist)
     captions = doc["speech"]["captions"]
@@ -1042,7 +1053,44 @@ def test_a_failed_or_skipped_transcription_still_lands_the_asset_with_the_reason
 
     speech = read_labels(buckets)["speech"]
     assert (speech["status"], speech["reason"]) == (status, "why")
-    assert "speech_language" not in catalog.get_asset(processing["asset_id"])
+    record = catalog.get_asset(processing["asset_id"])
+    assert "speech_language" not in record and "speech_words" not in record
+
+
+def test_a_later_run_that_no_longer_says_a_word_takes_it_out_of_the_word_index(
+    processing, catalog, buckets, deployed_handler
+):
+    # Given a first run whose transcript says "all aboard"
+    buckets.put_object(Bucket=PROCESSED_BUCKET, Key=SPEECH_KEY, Body=json.dumps(TRANSCRIPT))
+    invoke, stubber = deployed_handler
+    stub_results(stubber)
+    event = finalize_event(processing)
+    event["analysis"].append(speech_result())
+    invoke(event)
+    assert [h["asset_id"] for h in catalog.assets_saying("aboard")] == [processing["asset_id"]]
+    # When a later run's transcript says "all ashore"
+    ashore = json.loads(json.dumps(TRANSCRIPT).replace("aboard", "ashore"))
+    buckets.put_object(Bucket=PROCESSED_BUCKET, Key=SPEECH_KEY, Body=json.dumps(ashore))
+    stub_results(stubber)
+    invoke(event)
+    # Then "aboard" finds nothing any more, "ashore" finds the asset, "all" still does
+    assert catalog.assets_saying("aboard") == []
+    assert [h["asset_id"] for h in catalog.assets_saying("ashore")] == [processing["asset_id"]]
+    assert [h["asset_id"] for h in catalog.assets_saying("ALL")] == [processing["asset_id"]]
+    assert catalog.get_asset(processing["asset_id"])["speech_words"] == ["all", "ashore"]
+    # And when a run has no speech at all, its words leave too
+    stub_results(stubber)
+    skipped = finalize_event(processing)
+    skipped["analysis"].append(speech_result("SKIPPED"))
+    invoke(skipped)
+    assert catalog.assets_saying("ashore") == [] and catalog.assets_saying("all") == []
+    assert "speech_words" not in catalog.get_asset(processing["asset_id"])
+
+
+@pytest.mark.parametrize("query", ["", "a", "two words", "!?"])
+def test_the_word_index_is_searched_one_word_at_a_time(catalog, query):
+    with pytest.raises(CatalogError, match="not one searchable word"):
+        catalog.assets_saying(query)
 
 
 def test_a_reprocess_keeps_the_last_speech_section(processing, catalog, buckets, first_run):

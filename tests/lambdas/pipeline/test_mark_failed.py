@@ -325,22 +325,25 @@ def test_a_finalized_then_failed_asset_drops_its_label_index_and_pointers(
             "hls_key": RENDITIONS[1],
             "thumbnail_key": RENDITIONS[-1],
             "moderation_flagged": False,
+            "speech_words": ["aboard", "all"],
         },
     )
     catalog.index_labels(committed_asset, {"Tram": 98.1, "Street": 91.0})
+    catalog.index_words(committed_asset, {"all": (1, 1.0), "aboard": (1, 1.5)})
 
     # When mark-failed runs
     result = handler({"asset": committed_asset, "error": _analysis_failure()}, lambda_context)
 
-    # Then the record no longer points at the removed objects, and label search no longer
-    # finds the asset
+    # Then the record no longer points at the removed objects, and neither label nor word
+    # search finds the asset
     assert result["recorded"] is True
     item = catalog.get_asset(asset_id)
     assert item["status"] == "FAILED"
-    published = {"labels_key", "top_labels", "mp4_key", "hls_key", "thumbnail_key"}
+    published = {"labels_key", "top_labels", "mp4_key", "hls_key", "thumbnail_key", "speech_words"}
     assert not published & set(item)
     assert list(catalog.assets_with_label("tram")) == []
     assert list(catalog.assets_with_label("street")) == []
+    assert catalog.assets_saying("aboard") == [] and catalog.assets_saying("all") == []
     assert catalog.status_counts("travel")["FAILED"] == 1
     assert catalog.status_counts("travel")["PROCESSED"] == 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.finalize import speech
+from lambdas.shared.catalog import words_of
 
 
 def _word(content: str, start: float, end: float, confidence: float = 0.98) -> dict[str, Any]:
@@ -110,3 +111,45 @@ def test_a_failed_or_skipped_transcription_keeps_its_reason():
     }
     skipped = {"feature": "speech", "status": "SKIPPED", "reason": "the clip has no audio stream"}
     assert speech.section(skipped, None)["status"] == "SKIPPED"
+
+
+# -- what the catalog's word index holds ----------------------------------------------------------
+def test_words_are_folded_so_a_query_matches_however_either_was_typed():
+    assert words_of("São Paulo's HARBOUR, don’t—ﬁne 42 a I") == [
+        "são",
+        "paulo's",
+        "harbour",
+        "don't",
+        "fine",  # (the ﬁ ligature, NFKC)
+        "42",
+    ]
+    assert words_of("Straße") == words_of("STRASSE")  # (case folding, not lower-casing)
+    assert words_of("... !? a") == []
+
+
+def test_indexed_words_count_each_word_and_keep_when_it_is_first_said():
+    segments = [
+        {"start_s": 0.5, "end_s": 3.0, "text": "The harbour, the tram."},
+        {"start_s": 4.0, "end_s": 6.0, "text": "Tram to the harbour? Yes: the tram."},
+    ]
+    assert speech.indexed_words(segments) == {
+        "the": (4, 0.5),
+        "tram": (3, 0.5),
+        "harbour": (2, 0.5),
+        "to": (1, 4.0),
+        "yes": (1, 4.0),
+    }
+
+
+def test_indexed_words_are_bounded_most_said_first():
+    # Given a talk of many distinct words, a few said again and again
+    segments = [
+        {"start_s": float(i), "end_s": i + 0.9, "text": f"word{i} harbour tram"}
+        for i in range(speech.MAX_INDEXED_WORDS * 2)
+    ]
+    words = speech.indexed_words(segments)
+    # Then the index holds the bound, the repeated words first, then the earliest said
+    assert len(words) == speech.MAX_INDEXED_WORDS
+    assert list(words)[:4] == ["harbour", "tram", "word0", "word1"]
+    assert words["harbour"] == (speech.MAX_INDEXED_WORDS * 2, 0.0)
+    assert "word599" not in words
