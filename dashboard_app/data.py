@@ -30,7 +30,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -57,6 +57,7 @@ from lambdas.shared.campaign_config import (
 )
 from lambdas.shared.catalog import STATUSES, Catalog, asset_pk, words_of
 from lambdas.shared.causes import root_cause
+from lambdas.shared.cloudfront_cookies import CookieSigningError, sign_cookies
 from lambdas.shared.errors import InvalidInput
 
 WORLD_VAR = "MEDIA_PIPELINE_WORLD"
@@ -73,6 +74,11 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     # a key pair id means signed cookies, which this page cannot set for that domain.
     "delivery_domain": ("DELIVERY_DOMAIN", "DeliveryDomainName", "Stateful"),
     "delivery_key_pair_id": ("DELIVERY_KEY_PAIR_ID", "DeliveryKeyPairId", "Stateful"),
+    "delivery_key_secret": (
+        "DELIVERY_SIGNING_KEY_SECRET",
+        "DeliverySigningKeySecretName",
+        "Stateful",
+    ),
 }
 REQUIRED = ("catalog_table", "config_parameter", "processed_bucket")
 ENVIRONMENTS = {"dev": "Dev", "prod": "Prod"}
@@ -120,6 +126,12 @@ class DashboardError(Exception):
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class DeliverySigningError(DashboardError):
+    """The private library's signing key cannot sign (missing, not PEM, not RSA 2048)."""
+
+    title = "Media links cannot be signed"
 
 
 class MissingCredentials(DashboardError):
@@ -259,11 +271,18 @@ class Resources:
     local: bool = False
     delivery_domain: str | None = None
     delivery_key_pair_id: str | None = None
+    delivery_key_secret: str | None = None
 
     @property
     def public_delivery(self) -> bool:
         """Media is served by CloudFront without signed cookies: plain links work."""
         return bool(self.delivery_domain) and not self.delivery_key_pair_id
+
+    @property
+    def signed_delivery(self) -> bool:
+        """Media is served by CloudFront to signed requests only (a private library), and the
+        stack names the secret holding the signing key: the page signs its links."""
+        return bool(self.delivery_domain and self.delivery_key_pair_id and self.delivery_key_secret)
 
 
 def _env_snapshot() -> tuple[tuple[str, str], ...]:
@@ -347,6 +366,7 @@ def _named(region: str, found_in: str, values: Mapping[str, str]) -> Resources:
         found_in=found_in,
         delivery_domain=values.get("delivery_domain"),
         delivery_key_pair_id=values.get("delivery_key_pair_id"),
+        delivery_key_secret=values.get("delivery_key_secret"),
     )
 
 
@@ -984,17 +1004,46 @@ def hls_ladder(res: Resources, key: str) -> Ladder:
 
 
 def signed_ladder(res: Resources, ladder: Ladder) -> dict[str, str]:
-    """A presigned URL for every object of the ladder, by its URL without the signature.
+    """A signed URL for every object of the ladder, by its URL without the signature.
 
-    A presigned URL signs one object, and playlists name the next ones relatively, so the player
-    swaps each URL it resolves for the signed one (S3 and moto refuse unsigned reads of a private
-    bucket).
+    Playlists name the next objects relatively, and a relative URL loses the query that signs
+    it, so the player swaps each URL it resolves for the signed one: presigned S3 links (one
+    per object; S3 and moto refuse unsigned reads of a private bucket), or CloudFront links
+    carrying the page's delivery signature for a private library.
     """
     signed = {}
     for name in ladder.keys:
-        url = presigned_url(res, name)
+        url = media_url(res, name)
         signed[url.split("?", 1)[0]] = url
     return signed
+
+
+# What the page's CloudFront signature covers: every object the page shows (renditions,
+# thumbnails, captions, documents all live under ``video/``).
+SIGNED_PREFIX = "video/"
+
+
+@st.cache_data(ttl=URL_TTL_S, show_spinner=False)
+@aws_call("signing CloudFront links with the delivery key")
+def delivery_signature(res: Resources) -> str:
+    """The signed-URL query for every object under ``SIGNED_PREFIX`` on the distribution,
+    valid for ``URL_EXPIRY_S`` (cached for less, like presigned links). The private key is
+    read from Secrets Manager each time it is signed with and kept nowhere else."""
+    secret = _client(res, "secretsmanager").get_secret_value(SecretId=res.delivery_key_secret)
+    try:
+        cookies = sign_cookies(
+            resource=f"https://{res.delivery_domain}/{SIGNED_PREFIX}*",
+            expires_at=datetime.now(UTC) + timedelta(seconds=URL_EXPIRY_S),
+            key_pair_id=str(res.delivery_key_pair_id),
+            private_key_pem=str(secret.get("SecretString") or ""),
+            now=datetime.now(UTC),
+        )
+    except CookieSigningError as err:
+        raise DeliverySigningError(
+            f"the secret {res.delivery_key_secret} cannot sign CloudFront links: {err}",
+            hint="Store the key group's 2048-bit RSA private key, PEM, as the secret's string.",
+        ) from err
+    return cookies.as_query()
 
 
 @st.cache_data(ttl=URL_TTL_S, show_spinner=False, max_entries=2000)
@@ -1012,9 +1061,12 @@ def presigned_url(res: Resources, key: str, bucket: str | None = None) -> str:
 
 def media_url(res: Resources, key: str) -> str:
     """Where the browser loads a processed object: CloudFront when the deployment serves media
-    publicly through it, else a presigned S3 link (the local world, or signed cookies)."""
+    through it (signed with the delivery key for a private library), else a presigned S3 link
+    (the local world, or a private library whose signing key the stack does not name)."""
     if res.public_delivery:
         return f"https://{res.delivery_domain}/{quote(key)}"
+    if res.signed_delivery and key.startswith(SIGNED_PREFIX):
+        return f"https://{res.delivery_domain}/{quote(key)}?{delivery_signature(res)}"
     return presigned_url(res, key)
 
 

@@ -403,15 +403,15 @@ def hls_ladder(res: Resources, item: dict[str, Any]) -> None:
         st.caption("No HLS ladder for this clip.")
         return
     ladder = data.hls_ladder(res, key)
-    if not res.local and not res.public_delivery:
+    if not res.local and not res.public_delivery and not res.signed_delivery:
         st.info(player_lib.HLS_ON_AWS)
     else:
         script = player_lib.hls_script()
         if script is None:
             st.warning(player_lib.MISSING_HLS_JS)
         else:
-            # Through CloudFront every relative request is served as it is; from a private
-            # bucket each object needs its own presigned link.
+            # Through public CloudFront every relative request is served as it is; signed
+            # CloudFront and a private bucket need each request's URL swapped for its signed one.
             signed = {} if res.public_delivery else data.signed_ladder(res, ladder)
             st.iframe(
                 player_lib.player_html(data.media_url(res, key), signed, script),

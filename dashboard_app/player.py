@@ -32,9 +32,9 @@ PLAYER_TITLE = "HLS ladder player"
 HLS_ON_AWS = (
     "The HLS ladder plays here only through CloudFront: a player fetches every playlist and "
     "segment relative to the first one, and a presigned URL signs only one object, so the "
-    "private bucket refuses the rest. This deployment has no public CloudFront delivery "
-    "(`delivery.enabled` off, or signed cookies, which this page cannot set for the "
-    "distribution's domain); the MP4 proxy plays from a presigned URL."
+    "private bucket refuses the rest. This deployment has no CloudFront delivery the page can "
+    "use (`delivery.enabled` off, or signed cookies without the stack naming the signing key's "
+    "secret); the MP4 proxy plays from a presigned URL."
 )
 MISSING_HLS_JS = (
     f"hls.js is not installed ({HLS_JS.relative_to(ROOT)} is missing): run `npm ci` "

@@ -5,6 +5,11 @@ A viewer holding the three cookies may fetch whatever the custom policy's ``Reso
 against the key group's public key at the edge. Cookies need the distribution's custom domain:
 a site can set them for its own domain's subdomains, never for ``*.cloudfront.net``.
 
+The same three values as query parameters (``Policy``, ``Signature``, ``Key-Pair-Id``) make a
+signed URL with that custom policy (``as_query``): the dashboard, which cannot set cookies for
+the distribution's domain, signs its links that way, one wildcard policy for every object it
+shows, so a player's relative requests carry it too.
+
 The policy is built by botocore's ``CloudFrontSigner`` (the format CloudFront documents, with
 the statement's keys in the documented order) and signed RSA-SHA1 with PKCS#1 v1.5, what
 CloudFront verifies for a 2048-bit RSA key (it also takes ECDSA P-256 keys, which this module
@@ -81,6 +86,10 @@ class SignedCookies:
             SIGNATURE_COOKIE: self.signature,
             KEY_PAIR_ID_COOKIE: self.key_pair_id,
         }
+
+    def as_query(self) -> str:
+        """The signed-URL form: append to a covered URL (``url + "?" + query``)."""
+        return f"Policy={self.policy}&Signature={self.signature}&Key-Pair-Id={self.key_pair_id}"
 
     def set_cookie_headers(self, *, domain: str, path: str = "/") -> list[str]:
         """One ``Set-Cookie`` value per cookie: for ``domain`` (the distribution's custom domain

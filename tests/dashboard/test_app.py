@@ -11,12 +11,15 @@ import json
 import time
 from collections import Counter
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from dashboard_app import data, page, player
 from lambdas.shared.catalog import words_of
+from lambdas.shared.cloudfront_cookies import from_url_safe_b64
 from tests.dashboard.conftest import (
     Pipeline,
     assert_label_search,
@@ -569,6 +572,99 @@ def test_a_deployment_with_cloudfront_plays_the_ladder_from_the_distribution(
     assert f'"{base}{newest["hls_key"]}"' in frame.proto.srcdoc
     assert "X-Amz-Signature" not in frame.proto.srcdoc
     assert not any(i.value == player.HLS_ON_AWS for i in at.info)
+
+
+KEY_PAIR_ID = "K2JCJMDEHXQW5F"
+DOMAIN = "media.example.com"
+
+
+def signing_key() -> tuple[str, Any]:
+    """A 2048-bit RSA key as the operator stores it (PEM), and its public half."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    return pem.decode(), key.public_key()
+
+
+def check_signed(url: str, public_key: Any) -> dict[str, Any]:
+    """A CloudFront signed URL (custom policy) as the edge checks it; its policy statement."""
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert set(query) == {"Policy", "Signature", "Key-Pair-Id"}, url
+    assert query["Key-Pair-Id"] == KEY_PAIR_ID
+    policy = from_url_safe_b64(query["Policy"])
+    # (raises InvalidSignature unless the key group's public key verifies it; SHA-1 is what
+    # CloudFront verifies)
+    signature = from_url_safe_b64(query["Signature"])
+    public_key.verify(signature, policy, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+    [statement] = json.loads(policy)["Statement"]
+    return dict(statement)
+
+
+def test_a_private_library_plays_through_cloudfront_with_links_the_page_signs(
+    pipeline, world_file, app, clean_env
+):
+    # Given a deployment serving a private library (a key group; the private key in the
+    # Secrets Manager secret the Stateful stack names)
+    pem, public_key = signing_key()
+    secret = f"media-pipeline/dev/cookie-signing-key-{time.time_ns()}"
+    pipeline.world.client("secretsmanager").create_secret(Name=secret, SecretString=pem)
+    explicit(pipeline, clean_env)
+    clean_env.setenv("MEDIA_PIPELINE_DELIVERY_DOMAIN", DOMAIN)
+    clean_env.setenv("MEDIA_PIPELINE_DELIVERY_KEY_PAIR_ID", KEY_PAIR_ID)
+    clean_env.setenv("MEDIA_PIPELINE_DELIVERY_SIGNING_KEY_SECRET", secret)
+
+    # When the page renders
+    started = time.time()
+    at = app()
+
+    # Then the proxy and the posters load from the distribution, signed with that key for
+    # everything under video/ for an hour
+    assert not errors(at)
+    newest = pipeline.assets("travel", "PROCESSED")[0]
+    base = f"https://{DOMAIN}/"
+    (video,) = at.get("video")
+    assert video.proto.url.split("?")[0] == base + newest["mp4_key"]
+    statement = check_signed(video.proto.url, public_key)
+    assert statement["Resource"] == f"{base}video/*"
+    expires = statement["Condition"]["DateLessThan"]["AWS:EpochTime"]
+    assert started + data.URL_EXPIRY_S - 5 <= expires <= time.time() + data.URL_EXPIRY_S
+    assert at.image and all(img.value[0].startswith(base) for img in at.image)
+    for img in at.image:
+        check_signed(img.value[0], public_key)
+    # And the HLS ladder plays from it: every object the player may request has its signed URL
+    (frame,) = at.get("iframe")
+    srcdoc = frame.proto.srcdoc
+    signed = json.loads(srcdoc.split("const signed = ", 1)[1].split(";\n", 1)[0])
+    ladder = data.hls_ladder(data.resources(), newest["hls_key"])
+    assert set(signed) == {base + key for key in ladder.keys}
+    for plain, url in signed.items():
+        assert url.startswith(plain + "?") and check_signed(url, public_key)
+    assert "X-Amz-Signature" not in srcdoc
+    assert not any(i.value == player.HLS_ON_AWS for i in at.info)
+
+
+def test_a_signing_secret_that_is_not_a_key_is_a_clear_message(
+    pipeline, world_file, app, clean_env
+):
+    # Given a private library whose secret holds something other than a PEM private key
+    secret = f"media-pipeline/dev/not-a-key-{time.time_ns()}"
+    pipeline.world.client("secretsmanager").create_secret(Name=secret, SecretString="hunter2")
+    explicit(pipeline, clean_env)
+    clean_env.setenv("MEDIA_PIPELINE_DELIVERY_DOMAIN", DOMAIN)
+    clean_env.setenv("MEDIA_PIPELINE_DELIVERY_KEY_PAIR_ID", KEY_PAIR_ID)
+    clean_env.setenv("MEDIA_PIPELINE_DELIVERY_SIGNING_KEY_SECRET", secret)
+
+    at = app()
+
+    # Then the page says which secret and what it must hold, and never shows its value
+    assert not at.exception
+    found = errors(at)
+    assert found and all("Media links cannot be signed" in e for e in found)
+    assert f"the secret {secret} cannot sign CloudFront links" in found[0]
+    assert "PEM private key" in found[0] and "hunter2" not in " ".join(found)
 
 
 def test_stack_not_found_is_a_clear_message(pipeline, app, clean_env):
