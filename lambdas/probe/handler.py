@@ -16,42 +16,22 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 
 from lambdas.probe.media import probe
 from lambdas.probe.reader import ObjectGone, S3RangeReader
 from lambdas.probe.settings import ProbeSettings
+from lambdas.shared.assets import head_asset, step_asset
 from lambdas.shared.entry import Dependencies, Powertools
-from lambdas.shared.errors import InvalidInput, bounded, require_strings
+from lambdas.shared.errors import Unprocessable
 
 tools = Powertools()
 logger, metrics = tools.logger, tools.metrics
 
 
-class Unprocessable(ValueError):
-    """The file cannot be processed; the message is the probe's reason, for a person."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(bounded(message))
-
-
-def _asset(event: object) -> Mapping[str, Any]:
-    asset = event.get("asset") if isinstance(event, Mapping) else None
-    if not isinstance(asset, Mapping):
-        raise InvalidInput('probe input must be {"asset": {...}} with bucket, key and asset_id')
-    require_strings(asset, ("bucket", "key", "asset_id"), "asset.")
-    return asset
-
-
 def probe_asset(asset: Mapping[str, Any], settings: ProbeSettings, s3: Any) -> dict[str, Any]:
     """The probe's report of the asset's object, or ``Unprocessable`` with its reason."""
     bucket, key = str(asset["bucket"]), str(asset["key"])
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as err:
-        if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            raise Unprocessable(f"s3://{bucket}/{key} no longer exists") from err
-        raise
+    head = head_asset(s3, bucket, key)
     size = int(head["ContentLength"])
     reader = S3RangeReader(
         s3,
@@ -87,4 +67,4 @@ _dependencies = Dependencies(ProbeSettings, lambda _settings: boto3.client("s3")
 @tools.entry
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings, s3 = _dependencies()
-    return probe_asset(_asset(event), settings, s3)
+    return probe_asset(step_asset(event, "probe"), settings, s3)

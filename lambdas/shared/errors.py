@@ -36,6 +36,14 @@ class InvalidInput(ValueError):
         super().__init__(bounded(str(message)))
 
 
+class Unprocessable(ValueError):
+    """The asset's file cannot be processed (the probe's or the images unit's refusal); the
+    message is the reason, for a person. The per-asset catch ends the asset FAILED with it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(bounded(message))
+
+
 def require_strings(data: Mapping[str, object], names: Iterable[str], where: str = "") -> None:
     """Each of ``names`` is a non-empty string in ``data``, or ``InvalidInput`` names the first
     that is not (``where`` prefixes it, for example ``"asset."``)."""
