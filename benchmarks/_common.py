@@ -42,6 +42,20 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def high_water_rss_mib() -> float:
+    """This process's peak RSS since it started (``VmHWM``).
+
+    Not ``getrusage``'s ``ru_maxrss``: across fork and exec Linux carries the parent's high-water
+    mark into the child, and a parent may hold far more than its child (moto's objects, say), so
+    every child would "peak" at the parent's size. ``VmHWM`` is the child's own address space.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return peak_rss_mib()  # not Linux: the best available
+
+
 def cpu_seconds() -> float:
     """User plus system CPU time of this process so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)

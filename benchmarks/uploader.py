@@ -51,7 +51,7 @@ from typing import Any
 from benchmarks._common import (
     MIB,
     ROOT,
-    peak_rss_mib,
+    high_water_rss_mib,
     run_child,
     timed_transfer,
     write_result,
@@ -82,20 +82,6 @@ def child_env(api_url: str) -> dict[str, str]:
         "AWS_EC2_METADATA_DISABLED": "true",
         "MEDIA_UPLOAD_API": api_url,
     }
-
-
-def high_water_rss_mib() -> float:
-    """This process's peak RSS since it started (``VmHWM``).
-
-    Not ``getrusage``'s ``ru_maxrss``: across fork and exec Linux carries the parent's high-water
-    mark into the child, and this parent holds moto's objects (hundreds of MiB), so every child
-    would "peak" at the parent's size. ``VmHWM`` belongs to the child's own address space.
-    """
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return peak_rss_mib()  # not Linux: the best available
 
 
 def generate(path: Path, size: int) -> None:

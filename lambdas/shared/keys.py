@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from lambdas.shared.errors import shown
 
 VIDEO_PREFIX = "video/"
+IMAGE_PREFIX = "image/"
 UPLOADS_PREFIX = "uploads/"
 SCRATCH_PREFIX = "scratch/"
 CACHE_PREFIX = "scratch/cache/"
@@ -110,6 +111,11 @@ class AssetKeys:
     @property
     def thumbnails_prefix(self) -> str:
         return f"{self.renditions_prefix}thumbnails/"
+
+    @property
+    def images_prefix(self) -> str:
+        """An image's renditions (every size in every format)."""
+        return f"{self.renditions_prefix}images/"
 
     @property
     def speech_prefix(self) -> str:

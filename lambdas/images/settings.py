@@ -1,0 +1,16 @@
+"""What the images handler reads from its environment (``constructs_lib/images.py`` fills it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lambdas.shared.settings import Settings, at_least, setting
+
+
+@dataclass(frozen=True)
+class ImagesSettings(Settings):
+    # Where the renditions are written (beside the asset's other processed outputs).
+    processed_bucket: str = setting()
+    # The largest source read whole into memory (a 100 MP TIFF is about 300 MB); larger ones
+    # are refused before they are read.
+    max_source_bytes: int = setting(default=200 * 1024 * 1024, check=at_least(1024))
