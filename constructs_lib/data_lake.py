@@ -24,6 +24,7 @@ from constructs_lib.nag import acknowledge, arn_finding
 from constructs_lib.props import ConfigError, require
 
 VIDEO_PREFIX = "video/"
+IMAGE_PREFIX = "image/"
 UPLOADS_PREFIX = "uploads/"
 # Where the jobs API's presigned uploads land (still under uploads/, so they start a run).
 JOB_UPLOADS_PREFIX = f"{UPLOADS_PREFIX}jobs/"
@@ -440,6 +441,23 @@ class DataLake(Construct):
             grantee=grantee,
             actions=["s3:DeleteObject"],
             resource_arns=[self.processed.arn_for_objects(f"{VIDEO_PREFIX}*/speech/*")],
+        )
+
+    def grant_raw_image_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Read registered images (``image/`` only)."""
+        return self.raw.grant_read(grantee, f"{IMAGE_PREFIX}*")
+
+    def grant_processed_image_write(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Write an image's renditions under ``image/`` and take back what a refused image's
+        step wrote: ``s3:DeleteObject`` exactly (a delete marker, as the video cleanup's), not
+        ``s3:DeleteObjectVersion``."""
+        put = self._key_writes(grantee, self.processed.grant_put(grantee, f"{IMAGE_PREFIX}*"))
+        return put.combine(
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["s3:DeleteObject"],
+                resource_arns=[self.processed.arn_for_objects(f"{IMAGE_PREFIX}*")],
+            )
         )
 
     def grant_raw_video_list(self, grantee: iam.IGrantable) -> iam.Grant:

@@ -8,7 +8,9 @@ The object is read whole (an image is decoded whole anyway), after a HeadObject 
 file over ``max_source_bytes`` without reading it, and of the exact version the head saw. What
 cannot be rendered raises ``Unprocessable`` with the reason, which the per-asset catch records
 as the asset's failure; the renditions already written are deleted first, whatever the error,
-so a refused or failed image leaves nothing in the processed zone.
+so a refused or failed image leaves no rendition in the processed zone (a delete marker over
+each, as the video cleanup leaves: the data lake grants no permanent deletes, and Housekeeping
+expires noncurrent versions).
 """
 
 from __future__ import annotations
@@ -61,11 +63,10 @@ def render_asset(asset: Mapping[str, Any], settings: ImagesSettings, s3: Any) ->
     keys = AssetKeys(key)
     source = _read(s3, bucket, key, settings.max_source_bytes)
     written: dict[tuple[str, str], str] = {}
-    versions: list[dict[str, str]] = []
 
     def store(rendition: Rendition) -> None:
         target = f"{keys.images_prefix}{keys.stem}_{rendition.size}.{rendition.extension}"
-        answer = s3.put_object(
+        s3.put_object(
             Bucket=settings.processed_bucket,
             Key=target,
             Body=rendition.data,
@@ -73,19 +74,17 @@ def render_asset(asset: Mapping[str, Any], settings: ImagesSettings, s3: Any) ->
             CacheControl=CACHE_CONTROL,
         )
         written[(rendition.size, rendition.format)] = target
-        version = answer.get("VersionId")
-        versions.append({"Key": target, **({"VersionId": version} if version else {})})
 
     try:
         rendered = render(source, sink=store)
         chosen = for_analysis(rendered.renditions)
     except ImageRefused as err:
-        _remove(s3, settings.processed_bucket, versions)
+        _remove(s3, settings.processed_bucket, list(written.values()))
         metrics.add_metric(name="ImagesRefused", unit=MetricUnit.Count, value=1)
         logger.warning("image refused", extra={"asset_id": asset["asset_id"], "reason": str(err)})
         raise Unprocessable(f"{key}: {err}") from err
     except BaseException:
-        _remove(s3, settings.processed_bucket, versions)
+        _remove(s3, settings.processed_bucket, list(written.values()))
         raise
     renditions = [{**r.as_dict(), "key": written[(r.size, r.format)]} for r in rendered.renditions]
     metrics.add_metric(name="ImageRenditionsWritten", unit=MetricUnit.Count, value=len(renditions))
@@ -112,11 +111,10 @@ def render_asset(asset: Mapping[str, Any], settings: ImagesSettings, s3: Any) ->
     }
 
 
-def _remove(s3: Any, bucket: str, objects: list[dict[str, str]]) -> None:
-    """Delete the versions this invocation wrote (a refused image leaves no trace, not even a
-    noncurrent version in the versioned bucket)."""
-    for start in range(0, len(objects), 1000):
-        batch = objects[start : start + 1000]
+def _remove(s3: Any, bucket: str, keys: list[str]) -> None:
+    """Delete what this invocation wrote (a refused image leaves no rendition behind)."""
+    for start in range(0, len(keys), 1000):
+        batch = [{"Key": key} for key in keys[start : start + 1000]]
         answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
         if answer.get("Errors"):
             failed = ", ".join(e.get("Key", "?") for e in answer["Errors"])

@@ -226,3 +226,24 @@ def test_the_ingest_timeout_leaves_room_for_the_deadline_guard():
     with pytest.raises(ValueError, match=r"ingest\.timeout_s: must be 180\.\.900"):
         IngestLimits(timeout_s=60)
     assert IngestLimits().timeout_s == 900
+
+
+def test_the_images_function_reads_and_writes_images_only(synthesized):
+    template = _pipeline(synthesized)
+    _, function = _function(template, "ImagesFunction")
+    properties = function["Properties"]
+    # Two vCPUs for the encoder threads; the media layer with Pillow and NumPy
+    assert properties["MemorySize"] == 3584 and properties["Timeout"] == 300
+    assert len(properties["Layers"]) == 2
+    role = properties["Role"]["Fn::GetAtt"][0]
+    resources = json.dumps(_policy_statements(template, role))
+    assert "/image/*" in resources and "/video/" not in resources
+    actions = {
+        action
+        for statement in _policy_statements(template, role)
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert "s3:DeleteObject" in actions and "s3:DeleteObjectVersion" not in actions
+    assert not any(a.startswith("s3:DeleteObject*") for a in actions), actions
