@@ -721,18 +721,20 @@ def activate(service: RekognitionVideoStandIn | None) -> None:
     _STATE["service"] = service
 
 
-def install() -> None:
-    """Add the six video operations to moto's Rekognition responses (idempotent)."""
-    global _INSTALLED
-    if _INSTALLED:
-        return
+def moto_actions(
+    operations: Sequence[str], serve: Callable[[], Callable[[str, dict[str, Any]], Any] | None]
+) -> None:
+    """Put one action per operation on moto's ``RekognitionResponse``: the request's JSON goes
+    to what ``serve()`` returns (None: no world is active, answered AccessDenied), a
+    ``RekognitionError`` becomes the service's error answer (shared by the video and image
+    stand-ins)."""
     from moto.rekognition.responses import RekognitionResponse
 
     def make(operation: str) -> Callable[[Any], Any]:
         def action(self: Any) -> Any:
             headers = {"Content-Type": "application/x-amz-json-1.1"}
-            service = _STATE["service"]
-            if service is None:
+            handle = serve()
+            if handle is None:
                 return (
                     400,
                     {**headers, "status": "400"},
@@ -740,10 +742,7 @@ def install() -> None:
                 )
             params = json.loads(self.body or "{}")
             try:
-                if operation in API_BY_START:
-                    body = service.start(operation, params)
-                else:
-                    body = service.get(operation, params)
+                body = handle(operation, params)
             except RekognitionError as err:
                 # moto reads the status from the headers (a bare tuple status is answered 200).
                 failed = {**headers, "status": str(err.status)}
@@ -755,7 +754,24 @@ def install() -> None:
         )
         return action
 
-    for operation in (*API_BY_START, *START_BY_GET):
+    for operation in operations:
         method = make(operation)
         setattr(RekognitionResponse, method.__name__, method)
+
+
+def install() -> None:
+    """Add the six video operations to moto's Rekognition responses (idempotent)."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+
+    def serve() -> Callable[[str, dict[str, Any]], Any] | None:
+        service = _STATE["service"]
+        if service is None:
+            return None
+        return lambda op, params: (
+            service.start(op, params) if op in API_BY_START else service.get(op, params)
+        )
+
+    moto_actions((*API_BY_START, *START_BY_GET), serve)
     _INSTALLED = True

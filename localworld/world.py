@@ -58,7 +58,15 @@ from urllib.parse import quote_plus
 
 import boto3
 
-from localworld import glacier, iam, interpreter, rekognition, runtime, transcribe
+from localworld import (
+    glacier,
+    iam,
+    interpreter,
+    rekognition,
+    rekognition_image,
+    runtime,
+    transcribe,
+)
 from localworld.api_gateway import (
     ApiGatewayServer,
     HttpApi,
@@ -448,6 +456,7 @@ class World:
         self._http: Any = None
         self._server: Any = None
         self.rekognition: RekognitionVideoStandIn | None = None
+        self.rekognition_image: rekognition_image.RekognitionImageStandIn | None = None
         self.mediaconvert: MediaConvertStandIn | None = None
         self.glacier: glacier.GlacierStandIn | None = None
         self.transcribe: transcribe.TranscribeStandIn | None = None
@@ -472,6 +481,7 @@ class World:
         runtime.install()
         interpreter.install()
         rekognition.install()
+        rekognition_image.install()
         glacier.install()
         transcribe.install()
         _install_sns_lambda_delivery()
@@ -526,8 +536,12 @@ class World:
                 emit=self._emit_s3_event,
                 duration_s=self.options.restore_duration_s,
             )
+            self.rekognition_image = rekognition_image.RekognitionImageStandIn(
+                read_object=self._read_object
+            )
             interpreter.activate(self.clock, self.mediaconvert)
             rekognition.activate(self.rekognition)
+            rekognition_image.activate(self.rekognition_image)
             glacier.activate(self.glacier)
             # Transcribe's job events go through the deployed rules, as S3's restore events do.
             self.transcribe = transcribe.TranscribeStandIn(
@@ -570,6 +584,7 @@ class World:
         self._stop_executions()
         runtime.quiesce()  # a scheduled invocation may still be running on a timer's thread
         rekognition.activate(None)
+        rekognition_image.activate(None)
         glacier.activate(None)
         transcribe.activate(None)
         runtime.set_work_context(None)
@@ -946,6 +961,8 @@ class World:
             self.mediaconvert.reset_faults()
         if self.rekognition is not None:
             self.rekognition.reset_faults()
+        if self.rekognition_image is not None:
+            self.rekognition_image.reset_faults()
         if self.transcribe is not None:
             self.transcribe.reset_faults()
 

@@ -3,11 +3,17 @@
 Each fixture clip is real encoded video (``localworld.media``): MediaConvert's stand-in really
 transcodes it and Rekognition's really looks at the proxy. These scenarios decode what landed
 in the processed bucket and compare ``labels.json`` with the clips' ground truth.
+
+Images too, so far without the workflow (it has no image branch yet; issue 19 goes on): the
+deployed images function is invoked as Lambda would invoke it, with its synthesized environment
+and role (``localworld.iam`` checks every call), and Rekognition's image APIs are answered by
+the world's stand-in (``localworld/rekognition_image.py``) for the rendition it chose.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -15,17 +21,20 @@ import av
 import numpy as np
 from PIL import Image
 
+from lambdas.images.analysis import RekognitionImage
 from localworld import World
 from localworld.media import (
     SCENES,
     UPLOAD_ROTATED,
     ClipSpec,
+    draw_frame,
     render,
     text_as_mp4,
     truncated_mp4,
     zero_length,
 )
 from localworld.sources import COMMONS, PIXABAY
+from tests.lambdas.images import fixtures
 
 FRAME_MS = 40.0  # every fixture is 25 fps: "within one frame"
 
@@ -286,3 +295,85 @@ def test_an_ogg_original_is_ingested_as_its_webm_derivative(clean_world: World) 
     assert raw == ferry.derivative_body
     assert asset["status"] == "PROCESSED", asset.get("failure_reason")
     assert ferry.url not in world.fixtures.requests
+
+
+# -- images (the deployed function, not yet the workflow) ---------------------------------------
+IMAGE_KEY = "image/upload/uploads/20261203_070000/bar.jpg"
+IMAGE_PREFIX = "image/upload/uploads/20261203_070000/bar/images/bar_"
+
+
+def invoke_images(world: World, key: str) -> dict[str, Any]:
+    answer = world.client("lambda").invoke(
+        FunctionName=world.function_name("lambdas.images.handler.handler"),
+        Payload=json.dumps(
+            {"asset": {"bucket": world.raw_bucket, "key": key, "asset_id": "upload-e2e-images"}}
+        ).encode(),
+    )
+    return {"error": answer.get("FunctionError"), **json.loads(answer["Payload"].read())}
+
+
+def scene_photo(scene: str) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(draw_frame(SCENES[scene], 1600, 900, 0.0)).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_the_images_function_renders_an_image_as_its_role_allows_and_it_is_analysed(
+    world: World,
+) -> None:
+    # Given a photo of the bar scene in the raw zone under image/
+    s3 = world.client("s3")
+    s3.put_object(Bucket=world.raw_bucket, Key=IMAGE_KEY, Body=scene_photo("bar"))
+
+    # When the deployed images function runs on it
+    result = invoke_images(world, IMAGE_KEY)
+
+    # Then its renditions are in the processed zone (its role may write there), each size in
+    # each format, and the record names the rendition Rekognition reads
+    assert result["error"] is None, result
+    written = sorted(
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=world.processed_bucket, Prefix=IMAGE_PREFIX).get(
+            "Contents", []
+        )
+    )
+    assert written == sorted(r["key"] for r in result["renditions"])
+    assert {(r["size"], r["format"]) for r in result["renditions"]} == {
+        (size, fmt) for size in ("small", "medium", "large") for fmt in ("WEBP", "AVIF", "JPEG")
+    }
+    # (1600 px wide: "large", 2560 px, is the source's own size, never upscaled)
+    chosen = result["analysis_input"]
+    assert (chosen["key"], chosen["width"], chosen["height"]) == (
+        f"{IMAGE_PREFIX}large.jpg",
+        1600,
+        900,
+    )
+    # And Rekognition's image APIs read that rendition: the scene's labels, its object's box
+    found = RekognitionImage(world.client("rekognition")).analyze(chosen["bucket"], chosen["key"])
+    assert found["labels"]["labels"][0]["name"] == "Person"
+    assert found["labels"]["labels"][0]["instances"][0]["bounding_box"]["Top"] > 0.5
+    assert found["moderation"]["flagged"] is True
+
+
+def test_a_refused_image_fails_the_invocation_with_the_reason_and_leaves_nothing(
+    world: World,
+) -> None:
+    # Given a file that is text named .png, and one no rendition of which Rekognition can read
+    s3 = world.client("s3")
+    cases = {
+        "image/upload/uploads/20261203_070001/notes.png": (fixtures.text_as_png(), "not an image"),
+        "image/upload/uploads/20261203_070001/sliver.png": (
+            fixtures.sliver_png(),
+            "at least 80 px on each side",
+        ),
+    }
+    for key, (body, reason) in cases.items():
+        s3.put_object(Bucket=world.raw_bucket, Key=key, Body=body)
+        # When the function runs; Then it fails as Unprocessable with the reason (the workflow's
+        # catch records it), and nothing it wrote stays in the processed zone
+        result = invoke_images(world, key)
+        assert result["error"] == "Unhandled" and result["errorType"] == "Unprocessable", result
+        assert reason in result["errorMessage"]
+        folder = key.rsplit(".", 1)[0] + "/"
+        listed = s3.list_objects_v2(Bucket=world.processed_bucket, Prefix=folder)
+        assert not listed.get("Contents"), listed
