@@ -75,6 +75,7 @@ import boto3
 from botocore.validate import ParamValidator
 
 from localworld.clock import SimClock
+from localworld.faults import FaultQueue
 from localworld.media import (
     SCENES,
     MediaError,
@@ -464,14 +465,19 @@ class RekognitionVideoStandIn:
         # Video key fragments whose completion notice is never published.
         self.lose_notices: set[str] = set()
         # Operation -> the error codes its next calls fail with, in order.
-        self.faults: dict[str, list[str]] = {}
+        self.faults = FaultQueue(
+            operations=(*API_BY_START, *START_BY_GET),
+            status=FAULT_STATUS,
+            messages=FAULT_MESSAGES,
+            error=RekognitionError,
+            service="Rekognition Video",
+        )
         self.jobs: dict[str, VideoJob] = {}
         self.tokens: dict[tuple[str, str], str] = {}
         self.notices: list[dict[str, Any]] = []
         self.lost: list[dict[str, Any]] = []
         # (operation, request, the calling Lambda function's name or None)
         self.get_calls: list[tuple[str, dict[str, Any], str | None]] = []
-        self.faults_raised: list[tuple[str, str]] = []
         self._lock = threading.RLock()
         self._model = boto3.session.Session()._session.get_service_model("rekognition")
 
@@ -480,12 +486,11 @@ class RekognitionVideoStandIn:
         self, operation: str, times: int = 1, code: str = "LimitExceededException"
     ) -> None:
         """The next ``times`` calls of ``operation`` fail with ``code`` (see FAULT_STATUS)."""
-        if operation not in API_BY_START and operation not in START_BY_GET:
-            raise ValueError(f"{operation} is not a Rekognition Video operation of this stand-in")
-        if code not in FAULT_STATUS:
-            raise ValueError(f"{code} is not one of {sorted(FAULT_STATUS)}")
-        with self._lock:
-            self.faults.setdefault(operation, []).extend([code] * times)
+        self.faults.add(operation, times, code)
+
+    @property
+    def faults_raised(self) -> list[tuple[str, str]]:
+        return self.faults.raised
 
     def fail_job(self, video: str, message: str, api: str = "StartLabelDetection") -> None:
         """Jobs of ``api`` on a video whose key contains ``video`` end FAILED with ``message``.
@@ -507,13 +512,7 @@ class RekognitionVideoStandIn:
             self.lose_notices.clear()
 
     def _raise_fault(self, operation: str) -> None:
-        with self._lock:
-            pending = self.faults.get(operation)
-            if not pending:
-                return
-            code = pending.pop(0)
-            self.faults_raised.append((operation, code))
-        raise RekognitionError(code, FAULT_MESSAGES[code], FAULT_STATUS[code])
+        self.faults.raise_next(operation)
 
     def _validate(self, operation: str, params: dict[str, Any]) -> None:
         shape = self._model.operation_model(operation).input_shape

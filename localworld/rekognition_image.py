@@ -41,6 +41,7 @@ import numpy as np
 from botocore.validate import ParamValidator
 from PIL import Image, UnidentifiedImageError
 
+from localworld.faults import FaultQueue
 from localworld.media import SCENES, classify
 from localworld.rekognition import (
     FAULT_MESSAGES,
@@ -148,29 +149,23 @@ class RekognitionImageStandIn:
     def __init__(self, *, read_object: Callable[[str, str], bytes | None]) -> None:
         # (bucket, key) -> the object's bytes, or None when it does not exist.
         self.read_object = read_object
-        self.faults: dict[str, list[str]] = {}
+        self.faults = FaultQueue(
+            operations=OPERATIONS,
+            status=FAULT_STATUS,
+            messages=FAULT_MESSAGES,
+            error=RekognitionError,
+            service="Rekognition Image",
+        )
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.RLock()
         self._model = boto3.session.Session()._session.get_service_model("rekognition")
 
     def throttle(self, operation: str, times: int = 1, code: str = "ThrottlingException") -> None:
         """The next ``times`` calls of ``operation`` fail with ``code`` (see FAULT_STATUS)."""
-        if code not in FAULT_STATUS:
-            raise ValueError(f"{code} is not one of {sorted(FAULT_STATUS)}")
-        with self._lock:
-            self.faults.setdefault(operation, []).extend([code] * times)
+        self.faults.add(operation, times, code)
 
     def reset_faults(self) -> None:
-        with self._lock:
-            self.faults.clear()
-
-    def _fault(self, operation: str) -> None:
-        with self._lock:
-            pending = self.faults.get(operation)
-            if not pending:
-                return
-            code = pending.pop(0)
-        raise RekognitionError(code, FAULT_MESSAGES[code], FAULT_STATUS[code])
+        self.faults.clear()
 
     def _image(self, operation: str, params: dict[str, Any]) -> tuple[Image.Image, str]:
         shape = self._model.operation_model(operation).input_shape
@@ -179,7 +174,7 @@ class RekognitionImageStandIn:
         report = ParamValidator().validate(params, shape)
         if report.has_errors():
             raise RekognitionError("InvalidParameterException", report.generate_report())
-        self._fault(operation)
+        self.faults.raise_next(operation)
         source = params["Image"]
         if "S3Object" not in source:
             raise RekognitionError(

@@ -137,6 +137,7 @@ from botocore.validate import ParamValidator
 
 from localworld import iam
 from localworld.clock import SimClock
+from localworld.faults import FaultQueue
 from localworld.runtime import current_function
 from localworld.shapes import check_output
 
@@ -851,8 +852,13 @@ class TranscribeStandIn:
         # Media key fragments whose events are never sent.
         self.lose_events: set[str] = set()
         # Operation -> the error codes its next calls fail with, in order.
-        self.faults: dict[str, list[str]] = {}
-        self.faults_raised: list[tuple[str, str]] = []
+        self.faults = FaultQueue(
+            operations=OPERATIONS,
+            status=FAULT_STATUS,
+            messages=FAULT_MESSAGES,
+            error=TranscribeError,
+            service="Transcribe",
+        )
         self.jobs: dict[str, _Job] = {}
         self._history: list[_Job] = []
         self.events: list[dict[str, Any]] = []
@@ -868,12 +874,11 @@ class TranscribeStandIn:
         self, operation: str, times: int = 1, code: str = "LimitExceededException"
     ) -> None:
         """The next ``times`` calls of ``operation`` fail with ``code`` (see FAULT_STATUS)."""
-        if operation not in OPERATIONS:
-            raise ValueError(f"{operation} is not one of this stand-in's operations {OPERATIONS}")
-        if code not in FAULT_STATUS:
-            raise ValueError(f"{code} is not one of {sorted(FAULT_STATUS)}")
-        with self._lock:
-            self.faults.setdefault(operation, []).extend([code] * times)
+        self.faults.add(operation, times, code)
+
+    @property
+    def faults_raised(self) -> list[tuple[str, str]]:
+        return self.faults.raised
 
     def reset_faults(self) -> None:
         with self._lock:
@@ -882,13 +887,7 @@ class TranscribeStandIn:
             self.lose_events.clear()
 
     def _raise_fault(self, operation: str) -> None:
-        with self._lock:
-            pending = self.faults.get(operation)
-            if not pending:
-                return
-            code = pending.pop(0)
-            self.faults_raised.append((operation, code))
-        raise TranscribeError(code, FAULT_MESSAGES[code], FAULT_STATUS[code])
+        self.faults.raise_next(operation)
 
     def _validate(self, operation: str, params: dict[str, Any]) -> None:
         shape = self._model.operation_model(operation).input_shape
