@@ -30,7 +30,6 @@ Faults: ``throttle(operation, times, code)`` as in the video stand-in.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import threading
 from collections.abc import Callable
@@ -47,6 +46,7 @@ from localworld.rekognition import (
     FAULT_MESSAGES,
     FAULT_STATUS,
     RekognitionError,
+    _digest,
     moto_actions,
     object_box,
 )
@@ -81,10 +81,6 @@ ERROR_MESSAGES = {
     "InvalidImageFormatException": "Request has unsupported image format",
     "InvalidParameterException": "Request has invalid parameters",
 }
-
-
-def _digest(*parts: str) -> int:
-    return int(hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:8], 16)
 
 
 def _nearest(rgb: tuple[int, int, int], table: dict[str, tuple[int, int, int]]) -> str:
