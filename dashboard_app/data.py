@@ -71,7 +71,8 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "raw_bucket": ("RAW_BUCKET", "RawBucketName", "Stateful"),
     "state_machine_arn": ("STATE_MACHINE_ARN", "StateMachineArn", "Pipeline"),
     # CloudFront in front of the processed bucket (constructs_lib/delivery.py), when deployed;
-    # a key pair id means signed cookies, which this page cannot set for that domain.
+    # a key pair id means a private library: the page signs its links with the key in the
+    # secret the stack names (it cannot set cookies for the distribution's domain).
     "delivery_domain": ("DELIVERY_DOMAIN", "DeliveryDomainName", "Stateful"),
     "delivery_key_pair_id": ("DELIVERY_KEY_PAIR_ID", "DeliveryKeyPairId", "Stateful"),
     "delivery_key_secret": (

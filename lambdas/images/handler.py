@@ -65,7 +65,7 @@ def render_asset(asset: Mapping[str, Any], settings: ImagesSettings, s3: Any) ->
     written: dict[tuple[str, str], str] = {}
 
     def store(rendition: Rendition) -> None:
-        target = f"{keys.images_prefix}{keys.stem}_{rendition.size}.{rendition.extension}"
+        target = keys.image_rendition(rendition.size, rendition.extension)
         s3.put_object(
             Bucket=settings.processed_bucket,
             Key=target,

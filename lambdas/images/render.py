@@ -28,9 +28,9 @@ import ctypes.util
 import functools
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -287,7 +287,7 @@ def render(
             made = job.result()
             if sink is not None:
                 sink(made)
-                made = Rendition(**{**made.__dict__, "data": b""})
+                made = replace(made, data=b"")
             found.append(made)
     del resized, references, jobs
     release_memory()
@@ -312,9 +312,3 @@ def for_analysis(renditions: list[Rendition]) -> Rendition:
             f"least {REKOGNITION_MIN_SIDE} px on each side); renditions: {shapes or 'none'}"
         )
     return max(fitting, key=lambda r: r.width * r.height)
-
-
-def iter_keys(stem_prefix: str, renditions: list[Rendition]) -> Iterator[tuple[str, Rendition]]:
-    """Each rendition's key: ``<prefix><stem>_<size>.<extension>`` beside the asset's outputs."""
-    for rendition in renditions:
-        yield f"{stem_prefix}_{rendition.size}.{rendition.extension}", rendition

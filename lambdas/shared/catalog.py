@@ -443,21 +443,27 @@ class Catalog:
         return [dict(item) for item in resp.get("Items", [])]
 
     # -- label index --
+    def _put_entries(self, items: Iterable[Mapping[str, Any]]) -> None:
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for item in items:
+                batch.put_item(Item=dict(item))
+
+    def _delete_entries(self, asset_id: str, partitions: Iterable[str]) -> None:
+        """Drop an asset's entries (``ASSET#<id>``) from the given index partitions."""
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for key in dict.fromkeys(partitions):
+                batch.delete_item(Key={"pk": key, "sk": f"ASSET#{asset_id}"})
+
     def index_labels(self, asset: Mapping[str, Any], labels: Mapping[str, float]) -> None:
         """Write one small item per top label so "clips showing X" is a query, not a scan."""
-        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
-            for label, confidence in labels.items():
-                batch.put_item(
-                    Item=label_item(
-                        label, confidence, asset_id=asset["asset_id"], campaign=asset["campaign"]
-                    )
-                )
+        self._put_entries(
+            label_item(label, confidence, asset_id=asset["asset_id"], campaign=asset["campaign"])
+            for label, confidence in labels.items()
+        )
 
     def unindex_labels(self, asset_id: str, labels: Iterable[str]) -> None:
         """Drop an asset's label index entries (finalize indexed its top labels by name)."""
-        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
-            for key in dict.fromkeys(label_key(label) for label in labels):
-                batch.delete_item(Key={"pk": key, "sk": f"ASSET#{asset_id}"})
+        self._delete_entries(asset_id, (label_key(label) for label in labels))
 
     def assets_with_label(self, label: str, *, limit: int = 50) -> Iterator[dict[str, Any]]:
         resp = self.table.query(
@@ -472,22 +478,13 @@ class Catalog:
     def index_words(self, asset: Mapping[str, Any], words: Mapping[str, tuple[int, float]]) -> None:
         """One small item per indexed word (``words``: word -> (times said, first said at s)),
         so "clips where someone says X" is a query, like the label index."""
-        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
-            for word, (count, first_s) in words.items():
-                batch.put_item(
-                    Item=word_item(
-                        word,
-                        count,
-                        first_s,
-                        asset_id=asset["asset_id"],
-                        campaign=asset["campaign"],
-                    )
-                )
+        self._put_entries(
+            word_item(word, count, first_s, asset_id=asset["asset_id"], campaign=asset["campaign"])
+            for word, (count, first_s) in words.items()
+        )
 
     def unindex_words(self, asset_id: str, words: Iterable[str]) -> None:
-        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
-            for key in dict.fromkeys(word_key(word) for word in words):
-                batch.delete_item(Key={"pk": key, "sk": f"ASSET#{asset_id}"})
+        self._delete_entries(asset_id, (word_key(word) for word in words))
 
     def assets_saying(self, word: str, *, limit: int = 50) -> list[dict[str, Any]]:
         """Index entries of the assets whose transcript has ``word`` (one word, as typed)."""

@@ -117,6 +117,10 @@ class AssetKeys:
         """An image's renditions (every size in every format)."""
         return f"{self.renditions_prefix}images/"
 
+    def image_rendition(self, size: str, extension: str) -> str:
+        """One rendition of an image: ``<stem>/images/<stem>_<size>.<extension>``."""
+        return f"{self.images_prefix}{self.stem}_{size}.{extension}"
+
     @property
     def speech_prefix(self) -> str:
         """Transcribe's output (transcript JSON, VTT and SRT), named after its job."""
