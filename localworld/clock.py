@@ -7,6 +7,14 @@ MediaConvert time at the default scale, and every figure taken from the clock (j
 time to labels, how often the heartbeat sweep ran) would measure this machine instead of the
 model of the services. Timers and sleeps are therefore driven by one scheduler thread that
 watches simulated time, not by real-time ``threading.Timer``s.
+
+A stall of this machine is not pipeline time either. Everything that waits on the clock looks
+at it at least every 50 ms (sleepers, the scheduler every few ms while timers are due), so a
+longer gap between two looks means the process was not running: descheduled on a loaded CI
+machine, a long garbage collection, a Chromium next door taking both cores. At the default
+scale one real second is over half an hour of simulated time, enough to time out a task whose
+heartbeat the sweep would have sent had it been scheduled. So a gap longer than ``MAX_GAP_S``
+counts as ``MAX_GAP_S`` and the rest stands still, as a pause does.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 
 # How often (real seconds) sleepers and the scheduler look at the clock at most.
 _TICK_S = 0.002
+# The longest real gap between two looks at the clock that still counts in full (see above).
+MAX_GAP_S = 0.2
 
 
 class SimClock:
@@ -35,6 +45,7 @@ class SimClock:
         self._sim_base = 0.0  # simulated seconds at _real_base
         self._real_base = time.monotonic()
         self._paused = 0
+        self._last_look = self._real_base
         # Wall-clock (time.time) start of the clock and of every pause, to read timestamps that
         # others took on the wall clock (execution history) as simulated time.
         self._wall_start = time.time()
@@ -54,7 +65,15 @@ class SimClock:
     def _seconds(self) -> float:
         if self._paused:
             return self._sim_base
-        return self._sim_base + (time.monotonic() - self._real_base) / self.scale
+        now = time.monotonic()
+        stalled = now - max(self._last_look, self._real_base) - MAX_GAP_S
+        if stalled > 0:
+            # The process was not running: that time stands still, as a pause does.
+            self._real_base += stalled
+            wall = time.time()
+            self._pauses.append((wall - stalled, wall))
+        self._last_look = now
+        return self._sim_base + (now - self._real_base) / self.scale
 
     def now(self) -> datetime:
         return self._epoch + timedelta(seconds=self.seconds())

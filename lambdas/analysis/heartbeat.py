@@ -57,12 +57,13 @@ def _speech(
         # heartbeat timeout; it resumes with the reason and the asset still lands.
         logger.warning("job unknown to Transcribe", extra={"job": name, "error": str(err)})
         gone = TranscriptionJob(name, "FAILED", f"Transcribe has no job {name}: {err}")
-        return "recovered_" + complete_speech(catalog, callbacks.client, name, gone, s3)
+        return "recovered_speech_" + complete_speech(catalog, callbacks.client, name, gone, s3)
     except TranscribeError as err:
         logger.warning("job status unavailable", extra={"job": name, "error": str(err)})
         job = None
     if job is not None and job.finished:
-        return "recovered_" + complete_speech(catalog, callbacks.client, name, job, s3)
+        # Also the ordinary case of a job that ended moments ago, its event not yet delivered.
+        return "recovered_speech_" + complete_speech(catalog, callbacks.client, name, job, s3)
     if send_heartbeat(callbacks, str(item["task_token"])):
         return "alive"
     # The asset's run is over but the job still runs (Transcribe has no cancel): the token stays
@@ -77,7 +78,11 @@ def sweep(
     transcribe: Transcribe | None = None,
     s3: Any = None,
 ) -> dict[str, int]:
-    """One pass over every waiting task; returns how many were kept alive, resumed, dropped."""
+    """One pass over every waiting task; returns how many were kept alive, resumed, dropped.
+
+    Resumed Rekognition tasks count as ``recovered_<outcome>``, Transcribe ones as
+    ``recovered_speech_<outcome>``.
+    """
     counts: Counter[str] = Counter()
     for item in catalog.pending_tokens():
         tag = str(item["pk"]).removeprefix("TOKEN#")

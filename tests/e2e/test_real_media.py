@@ -78,7 +78,10 @@ def test_a_campaign_run_lands_renditions_that_decode_and_shots_that_are_the_cuts
     assert run.status == "SUCCEEDED", run.cause
 
     travel = [a for a in world.assets() if a["campaign"] == "travel" and a["source"] != "upload"]
-    assert travel and all(a["status"] == "PROCESSED" for a in travel)
+    assert travel
+    assert [(a["asset_id"], a["status"], a.get("failure_reason")) for a in travel] == [
+        (a["asset_id"], "PROCESSED", None) for a in travel
+    ]
     for asset in travel:
         spec = _played(asset)
         document = world.labels_document(asset["labels_key"])

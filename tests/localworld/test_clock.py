@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from localworld.clock import SimClock
+from localworld.clock import MAX_GAP_S, SimClock
 
 
 def test_time_stands_still_while_real_work_runs() -> None:
@@ -57,3 +57,22 @@ def test_wall_clock_timestamps_read_as_simulated_time_without_the_pauses() -> No
 def test_a_clock_needs_a_positive_scale() -> None:
     with pytest.raises(ValueError, match="scale must be positive"):
         SimClock(0)
+
+
+def test_a_stall_of_the_machine_counts_as_at_most_the_longest_gap() -> None:
+    # Given a clock at 1 ms per simulated second that someone looks at every 20 ms
+    clock = SimClock(0.001)
+    start = clock.seconds()
+    for _ in range(10):
+        time.sleep(0.02)
+        clock.seconds()
+    # Then the 200 ms of looks passed in full (about 200 simulated seconds)
+    looked = clock.seconds() - start
+    assert 190 <= looked < 400
+    # When the process does not run for a second (nobody can look: a stalled machine)
+    time.sleep(1.0)
+    stalled = clock.seconds() - start - looked
+    # Then that second counts as MAX_GAP_S, not as 1,000 simulated seconds
+    assert MAX_GAP_S * 1000 - 1 <= stalled < MAX_GAP_S * 1000 + 100
+    # and wall-clock timestamps across the stall read the same way
+    assert clock.simulated_at(datetime.now(UTC)) < (looked + stalled + 100)

@@ -282,7 +282,7 @@ def test_the_sweep_keeps_a_running_job_alive_and_recovers_a_lost_event(
         alive = sweep(catalog, rekognition, TaskCallbacks(sfn), service)
     recovered = sweep(catalog, rekognition, TaskCallbacks(sfn), service)
 
-    assert (alive, recovered) == ({"alive": 1}, {"recovered_completed": 1})
+    assert (alive, recovered) == ({"alive": 1}, {"recovered_speech_completed": 1})
     assert json.loads(json.dumps(task.outcome()["output"]))["language_code"] == "pt-BR"
 
 
@@ -338,7 +338,7 @@ def test_a_job_still_running_when_its_asset_failed_keeps_its_token_until_it_ends
         sfn_stub.add_client_error("send_task_success", "TaskTimedOut", "Task Timed Out")
         ended = sweep(catalog, rekognition, TaskCallbacks(sfn), service, buckets)
 
-    assert (running, ended) == ({"task_closed_job_running": 1}, {"recovered_task_closed": 1})
+    assert (running, ended) == ({"task_closed_job_running": 1}, {"recovered_speech_task_closed": 1})
     assert buckets.list_objects_v2(Bucket=PROCESSED_BUCKET, Prefix=PREFIX)["KeyCount"] == 0
     assert catalog.get_token(NAME) is None
 
@@ -364,7 +364,7 @@ def test_a_job_transcribe_does_not_know_resumes_its_task_with_the_reason(
         service,
     )
 
-    assert counts == {"recovered_failed": 1}
+    assert counts == {"recovered_speech_failed": 1}
     output = task.outcome()["output"]
     assert output["status"] == "FAILED" and "has no job" in output["reason"]
 
