@@ -9,12 +9,17 @@ Every file is real encoded media (``localworld.media``): Commons serves WebM (VP
 one Ogg file whose WebM derivative is offered as Commons offers it (``derivatives``), Pixabay
 serves H.264 + AAC MP4s at two heights. Sizes, SHA-1s, dimensions and durations in the answers
 are those of the served bytes, as the real APIs report them.
+
+Images (``filetype:bitmap`` with ``prop=imageinfo`` on Commons, ``https://pixabay.com/api/``
+with ``image_type=photo``) are stills of the same scenes (``localworld.media.draw_frame``),
+encoded as JPEG or PNG, so the Rekognition image stand-in labels them as it labels the clips.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -22,7 +27,9 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+import numpy as np
 import responses
+from PIL import Image
 
 from localworld.media import (
     BLACK,
@@ -31,12 +38,16 @@ from localworld.media import (
     COMMONS_WEBM,
     PIXABAY_MP4_240,
     PIXABAY_MP4_360,
+    SCENES,
     ClipSpec,
+    draw_frame,
     render,
 )
 
 COMMONS_API = "https://commons.wikimedia.org/w/api.php"
 PIXABAY_API = "https://pixabay.com/api/videos/"
+PIXABAY_IMAGE_API = "https://pixabay.com/api/"
+PIXABAY_GET = "https://pixabay.com/get"
 UPLOAD = "https://upload.wikimedia.org/wikipedia/commons"
 CDN = "https://cdn.pixabay.com/video"
 PIXABAY_KEY = "local-pixabay-key-0001"
@@ -56,6 +67,13 @@ def variant(
         turn = shift % len(base.scenes)
         scenes = base.scenes[turn:] + base.scenes[:turn]
     return dataclasses.replace(base, name=name, scenes=scenes, tone_hz=tone_hz)
+
+
+def upload_url(file_name: str) -> str:
+    """Where Commons serves an original: ``/<md5[0]>/<md5[:2]>/<name>``."""
+    # Commons' upload path scheme, not a security use
+    digest = hashlib.md5(file_name.encode(), usedforsecurity=False).hexdigest()
+    return f"{UPLOAD}/{digest[0]}/{digest[:2]}/{quote(file_name)}"
 
 
 class _Clip:
@@ -91,9 +109,7 @@ class CommonsClip(_Clip):
 
     @property
     def url(self) -> str:
-        # Commons' upload path scheme, not a security use
-        digest = hashlib.md5(self.file_name.encode(), usedforsecurity=False).hexdigest()
-        return f"{UPLOAD}/{digest[0]}/{digest[:2]}/{quote(self.file_name)}"
+        return upload_url(self.file_name)
 
     @property
     def derivative_url(self) -> str:
@@ -124,6 +140,78 @@ class PixabayClip(_Clip):
     def url(self) -> str:
         day = self.video_id % 28 + 1
         return f"{CDN}/2024/05/{day:02d}/{self.video_id}-9{self.video_id:08d}_medium.mp4"
+
+
+@dataclass(frozen=True)
+class Still:
+    """A photograph of one scene, as a source serves it (``body``: the encoded file)."""
+
+    scene: str
+    width: int
+    height: int
+    fmt: str = "JPEG"
+
+    @property
+    def content_type(self) -> str:
+        return {"JPEG": "image/jpeg", "PNG": "image/png"}[self.fmt]
+
+    @property
+    def extension(self) -> str:
+        return {"JPEG": ".jpg", "PNG": ".png"}[self.fmt]
+
+    @cached_property
+    def body(self) -> bytes:
+        frame = draw_frame(SCENES[self.scene], self.width, self.height, 1.0)
+        # A little deterministic grain: real photographs are not flat colour.
+        grain = np.random.default_rng(self.width * 7 + self.height).integers(-6, 7, frame.shape)
+        pixels = np.clip(frame.astype(np.int16) + grain, 0, 255).astype(np.uint8)
+        out = io.BytesIO()
+        Image.fromarray(pixels, "RGB").save(
+            out, self.fmt, **({"quality": 92} if self.fmt == "JPEG" else {})
+        )
+        return out.getvalue()
+
+
+@dataclass(frozen=True)
+class CommonsImage:
+    page_id: int
+    title: str  # without "File:"
+    license_short: str
+    license_code: str
+    license_url: str
+    artist: str
+    still: Still
+
+    @property
+    def file_name(self) -> str:
+        return self.title.replace(" ", "_")
+
+    @property
+    def url(self) -> str:
+        return upload_url(self.file_name)
+
+    @property
+    def body(self) -> bytes:
+        return self.still.body
+
+
+@dataclass(frozen=True)
+class PixabayImage:
+    image_id: int
+    tags: str
+    user: str
+    user_id: int
+    still: Still
+
+    @property
+    def url(self) -> str:
+        # largeImageURL's shape: an opaque token, then _1280 and the extension
+        token = hashlib.sha256(str(self.image_id).encode(), usedforsecurity=False).hexdigest()
+        return f"{PIXABAY_GET}/g{token[:40]}_1280{self.still.extension}"
+
+    @property
+    def body(self) -> bytes:
+        return self.still.body
 
 
 CC_BY_SA = ("CC BY-SA 4.0", "cc-by-sa-4.0", "https://creativecommons.org/licenses/by-sa/4.0")
@@ -280,9 +368,107 @@ PIXABAY: dict[str, list[PixabayClip]] = {
 }
 
 
+COMMONS_IMAGES: dict[str, list[CommonsImage]] = {
+    "travel": [
+        CommonsImage(
+            68765431, "Tram 28 on Rua da Conceicao.jpg", *CC_BY_SA, "Ana Sousa",
+            Still("tram", 1600, 1200),
+        ),
+        CommonsImage(
+            68765432, "Lisbon rooftops at noon.png", *CC0, "Rui Pereira",
+            Still("city", 900, 600, "PNG"),
+        ),
+    ],
+    "tech": [
+        CommonsImage(
+            58765431, "Workbench with oscilloscope.jpg", *CC_BY, "M. Okafor",
+            Still("desk", 1400, 1050),
+        ),
+    ],
+    "nature": [
+        CommonsImage(
+            48765431, "Laurel forest in Madeira.jpg", *CC_BY_SA, "Inês Faria",
+            Still("forest", 1500, 1000),
+        ),
+    ],
+}  # fmt: skip
+PIXABAY_IMAGES: dict[str, list[PixabayImage]] = {
+    "travel": [
+        PixabayImage(
+            7345125, "beach, sea, travel", "Engin_Akyurt", 3064779, Still("sea", 1280, 853)
+        ),
+    ],
+    "tech": [
+        PixabayImage(
+            7331377, "laptop, desk, technology", "Pexels", 2286921, Still("desk", 1280, 960)
+        ),
+    ],
+    "nature": [
+        PixabayImage(
+            7341270, "forest, trees, nature", "Daniel_Hannah", 1564471, Still("forest", 853, 1280)
+        ),
+    ],
+}
+
+
+def commons_image_page(image: CommonsImage, index: int) -> dict[str, Any]:
+    """An ``imageinfo`` hit, as Commons answers ``prop=imageinfo``."""
+    page = commons_page_fields(image, index)
+    still = image.still
+    page["imageinfo"] = [
+        {
+            **page.pop("_info"),
+            "size": len(image.body),
+            "width": still.width,
+            "height": still.height,
+            "url": image.url,
+            "sha1": hashlib.sha1(image.body, usedforsecurity=False).hexdigest(),
+            "mime": still.content_type,
+            "mediatype": "BITMAP",
+        }
+    ]
+    return page
+
+
+def pixabay_image_hit(image: PixabayImage) -> dict[str, Any]:
+    still = image.still
+    preview = image.url.replace("_1280", "_150")
+    return {
+        "id": image.image_id,
+        "pageURL": f"https://pixabay.com/photos/id-{image.image_id}/",
+        "type": "photo",
+        "tags": image.tags,
+        "previewURL": preview,
+        "previewWidth": 150,
+        "previewHeight": 100,
+        "webformatURL": image.url.replace("_1280", "_640"),
+        "webformatWidth": 640,
+        "webformatHeight": 427,
+        "largeImageURL": image.url,
+        # The original's, as Pixabay reports it (the download is the 1280 px rendition).
+        "imageWidth": still.width * 3,
+        "imageHeight": still.height * 3,
+        "imageSize": len(image.body) * 7,
+        "views": 1201,
+        "downloads": 733,
+        "collections": 12,
+        "likes": 40,
+        "comments": 3,
+        "user_id": image.user_id,
+        "user": image.user,
+        "userImageURL": "https://cdn.pixabay.com/user/2015/10/16/09-28-45-303_250x250.png",
+    }
+
+
 def _all_clips() -> list[CommonsClip | PixabayClip]:
     return [c for clips in COMMONS.values() for c in clips] + [
         c for clips in PIXABAY.values() for c in clips
+    ]
+
+
+def _all_images() -> list[CommonsImage | PixabayImage]:
+    return [i for images in COMMONS_IMAGES.values() for i in images] + [
+        i for images in PIXABAY_IMAGES.values() for i in images
     ]
 
 
@@ -290,8 +476,34 @@ def _ext(value: str) -> dict[str, str]:
     return {"value": value, "source": "commons-desc-page", "hidden": ""}
 
 
+def commons_page_fields(item: CommonsClip | CommonsImage, index: int) -> dict[str, Any]:
+    """A search hit's page and the ``*info`` fields every file has (under ``_info``)."""
+    file_page = f"https://commons.wikimedia.org/wiki/File:{quote(item.file_name)}"
+    return {
+        "pageid": item.page_id,
+        "ns": 6,
+        "title": f"File:{item.title}",
+        "index": index,
+        "_info": {
+            "descriptionurl": file_page,
+            "descriptionshorturl": f"https://commons.wikimedia.org/w/index.php?curid={item.page_id}",
+            "extmetadata": {
+                "ObjectName": _ext(item.title.rsplit(".", 1)[0]),
+                "Artist": _ext(
+                    f'<a href="https://commons.wikimedia.org/wiki/User:{quote(item.artist)}">{item.artist}</a>'
+                ),
+                "Credit": _ext("Own work"),
+                "LicenseShortName": _ext(item.license_short),
+                "License": _ext(item.license_code),
+                "LicenseUrl": _ext(item.license_url),
+                "UsageTerms": _ext(item.license_short),
+                "AttributionRequired": _ext("false" if item.license_code == "cc0" else "true"),
+            },
+        },
+    }
+
+
 def commons_page(clip: CommonsClip, index: int) -> dict[str, Any]:
-    file_page = f"https://commons.wikimedia.org/wiki/File:{quote(clip.file_name)}"
     sha1 = hashlib.sha1(clip.body, usedforsecurity=False).hexdigest()  # what Commons publishes
     spec = clip.spec
     derivatives: list[dict[str, Any]] = [
@@ -315,39 +527,22 @@ def commons_page(clip: CommonsClip, index: int) -> dict[str, Any]:
                 "bandwidth": 8 * len(clip.derivative_body) // max(1, int(spec.duration_s)),
             }
         )
-    return {
-        "pageid": clip.page_id,
-        "ns": 6,
-        "title": f"File:{clip.title}",
-        "index": index,
-        "videoinfo": [
-            {
-                "size": len(clip.body),
-                "width": spec.width,
-                "height": spec.height,
-                "duration": spec.duration_s,
-                "url": clip.url,
-                "descriptionurl": file_page,
-                "descriptionshorturl": f"https://commons.wikimedia.org/w/index.php?curid={clip.page_id}",
-                "sha1": sha1,
-                "mime": spec.content_type,
-                "mediatype": "VIDEO",
-                "extmetadata": {
-                    "ObjectName": _ext(clip.title.rsplit(".", 1)[0]),
-                    "Artist": _ext(
-                        f'<a href="https://commons.wikimedia.org/wiki/User:{quote(clip.artist)}">{clip.artist}</a>'
-                    ),
-                    "Credit": _ext("Own work"),
-                    "LicenseShortName": _ext(clip.license_short),
-                    "License": _ext(clip.license_code),
-                    "LicenseUrl": _ext(clip.license_url),
-                    "UsageTerms": _ext(clip.license_short),
-                    "AttributionRequired": _ext("false" if clip.license_code == "cc0" else "true"),
-                },
-                "derivatives": derivatives,
-            }
-        ],
-    }
+    page = commons_page_fields(clip, index)
+    page["videoinfo"] = [
+        {
+            **page.pop("_info"),
+            "size": len(clip.body),
+            "width": spec.width,
+            "height": spec.height,
+            "duration": spec.duration_s,
+            "url": clip.url,
+            "sha1": sha1,
+            "mime": spec.content_type,
+            "mediatype": "VIDEO",
+            "derivatives": derivatives,
+        }
+    ]
+    return page
 
 
 def pixabay_hit(clip: PixabayClip) -> dict[str, Any]:
@@ -402,11 +597,19 @@ class SourceFixtures:
     def _commons(self, request: Any) -> tuple[int, dict[str, str], str]:
         self.requests.append(request.url)
         query = parse_qs(urlsplit(request.url).query)
-        campaign = _campaign_of(query.get("gsrsearch", [""])[0])
-        clips = COMMONS.get(campaign or "", [])
+        search = query.get("gsrsearch", [""])[0]
+        campaign = _campaign_of(search) or ""
         body: dict[str, Any] = {"batchcomplete": True}
-        if clips:
-            body["query"] = {"pages": [commons_page(c, i + 1) for i, c in enumerate(clips)]}
+        if search.startswith("filetype:bitmap") and query.get("prop") == ["imageinfo"]:
+            pages = [
+                commons_image_page(c, i + 1) for i, c in enumerate(COMMONS_IMAGES.get(campaign, []))
+            ]
+        elif search.startswith("filetype:video") and query.get("prop") == ["videoinfo"]:
+            pages = [commons_page(c, i + 1) for i, c in enumerate(COMMONS.get(campaign, []))]
+        else:
+            pages = []
+        if pages:
+            body["query"] = {"pages": pages}
         return 200, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(body)
 
     def _pixabay(self, request: Any) -> tuple[int, dict[str, str], str]:
@@ -414,15 +617,20 @@ class SourceFixtures:
         query = parse_qs(urlsplit(request.url).query)
         if query.get("key", [""])[0] != PIXABAY_KEY:
             return 400, {"Content-Type": "text/plain"}, "[ERROR 400] Invalid or missing API key"
-        clips = PIXABAY.get(_campaign_of(query.get("q", [""])[0]) or "", [])
-        body = {"total": 8423, "totalHits": len(clips), "hits": [pixabay_hit(c) for c in clips]}
+        campaign = _campaign_of(query.get("q", [""])[0]) or ""
+        hits: list[dict[str, Any]]
+        if urlsplit(request.url).path == urlsplit(PIXABAY_IMAGE_API).path:
+            hits = [pixabay_image_hit(c) for c in PIXABAY_IMAGES.get(campaign, [])]
+        else:
+            hits = [pixabay_hit(c) for c in PIXABAY.get(campaign, [])]
+        body = {"total": 8423, "totalHits": len(hits), "hits": hits}
         headers = {"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "99"}
         return 200, {"Content-Type": "application/json", **headers}, json.dumps(body)
 
-    def _media(self, spec: ClipSpec, body: bytes) -> Any:
+    def _media(self, content_type: str, body: bytes) -> Any:
         def serve(request: Any) -> tuple[int, dict[str, str], bytes]:
             self.requests.append(request.url)
-            return 200, {"Content-Type": spec.content_type}, body
+            return 200, {"Content-Type": content_type}, body
 
         return serve
 
@@ -430,6 +638,11 @@ class SourceFixtures:
         rsps = responses.RequestsMock(assert_all_requests_are_fired=False)
         rsps.add_callback(responses.GET, COMMONS_API, callback=self._commons)
         rsps.add_callback(responses.GET, PIXABAY_API, callback=self._pixabay)
+        rsps.add_callback(responses.GET, PIXABAY_IMAGE_API, callback=self._pixabay)
         for url, spec, body in _fixture_files():
-            rsps.add_callback(responses.GET, url, callback=self._media(spec, body))
+            rsps.add_callback(responses.GET, url, callback=self._media(spec.content_type, body))
+        for image in _all_images():
+            rsps.add_callback(
+                responses.GET, image.url, callback=self._media(image.still.content_type, image.body)
+            )
         return rsps

@@ -45,6 +45,8 @@ class CampaignDefaults:
     active: str = "travel"
     campaigns: tuple[str, ...] = ("travel", "tech", "nature")
     batch_size_video: int = 2
+    # Images per run (Commons bitmaps, Pixabay photos); 0 searches none.
+    batch_size_image: int = 0
 
     def __post_init__(self) -> None:
         require(len(self.campaigns) > 0, "campaigns.campaigns", "at least one campaign is needed")
@@ -69,13 +71,20 @@ class CampaignDefaults:
             "campaigns.batch_size_video",
             f"must be between 1 and 50, got {self.batch_size_video!r}",
         )
+        require(
+            isinstance(self.batch_size_image, int)
+            and not isinstance(self.batch_size_image, bool)
+            and 0 <= self.batch_size_image <= 50,
+            "campaigns.batch_size_image",
+            f"must be between 0 and 50, got {self.batch_size_image!r}",
+        )
 
     def as_parameter(self) -> dict[str, Any]:
         """The JSON document stored in the SSM parameter."""
         return {
             "active_campaign": self.active,
             "campaigns": list(self.campaigns),
-            "batch_sizes": {"video": self.batch_size_video},
+            "batch_sizes": {"video": self.batch_size_video, "image": self.batch_size_image},
         }
 
 

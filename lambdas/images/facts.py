@@ -25,6 +25,8 @@ from typing import IO, Any
 
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
+from lambdas.shared.media_types import MAX_IMAGE_PIXELS
+
 try:  # HEIC/HEIF (phones); AVIF is Pillow's own from Pillow 11.2
     from pillow_heif import register_heif_opener
 
@@ -35,7 +37,7 @@ except ImportError:  # pragma: no cover - the layer and requirements-dev.txt bot
 # The largest image the unit decodes: 100 MP (a 12-24 MP photo, a large panorama), about 400 MB
 # as RGBA, within the function's memory. Pillow refuses twice its limit by itself and only warns
 # between the two; both are refusals here.
-MAX_PIXELS = 100_000_000
+MAX_PIXELS = MAX_IMAGE_PIXELS
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 # Formats the unit takes (Pillow's names), by what uploads and the sources deliver.
 FORMATS = {"JPEG", "PNG", "WEBP", "AVIF", "HEIF", "TIFF", "GIF", "MPO"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lambdas.shared.media_types import MAX_IMAGE_BYTES
 from lambdas.shared.settings import Settings, at_least, setting
 
 
@@ -11,6 +12,5 @@ from lambdas.shared.settings import Settings, at_least, setting
 class ImagesSettings(Settings):
     # Where the renditions are written (beside the asset's other processed outputs).
     processed_bucket: str = setting()
-    # The largest source read whole into memory (a 100 MP TIFF is about 300 MB); larger ones
-    # are refused before they are read.
-    max_source_bytes: int = setting(default=200 * 1024 * 1024, check=at_least(1024))
+    # The largest source read whole into memory; larger ones are refused before they are read.
+    max_source_bytes: int = setting(default=MAX_IMAGE_BYTES, check=at_least(1024))

@@ -61,4 +61,6 @@ def process(
     factories: list[tuple[str, Callable[[], Source]]] = [
         (name, partial(create_source, name, context)) for name in settings.sources
     ]
-    return ingestor.run_campaign(request.campaign, request.target, factories)
+    return ingestor.run_campaign(
+        request.campaign, request.target, factories, image_target=request.image_target
+    )

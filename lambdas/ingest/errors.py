@@ -70,6 +70,10 @@ class NotVideo(ItemError, reason="not_video"):
     """The server's own Content-Type says it is not video, so not a byte is read."""
 
 
+class NotImage(ItemError, reason="not_image"):
+    """The server's own Content-Type says an image search hit is not an image."""
+
+
 class TooLarge(ItemError, reason="too_large", noteworthy=False):
     """Over the size limit, declared or discovered while streaming; a limit, not a fault."""
 

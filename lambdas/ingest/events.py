@@ -17,10 +17,12 @@ MAX_KEY_LEN = 1024
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """Event A: search the sources for ``target`` new clips (total over all sources)."""
+    """Event A: search the sources for ``target`` new clips and ``image_target`` new images
+    (totals over all sources)."""
 
     campaign: str
     target: int
+    image_target: int = 0
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,10 @@ def parse_event(
         return _parse_upload(event, load_config)
     overrides = {name: event[name] for name in ("campaign", "batch_sizes") if name in event}
     resolved = resolve(load_config(), overrides)
-    return SearchRequest(campaign=resolved["campaign"], target=resolved["batch_sizes"]["video"])
+    sizes = resolved["batch_sizes"]
+    return SearchRequest(
+        campaign=resolved["campaign"], target=sizes["video"], image_target=sizes.get("image", 0)
+    )
 
 
 def _parse_upload(

@@ -35,12 +35,14 @@ from lambdas.ingest.errors import (
     BadSourceResponse,
     DownloadFailed,
     ForeignHost,
+    NotImage,
     NotVideo,
     OutOfTime,
     SourceHttpError,
     SourceOutOfTime,
     TooLarge,
 )
+from lambdas.shared.media_types import is_image_type
 
 __all__ = ["CONNECT_TIMEOUT_S", "READ_TIMEOUT_S", "Download", "HostPolicy", "HttpClient"]
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -91,6 +93,11 @@ def snippet(text: str, *, limit: int = MAX_SNIPPET_LEN) -> str:
     """The start of a body a source sent, on one line and bounded, for an error message."""
     flat = " ".join(_CONTROL.sub(" ", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def is_generic_type(content_type: str) -> bool:
+    """``application/octet-stream`` and the like: says nothing about what the file is."""
+    return content_type.split(";", 1)[0].strip().lower() in GENERIC_TYPES
 
 
 def is_video_type(content_type: str) -> bool:
@@ -145,9 +152,16 @@ class Download:
         length = response.headers.get("Content-Length", "")
         self.content_length = int(length) if length.isdigit() else None
 
-    def check(self, *, max_bytes: int) -> None:
-        """Refuse before reading a byte when the server itself says it is not a fitting video."""
-        if not is_video_type(self.content_type):
+    def check(self, *, max_bytes: int, media_type: str = "video") -> None:
+        """Refuse before reading a byte when the server itself says it is not a fitting video
+        (or image)."""
+        if media_type == "image":
+            if not (is_image_type(self.content_type) or is_generic_type(self.content_type)):
+                raise NotImage(
+                    f"{self.source}: {describe(self.url)} served "
+                    f"{snippet(self.content_type)!r}, not an image"
+                )
+        elif not is_video_type(self.content_type):
             raise NotVideo(
                 f"{self.source}: {describe(self.url)} served {snippet(self.content_type)!r}, "
                 "not a video"

@@ -125,6 +125,8 @@ class IngestedAsset:
     duration_s: float | None = None
     width: int | None = None
     height: int | None = None
+    # ``video`` or ``image``: the workflow's first choice per asset.
+    media_type: str = "video"
 
     def to_output(self) -> dict[str, Any]:
         return asdict(self)

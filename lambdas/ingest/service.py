@@ -9,11 +9,12 @@ Per candidate the order is fixed, so a failure at any step leaves nothing behind
 4. ``catalog.commit_asset`` only once the object is complete. If anything after the upload fails,
    the object and sidecar are deleted and the claim released.
 
-Filling the batch: ``batch_sizes.video`` is the total for the run. Sources take turns, one new
-asset per turn (round-robin, in the ``SOURCES`` order), so a batch of 4 from two healthy sources is
-2 + 2. A source that fails, is not configured, or runs out of hits drops out and the others keep
-taking turns until the batch is full, so one bad source never shrinks the batch if another can
-fill it.
+Filling the batch: ``batch_sizes.video`` is the total of clips for the run, and
+``batch_sizes.image`` (0 unless asked for) the total of images, filed under ``image/`` and filled
+after the clips the same way. Sources take turns, one new asset per turn (round-robin, in the
+``SOURCES`` order), so a batch of 4 from two healthy sources is 2 + 2. A source that fails, is
+not configured, or runs out of hits drops out and the others keep taking turns until the batch
+is full, so one bad source never shrinks the batch if another can fill it.
 
 Reporting: every hit not ingested is counted once under a ``skipped`` reason (``non_free_license``,
 ``already_ingested``, ``too_large``...). Problems an operator should look at (a source down, a
@@ -49,7 +50,7 @@ from lambdas.ingest.errors import (
     SourceOutOfTime,
     TooLarge,
 )
-from lambdas.ingest.http import is_video_type
+from lambdas.ingest.http import is_generic_type, is_video_type
 from lambdas.ingest.models import Candidate, IngestedAsset, Rejected
 from lambdas.ingest.settings import Settings
 from lambdas.ingest.sources import Source
@@ -69,6 +70,15 @@ from lambdas.shared.keys import (
     asset_id,
     raw_key,
     safe_file_name,
+)
+from lambdas.shared.media_types import (
+    IMAGE,
+    IMAGE_EXTENSION_TYPES,
+    MAX_IMAGE_BYTES,
+    VIDEO,
+    MediaType,
+    image_type_of,
+    is_image_type,
 )
 
 log = logging.getLogger(__name__)
@@ -175,6 +185,7 @@ class _Turns:
     name: str
     source: Source
     hits: Iterator[Candidate | Rejected]
+    media_type: MediaType = VIDEO
     failures: int = 0
 
 
@@ -207,8 +218,11 @@ class Ingestor:
         campaign: str,
         target: int,
         sources: Sequence[tuple[str, Callable[[], Source]]],
+        *,
+        image_target: int = 0,
     ) -> RunReport:
-        """Ingest up to ``target`` new clips for ``campaign``, taking turns across ``sources``.
+        """Ingest up to ``target`` new clips (and ``image_target`` new images) for ``campaign``,
+        taking turns across ``sources``; videos first, then images, each batch filled alone.
 
         Raises ``SourceUnavailable`` only when nothing new landed and every source that could be
         used failed; otherwise failures are in the report's ``errors``.
@@ -216,36 +230,21 @@ class Ingestor:
         report = RunReport(campaign)
         at = self._now()
         used_keys: set[str] = set()
-        turns: list[_Turns] = []
+        built: list[tuple[str, Source]] = []
         for name, factory in sources:
             try:
-                source = factory()
-                turns.append(_Turns(name, source, iter(source.search(campaign, target))))
+                built.append((name, factory()))
             except SourceNotConfigured as err:
                 report.skip(name, "-", "source_not_configured", str(err))
             except SOURCE_ERRORS as err:
                 report.source_failed(name, err)
-        usable = [t.name for t in turns]
-        active = list(turns)
-        try:
-            while active and len(report.assets) < target:
-                for turn in list(active):
-                    if len(report.assets) >= target:
-                        break
-                    outcome = self._take_turn(turn, campaign, at, used_keys, report)
-                    if outcome == OUT_OF_TIME:
-                        active.clear()
-                        break
-                    if outcome == SOURCE_DONE:
-                        active.remove(turn)
-        except Exception as err:
-            # Assets already committed must reach the state machine, or they would never be
-            # processed (a retry would see them as already ingested). So with assets in hand the
-            # run stops and reports; with none, the error propagates.
-            if not report.assets:
-                raise
-            report.error("ingest", f"run stopped early: {type(err).__name__}: {err}")
-        tried = set(usable) | set(report.failed_sources)
+        usable = {name for name, _source in built}
+        for media_type, wanted in ((VIDEO, target), (IMAGE, image_target)):
+            if wanted > 0 and not self._fill(
+                report, built, media_type=media_type, wanted=wanted, at=at, used_keys=used_keys
+            ):
+                break
+        tried = usable | set(report.failed_sources)
         if not report.assets and report.failed_sources and set(report.failed_sources) >= tried:
             raise SourceUnavailable(
                 "every source failed: "
@@ -255,6 +254,56 @@ class Ingestor:
                 )
             )
         return report
+
+    def _fill(
+        self,
+        report: RunReport,
+        sources: Sequence[tuple[str, Source]],
+        *,
+        media_type: MediaType,
+        wanted: int,
+        at: datetime,
+        used_keys: set[str],
+    ) -> bool:
+        """Take turns until ``wanted`` new assets of ``media_type`` landed or no source has
+        more; False when the Lambda's time ran out (nothing more should be started)."""
+        campaign = report.campaign
+        turns: list[_Turns] = []
+        for name, source in sources:
+            if name in report.failed_sources:
+                continue
+            if media_type not in getattr(source, "media_types", (VIDEO,)):
+                continue
+            try:
+                hits = iter(source.search(campaign, wanted, media_type))
+            except SOURCE_ERRORS as err:
+                report.source_failed(name, err)
+                continue
+            turns.append(_Turns(name, source, hits, media_type))
+
+        def landed() -> int:
+            return sum(1 for asset in report.assets if asset.media_type == media_type)
+
+        active = list(turns)
+        try:
+            while active and landed() < wanted:
+                for turn in list(active):
+                    if landed() >= wanted:
+                        break
+                    outcome = self._take_turn(turn, campaign, at, used_keys, report)
+                    if outcome == OUT_OF_TIME:
+                        return False
+                    if outcome == SOURCE_DONE:
+                        active.remove(turn)
+        except Exception as err:
+            # Assets already committed must reach the state machine, or they would never be
+            # processed (a retry would see them as already ingested). So with assets in hand the
+            # run stops and reports; with none, the error propagates.
+            if not report.assets:
+                raise
+            report.error("ingest", f"run stopped early: {type(err).__name__}: {err}")
+            return False
+        return True
 
     def _take_turn(  # noqa: PLR0911 - one return per way a turn can end
         self,
@@ -296,7 +345,9 @@ class Ingestor:
                 report.skip(item.source, item.source_id, item.reason, item.detail)
                 continue
             try:
-                asset = self._ingest_alone(turn.source, item, campaign, at, used_keys)
+                asset = self._ingest_alone(
+                    turn.source, item, campaign, at, used_keys, media_type=turn.media_type
+                )
             except ItemError as err:
                 report.skip(item.source, item.source_id, err.reason, str(err))
                 if not err.noteworthy:
@@ -322,12 +373,16 @@ class Ingestor:
         campaign: str,
         at: datetime,
         used_keys: set[str],
+        *,
+        media_type: MediaType = VIDEO,
     ) -> IngestedAsset:
         """``ingest_candidate``, with any failure of that one candidate turned into an
         ``ItemError``: ``ingest_candidate`` has already undone its writes, and the batch goes on.
         """
         try:
-            return self.ingest_candidate(source, candidate, campaign, at, used_keys)
+            return self.ingest_candidate(
+                source, candidate, campaign, at, used_keys, media_type=media_type
+            )
         except ItemError:
             raise
         except Exception as err:
@@ -346,29 +401,43 @@ class Ingestor:
         campaign: str,
         at: datetime,
         used_keys: set[str] | None = None,
+        *,
+        media_type: MediaType = VIDEO,
     ) -> IngestedAsset:
         """Land one candidate completely, or raise an ``ItemError`` and leave nothing behind."""
         used_keys = set() if used_keys is None else used_keys
         c, limits = candidate, self.settings
         label = f"{c.source} {c.title}"
+        if media_type == IMAGE:
+            if not is_image_type(c.mime):
+                raise Skip(f"{label}: {c.mime} is not an image type", reason="not_image")
+        elif not c.mime.lower().startswith("video/"):
+            raise Skip(f"{label}: {c.mime} is not a video type", reason="not_video")
+        max_bytes = (
+            limits.max_file_bytes
+            if media_type == VIDEO
+            else min(limits.max_file_bytes, MAX_IMAGE_BYTES)
+        )
         if c.duration_s is not None and c.duration_s > limits.max_duration_s:
             raise Skip(
                 f"{label}: {c.duration_s:.0f} s long, over the {limits.max_duration_s} s "
                 "limit (Rekognition Video reads at most 6 hours)",
                 reason="too_long",
             )
-        if c.size_bytes is not None and c.size_bytes > limits.max_file_bytes:
-            raise TooLarge(
-                f"{label}: {c.size_bytes} bytes, over the {limits.max_file_bytes}-byte limit"
-            )
-        if not c.mime.lower().startswith("video/"):
-            raise Skip(f"{label}: {c.mime} is not a video type", reason="not_video")
+        if c.size_bytes is not None and c.size_bytes > max_bytes:
+            raise TooLarge(f"{label}: {c.size_bytes} bytes, over the {max_bytes}-byte limit")
         name = file_name_for(c)
         new_id = asset_id(c.source, c.source_id, c.checksum)
         if self.catalog.seen(c.source, c.source_id, c.checksum):
             raise Skip(f"{label}: already in the catalog as {new_id}", reason="already_ingested")
         key = self._free_key(
-            source=c.source, campaign=campaign, at=at, name=name, new_id=new_id, used=used_keys
+            source=c.source,
+            campaign=campaign,
+            at=at,
+            name=name,
+            new_id=new_id,
+            used=used_keys,
+            media_type=media_type,
         )
         try:
             self.catalog.claim(c.source, c.source_id, c.checksum, new_id)
@@ -378,7 +447,7 @@ class Ingestor:
         stored: list[tuple[str, str | None]] = []
         try:
             with source.open(c) as download:
-                download.check(max_bytes=limits.max_file_bytes)
+                download.check(max_bytes=max_bytes, media_type=media_type)
                 result = stream_to_s3(
                     download.chunks(),
                     client=self.s3,
@@ -393,7 +462,7 @@ class Ingestor:
                         checksum=c.checksum,
                         asset=new_id,
                     ),
-                    max_bytes=limits.max_file_bytes,
+                    max_bytes=max_bytes,
                     expected_size=c.size_bytes,
                     size_tolerance=c.size_tolerance_bytes,
                     expected_sha1=c.expected_sha1,
@@ -434,6 +503,7 @@ class Ingestor:
                 size_bytes=result.size_bytes,
                 width=c.width,
                 height=c.height,
+                media_type=media_type,
             )
             self._commit(
                 asset,
@@ -481,10 +551,10 @@ class Ingestor:
         limits = self.settings
         where = f"upload s3://{bucket}/{key}"
         name = PurePosixPath(key).name
-        suffix = PurePosixPath(name).suffix.lower()
         content_type = str(head.get("ContentType") or "")
         size = int(head.get("ContentLength", 0))
-        safe = self._check_upload(where, name, suffix, content_type, size)
+        media_type: MediaType = IMAGE if image_type_of(name) else VIDEO
+        safe = self._check_upload(where, name, content_type, size, media_type=media_type)
         etag = str(head["ETag"]).strip('"')
         version = head.get("VersionId") if version_id else None
         # Identity: the object version (its key and version id, as an S3 URI would name it) and
@@ -501,7 +571,13 @@ class Ingestor:
             campaign = str(job["campaign"])  # the job's, checked by the API when it was made
         at = self._now()
         dest = self._free_key(
-            source=UPLOAD_SOURCE, campaign=campaign, at=at, name=safe, new_id=new_id, used=set()
+            source=UPLOAD_SOURCE,
+            campaign=campaign,
+            at=at,
+            name=safe,
+            new_id=new_id,
+            used=set(),
+            media_type=media_type,
         )
         try:
             self.catalog.claim(UPLOAD_SOURCE, source_id, checksum, new_id)
@@ -509,11 +585,7 @@ class Ingestor:
             report.skip(UPLOAD_SOURCE, source_id, "already_claimed", f"{where}: {err}")
             return report
         license_name = user_meta.get("license") or UPLOAD_LICENSE
-        mime = (
-            content_type.split(";", maxsplit=1)[0].strip()
-            if content_type.lower().startswith("video/")
-            else EXTENSION_TYPES.get(suffix, "application/octet-stream")
-        )
+        mime = stored_type(name, content_type)
         stored: list[tuple[str, str | None]] = []
         try:
             self.s3.copy(
@@ -563,6 +635,7 @@ class Ingestor:
                 source=UPLOAD_SOURCE,
                 campaign=campaign,
                 size_bytes=size,
+                media_type=media_type,
             )
             self._commit(
                 asset,
@@ -612,22 +685,38 @@ class Ingestor:
             )
 
     def _check_upload(
-        self, where: str, name: str, suffix: str, content_type: str, size: int
+        self,
+        where: str,
+        name: str,
+        content_type: str,
+        size: int,
+        *,
+        media_type: MediaType,
     ) -> str:
-        """Refuse what is not a video file within the limits; the safe file name otherwise."""
-        if suffix not in VIDEO_EXTENSIONS:
+        """Refuse what is not a video or image file within the limits; the safe file name
+        otherwise. The extension decides which it claims to be; the content type must agree
+        (or be a generic one an uploader sends)."""
+        suffix = PurePosixPath(name).suffix.lower()
+        limit = self.settings.max_file_bytes
+        if media_type == IMAGE:
+            limit = min(limit, MAX_IMAGE_BYTES)
+            if not (is_image_type(content_type) or is_generic_type(content_type)):
+                raise InvalidInput(
+                    f"{where}: content type {content_type!r} is not an image type, and the "
+                    f"name says {suffix}"
+                )
+        elif suffix not in VIDEO_EXTENSIONS:
+            accepted = sorted(VIDEO_EXTENSIONS | set(IMAGE_EXTENSION_TYPES))
             raise InvalidInput(
-                f"{where}: {suffix or 'no extension'} is not a video file; expected one of "
-                f"{', '.join(sorted(VIDEO_EXTENSIONS))}"
+                f"{where}: {suffix or 'no extension'} is not a video or image file; expected "
+                f"one of {', '.join(accepted)}"
             )
-        if not is_video_type(content_type):
+        elif not is_video_type(content_type):
             raise InvalidInput(f"{where}: content type {content_type!r} is not a video type")
         if size <= 0:
             raise InvalidInput(f"{where}: the file is empty")
-        if size > self.settings.max_file_bytes:
-            raise InvalidInput(
-                f"{where}: {size} bytes, over the {self.settings.max_file_bytes}-byte limit"
-            )
+        if size > limit:
+            raise InvalidInput(f"{where}: {size} bytes, over the {limit}-byte limit")
         try:
             return safe_file_name(name)
         except UnsafeKeyError as err:
@@ -675,6 +764,8 @@ class Ingestor:
             "duration_s": Decimal(str(asset.duration_s)) if asset.duration_s is not None else None,
             "width": asset.width,
             "height": asset.height,
+            # What the dashboard and the jobs API filter on, and the workflow routes on.
+            "type": asset.media_type,
             **extra,
         }
         try:
@@ -731,6 +822,7 @@ class Ingestor:
         name: str,
         new_id: str,
         used: set[str],
+        media_type: MediaType = VIDEO,
     ) -> str:
         """The layout key, made unique when two titles fold to the same safe name.
 
@@ -739,13 +831,13 @@ class Ingestor:
         folder would overwrite each other's outputs. Every committed asset has a sidecar, so an
         existing sidecar (or a stem this run already used) means the stem is taken.
         """
-        key = raw_key(source, campaign, at, name)
+        key = raw_key(source, campaign, at, name, media_type)
         stems = {AssetKeys(k).attribution for k in used}
         sidecar = AssetKeys(key).attribution
         if key not in used and sidecar not in stems and not self._exists(sidecar):
             return key
         path = PurePosixPath(name)
-        return raw_key(source, campaign, at, f"{path.stem}_{new_id[-8:]}{path.suffix}")
+        return raw_key(source, campaign, at, f"{path.stem}_{new_id[-8:]}{path.suffix}", media_type)
 
     def _exists(self, key: str) -> bool:
         try:
@@ -758,6 +850,18 @@ class Ingestor:
 
     def _has_time(self, needed_s: float) -> bool:
         return self.budget.left() >= needed_s
+
+
+def stored_type(name: str, content_type: str) -> str:
+    """The content type an upload is stored with: the uploader's when it names the kind of
+    file the extension says it is, else the extension's."""
+    declared = content_type.split(";", maxsplit=1)[0].strip().lower()
+    image = image_type_of(name)
+    if image is not None:
+        return declared if is_image_type(declared) else image
+    if declared.startswith("video/"):
+        return declared
+    return EXTENSION_TYPES.get(PurePosixPath(name).suffix.lower(), "application/octet-stream")
 
 
 def object_metadata(

@@ -4,7 +4,10 @@ Shape (written by the stateful stack, changed by the dashboard)::
 
     {"active_campaign": "travel",
      "campaigns": ["travel", "tech", "nature"],
-     "batch_sizes": {"video": 2}}
+     "batch_sizes": {"video": 2, "image": 0}}
+
+``batch_sizes.image`` may be missing (a parameter written before images existed): it is 0, so
+a deployment searches images only once someone asks for them.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import boto3
 
 from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import UnsafeKeyError, check_slug
+from lambdas.shared.media_types import IMAGE, MEDIA_TYPES, VIDEO
 
 MIN_BATCH, MAX_BATCH = 1, 50
+# A run always looks for videos; images only when asked.
+MIN_BATCHES = {VIDEO: MIN_BATCH, IMAGE: 0}
 # Files people drop under uploads/ belong to no theme; they are filed under this campaign.
 UPLOADS_CAMPAIGN = "uploads"
-MEDIA_TYPES = ("video",)
 
 
 @dataclass(frozen=True)
@@ -46,9 +51,10 @@ def check_batch_size(media: str, value: Any) -> int:
         raise InvalidInput(
             f"batch_sizes: unknown media type {shown(media)}; expected {MEDIA_TYPES}"
         )
-    if isinstance(value, bool) or not isinstance(value, int) or not MIN_BATCH <= value <= MAX_BATCH:
+    low = MIN_BATCHES[media]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_BATCH:
         raise InvalidInput(
-            f"batch_sizes.{media}: must be a whole number from {MIN_BATCH} to {MAX_BATCH}, "
+            f"batch_sizes.{media}: must be a whole number from {low} to {MAX_BATCH}, "
             f"got {shown(value)}"
         )
     return value
@@ -77,6 +83,7 @@ def parse(document: str | dict[str, Any]) -> CampaignConfig:
     if not isinstance(sizes, dict) or "video" not in sizes:
         raise InvalidInput("batch_sizes: must be an object with a 'video' entry")
     checked = {media: check_batch_size(media, value) for media, value in sizes.items()}
+    checked.setdefault(IMAGE, 0)
     return CampaignConfig(str(active), tuple(campaigns), checked)
 
 

@@ -1,8 +1,9 @@
 """The data lake key layout, in one place.
 
 Every object name the pipeline writes is derived here, so the raw and processed zones stay in step
-and names stay predictable (``video/<source>/<campaign>/<YYYYMMDD_HHMMSS>/<file>``), which is what
-people browsing the bucket and lifecycle rules filtering on prefixes rely on.
+and names stay predictable (``video/<source>/<campaign>/<YYYYMMDD_HHMMSS>/<file>``, and
+``image/...`` beside it), which is what people browsing the bucket and lifecycle rules filtering
+on prefixes rely on.
 """
 
 from __future__ import annotations
@@ -127,11 +128,16 @@ class AssetKeys:
         return f"{self.renditions_prefix}speech/"
 
 
-def raw_key(source: str, campaign: str, at: datetime, file_name: str) -> str:
-    """Key of an ingested file in the raw zone."""
+def raw_key(
+    source: str, campaign: str, at: datetime, file_name: str, media_type: str = "video"
+) -> str:
+    """Key of an ingested file in the raw zone: ``<video|image>/<source>/<campaign>/<batch>/``."""
     check_slug("source", source)
     check_slug("campaign", campaign)
-    return f"{VIDEO_PREFIX}{source}/{campaign}/{batch_folder(at)}/{safe_file_name(file_name)}"
+    prefix = {"video": VIDEO_PREFIX, "image": IMAGE_PREFIX}.get(media_type)
+    if prefix is None:
+        raise UnsafeKeyError(f"media type {shown(media_type)} is not video or image")
+    return f"{prefix}{source}/{campaign}/{batch_folder(at)}/{safe_file_name(file_name)}"
 
 
 def asset_id(source: str, source_id: str, checksum: str) -> str:

@@ -48,6 +48,8 @@ def test_bad_lifecycle_days_name_the_field(kwargs, field):
         (lambda: CampaignDefaults(active="music"), "campaigns.active"),
         (lambda: CampaignDefaults(batch_size_video=0), "campaigns.batch_size_video"),
         (lambda: CampaignDefaults(batch_size_video=51), "campaigns.batch_size_video"),
+        (lambda: CampaignDefaults(batch_size_image=-1), "campaigns.batch_size_image"),
+        (lambda: CampaignDefaults(batch_size_image=51), "campaigns.batch_size_image"),
         (lambda: CampaignDefaults(campaigns=("Travel",), active="Travel"), "campaigns.campaigns"),
         (lambda: IngestLimits(contact="nobody"), "ingest.contact"),
         (lambda: IngestLimits(max_duration_s=7 * 3600), "ingest.max_duration_s"),

@@ -42,9 +42,14 @@ class Source(Protocol):
     """What the ingest service needs from a source: a name, hits, and a way to fetch a hit."""
 
     name: str
+    # What the source can search for (``video``, ``image``).
+    media_types: tuple[str, ...]
 
-    def search(self, campaign: str, limit: int) -> Iterator[Candidate | Rejected]:
-        """Hits for a campaign, best first, lazily (pages are fetched as they are consumed).
+    def search(
+        self, campaign: str, limit: int, media_type: str = "video"
+    ) -> Iterator[Candidate | Rejected]:
+        """Hits of ``media_type`` for a campaign, best first, lazily (pages are fetched as they
+        are consumed).
 
         ``limit`` is how many new files the run wants in total; sources size pages with it.
         """

@@ -1,4 +1,5 @@
-"""Wikimedia Commons: keyword search over video files, free licenses only, with attribution.
+"""Wikimedia Commons: keyword search over video (or bitmap) files, free licenses only, with
+attribution.
 
 One request per page, serially, as Wikimedia asks of anonymous clients:
 
@@ -10,12 +11,17 @@ we need for Ogg Theora files that MediaConvert cannot read. Asking for ``imagein
 only double the payload. Continuation sends the whole ``continue`` object back, as the API
 requires. ``maxlag=5`` makes us back off when the database replicas lag; MediaWiki answers that with
 HTTP 200, ``MediaWiki-API-Error: maxlag`` and ``Retry-After``, which the HTTP client honours.
+
+Images: ``gsrsearch=filetype:bitmap <terms>`` with ``prop=imageinfo`` and the same properties
+under the ``ii`` prefix (no duration, no derivatives); ``mediatype`` is ``BITMAP``. The
+original is fetched (its SHA-1 is verified), so one over the images unit's size or pixel limit
+is skipped from the answer's ``size``, ``width`` and ``height`` before a byte is downloaded.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
 from typing import Any
@@ -28,6 +34,13 @@ from lambdas.ingest.http import HostPolicy, HttpClient
 from lambdas.ingest.models import Candidate, Rejected
 from lambdas.ingest.sources import HttpSource, SourceContext, read_hit
 from lambdas.ingest.values import INVALID_METADATA, InvalidValue
+from lambdas.shared.media_types import (
+    IMAGE,
+    IMAGE_CONTENT_TYPES,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
+    VIDEO,
+)
 
 NAME = "commons"
 API_URL = "https://commons.wikimedia.org/w/api.php"
@@ -51,6 +64,7 @@ EXTMETADATA_FIELDS = (
     "ImageDescription",
 )
 VIPROP = "url|size|mime|mediatype|sha1|extmetadata|derivatives"
+IIPROP = "url|size|mime|mediatype|sha1|extmetadata"
 # Containers MediaConvert reads as they are; Ogg (Theora) must come from a WebM derivative.
 DIRECT_TYPES = frozenset({"video/webm", "video/mpeg"})
 OGG_TYPES = frozenset({"application/ogg", "video/ogg"})
@@ -163,32 +177,39 @@ def html_to_text(value: object, *, max_len: int = MAX_TEXT_LEN) -> str | None:
 class CommonsSource(HttpSource):
     name = NAME
     media_policy = MEDIA_POLICY
+    media_types = (VIDEO, IMAGE)
 
     def __init__(self, http: HttpClient, *, max_file_bytes: int) -> None:
         super().__init__(http)
         self.max_file_bytes = max_file_bytes
 
-    def search(self, campaign: str, limit: int) -> Iterator[Candidate | Rejected]:
+    def search(
+        self, campaign: str, limit: int, media_type: str = VIDEO
+    ) -> Iterator[Candidate | Rejected]:
+        image = media_type == IMAGE
+        # videoinfo takes imageinfo's properties under its own prefix.
+        prefix = "ii" if image else "vi"
         params: dict[str, str] = {
             "action": "query",
             "format": "json",
             "formatversion": "2",
             "generator": "search",
-            "gsrsearch": f"filetype:video {search_terms(campaign)}",
+            "gsrsearch": f"filetype:{'bitmap' if image else 'video'} {search_terms(campaign)}",
             "gsrnamespace": "6",
             "gsrlimit": str(min(50, max(10, limit * 4))),
-            "prop": "videoinfo",
-            "viprop": VIPROP,
-            "viextmetadatafilter": "|".join(EXTMETADATA_FIELDS),
-            "viextmetadatalanguage": "en",
+            "prop": "imageinfo" if image else "videoinfo",
+            f"{prefix}prop": IIPROP if image else VIPROP,
+            f"{prefix}extmetadatafilter": "|".join(EXTMETADATA_FIELDS),
+            f"{prefix}extmetadatalanguage": "en",
             "maxlag": "5",
         }
+        parse = self._parse_image if image else self._parse_file
         for _ in range(MAX_PAGES):
             data = _envelope(
                 self.http.get_json(API_URL, params=params, policy=API_POLICY, retry_if=_maxlag)
             )
             for page in _pages(data):
-                yield self._read_hit(page)
+                yield self._read_hit(page, parse)
             follow = data.get("continue")
             if not follow:
                 return
@@ -197,17 +218,34 @@ class CommonsSource(HttpSource):
             # The API requires the whole continue object back, not just the offset.
             params = {**params, **{str(k): str(v) for k, v in follow.items()}}
 
-    def _read_hit(self, page: Mapping[str, Any]) -> Candidate | Rejected:
+    def _read_hit(
+        self,
+        page: Mapping[str, Any],
+        parse: Callable[[Mapping[str, Any]], Candidate | Rejected],
+    ) -> Candidate | Rejected:
         """One hit, or its rejection with the reason: bad data in a hit never ends the search."""
         source_id = str(page.get("pageid"))[:32]
         label = f"{NAME} {values.shorten(str(page.get('title') or source_id), 100)}"
-        return read_hit(NAME, source_id, label, lambda: self._parse_file(page))
+        return read_hit(NAME, source_id, label, lambda: parse(page))
 
-    def _parse_file(self, page: Mapping[str, Any]) -> Candidate | Rejected:
-        checked = _check_file(page)
+    def _checked(
+        self, page: Mapping[str, Any], media_type: str
+    ) -> tuple[str, str, Mapping[str, Any], dict[str, Any]] | Rejected:
+        """The hit's shape and licence checked; its id, title, info and what every candidate
+        of it shares (identity, licence, credit)."""
+        checked = _check_file(page, media_type)
         if isinstance(checked, Rejected):
             return checked
         source_id, title, info = checked
+        common = self._common(source_id, title, info)
+        if isinstance(common, Rejected):
+            return common
+        return source_id, title, info, common
+
+    def _common(
+        self, source_id: str, title: str, info: Mapping[str, Any]
+    ) -> dict[str, Any] | Rejected:
+        """What a video and an image candidate share: identity, licence and credit."""
         label = f"{NAME} {values.shorten(title, 100)}"
         meta = _ExtMetadata(info["extmetadata"])
         license_name = meta.text("LicenseShortName")
@@ -219,10 +257,9 @@ class CommonsSource(HttpSource):
                 f"{label}: license {license_name or meta.text('License') or 'unknown'!r} is not "
                 "CC0, public domain, CC BY or CC BY-SA",
             )
-        display_title = title.split(":", 1)[1] if title.lower().startswith("file:") else title
-        sha1 = values.sha1("sha1", info["sha1"])
+        display_title = _display(title)
         page_url = values.web_url("descriptionurl", info.get("descriptionurl"), optional=True)
-        common: dict[str, Any] = {
+        return {
             "source": NAME,
             "source_id": source_id,
             "title": values.text(display_title, limit=values.MAX_TITLE),
@@ -230,10 +267,54 @@ class CommonsSource(HttpSource):
             "license_url": _license_url(meta.text("LicenseUrl")),
             "source_page_url": page_url,
             "attribution": meta.attribution(display_title, page_url),
-            "duration_s": float(
-                values.number("duration", info["duration"], maximum=values.MAX_DURATION_S)
-            ),
         }
+
+    def _parse_image(self, page: Mapping[str, Any]) -> Candidate | Rejected:
+        checked = self._checked(page, IMAGE)
+        if isinstance(checked, Rejected):
+            return checked
+        source_id, title, info, common = checked
+        label = f"{NAME} {values.shorten(title, 100)}"
+        size = values.whole("size", info["size"], maximum=values.MAX_SIZE_BYTES)
+        width = values.dimension("width", info.get("width"))
+        height = values.dimension("height", info.get("height"))
+        limit = min(self.max_file_bytes, MAX_IMAGE_BYTES)
+        if size > limit:
+            return Rejected(
+                NAME, source_id, "too_large", f"{label}: {size} bytes, over the {limit}-byte limit"
+            )
+        if width and height and width * height > MAX_IMAGE_PIXELS:
+            return Rejected(
+                NAME,
+                source_id,
+                "too_large",
+                f"{label}: {width}x{height} is more than the {MAX_IMAGE_PIXELS:,} pixels the "
+                "images unit decodes",
+            )
+        sha1 = values.sha1("sha1", info["sha1"])
+        return Candidate(
+            checksum=sha1,
+            file_name=_display(title),
+            download_url=str(values.web_url("url", info["url"])),
+            mime=str(info["mime"]).lower(),
+            size_bytes=size,
+            expected_sha1=sha1,
+            width=width,
+            height=height,
+            **common,
+        )
+
+    def _parse_file(self, page: Mapping[str, Any]) -> Candidate | Rejected:
+        checked = self._checked(page, VIDEO)
+        if isinstance(checked, Rejected):
+            return checked
+        source_id, title, info, common = checked
+        label = f"{NAME} {values.shorten(title, 100)}"
+        display_title = _display(title)
+        sha1 = values.sha1("sha1", info["sha1"])
+        common["duration_s"] = float(
+            values.number("duration", info["duration"], maximum=values.MAX_DURATION_S)
+        )
         size = values.whole("size", info["size"], maximum=values.MAX_SIZE_BYTES)
         width = values.dimension("width", info.get("width"))
         height = values.dimension("height", info.get("height"))
@@ -314,6 +395,11 @@ class _ExtMetadata:
         }
 
 
+def _display(title: str) -> str:
+    """``File:Tram 28.webm`` -> ``Tram 28.webm``."""
+    return title.split(":", 1)[1] if title.lower().startswith("file:") else title
+
+
 def _envelope(data: object) -> Mapping[str, Any]:
     """The top level of an API answer; API errors become source errors naming the code."""
     if not isinstance(data, Mapping):
@@ -366,8 +452,11 @@ _REQUIRED_INFO: tuple[tuple[str, type | tuple[type, ...]], ...] = (
 )
 
 
-def _check_file(page: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] | Rejected:
-    """Shape checks before any decision: ids, a videoinfo entry with the fields we rely on."""
+def _check_file(  # noqa: PLR0911 - one return per way a hit is refused
+    page: Mapping[str, Any], media_type: str = VIDEO
+) -> tuple[str, str, Mapping[str, Any]] | Rejected:
+    """Shape checks before any decision: ids, a videoinfo (imageinfo) entry with the fields we
+    rely on, and the media type searched for."""
     page_id, title = page.get("pageid"), page.get("title")
     if not isinstance(page_id, int) or not isinstance(title, str) or not title:
         return Rejected(
@@ -375,25 +464,36 @@ def _check_file(page: Mapping[str, Any]) -> tuple[str, str, Mapping[str, Any]] |
         )
     source_id = str(values.whole("pageid", page_id, maximum=values.MAX_ID))
     label = f"{NAME} {values.shorten(title, 100)}"
+    image = media_type == IMAGE
     infos = page.get("videoinfo") or page.get("imageinfo")
     if not isinstance(infos, list) or not infos or not isinstance(infos[0], Mapping):
-        return Rejected(NAME, source_id, "missing_fields", f"{label}: no videoinfo")
+        what = "imageinfo" if image else "videoinfo"
+        return Rejected(NAME, source_id, "missing_fields", f"{label}: no {what}")
     info: Mapping[str, Any] = infos[0]
-    missing = [name for name, _kind in _REQUIRED_INFO if _absent(info.get(name))]
+    required = _REQUIRED_INFO[:-1] if image else _REQUIRED_INFO  # images have no duration
+    missing = [name for name, _kind in required if _absent(info.get(name))]
     if missing:
         return Rejected(NAME, source_id, "missing_fields", f"{label}: missing or empty {missing}")
     wrong = [
         name
-        for name, kind in _REQUIRED_INFO
+        for name, kind in required
         if not isinstance(info[name], kind) or isinstance(info[name], bool)
     ]
     if wrong:
         return Rejected(NAME, source_id, INVALID_METADATA, f"{label}: {wrong} have the wrong type")
     mime = str(info["mime"]).lower()
-    media_type = str(info.get("mediatype", "")).upper()
-    if media_type != "VIDEO" or not (mime.startswith("video/") or mime in OGG_TYPES):
+    declared = str(info.get("mediatype", "")).upper()
+    if image:
+        if declared != "BITMAP" or mime not in IMAGE_CONTENT_TYPES:
+            return Rejected(
+                NAME,
+                source_id,
+                "not_image",
+                f"{label}: {mime} ({declared or '?'}) is not a bitmap the images unit reads",
+            )
+    elif declared != "VIDEO" or not (mime.startswith("video/") or mime in OGG_TYPES):
         return Rejected(
-            NAME, source_id, "not_video", f"{label}: {mime} ({media_type or '?'}) is not video"
+            NAME, source_id, "not_video", f"{label}: {mime} ({declared or '?'}) is not video"
         )
     return source_id, title, info
 

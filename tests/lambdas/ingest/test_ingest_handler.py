@@ -40,6 +40,7 @@ from tests.lambdas.ingest.support import (
 TS = r"\d{8}_\d{6}"
 ASSET_FIELDS = {
     "bucket", "key", "asset_id", "source", "campaign", "duration_s", "size_bytes", "width", "height",
+    "media_type",
 }  # fmt: skip
 
 
@@ -745,7 +746,7 @@ def test_the_same_upload_event_twice_registers_one_asset(ingest_env, http, lake)
     ("key", "content_type", "body", "env", "message"),
     [
         ("uploads/notes.txt", "text/plain", b"hello", {},
-         ".txt is not a video file"),
+         ".txt is not a video or image file"),
         ("uploads/clip.mp4", "image/png", b"\x89PNG", {},
          "content type 'image/png' is not a video type"),
         ("uploads/big.mp4", "video/mp4", b"\0" * 2048, {"MAX_FILE_BYTES": "1024"},

@@ -17,7 +17,7 @@ def test_empty_input_takes_active_campaign_and_batch_sizes(config_parameter, lam
     # When the weekly schedule starts a run with {}
     result = handler({}, lambda_context)
     # Then the run uses the stored values
-    assert result == {"campaign": "travel", "batch_sizes": {"video": 2}}
+    assert result == {"campaign": "travel", "batch_sizes": {"video": 2, "image": 0}}
 
 
 def test_overrides_replace_stored_values(config_parameter, lambda_context):
@@ -26,7 +26,7 @@ def test_overrides_replace_stored_values(config_parameter, lambda_context):
     # When resolved
     result = handler(event, lambda_context)
     # Then the overrides win and nothing else is added
-    assert result == {"campaign": "tech", "batch_sizes": {"video": 5}}
+    assert result == {"campaign": "tech", "batch_sizes": {"video": 5, "image": 0}}
 
 
 def test_upload_event_is_passed_on(config_parameter, lambda_context):
@@ -37,7 +37,7 @@ def test_upload_event_is_passed_on(config_parameter, lambda_context):
     # Then the run is filed under the uploads campaign (not the active theme) with the upload
     assert result == {
         "campaign": "uploads",
-        "batch_sizes": {"video": 2},
+        "batch_sizes": {"video": 2, "image": 0},
         "upload": {"bucket": RAW_BUCKET, "key": "uploads/edge-cam/clip 01.mp4", "size": 1024},
     }
 
@@ -55,6 +55,8 @@ def test_upload_with_a_named_campaign_keeps_it(config_parameter, lambda_context)
         ({"batch_sizes": {"video": 0}}, "batch_sizes.video"),
         ({"batch_sizes": {"video": 51}}, "batch_sizes.video"),
         ({"batch_sizes": {"video": "5"}}, "batch_sizes.video"),
+        ({"batch_sizes": {"image": -1}}, "batch_sizes.image"),
+        ({"batch_sizes": {"image": 51}}, "batch_sizes.image"),
         ({"batch_sizes": {"video": True}}, "batch_sizes.video"),
         ({"batch_sizes": {"audio": 2}}, "batch_sizes"),
         ({"batch_sizes": [5]}, "batch_sizes"),
@@ -137,7 +139,7 @@ def test_a_non_object_input_is_invalid_input_naming_its_shape(
 def test_null_input_means_the_stored_configuration(config_parameter, lambda_context):
     # Given `null` as the execution input (what "no input" serializes to in some clients)
     # Then it is read as {} (documented), not as an error
-    assert handler(None, lambda_context) == {"campaign": "travel", "batch_sizes": {"video": 2}}
+    assert handler(None, lambda_context) == {"campaign": "travel", "batch_sizes": {"video": 2, "image": 0}}
 
 
 @pytest.mark.parametrize(
