@@ -177,6 +177,7 @@ class Api(Unit):
         data_lake.grant_job_uploads(function)
         # Results are presigned GETs of the processed renditions and labels.json.
         data_lake.grant_processed_video_read(function)
+        data_lake.grant_processed_image_read(function)
 
         self.user_pool: cognito.UserPool | None = None
         authorizer: apigw.IHttpRouteAuthorizer
@@ -260,9 +261,10 @@ class Api(Unit):
                 *S3_WRITE_ACTIONS,
                 arn_finding(policy, raw, "/uploads/jobs/*"),  # type: ignore[arg-type]
                 arn_finding(policy, processed, "/video/*"),  # type: ignore[arg-type]
+                arn_finding(policy, processed, "/image/*"),  # type: ignore[arg-type]
             ],
             "Signs uploads under uploads/jobs/ of the raw bucket (one key per job) and result "
-            "links under video/ of the processed bucket; keys are per job and asset.",
+            "links under video/ and image/ of the processed bucket; keys are per job and asset.",
         )
         acknowledge(
             policy,

@@ -25,6 +25,8 @@ from constructs_lib.props import ConfigError, require
 
 VIDEO_PREFIX = "video/"
 IMAGE_PREFIX = "image/"
+# Where assets' keys live, clips and images.
+ASSET_PREFIXES = (VIDEO_PREFIX, IMAGE_PREFIX)
 UPLOADS_PREFIX = "uploads/"
 # Where the jobs API's presigned uploads land (still under uploads/, so they start a run).
 JOB_UPLOADS_PREFIX = f"{UPLOADS_PREFIX}jobs/"
@@ -377,6 +379,10 @@ class DataLake(Construct):
         (aborted multipart uploads, objects whose catalog commit failed) under ``video/``."""
         return self._key_writes(grantee, self.raw.grant_read_write(grantee, f"{VIDEO_PREFIX}*"))
 
+    def grant_raw_image_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Ingest writes new images under ``image/`` as it writes clips under ``video/``."""
+        return self._key_writes(grantee, self.raw.grant_read_write(grantee, f"{IMAGE_PREFIX}*"))
+
     def grant_raw_video_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Read registered clips and their attribution sidecars (``video/`` only)."""
         return self.raw.grant_read(grantee, f"{VIDEO_PREFIX}*")
@@ -417,22 +423,25 @@ class DataLake(Construct):
     def grant_processed_write(self, grantee: iam.IGrantable) -> iam.Grant:
         return self._key_writes(grantee, self.processed.grant_put(grantee, f"{VIDEO_PREFIX}*"))
 
-    def grant_processed_video_cleanup(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Remove a failed asset's renditions: list, delete and tag objects under ``video/``.
+    def grant_processed_cleanup(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Remove a failed asset's renditions: list, delete and tag objects under ``video/`` and
+        ``image/`` (where the asset's keys live, clip or image).
 
         Exactly ``s3:DeleteObject``, which in this versioned bucket adds a delete marker (the
         bytes stay recoverable until ``Housekeeping`` expires them), rather than
         ``grant_delete``'s ``s3:DeleteObject*``: that also allows ``s3:DeleteObjectVersion``,
         permanent deletion that would defeat the recovery window. ``s3:PutObjectTagging``
         (tagging only, not ``grant_put``'s ``s3:PutObject``) marks what S3 would not delete for
-        ``ExpireOrphanedRenditions``. Listing is limited to keys under ``video/``.
+        ``ExpireOrphanedRenditions``. Listing is limited to keys under those prefixes.
         """
         objects = iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["s3:DeleteObject", "s3:PutObjectTagging"],
-            resource_arns=[self.processed.arn_for_objects(f"{VIDEO_PREFIX}*")],
+            resource_arns=[
+                self.processed.arn_for_objects(f"{prefix}*") for prefix in ASSET_PREFIXES
+            ],
         )
-        return objects.combine(self._grant_video_list(self.processed, grantee))
+        return objects.combine(self._grant_asset_list(self.processed, grantee))
 
     def grant_speech_output_delete(self, grantee: iam.IGrantable) -> iam.Grant:
         """Remove what a transcription wrote (``video/.../speech/``) when its asset's run is
@@ -447,11 +456,19 @@ class DataLake(Construct):
         """Read registered images (``image/`` only)."""
         return self.raw.grant_read(grantee, f"{IMAGE_PREFIX}*")
 
+    def grant_processed_image_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Read image renditions (Rekognition reads them with the caller's permissions)."""
+        return self.processed.grant_read(grantee, f"{IMAGE_PREFIX}*")
+
+    def grant_processed_image_put(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Write an image's labels document under ``image/``; nothing else."""
+        return self._key_writes(grantee, self.processed.grant_put(grantee, f"{IMAGE_PREFIX}*"))
+
     def grant_processed_image_write(self, grantee: iam.IGrantable) -> iam.Grant:
         """Write an image's renditions under ``image/`` and take back what a refused image's
         step wrote: ``s3:DeleteObject`` exactly (a delete marker, as the video cleanup's), not
         ``s3:DeleteObjectVersion``."""
-        put = self._key_writes(grantee, self.processed.grant_put(grantee, f"{IMAGE_PREFIX}*"))
+        put = self.grant_processed_image_put(grantee)
         return put.combine(
             iam.Grant.add_to_principal(
                 grantee=grantee,
@@ -460,10 +477,10 @@ class DataLake(Construct):
             )
         )
 
-    def grant_raw_video_list(self, grantee: iam.IGrantable) -> iam.Grant:
-        """List (not read) raw keys under ``video/``: mark-failed checks that no other clip
-        shares a failed asset's renditions folder before deleting it."""
-        return self._grant_video_list(self.raw, grantee)
+    def grant_raw_asset_list(self, grantee: iam.IGrantable) -> iam.Grant:
+        """List (not read) raw keys under ``video/`` and ``image/``: mark-failed checks that no
+        other asset shares a failed asset's renditions folder before deleting it."""
+        return self._grant_asset_list(self.raw, grantee)
 
     def _key_writes(self, grantee: iam.IGrantable, grant: iam.Grant) -> iam.Grant:
         """A write grant on an SSE-KMS bucket includes the data key's write actions, two of which
@@ -479,10 +496,10 @@ class DataLake(Construct):
         return grant
 
     @staticmethod
-    def _grant_video_list(bucket: s3.IBucket, grantee: iam.IGrantable) -> iam.Grant:
+    def _grant_asset_list(bucket: s3.IBucket, grantee: iam.IGrantable) -> iam.Grant:
         return iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["s3:ListBucket"],
             resource_arns=[bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{VIDEO_PREFIX}*"]}},
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in ASSET_PREFIXES]}},
         )

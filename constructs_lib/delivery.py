@@ -2,9 +2,10 @@
 
 What is served: objects under ``video/`` of the processed bucket (the MP4 proxy, the HLS ladder,
 thumbnails, captions and the clip's ``<stem>_labels.json``, which carries the license and
-attribution a player must show next to CC BY media). Nothing else: the bucket policy lets
-CloudFront read ``video/*`` only, so a request for ``scratch/...`` or any other prefix is refused
-by S3 (403) whatever the path. ``image/`` joins ``SERVED_PREFIXES`` when images land there.
+attribution a player must show next to CC BY media) and under ``image/`` (an image's renditions
+and its labels.json). Nothing else: the bucket policy lets CloudFront read ``video/*`` and
+``image/*`` only, so a request for ``scratch/...`` or any other prefix is refused by S3 (403)
+whatever the path.
 
 How:
 
@@ -13,8 +14,8 @@ How:
   ``AWS:SourceArn`` equal to this distribution's ARN. The origin is built from CDK's parts
   (``S3OriginAccessControl`` + ``S3BucketOrigin.with_bucket_defaults``) rather than
   ``S3BucketOrigin.with_origin_access_control``, because that helper grants the whole bucket
-  (``arnForObjects("*")``) and this one must grant ``video/*`` only; the template has the same
-  shape otherwise.
+  (``arnForObjects("*")``) and this one must grant ``video/*`` and ``image/*`` only; the
+  template has the same shape otherwise.
 * SSE-KMS: CloudFront must also be allowed ``kms:Decrypt`` on the data key. A key policy naming
   the distribution would be a cycle *inside* the stack (key -> distribution -> bucket -> key),
   so the statement admits this account's distributions (``ArnLike .../distribution/*``, what CDK
@@ -27,8 +28,9 @@ How:
   given a minimum protocol (CloudFront fixes it), which is why cdk-nag's CFR4 is acknowledged
   without a custom domain.
 * Caching: ``*.m3u8`` (and anything not listed, such as labels.json, which a reprocess
-  rewrites) short, ``*.ts``/``*.m4s``/``*.mp4``/``*.jpg``/``*.vtt`` long. No query string,
-  header or cookie is part of the cache key; CloudFront serves byte ranges itself.
+  rewrites) short, ``*.ts``/``*.m4s``/``*.mp4``/``*.jpg``/``*.vtt`` long, and an image's
+  ``*.webp``/``*.avif``/``*.jpg`` renditions long. No query string, header or cookie is part of
+  the cache key; CloudFront serves byte ranges itself.
 * A response headers policy: HSTS, nosniff, frame DENY, a strict referrer policy,
   ``X-XSS-Protection: 0`` (the header's filter is deprecated and can itself be abused), CORS for
   players (GET/HEAD/OPTIONS, the configured origins, ``Range`` allowed, ``Content-Length``/
@@ -55,16 +57,18 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from constructs_lib.data_lake import VIDEO_PREFIX
+from constructs_lib.data_lake import IMAGE_PREFIX, VIDEO_PREFIX
 from constructs_lib.nag import acknowledge_rule
 from constructs_lib.props import require
 
-# What the distribution may read from the processed bucket (add "image/" when images land).
-SERVED_PREFIXES = (VIDEO_PREFIX,)
+# What the distribution may read from the processed bucket.
+SERVED_PREFIXES = (VIDEO_PREFIX, IMAGE_PREFIX)
 # Rewritten when captions are added: cached briefly so a player sees the new playlist soon.
 SHORT_CACHED_EXTENSIONS = ("m3u8",)
 # Written once per asset: cached long.
 LONG_CACHED_EXTENSIONS = ("ts", "m4s", "mp4", "jpg", "vtt")
+# An image's renditions (its labels.json falls to the default, short, behavior).
+IMAGE_LONG_CACHED_EXTENSIONS = ("webp", "avif", "jpg")
 LOG_PREFIX = "cloudfront/"
 # CloudFront's names (as in the console and the template) and CDK's for them.
 PRICE_CLASSES = {
@@ -310,11 +314,11 @@ class Delivery(Construct):
         )
         self.headers = self._headers_policy(config)
         behaviors = {
-            f"{prefix}*.{extension}": self._behavior(origin, short if short_cached else long)
-            for prefix in SERVED_PREFIXES
-            for extensions, short_cached in (
-                (SHORT_CACHED_EXTENSIONS, True),
-                (LONG_CACHED_EXTENSIONS, False),
+            f"{prefix}*.{extension}": self._behavior(origin, policy)
+            for prefix, extensions, policy in (
+                (VIDEO_PREFIX, SHORT_CACHED_EXTENSIONS, short),
+                (VIDEO_PREFIX, LONG_CACHED_EXTENSIONS, long),
+                (IMAGE_PREFIX, IMAGE_LONG_CACHED_EXTENSIONS, long),
             )
             for extension in extensions
         }

@@ -36,6 +36,21 @@ FINALIZE = FunctionSpec(
     timeout_sec=300,
     memory_mib=512,
 )
+FINALIZE_IMAGE = FunctionSpec(
+    monitoring_name="FinalizeImage",
+    construct_id="Image",
+    handler="lambdas.finalize.image.handler",
+    description="Writes an image's <stem>_labels.json and records it in the catalog",
+    service="finalize-image",
+    settings=FinalizeSettings,
+    metrics=(
+        "AssetsProcessed",
+        "ImagesProcessed",
+        "LabelsFound",
+        "ModerationFlags",
+        "EstimatedCostUSD",
+    ),
+)
 MARK_FAILED = FunctionSpec(
     monitoring_name="MarkFailed",
     construct_id="MarkFailed",
@@ -63,15 +78,17 @@ class Finalize(Unit):
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake, catalog = runtime.data_lake, runtime.catalog
+        # Clips and images are published by the same rules (labels kept, prices, delivery).
+        published = self.settings(
+            FinalizeSettings,
+            min_label_confidence=min_label_confidence,
+            top_labels=top_labels,
+            unit_prices=dict(unit_prices or {}),
+            delivery_base_url=delivery_base_url,
+        )
         self.finalize = self.add_function(
             FINALIZE,
-            self.settings(
-                FinalizeSettings,
-                min_label_confidence=min_label_confidence,
-                top_labels=top_labels,
-                unit_prices=dict(unit_prices or {}),
-                delivery_base_url=delivery_base_url,
-            ),
+            published,
         )
         self.finalize.role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(GET_ACTIONS), resources=["*"])
@@ -81,13 +98,18 @@ class Finalize(Unit):
         data_lake.grant_processed_write(self.finalize.function)
         catalog.grant_read_write(self.finalize.function)
 
+        self.finalize_image = self.add_function(FINALIZE_IMAGE, published)
+        data_lake.grant_raw_image_read(self.finalize_image.function)
+        data_lake.grant_processed_image_put(self.finalize_image.function)
+        catalog.grant_read_write(self.finalize_image.function)
+
         self.mark_failed = self.add_function(
             MARK_FAILED,
             self.settings(MarkFailedSettings),
         )
         catalog.grant_read_write(self.mark_failed.function)
-        data_lake.grant_processed_video_cleanup(self.mark_failed.function)
-        data_lake.grant_raw_video_list(self.mark_failed.function)
+        data_lake.grant_processed_cleanup(self.mark_failed.function)
+        data_lake.grant_raw_asset_list(self.mark_failed.function)
 
         raw = data_lake.raw.node.default_child
         processed = data_lake.processed.node.default_child
@@ -104,13 +126,28 @@ class Finalize(Unit):
             NO_RESOURCE_LEVEL + " S3 access is limited to video/: it reads attribution sidecars "
             "(raw), lists thumbnails and writes labels documents (processed); keys are per asset.",
         )
+        image_policy = self.finalize_image.default_policy
+        acknowledge(
+            image_policy,
+            [
+                *S3_READ_ACTIONS,
+                *S3_WRITE_ACTIONS,
+                arn_finding(image_policy, raw, "/image/*"),  # type: ignore[arg-type]
+                arn_finding(image_policy, processed, "/image/*"),  # type: ignore[arg-type]
+            ],
+            "S3 access is limited to image/: it reads attribution sidecars (raw) and writes "
+            "the image's labels document (processed, put only); keys are per asset.",
+        )
         failed_policy = self.mark_failed.default_policy
         acknowledge(
             failed_policy,
-            [arn_finding(failed_policy, processed, "/video/*")],  # type: ignore[arg-type]
+            [
+                arn_finding(failed_policy, processed, "/video/*"),  # type: ignore[arg-type]
+                arn_finding(failed_policy, processed, "/image/*"),  # type: ignore[arg-type]
+            ],
             "Mark-failed deletes (s3:DeleteObject only: versioning keeps the bytes recoverable) "
             "or tags a failed asset's renditions; which asset fails is known at run time, so "
-            "the grant covers the video/ prefix, where every asset's keys live.",
+            "the grant covers the video/ and image/ prefixes, where every asset's keys live.",
         )
 
         self.event_alarm(
@@ -154,6 +191,22 @@ class Finalize(Unit):
             REKOGNITION_TRANSIENT,
             first=cdk.Duration.seconds(10),
             longest=cdk.Duration.minutes(5),
+        )
+        return Fragment(start=task, end=task, catchable=(task,))
+
+    def image_fragment(self, flow: Flow) -> Fragment:
+        """Finalize image: the image's labels.json and its catalog record (PROCESSED,
+        ``type=image``, its top labels indexed); the asset's result is the state."""
+        path = sfn.JsonPath
+        task = flow.call(
+            "Finalize image",
+            self.finalize_image,
+            {
+                "asset": path.object_at("$.asset"),
+                "image": path.object_at("$.image.result"),
+                "analysis": path.object_at("$.image_analysis.result"),
+                "run": {"name": path.string_at("$$.Execution.Name"), "kind": "pipeline"},
+            },
         )
         return Fragment(start=task, end=task, catchable=(task,))
 

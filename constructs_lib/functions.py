@@ -163,6 +163,9 @@ class FunctionSpec:
     timeout_sec: int = 60
     # Reads media with PyAV: the function also gets the media layer.
     media: bool = False
+    # Variables for the runtime itself, not the handler (glibc's MALLOC_ARENA_MAX, say): set
+    # beside the settings, which stay the only variables the handler reads.
+    runtime_environment: tuple[tuple[str, str], ...] = ()
 
 
 class PipelineFunction(Construct):
@@ -223,6 +226,7 @@ class PipelineFunction(Construct):
             environment={
                 "POWERTOOLS_SERVICE_NAME": spec.service,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                **dict(spec.runtime_environment),
                 **settings.to_env(),
             },
             # Functions that events start (not the workflow, whose Map cap bounds them) get a

@@ -124,6 +124,7 @@ class Ingest(Unit):
             ),
         )
         data_lake.grant_raw_video_read_write(self.handler.function)
+        data_lake.grant_raw_image_read_write(self.handler.function)
         data_lake.grant_uploads_read(self.handler.function)
         data_lake.grant_scratch_read_write(self.handler.function)
         catalog.grant_read_write(self.handler.function)
@@ -141,11 +142,13 @@ class Ingest(Unit):
                 *S3_WRITE_ACTIONS,
                 *S3_DELETE_ACTIONS,
                 arn_finding(policy, raw, "/video/*"),
+                arn_finding(policy, raw, "/image/*"),
                 arn_finding(policy, raw, "/uploads/*"),
                 arn_finding(policy, raw, "/scratch/*"),
             ],
             "grant_* action groups scoped to key prefixes of the raw bucket: write new clips "
-            "under video/ (and abort its own multipart uploads), read uploads/, read-write the "
+            "under video/ and images under image/ (and abort its own multipart uploads), read "
+            "uploads/, read-write the "
             "scratch/ search cache. Object keys are not known in advance.",
         )
 

@@ -10,6 +10,7 @@ from constructs import Construct
 from constructs_lib.analysis import Analysis
 from constructs_lib.finalize import Finalize
 from constructs_lib.functions import log_group
+from constructs_lib.images import Images
 from constructs_lib.ingest import Ingest
 from constructs_lib.keys import ServiceKey
 from constructs_lib.nag import acknowledge
@@ -34,8 +35,8 @@ MAX_MAP_CONCURRENCY = 6  # Rekognition's 20 concurrent jobs / 3 jobs per asset
 
 
 class PipelineStateMachine(Construct):
-    """Campaign (or upload) -> ingest -> per asset: probe, transcode | analyze, finalize ->
-    summary."""
+    """Campaign (or upload) -> ingest -> per asset: probe, transcode | analyze, finalize (an
+    image: render, analyse, finalize image) -> summary."""
 
     def __init__(
         self,
@@ -99,6 +100,25 @@ class PipelineStateMachine(Construct):
             state.add_catch(mark_failed.start, errors=["States.ALL"], result_path="$.error")
         for step in (probed, finalized):
             step.catch(mark_failed.start, result_path="$.error")
+        #        Images take their own path from the start: render (renditions and facts; a
+        #        file that is not a readable image is refused there), analyse (Rekognition's
+        #        image APIs), finalize image; any failure -> Mark failed, as for a clip.
+        rendered = units.one(Images).fragment(flow)
+        finalized_image = finalize.image_fragment(flow)
+        for step in (rendered, finalized_image):
+            step.catch(mark_failed.start, result_path="$.error")
+        rendered.end.next(finalized_image.start)
+        first = (
+            sfn.Choice(self, "Image or video?")
+            .when(
+                sfn.Condition.and_(
+                    sfn.Condition.is_present("$.asset.media_type"),
+                    sfn.Condition.string_equals("$.asset.media_type", "image"),
+                ),
+                rendered.start,
+            )
+            .otherwise(probed.start)
+        )
         probed.end.next(plan)
         plan.next(
             sfn.Choice(self, "Rekognition reads the source?")
@@ -115,7 +135,7 @@ class PipelineStateMachine(Construct):
             max_concurrency=map_concurrency,
             result_path="$.results",
         )
-        per_asset.item_processor(probed.start)
+        per_asset.item_processor(first)
         #    2c. Summary: publish the run summary to the alerts topic.
         summary = notify.fragment(flow)
         ingested.end.next(per_asset)

@@ -504,9 +504,14 @@ def load_config(res: Resources) -> CampaignConfig:
 
 @aws_call("saving the campaign configuration")
 def save_config(
-    res: Resources, *, campaign: str | None = None, batch_size: int | None = None
+    res: Resources,
+    *,
+    campaign: str | None = None,
+    batch_size: int | None = None,
+    image_batch_size: int | None = None,
 ) -> CampaignConfig:
-    """Change the active campaign and/or the video batch size; the next scheduled run uses them.
+    """Change the active campaign and/or the video (image) batch size; the next scheduled run
+    uses them.
 
     Reads the parameter fresh (not from the cache) so a change made elsewhere is not undone.
     """
@@ -517,6 +522,8 @@ def save_config(
     sizes = dict(current.batch_sizes)
     if batch_size is not None:
         sizes["video"] = check_batch_size("video", batch_size)
+    if image_batch_size is not None:
+        sizes["image"] = check_batch_size("image", image_batch_size)
     updated = replace(
         current, active_campaign=campaign or current.active_campaign, batch_sizes=sizes
     )
@@ -645,13 +652,18 @@ def _require_state_machine(res: Resources) -> str:
 
 
 @aws_call("starting the state machine")
-def start_run(res: Resources, campaign: str, batch_size: int) -> RunStarted:
-    """Start the pipeline now for one campaign and video batch size, given as the execution's
-    input (the Resolve step validates it too), so the campaign parameter is left as it is."""
+def start_run(
+    res: Resources, campaign: str, batch_size: int, *, image_batch: int = 0
+) -> RunStarted:
+    """Start the pipeline now for one campaign and video (and image) batch size, given as the
+    execution's input (the Resolve step validates it too), so the campaign parameter is left as
+    it is."""
     arn = _require_state_machine(res)
     check_batch_size("video", batch_size)
+    check_batch_size("image", image_batch)
     name = execution_name(campaign)
-    payload = {"campaign": campaign, "batch_sizes": {"video": batch_size}}
+    sizes = {"video": batch_size} | ({"image": image_batch} if image_batch else {})
+    payload = {"campaign": campaign, "batch_sizes": sizes}
     answer = _client(res, "stepfunctions").start_execution(
         stateMachineArn=arn, name=name, input=json.dumps(payload)
     )
@@ -1019,21 +1031,22 @@ def signed_ladder(res: Resources, ladder: Ladder) -> dict[str, str]:
     return signed
 
 
-# What the page's CloudFront signature covers: every object the page shows (renditions,
-# thumbnails, captions, documents all live under ``video/``).
-SIGNED_PREFIX = "video/"
+# What the page's CloudFront signature covers: every object the page shows (a clip's
+# renditions, thumbnails, captions and documents live under ``video/``, an image's under
+# ``image/``); the distribution serves nothing else.
+SIGNED_PREFIXES = ("video/", "image/")
 
 
 @st.cache_data(ttl=URL_TTL_S, show_spinner=False)
 @aws_call("signing CloudFront links with the delivery key")
 def delivery_signature(res: Resources) -> str:
-    """The signed-URL query for every object under ``SIGNED_PREFIX`` on the distribution,
+    """The signed-URL query for every object the distribution serves (``SIGNED_PREFIXES``),
     valid for ``URL_EXPIRY_S`` (cached for less, like presigned links). The private key is
     read from Secrets Manager each time it is signed with and kept nowhere else."""
     secret = _client(res, "secretsmanager").get_secret_value(SecretId=res.delivery_key_secret)
     try:
         cookies = sign_cookies(
-            resource=f"https://{res.delivery_domain}/{SIGNED_PREFIX}*",
+            resource=f"https://{res.delivery_domain}/*",
             expires_at=datetime.now(UTC) + timedelta(seconds=URL_EXPIRY_S),
             key_pair_id=str(res.delivery_key_pair_id),
             private_key_pem=str(secret.get("SecretString") or ""),
@@ -1066,7 +1079,7 @@ def media_url(res: Resources, key: str) -> str:
     (the local world, or a private library whose signing key the stack does not name)."""
     if res.public_delivery:
         return f"https://{res.delivery_domain}/{quote(key)}"
-    if res.signed_delivery and key.startswith(SIGNED_PREFIX):
+    if res.signed_delivery and key.startswith(SIGNED_PREFIXES):
         return f"https://{res.delivery_domain}/{quote(key)}?{delivery_signature(res)}"
     return presigned_url(res, key)
 

@@ -60,19 +60,25 @@ def _save_schedule(res: Resources) -> None:
     """The "Save as scheduled campaign" button: the one place the page changes the parameter."""
     campaign = str(st.session_state["campaign"])
     size = int(st.session_state["batch_size"])
+    images = int(st.session_state["image_batch_size"])
     try:
-        data.save_config(res, campaign=campaign, batch_size=size)
+        data.save_config(res, campaign=campaign, batch_size=size, image_batch_size=images)
     except DashboardError as err:
         _notify("error", f"{err.title}: {err} {err.hint}")
     else:
         _notify(
             "success",
-            f"Saved: scheduled runs now use **{campaign}** with video batch size **{size}**.",
+            f"Saved: scheduled runs now use **{campaign}** with video batch size **{size}** "
+            f"and image batch size **{images}**.",
         )
 
 
 def scheduled_batch_size(config: data.CampaignConfig) -> int:
     return int(config.batch_sizes.get("video", DEFAULT_BATCH_SIZE))
+
+
+def scheduled_image_batch_size(config: data.CampaignConfig) -> int:
+    return int(config.batch_sizes.get("image", 0))
 
 
 def controls(res: Resources, config: data.CampaignConfig) -> tuple[str, int]:
@@ -86,10 +92,13 @@ def controls(res: Resources, config: data.CampaignConfig) -> tuple[str, int]:
     sidebar.header("Controls")
     campaigns = list(config.campaigns)
     scheduled, scheduled_size = config.active_campaign, scheduled_batch_size(config)
+    scheduled_images = scheduled_image_batch_size(config)
     if st.session_state.get("campaign") not in campaigns:
         st.session_state["campaign"] = scheduled
     if "batch_size" not in st.session_state:
         st.session_state["batch_size"] = scheduled_size
+    if "image_batch_size" not in st.session_state:
+        st.session_state["image_batch_size"] = scheduled_images
     campaign = sidebar.selectbox(
         "Campaign",
         campaigns,
@@ -105,15 +114,25 @@ def controls(res: Resources, config: data.CampaignConfig) -> tuple[str, int]:
         help="How many new clips one run ingests per source: for Run now, and for scheduled "
         "runs once saved.",
     )
+    image_batch = sidebar.slider(
+        "Image batch size",
+        min_value=0,
+        max_value=data.MAX_BATCH,
+        key="image_batch_size",
+        help="How many new images (Commons bitmaps, Pixabay photos) one run ingests; 0 searches "
+        "none.",
+    )
     sidebar.caption(
-        f"Scheduled runs use **{scheduled}** with video batch size **{scheduled_size}**."
+        f"Scheduled runs use **{scheduled}** with video batch size **{scheduled_size}** and "
+        f"image batch size **{scheduled_images}**."
     )
     sidebar.button(
         "Save as scheduled campaign",
         key="save_schedule",
         on_click=_save_schedule,
         args=(res,),
-        disabled=(campaign, int(batch_size)) == (scheduled, scheduled_size),
+        disabled=(campaign, int(batch_size), int(image_batch))
+        == (scheduled, scheduled_size, scheduled_images),
         help="Store this campaign and batch size in the campaign parameter: the weekly "
         "schedule runs them from its next run on.",
     )
@@ -131,7 +150,9 @@ def controls(res: Resources, config: data.CampaignConfig) -> tuple[str, int]:
         "not changed).",
     ):
         try:
-            st.session_state[LAST_RUN] = data.start_run(res, campaign, int(batch_size))
+            st.session_state[LAST_RUN] = data.start_run(
+                res, campaign, int(batch_size), image_batch=int(image_batch)
+            )
         except DashboardError as err:
             st.session_state.pop(LAST_RUN, None)
             with sidebar:
@@ -161,7 +182,7 @@ def counters(res: Resources, config: data.CampaignConfig, campaign: str) -> data
     counts = data.campaign_counts(res, (*config.campaigns, UPLOADS_CAMPAIGN))
     mine = next(c for c in counts if c.campaign == campaign)
     cols = st.columns(4)
-    cols[0].metric("Raw", mine.raw, help="Clips that reached the raw zone")
+    cols[0].metric("Raw", mine.raw, help="Clips and images that reached the raw zone")
     cols[1].metric("Processed", mine.processed)
     cols[2].metric("Failed", mine.failed)
     cols[3].metric("In progress", mine.in_progress)
@@ -359,12 +380,45 @@ def gallery(res: Resources, processed: list[dict[str, Any]]) -> None:
             else:
                 st.markdown(f"**{title}**")
             labels = item.get("top_labels") or []
-            st.caption("Labels: " + (", ".join(labels[:6]) if labels else "none"))
+            kind = "Image" if is_image(item) else "Clip"
+            st.caption(f"{kind} · Labels: " + (", ".join(labels[:6]) if labels else "none"))
+
+
+def is_image(item: dict[str, Any]) -> bool:
+    return item.get("type") == "image"
+
+
+def photos(res: Resources, processed: list[dict[str, Any]]) -> None:
+    """One image as it landed: its web rendition, with what was read of it and found in it."""
+    images = [item for item in processed if is_image(item) and item.get("image_key")]
+    if not images:
+        return
+    st.subheader("Images")
+    by_id = {item["asset_id"]: item for item in images}
+    chosen = st.selectbox(
+        "Image",
+        list(by_id),
+        format_func=lambda asset: title_of(by_id[asset]),
+        key="photo_asset",
+        help="One of the images in the gallery.",
+    )
+    item = by_id.get(str(chosen), images[0])
+    with section():
+        size = f"{item.get('width')} x {item.get('height')} px"
+        st.image(data.media_url(res, str(item["image_key"])), caption=title_of(item))
+        labels = ", ".join(item.get("top_labels") or []) or "none"
+        facts = [f"{item.get('image_format', '?')}, {size}", f"Labels: {labels}"]
+        if item.get("captured_at"):
+            facts.append(f"Taken {item['captured_at']}")
+        if item.get("moderation_flagged"):
+            facts.append("Moderation: flagged")
+        st.caption("  \n".join(facts) + f"  \n`{item['image_key']}`")
 
 
 def player(res: Resources, processed: list[dict[str, Any]]) -> None:
     """One clip as it landed: the MP4 proxy and the HLS ladder, both from the processed bucket."""
     st.subheader("Player")
+    processed = [item for item in processed if not is_image(item)]
     playable = [item for item in processed if item.get("mp4_key") or item.get("hls_key")]
     if not playable:
         st.caption("Nothing to play yet.")
@@ -432,6 +486,7 @@ def hits_table(hits: list[Row], match: Callable[[Row], Row]) -> None:
         [
             {
                 "asset": hit.get("asset_id"),
+                "type": hit.get("type") or "video",
                 "campaign": hit.get("campaign"),
                 "title": hit.get("title"),
                 **match(hit),
@@ -527,6 +582,7 @@ def main() -> None:
         processed = data.campaign_assets(res, campaign, "PROCESSED", GALLERY_SIZE)
     gallery(res, processed)
     player(res, processed)
+    photos(res, processed)
     summaries(res, processed)
     with section():
         search(res)

@@ -85,6 +85,7 @@ from localworld.template import Resolver, stack_name
 LABELS_SCHEMA = (
     Path(__file__).resolve().parent.parent / "lambdas" / "finalize" / "labels.schema.json"
 )
+IMAGE_LABELS_SCHEMA = LABELS_SCHEMA.with_name("image_labels.schema.json")
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 MOTO_CONFIG: dict[str, Any] = {
@@ -200,13 +201,24 @@ RATE_UNITS_S = {
 
 
 @functools.cache
-def labels_schema() -> Any:
-    """The published schema of ``<stem>_labels.json`` (``lambdas/finalize``), as a validator."""
+def labels_schema(media_type: str = "video") -> Any:
+    """The published schema of ``<stem>_labels.json`` (``lambdas/finalize``) of a clip or, with
+    ``media_type="image"``, of an image, as a validator. The image schema uses the video
+    schema's definitions (asset, license, attribution) by its ``$id``."""
     from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
 
-    schema = json.loads(LABELS_SCHEMA.read_text(encoding="utf-8"))
+    video = json.loads(LABELS_SCHEMA.read_text(encoding="utf-8"))
+    image = json.loads(IMAGE_LABELS_SCHEMA.read_text(encoding="utf-8"))
+    registry: Registry[Any] = Registry().with_resources(
+        [
+            (video["$id"], Resource.from_contents(video)),
+            (image["$id"], Resource.from_contents(image)),
+        ]
+    )
+    schema = image if media_type == "image" else video
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return Draft202012Validator(schema, registry=registry)
 
 
 def _rate_seconds(expression: object) -> float | None:
@@ -1302,10 +1314,13 @@ class World:
     def labels_document(self, key: str) -> dict[str, Any]:
         """A labels.json as finalize wrote it, validated against its published JSON Schema."""
         document: dict[str, Any] = self.read_json(self.processed_bucket, key)
-        errors = sorted(labels_schema().iter_errors(document), key=lambda e: list(e.path))
+        media_type = "image" if document.get("media_type") == "image" else "video"
+        validator = labels_schema(media_type)
+        errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
         if errors:
             where = "; ".join(
                 f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors
             )
-            raise ValueError(f"{key} does not match labels.schema.json: {where}")
+            name = "image_labels.schema.json" if media_type == "image" else "labels.schema.json"
+            raise ValueError(f"{key} does not match {name}: {where}")
         return document

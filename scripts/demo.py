@@ -5,7 +5,8 @@ Synthesizes the Dev stage, creates its resources in moto and runs the very state
 Rekognition Video and MediaConvert:
 
 1. a campaign run (``{}``: active campaign, batch of 2), the run this demo reports on;
-2. a run in which one asset's transcode fails (the other still finishes);
+2. a run in which one asset's transcode fails (the other still finishes), with one image, which
+   takes the image path (renditions, Rekognition's image APIs, its labels.json);
 3. the same upload event delivered twice (one run);
 4. bad input (fails at once with ``InvalidInput``);
 5. a dash cam uploads a clip through the jobs API with the edge uploader (``media_upload``), as
@@ -97,6 +98,11 @@ def report_assets(world: World, asset_ids: set[str], out: IO[str]) -> list[str]:
             uri = f"s3://{world.processed_bucket}/{asset['labels_key']}"
             labels.append(uri)
             print(f"    labels:     {uri}", file=out)
+            if asset.get("type") == "image":
+                image = f"s3://{world.processed_bucket}/{asset['image_key']}"
+                print(f"    image:      {image}", file=out)
+                print(f"    top labels: {', '.join(asset.get('top_labels') or [])}", file=out)
+                continue
             print(f"    mp4 proxy:  s3://{world.processed_bucket}/{asset['mp4_key']}", file=out)
             print(f"    hls:        s3://{world.processed_bucket}/{asset['hls_key']}", file=out)
             if asset.get("thumbnail_key"):
@@ -159,7 +165,7 @@ def populate(world: World, out: IO[str] | None = None, *, only_campaign: bool = 
         return runs
 
     print(
-        "\n2. A run where one asset's transcode fails (MediaConvert error 1010)",
+        "\n2. A run where one asset's transcode fails (MediaConvert error 1010), with an image",
         file=out,
         flush=True,
     )
@@ -168,7 +174,11 @@ def populate(world: World, out: IO[str] | None = None, *, only_campaign: bool = 
     world.mediaconvert.fail_inputs.append(JobFailure(match=FAILING_INPUT))
     try:
         before = {a["asset_id"] for a in world.assets()}
-        runs.partial = world.run({"campaign": "nature"}, name="demo-partial-run", timeout_s=300)
+        runs.partial = world.run(
+            {"campaign": "nature", "batch_sizes": {"image": 1}},
+            name="demo-partial-run",
+            timeout_s=300,
+        )
     finally:
         world.mediaconvert.fail_inputs.clear()
     print(outcome(runs.partial), file=out)

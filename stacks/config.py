@@ -84,7 +84,11 @@ class CampaignDefaults:
         return {
             "active_campaign": self.active,
             "campaigns": list(self.campaigns),
-            "batch_sizes": {"video": self.batch_size_video, "image": self.batch_size_image},
+            # image only when asked for: a parameter without it reads as 0, and leaving it out
+            # keeps the template (and so the value an operator set from the dashboard) as it
+            # was for deployments that do not ask.
+            "batch_sizes": {"video": self.batch_size_video}
+            | ({"image": self.batch_size_image} if self.batch_size_image else {}),
         }
 
 

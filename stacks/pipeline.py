@@ -101,11 +101,12 @@ class PipelineStack(cdk.Stack):
         # In the Finalize construct's scope, where the summary function has always been (its
         # logical ids, and so its log group, stay the same).
         self.notify = Notify(self.finalize, "Summary", runtime=runtime, alerts=self.alerts)
+        self.images = Images(self, "Images", runtime=runtime)
         # Workflow order: the state machine composes them, the monitoring stack alarms on and
         # draws every unit's functions.
         self.units = Units(
             [self.resolve_input, self.ingest, self.probe, self.transcode, self.analysis,
-             self.transcribe, self.finalize, self.notify]
+             self.transcribe, self.images, self.finalize, self.notify]
         )  # fmt: skip
         self.workflow = PipelineStateMachine(
             self,
@@ -142,9 +143,6 @@ class PipelineStack(cdk.Stack):
             reprocess=self.reprocess.state_machine,
         )
         self.units.members.append(self.api)
-        # Not yet in the workflow (no ingest path registers images): see constructs_lib/images.py.
-        self.images = Images(self, "Images", runtime=runtime)
-        self.units.members.append(self.images)
         cdk.CfnOutput(
             self,
             "StateMachineArn",

@@ -852,8 +852,10 @@ def get_result(job_id: str) -> JobResult:
         job_id=job_id,
         asset_id=str(asset["asset_id"]),
         top_labels=[str(label) for label in asset.get("top_labels") or []],
+        media_type="image" if asset.get("type") == "image" else "video",
         labels_json=link(asset["labels_key"]) or "",
         proxy=link(asset.get("mp4_key")) or "",
+        image=link(asset.get("image_key")),
         thumbnail=link(asset.get("thumbnail_key")),
     )
 
@@ -986,6 +988,11 @@ def reprocess_asset(
         )
     if status != "PROCESSED" or not asset.get("labels_key"):
         raise _conflict(f"asset {asset_id} is {status}: wait until the pipeline has processed it")
+    if asset.get("type") == "image":
+        raise _conflict(
+            f"asset {asset_id} is an image: reprocessing re-runs a clip's video analyses, which "
+            "an image has none of; upload the image again to analyse it anew"
+        )
     run = run_name(asset_id, _now())
     _claim(asset_id, run)
     execution_input: dict[str, Any] = {"asset_id": asset_id, "requested_by": _caller().owner}

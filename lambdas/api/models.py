@@ -235,9 +235,17 @@ class JobResult(BaseModel):
     job_id: str
     asset_id: str
     top_labels: list[str]
+    media_type: Literal["video", "image"] = Field(
+        default="video", description="What the job's file turned out to be."
+    )
     labels_json: str = Field(description="Presigned link to the labels document.")
-    proxy: str = Field(description="Presigned link to the MP4 proxy.")
-    thumbnail: str | None = Field(description="Presigned link to the poster frame, if any.")
+    proxy: str = Field(description="Presigned link to the MP4 proxy (empty for an image).")
+    image: str | None = Field(
+        default=None, description="Presigned link to an image's web rendition (1280 px JPEG)."
+    )
+    thumbnail: str | None = Field(
+        description="Presigned link to the poster frame (an image's 320 px JPEG), if any."
+    )
 
 
 class ErrorMessage(BaseModel):
@@ -286,7 +294,7 @@ class ResultVersion(BaseModel):
     generated_at: str
     labels_json: str = Field(description="Presigned link to this version of labels.json.")
     top_labels: list[str]
-    analysed_input: Literal["source", "proxy"] | None
+    analysed_input: Literal["source", "proxy", "rendition"] | None
     label_count: int
     moderation_flagged: bool
     features: list[Feature] = Field(

@@ -13,6 +13,7 @@ from functools import cached_property
 
 from lambdas.shared.campaign_config import UPLOADS_CAMPAIGN
 from lambdas.shared.keys import UnsafeKeyError, check_slug
+from lambdas.shared.media_types import IMAGE_CONTENT_TYPES
 from lambdas.shared.settings import CatalogSettings, at_least, between, setting
 
 KIB, MIB, GIB = 1024, 1024**2, 1024**3
@@ -33,6 +34,8 @@ DEFAULT_CONTENT_TYPES = (
     "video/quicktime",
     "video/webm",
     "video/x-matroska",
+    # What the images unit renders, but not image/heif: phones name their photos .heic.
+    *sorted(IMAGE_CONTENT_TYPES - {"image/heif"}),
 )  # not video/ogg: MediaConvert reads no Ogg Theora, and ingest refuses .ogv uploads
 _MEDIA_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$")
 _ARN_RE = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+$")

@@ -30,8 +30,8 @@ batch its other assets.
 
 Never deleted, on purpose:
 
-* Anything outside the asset's own ``video/<source>/<campaign>/<batch>/`` folder: a key that does
-  not have that shape (or names ``..``) deletes nothing.
+* Anything outside the asset's own ``video/<source>/<campaign>/<batch>/`` folder (an image's:
+  ``image/...``): a key that does not have that shape (or names ``..``) deletes nothing.
 * A renditions folder another clip may share: renditions are named by the raw file's stem, so
   ``a.webm`` and ``a.mp4`` of one batch folder would share ``a/``; when the raw bucket holds such
   a twin, nothing is deleted and the result says so.
@@ -60,7 +60,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
 from lambdas.shared.errors import bounded, shown
-from lambdas.shared.keys import VIDEO_PREFIX, AssetKeys, UnsafeKeyError, check_slug
+from lambdas.shared.keys import IMAGE_PREFIX, VIDEO_PREFIX, AssetKeys, UnsafeKeyError, check_slug
 
 logger = Logger()
 
@@ -147,7 +147,8 @@ class RenditionStore:
 
 
 def owned_keys(asset: Mapping[str, Any], *, raw_bucket: str) -> AssetKeys:
-    """The asset's keys, when they name its own ``video/<source>/<campaign>/<batch>/`` folder."""
+    """The asset's keys, when they name its own ``video/<source>/<campaign>/<batch>/`` folder
+    (or ``image/...``, an image's)."""
     key, source, campaign = asset.get("key"), asset.get("source"), asset.get("campaign")
     if asset.get("bucket") != raw_bucket:
         raise NotOwned(f"the asset is not in this deployment's raw bucket ({raw_bucket})")
@@ -159,7 +160,8 @@ def owned_keys(asset: Mapping[str, Any], *, raw_bucket: str) -> AssetKeys:
     except UnsafeKeyError as err:
         raise NotOwned(str(err)) from err
     parts = str(key).split("/")
-    folder = f"{VIDEO_PREFIX}{source}/{campaign}/"
+    prefix = IMAGE_PREFIX if str(key).startswith(IMAGE_PREFIX) else VIDEO_PREFIX
+    folder = f"{prefix}{source}/{campaign}/"
     if (
         len(parts) != KEY_SEGMENTS
         or not str(key).startswith(folder)

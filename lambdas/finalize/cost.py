@@ -43,6 +43,8 @@ class UnitPrices:
     lambda_per_gb_second: float = 0.0000166667
     # Batch transcription, tier 1 (billed per second, 15 s at least per job).
     transcribe_per_minute: float = 0.024
+    # Rekognition Image, first million images a month, per image per API call.
+    rekognition_image_per_call: float = 0.001
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -59,6 +61,22 @@ class UnitPrices:
             return cls(**{name: float(data[name]) for name in cls.__dataclass_fields__})
         except KeyError as err:
             raise ValueError(f"UNIT_PRICES is missing {err.args[0]!r}") from err
+
+
+# An image's path: choice, render, analyse, finalize and the Map's own states.
+IMAGE_TRANSITIONS_PER_ASSET = 6
+# The images step at 3,584 MB for about 2 s on a 12 MP photo, plus the small steps.
+IMAGE_LAMBDA_GB_SECONDS = 8.0
+
+
+def estimate_image_usd(prices: UnitPrices, *, calls: int) -> float:
+    """Rekognition's image calls + orchestration + compute for one image."""
+    return round(
+        calls * prices.rekognition_image_per_call
+        + IMAGE_TRANSITIONS_PER_ASSET * prices.stepfunctions_per_transition
+        + IMAGE_LAMBDA_GB_SECONDS * prices.lambda_per_gb_second,
+        6,
+    )
 
 
 def estimate_usd(

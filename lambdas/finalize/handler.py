@@ -403,6 +403,23 @@ def rights(
     }
 
 
+def asset_section(
+    asset_id: str, asset: Mapping[str, Any], credit: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The document's ``asset``: which asset, where it came from and what identifies it."""
+    return {
+        "asset_id": asset_id,
+        "source": asset["source"],
+        "source_id": asset.get("source_id") or credit["source_id"],
+        "campaign": asset["campaign"],
+        "title": credit["title"],
+        "raw_bucket": asset["bucket"],
+        "raw_key": asset["key"],
+        "source_url": credit["source_url"],
+        **credit["provenance"],
+    }
+
+
 @dataclass(frozen=True)
 class Analyses:
     """What the three analyses contribute to the document: each section either aggregated from
@@ -639,17 +656,7 @@ def finalize(
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": generated_at,
-        "asset": {
-            "asset_id": request.asset_id,
-            "source": asset["source"],
-            "source_id": asset.get("source_id") or credit["source_id"],
-            "campaign": asset["campaign"],
-            "title": credit["title"],
-            "raw_bucket": asset["bucket"],
-            "raw_key": asset["key"],
-            "source_url": credit["source_url"],
-            **credit["provenance"],
-        },
+        "asset": asset_section(request.asset_id, asset, credit),
         "license": credit["license"],
         "attribution": credit["attribution"],
         "video": video,

@@ -14,3 +14,10 @@ class ImagesSettings(Settings):
     processed_bucket: str = setting()
     # The largest source read whole into memory; larger ones are refused before they are read.
     max_source_bytes: int = setting(default=MAX_IMAGE_BYTES, check=at_least(1024))
+
+
+@dataclass(frozen=True)
+class ImageAnalysisSettings(Settings):
+    """The analysis step reads only its input: the rendition to analyse names its bucket."""
+
+    label = "image analysis"

@@ -110,7 +110,7 @@ def test_page_shows_what_the_pipeline_wrote(pipeline, world_file, app):
     assert all("/thumbnails/" in a["thumbnail_key"] for a in travel)
     assert [img.captions for img in images] == [[a["title"]] for a in travel]
     captions = [c.value for c in at.caption]
-    assert sum(c.startswith("Labels: ") for c in captions) == len(travel)
+    assert sum(c.startswith("Clip · Labels: ") for c in captions) == len(travel)
     # And the player: the newest clip's MP4 proxy and its HLS ladder, where MediaConvert wrote them
     newest = travel[0]
     assert at.selectbox(key="player_asset").value == newest["asset_id"]
@@ -157,6 +157,36 @@ def test_page_shows_what_the_pipeline_wrote(pipeline, world_file, app):
     assert list(top["label"]) == [label["name"] for label in first["summary"]["top_labels"]]
     # And where the data comes from
     assert any("local world" in c for c in at.sidebar.caption.values)
+
+
+def test_images_show_in_the_gallery_and_the_viewer_with_their_labels(pipeline, world_file, app):
+    # Given the demo's nature run, which landed one image beside its clips
+    [image] = [a for a in pipeline.assets("nature", "PROCESSED") if a.get("type") == "image"]
+    activate(pipeline, "nature")
+
+    # When the page renders
+    at = app()
+
+    # Then the gallery shows it as an image, its 320 px rendition as the thumbnail, its labels
+    assert not errors(at)
+    gallery = {key_of(img.value[0]): img for img in at.image}
+    assert image["thumbnail_key"] in gallery
+    assert image["thumbnail_key"].endswith("_small.jpg")
+    captions = [c.value for c in at.caption]
+    labels = ", ".join(image["top_labels"][:6])
+    assert f"Image · Labels: {labels}" in captions
+    assert "Tree" in image["top_labels"]
+    # and the Images section opens it: its web rendition, format, size and labels
+    assert at.selectbox(key="photo_asset").value == image["asset_id"]
+    assert image["image_key"] in gallery
+    assert gallery[image["image_key"]].captions == [image["title"]]
+    [facts] = [c for c in captions if c.startswith("JPEG, ")]
+    assert f"JPEG, {image['width']} x {image['height']} px" in facts
+    assert f"Labels: {', '.join(image['top_labels'])}" in facts
+    # and the player lists clips only
+    # (its options read as titles, as the page shows them)
+    player_options = at.selectbox(key="player_asset").options
+    assert player_options and image["title"] not in player_options
 
 
 def test_failed_assets_show_the_reason_the_pipeline_recorded(pipeline, world_file, app):
@@ -271,7 +301,8 @@ def test_choosing_a_campaign_changes_the_view_and_only_saving_changes_the_schedu
     assert "travel (scheduled)" in box.options
     assert at.sidebar.slider(key="batch_size").value == before["batch_sizes"]["video"]
     scheduled = (
-        f"Scheduled runs use **travel** with video batch size **{before['batch_sizes']['video']}**."
+        f"Scheduled runs use **travel** with video batch size **{before['batch_sizes']['video']}**"
+        " and image batch size **0**."
     )
     assert scheduled in at.sidebar.caption.values
     assert at.sidebar.button(key="save_schedule").disabled  # nothing to save yet
@@ -293,13 +324,18 @@ def test_choosing_a_campaign_changes_the_view_and_only_saving_changes_the_schedu
     assert pipeline.stored_config() == {
         **before,
         "active_campaign": "nature",
-        "batch_sizes": {**before["batch_sizes"], "video": 7},
+        # (a saved document names the image batch size, which an unsaved one reads as 0)
+        "batch_sizes": {**before["batch_sizes"], "video": 7, "image": 0},
     }
     # And the page confirms what was saved and marks nature as the scheduled campaign
     assert [s.value for s in at.sidebar.success] == [
-        "Saved: scheduled runs now use **nature** with video batch size **7**."
+        "Saved: scheduled runs now use **nature** with video batch size **7** and image batch "
+        "size **0**."
     ]
-    assert "Scheduled runs use **nature** with video batch size **7**." in at.sidebar.caption.values
+    assert (
+        "Scheduled runs use **nature** with video batch size **7** and image batch size **0**."
+        in at.sidebar.caption.values
+    )
     assert "nature (scheduled)" in at.sidebar.selectbox(key="campaign").options
     assert at.sidebar.button(key="save_schedule").disabled
     # And a new session starts from the stored choices
@@ -621,14 +657,14 @@ def test_a_private_library_plays_through_cloudfront_with_links_the_page_signs(
     at = app()
 
     # Then the proxy and the posters load from the distribution, signed with that key for
-    # everything under video/ for an hour
+    # everything it serves (video/ and image/, by its bucket policy) for an hour
     assert not errors(at)
     newest = pipeline.assets("travel", "PROCESSED")[0]
     base = f"https://{DOMAIN}/"
     (video,) = at.get("video")
     assert video.proto.url.split("?")[0] == base + newest["mp4_key"]
     statement = check_signed(video.proto.url, public_key)
-    assert statement["Resource"] == f"{base}video/*"
+    assert statement["Resource"] == f"{base}*"
     expires = statement["Condition"]["DateLessThan"]["AWS:EpochTime"]
     assert started + data.URL_EXPIRY_S - 5 <= expires <= time.time() + data.URL_EXPIRY_S
     assert at.image and all(img.value[0].startswith(base) for img in at.image)

@@ -165,3 +165,12 @@ def test_synthesis_reports_a_bad_value_in_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == (
         "error: prices.stepfunctions_per_transition: must be a number >= 0, got -1\n"
     )
+
+
+def test_an_image_batch_is_in_the_campaign_parameter_only_when_asked_for():
+    # (a parameter without it reads as 0; leaving it out keeps existing templates unchanged)
+    assert CampaignDefaults().as_parameter()["batch_sizes"] == {"video": 2}
+    assert CampaignDefaults(batch_size_image=3).as_parameter()["batch_sizes"] == {
+        "video": 2,
+        "image": 3,
+    }

@@ -39,7 +39,10 @@ bQIDAQAB
 -----END PUBLIC KEY-----
 """
 SHORT = ("video/*.m3u8",)
-LONG = ("video/*.ts", "video/*.m4s", "video/*.mp4", "video/*.jpg", "video/*.vtt")
+LONG = (
+    "video/*.ts", "video/*.m4s", "video/*.mp4", "video/*.jpg", "video/*.vtt",
+    "image/*.webp", "image/*.avif", "image/*.jpg",
+)  # fmt: skip
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -94,12 +97,12 @@ def _stateful(synthesized: Any, env: str) -> dict[str, Any]:
 
 # -- the default: every environment --------------------------------------------------------------
 @pytest.mark.parametrize("env", ENVS)
-def test_only_this_distribution_may_read_and_only_under_video(synthesized, env):
+def test_only_this_distribution_may_read_and_only_under_video_and_image(synthesized, env):
     template = _stateful(synthesized, env)
     distribution_id, _ = _distribution(template)
     processed_id, processed = _one(template, "AWS::S3::Bucket", "DataLakeProcessed")
-    # Then the processed bucket's policy has one CloudFront statement: read video/* objects,
-    # for this distribution's ARN exactly
+    # Then the processed bucket's policy has one CloudFront statement: read video/* and
+    # image/* objects, for this distribution's ARN exactly
     _, policy = _one(template, "AWS::S3::BucketPolicy", "DataLakeProcessedPolicy")
     assert _cloudfront_statements(policy["Properties"]["PolicyDocument"]) == [
         {
@@ -107,7 +110,10 @@ def test_only_this_distribution_may_read_and_only_under_video(synthesized, env):
             "Effect": "Allow",
             "Principal": {"Service": "cloudfront.amazonaws.com"},
             "Action": "s3:GetObject",
-            "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": [processed_id, "Arn"]}, "/video/*"]]},
+            "Resource": [
+                {"Fn::Join": ["", [{"Fn::GetAtt": [processed_id, "Arn"]}, f"/{prefix}/*"]]}
+                for prefix in ("image", "video")  # (CDK sorts them)
+            ],
             "Condition": {"StringEquals": {"AWS:SourceArn": _distribution_arn(distribution_id)}},
         }
     ]

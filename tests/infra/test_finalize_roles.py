@@ -53,7 +53,7 @@ def _bucket_arn(logical_id: str, env: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("env", ["Dev", "Prod"])
-def test_mark_failed_deletes_and_tags_only_under_processed_video(synthesized, env):
+def test_mark_failed_deletes_and_tags_only_under_processed_asset_prefixes(synthesized, env):
     # Given the synthesized mark-failed function and its role
     resources = _resources(synthesized, env)
     role_id = _mark_failed(resources)["Properties"]["Role"]["Fn::GetAtt"][0]
@@ -62,17 +62,20 @@ def test_mark_failed_deletes_and_tags_only_under_processed_video(synthesized, en
     raw = _bucket_arn("DataLakeRaw1F82835B", env)
 
     # Then its S3 access is exactly: delete (a delete marker, never a version) and tag objects
-    # under the processed bucket's video/, and list keys under video/ of both buckets
+    # under the processed bucket's video/ and image/, and list keys under those of both buckets
     s3 = [s for s in statements if any(a.startswith("s3:") for a in _actions(s))]
     assert s3 == [
         {
             "Action": ["s3:DeleteObject", "s3:PutObjectTagging"],
             "Effect": "Allow",
-            "Resource": {"Fn::Join": ["", [processed, "/video/*"]]},
+            "Resource": [
+                {"Fn::Join": ["", [processed, "/image/*"]]},
+                {"Fn::Join": ["", [processed, "/video/*"]]},
+            ],
         },
         {
             "Action": "s3:ListBucket",
-            "Condition": {"StringLike": {"s3:prefix": ["video/*"]}},
+            "Condition": {"StringLike": {"s3:prefix": ["video/*", "image/*"]}},
             "Effect": "Allow",
             "Resource": [processed, raw],
         },

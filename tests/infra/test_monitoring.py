@@ -103,8 +103,9 @@ def test_alarm_thresholds_follow_config(synthesized, env):
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
     # one per function of every unit (resolve, ingest, probe, plan, 3 analysis, 2 transcribe,
-    # finalize, mark-failed, summary, upload starter, 4 reprocess, jobs API, images)
-    assert len(errors) == 19
+    # images and image analysis, finalize and finalize image, mark-failed, summary, upload
+    # starter, 4 reprocess, jobs API)
+    assert len(errors) == 21
     assert {a["Properties"]["Threshold"] for a in errors} == {
         config.monitoring.lambda_errors_threshold
     }

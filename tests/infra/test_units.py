@@ -104,7 +104,11 @@ def test_every_variable_a_construct_sets_is_a_setting_its_handler_reads(synthesi
     for stack in STACKS:
         for name, fn in units[stack].functions().items():
             env = _function_env(synthesized, stack, fn.spec.handler)
-            assert set(env) - POWERTOOLS == set(fn.spec.settings.variables()), (stack, name)
+            runtime = set(dict(fn.spec.runtime_environment))
+            assert set(env) - POWERTOOLS - runtime == set(fn.spec.settings.variables()), (
+                stack,
+                name,
+            )
 
 
 def _specs(units) -> list[FunctionSpec]:

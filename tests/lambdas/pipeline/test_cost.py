@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lambdas.finalize.cost import UnitPrices, estimate_usd
+from lambdas.finalize.cost import UnitPrices, estimate_image_usd, estimate_usd
 
 PRICES = {
     "rekognition_per_minute_per_feature": 0.10,
@@ -14,6 +14,7 @@ PRICES = {
     "stepfunctions_per_transition": 0.000025,
     "lambda_per_gb_second": 0.0000166667,
     "transcribe_per_minute": 0.024,
+    "rekognition_image_per_call": 0.001,
 }
 
 
@@ -65,3 +66,10 @@ def test_a_transcription_is_billed_per_second_with_a_fifteen_second_minimum():
     base = estimate_usd(600, prices)
     assert estimate_usd(600, prices, transcribed_s=600) == pytest.approx(base + 10 * 0.024)
     assert estimate_usd(600, prices, transcribed_s=4) == pytest.approx(base + 0.25 * 0.024)
+
+
+def test_an_image_costs_its_three_rekognition_calls_and_a_little_orchestration():
+    # 3 x $0.001 (DetectLabels, DetectModerationLabels, DetectText), 6 transitions, 8 GB-s
+    usd = estimate_image_usd(UnitPrices(**PRICES), calls=3)
+    assert usd == round(3 * 0.001 + 6 * 0.000025 + 8.0 * 0.0000166667, 6)
+    assert 0.003 < usd < 0.0035

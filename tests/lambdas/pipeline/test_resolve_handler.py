@@ -139,7 +139,10 @@ def test_a_non_object_input_is_invalid_input_naming_its_shape(
 def test_null_input_means_the_stored_configuration(config_parameter, lambda_context):
     # Given `null` as the execution input (what "no input" serializes to in some clients)
     # Then it is read as {} (documented), not as an error
-    assert handler(None, lambda_context) == {"campaign": "travel", "batch_sizes": {"video": 2, "image": 0}}
+    assert handler(None, lambda_context) == {
+        "campaign": "travel",
+        "batch_sizes": {"video": 2, "image": 0},
+    }
 
 
 @pytest.mark.parametrize(
