@@ -76,7 +76,11 @@ class SimClock:
         return self._sim_base + (now - self._real_base) / self.scale
 
     def now(self) -> datetime:
-        return self._epoch + timedelta(seconds=self.seconds())
+        return self.datetime_at(self.seconds())
+
+    def datetime_at(self, simulated: float) -> datetime:
+        """The date and time at ``simulated`` seconds: one read of the clock gives both."""
+        return self._epoch + timedelta(seconds=simulated)
 
     def epoch_ms(self) -> int:
         return int(self.now().timestamp() * 1000)

@@ -986,14 +986,15 @@ class TranscribeStandIn:
         with self._lock:
             if name in self.jobs:
                 raise TranscribeError("ConflictException", CONFLICT)
+            started = self.clock.seconds()
             job = _Job(
                 name=name,
                 request=params,
                 media=media,
                 output_bucket=str(output_bucket) if output_bucket else None,
                 transcript_key=transcript,
-                created=self.clock.now(),
-                started_at=self.clock.seconds(),
+                created=self.clock.datetime_at(started),
+                started_at=started,
                 simulated_s=simulated,
                 language_code=params.get("LanguageCode"),
                 media_format=params.get("MediaFormat"),
@@ -1134,7 +1135,8 @@ class TranscribeStandIn:
             failure = self._transcribe(job, heard)
         with self._lock:  # the job's new state and its event, seen together
             job.finished_at = ended
-            job.completed = self.clock.now()
+            # The same moment as finished_at (the transcription above runs paused).
+            job.completed = self.clock.datetime_at(ended)
             if failure is not None:
                 job.status, job.failure_reason = "FAILED", failure
             else:
