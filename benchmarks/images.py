@@ -5,7 +5,8 @@ and sensor-like noise; 12, 16, 20 and 24 MP, JPEG quality 92 as a camera writes 
 generated from a seed into a temporary folder. Each method then renders every image into the
 sizes and formats of ``lambdas/images/renditions.json`` (320, 1280 and 2560 px on the long side;
 WebP, AVIF and JPEG with the same encoder options), writing each file as the unit writes an S3
-object, in a fresh child process (so its memory is its own):
+object, in a fresh child process (so its memory is its own; ours with the function's runtime
+environment, ``MALLOC_ARENA_MAX=2``, as Lambda runs it):
 
 * ``ours``: ``lambdas.images.render.render`` as the Lambda function runs it: one decode (a JPEG
   at the DCT scale covering the largest size), sizes resized from the one above, the formats
@@ -50,6 +51,7 @@ import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw, ImageOps  # noqa: E402
 
 from benchmarks._common import high_water_rss_mib, run_child, write_result  # noqa: E402
+from constructs_lib.images import IMAGES  # noqa: E402
 from lambdas.images.quality import Reference  # noqa: E402
 from lambdas.images.render import Settings, render  # noqa: E402
 
@@ -160,7 +162,10 @@ def measure(
 ) -> dict[str, Any]:
     out = folder / method
     out.mkdir()
-    figures = run_child("benchmarks.images", ["--child", method, str(folder), str(out)], {})
+    # Ours runs as the function is deployed: with its runtime environment (MALLOC_ARENA_MAX);
+    # the reference as a plain script would.
+    env = dict(IMAGES.runtime_environment) if method == "ours" else {}
+    figures = run_child("benchmarks.images", ["--child", method, str(folder), str(out)], env)
 
     # Each shape alone (the first image of each; the worst is what one image costs: not
     # simply the largest file, a JPEG that no DCT scale reduces decodes at full size), and the
@@ -171,7 +176,7 @@ def measure(
         target.mkdir()
         only = ",".join(str(i) for i in indices)
         arguments = ["--child", method, str(folder), str(target), only]
-        return float(run_child("benchmarks.images", arguments, {})["peak_rss_mib"])
+        return float(run_child("benchmarks.images", arguments, env)["peak_rss_mib"])
 
     alone = [peak(f"one_{index}", [index]) for index in range(shapes)]
     each_once = peak("each_shape_once", list(range(shapes)))
