@@ -188,6 +188,12 @@ def test_images_show_in_the_gallery_and_the_viewer_with_their_labels(pipeline, w
     player_options = at.selectbox(key="player_asset").options
     assert player_options and image["title"] not in player_options
 
+    # When searching for one of its labels, Then the image is a hit, marked as an image
+    at.text_input(key="label_search").input("tree").run()
+    assert_label_search(at, pipeline.world.client("dynamodb"), pipeline.world.catalog_table, "Tree")
+    hits = at.dataframe[-1].value.set_index("asset")
+    assert hits.loc[image["asset_id"], "type"] == "image"
+
 
 def test_failed_assets_show_the_reason_the_pipeline_recorded(pipeline, world_file, app):
     # Given nature active: its Pixabay clip's transcode failed in the demo
