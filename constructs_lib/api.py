@@ -49,6 +49,8 @@ ROUTES = (
     (apigw.HttpMethod.POST, "/jobs/{job_id}/complete"),
     (apigw.HttpMethod.POST, "/assets/{asset_id}/reprocess"),
     (apigw.HttpMethod.GET, "/assets/{asset_id}/results"),
+    (apigw.HttpMethod.POST, "/projects"),
+    (apigw.HttpMethod.GET, "/projects/{project_id}"),
 )
 HANDLER = FunctionSpec(
     monitoring_name="JobsApi",
@@ -144,6 +146,7 @@ class Api(Unit):
         runtime: UnitRuntime,
         config: ApiConfig,
         reprocess: sfn.IStateMachine,
+        max_manifest_bytes: int = 256 * 1024,
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake, catalog = runtime.data_lake, runtime.catalog
@@ -158,6 +161,9 @@ class Api(Unit):
                 admin_principals=json.dumps(list(config.admin_principals)),
                 admin_group=config.admin_group if config.cognito else None,
                 reprocess_state_machine_arn=reprocess.state_machine_arn,
+                projects_bucket=data_lake.projects.bucket_name,
+                # A POST /projects body carries the manifest.
+                max_body_bytes=max(16 * 1024, max_manifest_bytes + 4096),
             ),
         )
         function = self.handler.function
@@ -178,6 +184,11 @@ class Api(Unit):
         # Results are presigned GETs of the processed renditions and labels.json.
         data_lake.grant_processed_video_read(function)
         data_lake.grant_processed_image_read(function)
+        # Story projects: signs their uploads, writes and reads their status.json, and links
+        # the final video.
+        data_lake.grant_project_uploads(function)
+        data_lake.grant_projects_read(function)
+        data_lake.grant_story_videos_read(function)
 
         self.user_pool: cognito.UserPool | None = None
         authorizer: apigw.IHttpRouteAuthorizer
@@ -253,6 +264,7 @@ class Api(Unit):
 
         raw = data_lake.raw.node.default_child
         processed = data_lake.processed.node.default_child
+        projects = data_lake.projects.node.default_child
         policy = self.handler.default_policy
         acknowledge(
             policy,
@@ -262,9 +274,13 @@ class Api(Unit):
                 arn_finding(policy, raw, "/uploads/jobs/*"),  # type: ignore[arg-type]
                 arn_finding(policy, processed, "/video/*"),  # type: ignore[arg-type]
                 arn_finding(policy, processed, "/image/*"),  # type: ignore[arg-type]
+                arn_finding(policy, projects, "/projects/*"),  # type: ignore[arg-type]
+                arn_finding(policy, projects, "/videos/*"),  # type: ignore[arg-type]
             ],
             "Signs uploads under uploads/jobs/ of the raw bucket (one key per job) and result "
-            "links under video/ and image/ of the processed bucket; keys are per job and asset.",
+            "links under video/ and image/ of the processed bucket; keys are per job and asset. "
+            "Signs a story project's uploads and reads its status under projects/ of the "
+            "projects bucket, and links its final video under videos/; keys are per project.",
         )
         acknowledge(
             policy,

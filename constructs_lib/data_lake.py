@@ -31,6 +31,13 @@ UPLOADS_PREFIX = "uploads/"
 # Where the jobs API's presigned uploads land (still under uploads/, so they start a run).
 JOB_UPLOADS_PREFIX = f"{UPLOADS_PREFIX}jobs/"
 SCRATCH_PREFIX = "scratch/"
+# The projects bucket (stories): a project's images, narration and manifest, and the videos
+# rendered from them (``lambdas/stories/manifest.py`` names the same prefixes).
+PROJECTS_PREFIX = "projects/"
+STORY_VIDEOS_PREFIX = "videos/"
+# Where a rendered story is dropped when its manifest asks for labels (the upload trigger
+# starts the pipeline for anything under uploads/).
+STORY_UPLOADS_PREFIX = f"{UPLOADS_PREFIX}stories/"
 # Lifecycle transitions skip objects below 128 KiB anyway; 1 MiB keeps every labels document
 # (JSON, usually tens of KiB) in Standard while video renditions and HLS segments tier down.
 RENDITION_MIN_BYTES = 1024 * 1024
@@ -58,6 +65,9 @@ class LifecycleDays:
     scratch_expiry_days: int = 14
     uploads_expiry_days: int = 30
     access_log_expiry_days: int = 365
+    # Story projects (their files and rendered videos) are working material, not the library:
+    # a rendered story that should stay is sent through the pipeline (``send_to_pipeline``).
+    project_expiry_days: int = 14
 
     def __post_init__(self) -> None:
         def fail(name: str, message: str) -> None:
@@ -74,6 +84,7 @@ class LifecycleDays:
             "uploads_expiry_days",
             "access_log_expiry_days",
             "orphaned_renditions_expiry_days",
+            "project_expiry_days",
         ):
             if getattr(self, name) < 1:
                 fail(name, f"must be at least 1 day, got {getattr(self, name)}")
@@ -154,6 +165,7 @@ class DataLake(Construct):
         retain_data: bool,
         key: kms.IKey | None = None,
         replication: RawReplication | None = None,
+        project_upload_origins: tuple[str, ...] = ("*",),
     ) -> None:
         super().__init__(scope, construct_id)
         self.lifecycle = lifecycle
@@ -253,9 +265,54 @@ class DataLake(Construct):
         cfn_processed.add_property_override(
             "LifecycleConfiguration.Rules.0.ObjectSizeGreaterThan", str(RENDITION_MIN_BYTES)
         )
+        self.projects = self._projects_bucket(removal, auto_delete, project_upload_origins)
         self._acknowledge_notifications_handler()
         if replication is not None:
             self._acknowledge_replication(replication)
+
+    def _projects_bucket(
+        self, removal: cdk.RemovalPolicy, auto_delete: bool, origins: tuple[str, ...]
+    ) -> s3.Bucket:
+        """Story projects: browsers upload a project's files to it with presigned PUTs (CORS
+        for ``origins``; the signature, not the origin, is what authorizes a PUT), EventBridge
+        hears the manifest arrive, and everything expires after ``project_expiry_days``."""
+        bucket = s3.Bucket(
+            self,
+            "Projects",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.KMS if self.key else s3.BucketEncryption.S3_MANAGED,
+            encryption_key=self.key,
+            bucket_key_enabled=True if self.key else None,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="projects/",
+            event_bridge_enabled=True,
+            removal_policy=removal,
+            auto_delete_objects=auto_delete,
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.PUT, s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+                    allowed_origins=list(origins),
+                    allowed_headers=["*"],
+                    exposed_headers=["ETag", "x-amz-version-id"],
+                    max_age=3000,
+                )
+            ],
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireProjects",
+                    expiration=cdk.Duration.days(self.lifecycle.project_expiry_days),
+                    # A replaced or deleted file (a run's work files) is gone a day later.
+                    noncurrent_version_expiration=cdk.Duration.days(1),
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(
+                        self.lifecycle.abort_incomplete_multipart_days
+                    ),
+                )
+            ],
+        )
+        return bucket
 
     def _acknowledge_replication(self, replication: RawReplication) -> None:
         """The role CDK makes for replication reads every object version of the raw bucket and
@@ -400,6 +457,35 @@ class DataLake(Construct):
     def grant_uploads_read(self, grantee: iam.IGrantable) -> iam.Grant:
         """Ingest reads files people dropped under ``uploads/`` to register them as assets."""
         return self.raw.grant_read(grantee, f"{UPLOADS_PREFIX}*")
+
+    def grant_projects_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Read a project's files (``projects/``: images, narration, manifest, work files)."""
+        return self.projects.grant_read(grantee, f"{PROJECTS_PREFIX}*")
+
+    def grant_project_work(self, grantee: iam.IGrantable, *, delete: bool = False) -> None:
+        """Write a render's work files (``projects/<id>/work/``: plan, focus copies, chunks)
+        and the project's ``status.json``; ``delete``: also remove work files."""
+        self._key_writes(grantee, self.projects.grant_put(grantee, f"{PROJECTS_PREFIX}*/work/*"))
+        self.projects.grant_put(grantee, f"{PROJECTS_PREFIX}*/status.json")
+        if delete:
+            self.projects.grant_delete(grantee, f"{PROJECTS_PREFIX}*/work/*")
+
+    def grant_story_videos_read(self, grantee: iam.IGrantable) -> iam.Grant:
+        return self.projects.grant_read(grantee, f"{STORY_VIDEOS_PREFIX}*")
+
+    def grant_story_videos_write(self, grantee: iam.IGrantable) -> None:
+        """Publish (and take back, by version) a rendered story under ``videos/``."""
+        self._key_writes(grantee, self.projects.grant_put(grantee, f"{STORY_VIDEOS_PREFIX}*"))
+        self.projects.grant_delete(grantee, f"{STORY_VIDEOS_PREFIX}*")
+
+    def grant_story_uploads(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Drop a rendered story under ``uploads/stories/`` of the raw bucket (put only)."""
+        return self._key_writes(grantee, self.raw.grant_put(grantee, f"{STORY_UPLOADS_PREFIX}*"))
+
+    def grant_project_uploads(self, grantee: iam.IGrantable) -> iam.Grant:
+        """The jobs API signs a project's uploads (images, narration, manifest) and writes its
+        first ``status.json``: put under ``projects/`` only."""
+        return self._key_writes(grantee, self.projects.grant_put(grantee, f"{PROJECTS_PREFIX}*"))
 
     def grant_job_uploads(self, grantee: iam.IGrantable) -> iam.Grant:
         """The jobs API signs uploads under ``uploads/jobs/``: put (one PUT or a multipart upload,

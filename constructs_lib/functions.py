@@ -166,6 +166,8 @@ class FunctionSpec:
     # Variables for the runtime itself, not the handler (glibc's MALLOC_ARENA_MAX, say): set
     # beside the settings, which stay the only variables the handler reads.
     runtime_environment: tuple[tuple[str, str], ...] = ()
+    # /tmp; Lambda's default (512 MiB) is left out of the template so it does not change.
+    ephemeral_storage_mib: int = 512
 
 
 class PipelineFunction(Construct):
@@ -214,6 +216,11 @@ class PipelineFunction(Construct):
             layers=[layer.layer for layer in layers],
             timeout=cdk.Duration.seconds(spec.timeout_sec),
             memory_size=spec.memory_mib,
+            ephemeral_storage_size=(
+                None
+                if spec.ephemeral_storage_mib == 512
+                else cdk.Size.mebibytes(spec.ephemeral_storage_mib)
+            ),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,

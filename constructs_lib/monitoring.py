@@ -33,6 +33,7 @@ from constructs_lib.principals import service_role
 from constructs_lib.props import require
 from constructs_lib.reprocess import Reprocess
 from constructs_lib.state_machine import PipelineStateMachine
+from constructs_lib.stories import Stories
 from constructs_lib.transcode import Transcode
 from constructs_lib.units import Units
 
@@ -112,6 +113,7 @@ class FailureNotices(Construct):
                     "stateMachineArn": [
                         workflow.state_machine.state_machine_arn,
                         watched.units.one(Reprocess).state_machine.state_machine_arn,
+                        watched.units.one(Stories).state_machine.state_machine_arn,
                     ],
                 },
             ),
@@ -249,6 +251,13 @@ class PipelineAlarms(Construct):
             "/assets/{asset_id}/results and the alerts name the cause)",
             1,
         )
+        self.failed_stories = at_least(
+            units.one(Stories).state_machine.metric_failed(period=cdk.Duration.minutes(5)),
+            "StoryRunsFailed",
+            "A story render failed (GET /projects/{project_id} and the alerts name the segment "
+            "or field; no final video was left)",
+            1,
+        )
         window_hours = min(thresholds.no_success_hours, MAX_ALARM_WINDOW_HOURS)
         days = max(1, window_hours // 24)
         self.no_success = add(
@@ -322,6 +331,7 @@ class PipelineDashboard(Construct):
         finalize = units.one(Finalize)
         machine = watched.workflow.state_machine
         reprocess = units.one(Reprocess).state_machine
+        stories = units.one(Stories).state_machine
         hour = cdk.Duration.hours(1)
         self.dashboard = cloudwatch.Dashboard(
             self, "Resource", default_interval=cdk.Duration.days(7)
@@ -348,6 +358,8 @@ class PipelineDashboard(Construct):
                 right=[
                     reprocess.metric_started(period=hour, label="Reprocess started"),
                     reprocess.metric_failed(period=hour, label="Reprocess failed"),
+                    stories.metric_succeeded(period=hour, label="Stories rendered"),
+                    stories.metric_failed(period=hour, label="Stories failed"),
                 ],
                 width=12,
             ),

@@ -33,7 +33,6 @@ from constructs import Construct
 from constructs_lib.analysis import FEATURES, Analysis
 from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.finalize import Finalize
-from constructs_lib.functions import log_group
 from constructs_lib.nag import S3_READ_ACTIONS, acknowledge, arn_finding, render
 from constructs_lib.props import require
 from constructs_lib.units import FunctionSpec, Unit, UnitRuntime
@@ -248,17 +247,12 @@ class Reprocess(Unit):
             )
         finalized = finalize.fragment(flow, kind="reprocess")
 
-        record_failure = flow.call(
+        failure = flow.recorded_failure(
             "Record reprocess failure",
             self.failed,
-            {
-                "asset_id": path.string_at("$.asset_id"),
-                "run": path.string_at("$$.Execution.Name"),
-                "error": path.object_at("$.error"),
-            },
-        )
-        failure = record_failure.next(
-            sfn.Fail(self, "Reprocess failed", error="ReprocessFailed", cause_path="$.reason")
+            {"asset_id": "$.asset_id"},
+            fail_name="Reprocess failed",
+            error="ReprocessFailed",
         )
         for state in (prepare, restore, reanalyze):
             state.add_catch(failure, errors=["States.ALL"], result_path="$.error")
@@ -270,25 +264,12 @@ class Reprocess(Unit):
             .when(sfn.Condition.boolean_equals("$.restore.needed", True), restore.next(reanalyze))
             .otherwise(reanalyze)
         )
-        self.log_group = log_group(self, log_retention_days, self.runtime.key.key)
-        machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(prepare),
-            state_machine_type=sfn.StateMachineType.STANDARD,
+        machine, self.log_group = flow.standard_machine(
+            prepare,
             timeout=cdk.Duration.hours(config.restore_timeout_hours + timeouts.analysis_hours + 1),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
             comment="Reprocess a stored asset: restore from Glacier if needed, analyze, finalize",
-        )
-        policy = machine.role.node.find_child("DefaultPolicy")
-        flow.acknowledge_invoked(machine)
-        acknowledge(
-            policy,
-            ["Resource::*"],
-            "X-Ray tracing actions support no resource-level scoping of new traces.",
+            key=self.runtime.key.key,
+            log_retention_days=log_retention_days,
         )
         return machine
 

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from constructs_lib.functions import PipelineFunction
+from constructs_lib.functions import PipelineFunction, log_group
 from constructs_lib.nag import acknowledge, arn_finding
 
 LAMBDA_TRANSIENT = [
@@ -105,6 +107,62 @@ class Flow:
             else sfn.TaskInput.from_object(dict(payload))
         )
         return self.invoke(construct_id, function, payload=task_input, output_path="$.Payload")
+
+    def recorded_failure(
+        self,
+        state_name: str,
+        function: PipelineFunction,
+        subject: Mapping[str, str],
+        *,
+        fail_name: str,
+        error: str,
+    ) -> sfn.IChainable:
+        """A catch's target for a workflow of its own: ``function`` records why the run failed
+        (it gets ``subject``, the run's name and the caught ``$.error``, and answers
+        ``{"reason"}``), then the run fails with that reason as its cause."""
+        path = sfn.JsonPath
+        record = self.call(
+            state_name,
+            function,
+            {
+                **{name: path.string_at(where) for name, where in subject.items()},
+                "run": path.string_at("$$.Execution.Name"),
+                "error": path.object_at("$.error"),
+            },
+        )
+        return record.next(sfn.Fail(self.scope, fail_name, error=error, cause_path="$.reason"))
+
+    def standard_machine(
+        self,
+        start: sfn.IChainable,
+        *,
+        timeout: cdk.Duration,
+        comment: str,
+        key: kms.IKey,
+        log_retention_days: int,
+    ) -> tuple[sfn.StateMachine, logs.LogGroup]:
+        """A Standard state machine of the scope's own (``StateMachine``), traced, logging
+        everything to its own encrypted log group, its grants acknowledged."""
+        group = log_group(self.scope, log_retention_days, key)
+        machine = sfn.StateMachine(
+            self.scope,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(start),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=timeout,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+            comment=comment,
+        )
+        self.acknowledge_invoked(machine)
+        acknowledge(
+            machine.role.node.find_child("DefaultPolicy"),
+            ["Resource::*"],
+            "X-Ray tracing actions support no resource-level scoping of new traces.",
+        )
+        return machine, group
 
     def acknowledge_invoked(self, state_machine: sfn.StateMachine) -> None:
         """The ``:*`` version ARNs LambdaInvoke grants, for exactly the functions invoked."""

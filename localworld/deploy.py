@@ -314,6 +314,11 @@ class Deployer:
             s3.put_bucket_lifecycle_configuration(
                 Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(r) for r in rules]}
             )
+        if props.get("CorsConfiguration"):
+            rules = self.resolver.resolve(props["CorsConfiguration"])["CorsRules"]
+            s3.put_bucket_cors(
+                Bucket=name, CORSConfiguration={"CORSRules": [_cors_rule(r) for r in rules]}
+            )
         if props.get("Tags"):
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": _tags(props)})
         arn = f"arn:{self.resolver.partition}:s3:::{name}"
@@ -838,6 +843,14 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+# CloudFormation's CorsRule property names -> the S3 API's (PutBucketCors).
+_CORS_NAMES = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds", "Id": "ID"}
+
+
+def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    return {_CORS_NAMES.get(name, name): value for name, value in rule.items()}
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:

@@ -442,11 +442,18 @@ def speech_spans(name: str, duration_s: float) -> tuple[tuple[float, float], ...
 
 
 def _audio_gain(spec: ClipSpec, start: int, count: int) -> npt.NDArray[np.float64]:
-    """Per-sample gain of a ``speech`` or ``silence`` clip: 1 inside a burst, 0 outside, with a
-    5 ms raised-cosine ramp inside each burst's edges (no clicks for the encoder to smear)."""
+    """Per-sample gain of a ``speech`` or ``silence`` clip (``_burst_gain`` of its spans)."""
+    return _burst_gain(spec.speech_spans_s, start, count)
+
+
+def _burst_gain(
+    spans: tuple[tuple[float, float], ...], start: int, count: int
+) -> npt.NDArray[np.float64]:
+    """1 inside a burst, 0 outside, with a 5 ms raised-cosine ramp inside each burst's edges
+    (no clicks for the encoder to smear)."""
     gain = np.zeros(count, dtype=np.float64)
     ramp = round(SPEECH_RAMP_S * SAMPLE_RATE)
-    for begin_s, end_s in spec.speech_spans_s:
+    for begin_s, end_s in spans:
         first, stop = round(begin_s * SAMPLE_RATE), round(end_s * SAMPLE_RATE)
         index = np.arange(max(first, start), min(stop, start + count))
         if index.size == 0:
@@ -512,6 +519,24 @@ def _encode(spec: ClipSpec, path: Path) -> None:
         out.mux(video.encode(None))
         if audio is not None:
             out.mux(audio.encode(None))
+
+
+def narration(seconds: float, *, tone_hz: float = 220.0, container: str = "ipod") -> bytes:
+    """A story's narration: speech-like bursts of a tone, AAC in an M4A (``container="ipod"``),
+    exactly ``seconds`` long to the sample, deterministic (bit-exact muxing)."""
+    total = round(seconds * SAMPLE_RATE)
+    spans = speech_spans(f"narration-{seconds}-{tone_hz}", seconds)
+    out_buffer = io.BytesIO()
+    with av.open(out_buffer, "w", format=container, options={"fflags": "+bitexact"}) as out:
+        stream = _add_audio(out, "aac")
+        done = 0
+        while done < total:
+            count = min(1024, total - done)
+            gain = _burst_gain(spans, done, count)
+            out.mux(stream.encode(_audio_frame(tone_hz, done, count, gain)))
+            done += count
+        out.mux(stream.encode(None))
+    return out_buffer.getvalue()
 
 
 def cache_dir() -> Path:

@@ -48,7 +48,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -836,6 +836,8 @@ class World:
             return made
 
     state_machine_arn = _StackOutput("Pipeline", "StateMachineArn")
+    stories_state_machine_arn = _StackOutput("Pipeline", "StoriesStateMachineArn")
+    projects_bucket = _StackOutput("Stateful", "ProjectsBucketName")
     alerts_topic_arn = _StackOutput("Pipeline", "AlertsTopicArn")
     raw_bucket = _StackOutput("Stateful", "RawBucketName")
     processed_bucket = _StackOutput("Stateful", "ProcessedBucketName")
@@ -908,6 +910,7 @@ class World:
             "catalog_table": self.catalog_table,
             "raw_bucket": self.raw_bucket,
             "processed_bucket": self.processed_bucket,
+            "projects_bucket": self.projects_bucket,
             "config_parameter": self.config_parameter,
         }
 
@@ -1014,6 +1017,36 @@ class World:
             version_id=answer.get("VersionId"),
             reason="PutObject",
         )
+
+    def drop_project(
+        self, project_id: str, files: Mapping[str, bytes], manifest: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A story project's files put in the projects bucket, its manifest last; returns the
+        starter's answer to the manifest's "Object Created" event (delivered here, as for
+        ``upload``: in-process puts are not announced), with ``execution_arn`` when it started
+        a render."""
+        s3 = self.client("s3")
+        for name, body in files.items():
+            s3.put_object(
+                Bucket=self.projects_bucket, Key=f"projects/{project_id}/{name}", Body=body
+            )
+        key = f"projects/{project_id}/manifest.json"
+        body = json.dumps(dict(manifest)).encode()
+        answer = s3.put_object(
+            Bucket=self.projects_bucket, Key=key, Body=body, ContentType="application/json"
+        )
+        event = self.object_created_event(
+            self.projects_bucket,
+            key,
+            size=len(body),
+            etag=str(answer["ETag"]),
+            version_id=answer.get("VersionId"),
+            reason="PutObject",
+        )
+        [started] = self.deliver_event(event)
+        if started["error"]:
+            raise RuntimeError(f"the story starter failed: {started}")
+        return dict(started["payload"])
 
     def object_created_event(
         self,

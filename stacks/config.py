@@ -21,6 +21,7 @@ from constructs_lib.macie import MacieConfig
 from constructs_lib.monitoring import SlackChannel
 from constructs_lib.props import EMAIL_RE, require
 from constructs_lib.reprocess import ReprocessConfig
+from constructs_lib.stories import StoriesConfig
 from constructs_lib.transcribe import TranscribeConfig
 from constructs_lib.trigger import WeeklySchedule
 from constructs_lib.units import EventConcurrency
@@ -142,6 +143,7 @@ class EnvironmentConfig:
     reprocess: ReprocessConfig = field(default_factory=ReprocessConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     transcribe: TranscribeConfig = field(default_factory=TranscribeConfig)
+    stories: StoriesConfig = field(default_factory=StoriesConfig)
     account: str | None = None
     region: str | None = None
 

@@ -21,6 +21,7 @@ from constructs_lib.probe import Probe
 from constructs_lib.reprocess import Reprocess
 from constructs_lib.resolve import Resolve
 from constructs_lib.state_machine import PipelineStateMachine
+from constructs_lib.stories import Stories
 from constructs_lib.transcode import Transcode
 from constructs_lib.transcribe import Transcribe
 from constructs_lib.trigger import Triggers
@@ -135,12 +136,21 @@ class PipelineStack(cdk.Stack):
             log_retention_days=config.log_retention_days,
         )
         self.units.members.append(self.reprocess)
+        self.stories = Stories(
+            self,
+            "Stories",
+            runtime=runtime,
+            config=config.stories,
+            log_retention_days=config.log_retention_days,
+        )
+        self.units.members.append(self.stories)
         self.api = Api(
             self,
             "Api",
             runtime=runtime,
             config=config.api,
             reprocess=self.reprocess.state_machine,
+            max_manifest_bytes=config.stories.max_manifest_kib * 1024,
         )
         self.units.members.append(self.api)
         cdk.CfnOutput(
@@ -155,4 +165,10 @@ class PipelineStack(cdk.Stack):
             "ReprocessStateMachineArn",
             value=self.reprocess.state_machine.state_machine_arn,
             description="Reprocess runs (started by POST /assets/{asset_id}/reprocess)",
+        )
+        cdk.CfnOutput(
+            self,
+            "StoriesStateMachineArn",
+            value=self.stories.state_machine.state_machine_arn,
+            description="Story renders (started when a project's manifest.json arrives)",
         )

@@ -40,6 +40,7 @@ class StatefulStack(cdk.Stack):
             retain_data=config.retain_data,
             key=key if config.bucket_encryption == "kms" else None,
             replication=config.raw_replication,
+            project_upload_origins=config.stories.upload_origins,
         )
         self.catalog = AssetCatalog(self, "Catalog", retain_data=config.retain_data, key=key)
         self.campaign_config = CampaignConfig(
@@ -74,6 +75,11 @@ class StatefulStack(cdk.Stack):
         for name, value, description in (
             ("RawBucketName", self.data_lake.raw.bucket_name, "Raw zone bucket"),
             ("ProcessedBucketName", self.data_lake.processed.bucket_name, "Processed zone"),
+            (
+                "ProjectsBucketName",
+                self.data_lake.projects.bucket_name,
+                "Story projects: upload images, audio, then manifest.json",
+            ),
             ("CatalogTableName", self.catalog.table_name, "Asset catalog table"),
             ("CampaignParameterName", self.campaign_config.parameter_name, "Campaign config"),
             ("PixabaySecretArn", self.pixabay_key.secret_arn, "Set the Pixabay API key here"),

@@ -61,6 +61,8 @@ from lambdas.api.models import (
     CompleteResponse,
     CreateJobRequest,
     CreateJobResponse,
+    CreateProjectRequest,
+    CreateProjectResponse,
     ErrorMessage,
     Feature,
     JobList,
@@ -71,6 +73,8 @@ from lambdas.api.models import (
     PartsRequest,
     PartsResponse,
     PartUrl,
+    ProjectUpload,
+    ProjectView,
     PutUpload,
     ReprocessRequest,
     ReprocessResponse,
@@ -93,7 +97,16 @@ from lambdas.shared.jobs import (
     upload_key,
 )
 from lambdas.shared.keys import UnsafeKeyError, safe_file_name
+from lambdas.shared.media_types import image_type_of
+from lambdas.shared.projects import head, read_status, write_status
 from lambdas.shared.rekognition import FEATURES
+from lambdas.shared.story_manifest import (
+    AUDIO_TYPES,
+    MANIFEST_NAME,
+    final_video_key,
+    project_key,
+    status_key,
+)
 
 tools = Powertools()
 logger = tools.logger
@@ -1054,6 +1067,109 @@ def asset_results(asset_id: str) -> AssetResults:
         reprocess_run=asset.get("reprocess_run"),
         last_reprocess_error=asset.get("last_reprocess_error"),
         versions=versions,
+    )
+
+
+# -- story projects ----------------------------------------------------------------------------
+def _project_upload(
+    services: Services, settings: ApiSettings, project_id: str, name: str, content_type: str
+) -> ProjectUpload:
+    key = project_key(project_id, name)
+    url = services.s3.generate_presigned_url(
+        "put_object",
+        Params={"Bucket": settings.projects_bucket, "Key": key, "ContentType": content_type},
+        ExpiresIn=settings.url_expiry_s,
+    )
+    return ProjectUpload(
+        name=name, key=key, method="PUT", url=str(url), headers={"Content-Type": content_type}
+    )
+
+
+@app.post(
+    "/projects",
+    status_code=201,
+    summary="Create a story project",
+    description="Check a story manifest; the answer holds a PUT URL for each image, the "
+    "narration and, to upload last, the manifest, whose arrival starts the render.",
+    responses=_responses(201, CreateProjectResponse, "The project's upload URLs.", 409),
+    tags=["projects"],
+    operation_id="createProject",
+)
+def create_project(request: Annotated[CreateProjectRequest, Body()]) -> CreateProjectResponse:
+    settings, services = _dependencies()
+    caller = _caller()
+    project_id = request.project_id or f"p-{uuid.uuid4().hex[:20]}"
+    bucket = settings.projects_bucket
+    if head(services.s3, bucket, status_key(project_id)) is not None:
+        raise _conflict(f"project {project_id} exists already; choose another project_id")
+    manifest = request.manifest
+    names = dict.fromkeys(segment.image for segment in manifest.segments)
+    uploads = [
+        _project_upload(services, settings, project_id, name, str(image_type_of(name)))
+        for name in names
+    ]
+    extension = manifest.audio[manifest.audio.index(".") :].lower()
+    uploads.append(
+        _project_upload(services, settings, project_id, manifest.audio, AUDIO_TYPES[extension])
+    )
+    now = _now()
+    write_status(
+        services.s3,
+        bucket,
+        project_id,
+        {"status": "WAITING_FOR_UPLOADS", "owner": caller.owner, "created_at": _iso(now)},
+    )
+    logger.info("project created", extra={"project_id": project_id, "files": len(uploads)})
+    return CreateProjectResponse(
+        project_id=project_id,
+        status="WAITING_FOR_UPLOADS",
+        expires_at=_iso(now + timedelta(seconds=settings.url_expiry_s)),
+        uploads=uploads,
+        manifest_upload=_project_upload(
+            services, settings, project_id, MANIFEST_NAME, "application/json"
+        ),
+    )
+
+
+@app.get(
+    "/projects/<project_id>",
+    summary="A story project and its render",
+    responses=_responses(200, ProjectView, "The project.", 404),
+    tags=["projects"],
+    operation_id="getProject",
+)
+def get_project(project_id: str) -> ProjectView:
+    settings, services = _dependencies()
+    caller = _caller()
+    missing = ApiError(HTTPStatus.NOT_FOUND, f"no project {shown(project_id)}")
+    try:
+        status = read_status(services.s3, settings.projects_bucket, project_id)
+    except ClientError:
+        logger.exception("could not read the project's status")
+        raise
+    if status is None or not caller.may_read(status):
+        raise missing
+    video_url = None
+    if status.get("status") == "SUCCEEDED":
+        video = status.get("video") or {}
+        params = {"Bucket": settings.projects_bucket, "Key": final_video_key(project_id)}
+        if video.get("version_id"):
+            params["VersionId"] = str(video["version_id"])
+        video_url = str(
+            services.s3.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=settings.url_expiry_s
+            )
+        )
+    upload = (status.get("pipeline") or {}).get("upload") or {}
+    return ProjectView(
+        project_id=project_id,
+        status=status.get("status", "WAITING_FOR_UPLOADS"),
+        reason=status.get("reason"),
+        created_at=status.get("created_at"),
+        updated_at=status.get("updated_at"),
+        duration_s=status.get("duration_s"),
+        video_url=video_url,
+        pipeline_upload=upload.get("key"),
     )
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from lambdas.shared.errors import shown
 from lambdas.shared.keys import UnsafeKeyError, check_slug
 from lambdas.shared.rekognition import rerun_features
+from lambdas.shared.story_manifest import PROJECT_ID_RE, Manifest
 
 MAX_FILENAME_LEN = 255
 SHA256_HEX_LEN = 64
@@ -310,3 +311,56 @@ class AssetResults(BaseModel):
         description="Why the last reprocess failed, if it did."
     )
     versions: list[ResultVersion] = Field(description="Every run's result, newest first.")
+
+
+class CreateProjectRequest(_Strict):
+    """A story project: its manifest now, its files next (presigned PUTs), the manifest last."""
+
+    manifest: Manifest = Field(
+        description="The story manifest (lambdas/shared/story_manifest.schema.json); PUT the "
+        "same document to the manifest URL once the images and the narration are uploaded."
+    )
+    project_id: str | None = Field(
+        default=None,
+        description="3-63 lowercase letters, digits and dashes; a new one is made when absent.",
+    )
+
+    @field_validator("project_id")
+    @classmethod
+    def _project_id(cls, value: str | None) -> str | None:
+        if value is not None and not PROJECT_ID_RE.match(value):
+            raise ValueError("must be 3-63 lowercase letters, digits and dashes")
+        return value
+
+
+class ProjectUpload(BaseModel):
+    name: str = Field(description="The file's name in the project (images/..., audio.<ext>).")
+    key: str = Field(description="The object the upload creates in the projects bucket.")
+    method: Literal["PUT"]
+    url: str
+    headers: dict[str, str] = Field(description="Send exactly these headers with the PUT.")
+
+
+class CreateProjectResponse(BaseModel):
+    project_id: str
+    status: Literal["WAITING_FOR_UPLOADS"]
+    expires_at: str = Field(description="When the upload URLs stop working (ISO-8601, UTC).")
+    uploads: list[ProjectUpload] = Field(description="The images and the narration: PUT each.")
+    manifest_upload: ProjectUpload = Field(
+        description="PUT the manifest here last: its arrival starts the render."
+    )
+
+
+class ProjectView(BaseModel):
+    project_id: str
+    status: Literal["WAITING_FOR_UPLOADS", "RENDERING", "SUCCEEDED", "FAILED"]
+    reason: str | None = Field(default=None, description="Why the render failed (FAILED only).")
+    created_at: str | None = None
+    updated_at: str | None = None
+    duration_s: float | None = None
+    video_url: str | None = Field(
+        default=None, description="Presigned link to the final video (SUCCEEDED only)."
+    )
+    pipeline_upload: str | None = Field(
+        default=None, description="The upload the story entered the pipeline as, when asked."
+    )

@@ -75,6 +75,8 @@ class ApiSettings(CatalogSettings):
     config_parameter: str
     # The reprocess workflow ``POST /assets/{asset_id}/reprocess`` starts.
     reprocess_state_machine_arn: str
+    # Story projects (``POST /projects``): their uploads and status.
+    projects_bucket: str
     # Larger uploads are multipart; at most a single PUT's 5 GiB.
     multipart_threshold_bytes: int = setting(
         default=100 * MIB, check=between(1, MAX_SINGLE_PUT_BYTES)

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import ClientError
 
 from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import InvalidInput, shown
+from lambdas.shared.executions import start_once
 from lambdas.shared.keys import UPLOADS_PREFIX
 from lambdas.trigger.settings import TriggerSettings
 
@@ -67,22 +66,8 @@ def _sfn() -> Any:
     return boto3.client("stepfunctions")
 
 
-def start(request: Mapping[str, Any], *, state_machine_arn: str, client: Any) -> dict[str, Any]:
-    try:
-        response = client.start_execution(
-            stateMachineArn=state_machine_arn,
-            name=request["name"],
-            input=json.dumps(request["input"]),
-        )
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "ExecutionAlreadyExists":
-            raise
-        logger.info(
-            "execution already started for this object",
-            extra={"execution_name": request["name"]},
-        )
-        return {"started": False, "name": request["name"]}
-    return {"started": True, "name": request["name"], "execution_arn": response["executionArn"]}
+# One execution per object: the name is derived from it (see execution_name).
+start = start_once
 
 
 @functools.cache

@@ -73,7 +73,7 @@ def _rendered(resource: Any) -> str:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_the_handler_may_write_only_job_uploads(synthesized, env):
+def test_the_handler_may_write_only_job_uploads_and_project_files(synthesized, env):
     statements = _handler_statements(synthesized.templates[f"{env}/Pipeline"])
     writes = [
         st
@@ -84,7 +84,11 @@ def test_the_handler_may_write_only_job_uploads(synthesized, env):
     for statement in writes:
         resources = statement["Resource"]
         for resource in resources if isinstance(resources, list) else [resources]:
-            assert _rendered(resource).endswith('"/uploads/jobs/*"]]}'), resource
+            rendered = _rendered(resource)
+            # the raw bucket's uploads/jobs/, or a story project's files in the projects bucket
+            assert rendered.endswith('"/uploads/jobs/*"]]}') or (
+                "DataLakeProjects" in rendered and rendered.endswith('"/projects/*"]]}')
+            ), resource
     # and it lists parts of its own multipart uploads, nowhere else
     parts = [st for st in statements if "s3:ListMultipartUploadParts" in _actions(st)]
     assert len(parts) == 1 and "/uploads/jobs/*" in _rendered(parts[0]["Resource"])

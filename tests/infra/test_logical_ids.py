@@ -15,6 +15,7 @@ PINNED = {
     "DataLakeAccessLogs1DA51325": "AWS::S3::Bucket",
     "DataLakeRaw1F82835B": "AWS::S3::Bucket",
     "DataLakeProcessedF37385DD": "AWS::S3::Bucket",
+    "DataLakeProjects4B1ACFF2": "AWS::S3::Bucket",
     "Catalog43DE16E8": "AWS::DynamoDB::Table",
     "CampaignConfig24AE9180": "AWS::SSM::Parameter",
     "PixabayApiKey50F98718": "AWS::SecretsManager::Secret",

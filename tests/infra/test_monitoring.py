@@ -104,8 +104,8 @@ def test_alarm_thresholds_follow_config(synthesized, env):
     errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
     # one per function of every unit (resolve, ingest, probe, plan, 3 analysis, 2 transcribe,
     # images and image analysis, finalize and finalize image, mark-failed, summary, upload
-    # starter, 4 reprocess, jobs API)
-    assert len(errors) == 21
+    # starter, 4 reprocess, 5 stories, jobs API)
+    assert len(errors) == 26
     assert {a["Properties"]["Threshold"] for a in errors} == {
         config.monitoring.lambda_errors_threshold
     }
@@ -123,9 +123,9 @@ def test_alarm_thresholds_follow_config(synthesized, env):
         for a in alarms.values()
         if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
     ]
-    # trigger deliveries, Rekognition notices, Transcribe events, restore completions, the
-    # alerts' own
-    assert len(queues) == 5
+    # trigger deliveries, Rekognition notices, Transcribe events, restore completions, story
+    # manifests, the alerts' own
+    assert len(queues) == 6
 
 
 def _rule(template: dict, source: str) -> dict:

@@ -33,7 +33,7 @@ def _rules(bucket: dict) -> dict[str, dict]:
 def test_every_bucket_blocks_public_access_encrypts_and_versions(synthesized, env):
     template = _template(synthesized, env)
     buckets = _buckets(template)
-    assert len(buckets) == 3
+    assert len(buckets) == 4  # access logs, raw, processed, projects
     [key_id] = template.find_resources("AWS::KMS::Key")
     for logical_id, bucket in buckets.items():
         props = bucket["Properties"]
@@ -63,7 +63,7 @@ def test_every_bucket_blocks_public_access_encrypts_and_versions(synthesized, en
 def test_every_bucket_policy_denies_plain_http(synthesized, env):
     template = _template(synthesized, env)
     policies = template.find_resources("AWS::S3::BucketPolicy")
-    assert len(policies) == 3
+    assert len(policies) == 4
     for policy in policies.values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
         assert any(
@@ -168,7 +168,7 @@ def test_prod_retains_data_and_dev_destroys_it(synthesized):
     for bucket in _buckets(dev).values():
         assert bucket["DeletionPolicy"] == "Delete"
     # Dev empties its buckets on delete; prod never has the auto-delete custom resource.
-    assert len(dev.find_resources("Custom::S3AutoDeleteObjects")) == 3
+    assert len(dev.find_resources("Custom::S3AutoDeleteObjects")) == 4
     assert prod.find_resources("Custom::S3AutoDeleteObjects") == {}
     prod.has_resource("AWS::DynamoDB::Table", {"DeletionPolicy": "Retain"})
     prod.has_resource_properties("AWS::DynamoDB::Table", {"DeletionProtectionEnabled": True})

@@ -30,6 +30,7 @@ ACCOUNT = "123456789012"
 TABLE = "catalog-api-test"
 RAW_BUCKET = "media-raw-api-test"
 PROCESSED_BUCKET = "media-processed-api-test"
+PROJECTS_BUCKET = "media-projects-api-test"
 CONFIG_PARAMETER = "/media-pipeline/test/campaigns"
 REPROCESS_STATE_MACHINE_ARN = "arn:aws:states:us-east-1:123456789012:stateMachine:Reprocess"
 ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ops/MediaAdmin"
@@ -232,6 +233,7 @@ def api_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         "CATALOG_TABLE": TABLE,
         "RAW_BUCKET": RAW_BUCKET,
         "PROCESSED_BUCKET": PROCESSED_BUCKET,
+        "PROJECTS_BUCKET": PROJECTS_BUCKET,
         "CONFIG_PARAMETER": CONFIG_PARAMETER,
         "REPROCESS_STATE_MACHINE_ARN": REPROCESS_STATE_MACHINE_ARN,
         "MULTIPART_THRESHOLD_BYTES": str(THRESHOLD),
@@ -264,6 +266,10 @@ def aws() -> Iterator[None]:
         create_table(client("dynamodb"), TABLE)
         client("s3").create_bucket(Bucket=RAW_BUCKET)
         client("s3").create_bucket(Bucket=PROCESSED_BUCKET)
+        client("s3").create_bucket(Bucket=PROJECTS_BUCKET)
+        client("s3").put_bucket_versioning(
+            Bucket=PROJECTS_BUCKET, VersioningConfiguration={"Status": "Enabled"}
+        )
         client("ssm").put_parameter(
             Name=CONFIG_PARAMETER,
             Type="String",

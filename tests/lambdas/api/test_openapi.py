@@ -31,6 +31,8 @@ def test_the_document_describes_every_route_with_json_errors_only():
         "POST /jobs/{job_id}/complete",
         "POST /assets/{asset_id}/reprocess",
         "GET /assets/{asset_id}/results",
+        "POST /projects",
+        "GET /projects/{project_id}",
     }
     assert set(operations["POST /jobs"]["responses"]) == {"201", "400", "403", "413"}
     for name, operation in operations.items():

@@ -15,6 +15,7 @@ REQUIRED = {
     "PROCESSED_BUCKET": "processed",
     "CONFIG_PARAMETER": "/p",
     "REPROCESS_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:123456789012:stateMachine:R",
+    "PROJECTS_BUCKET": "projects",
 }
 
 
@@ -40,6 +41,7 @@ def test_defaults():
         "PROCESSED_BUCKET",
         "CONFIG_PARAMETER",
         "REPROCESS_STATE_MACHINE_ARN",
+        "PROJECTS_BUCKET",
         "MULTIPART_THRESHOLD_BYTES",
         "PART_SIZE_BYTES",
         "MAX_UPLOAD_BYTES",
