@@ -69,6 +69,8 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "config_parameter": ("CONFIG_PARAMETER", "CampaignParameterName", "Stateful"),
     "processed_bucket": ("PROCESSED_BUCKET", "ProcessedBucketName", "Stateful"),
     "raw_bucket": ("RAW_BUCKET", "RawBucketName", "Stateful"),
+    # Story projects and their rendered videos (constructs_lib/stories.py).
+    "projects_bucket": ("PROJECTS_BUCKET", "ProjectsBucketName", "Stateful"),
     "state_machine_arn": ("STATE_MACHINE_ARN", "StateMachineArn", "Pipeline"),
     # CloudFront in front of the processed bucket (constructs_lib/delivery.py), when deployed;
     # a key pair id means a private library: the page signs its links with the key in the
@@ -267,6 +269,7 @@ class Resources:
     raw_bucket: str | None = None
     state_machine_arn: str | None = None
     endpoint_url: str | None = None
+    projects_bucket: str | None = None
     found_in: str = ""
     # A local world (moto) takes any credentials; a fresh laptop has none configured.
     local: bool = False
@@ -335,6 +338,7 @@ def _from_world(path: str) -> Resources:
         config_parameter=world["config_parameter"],
         processed_bucket=world["processed_bucket"],
         raw_bucket=world.get("raw_bucket"),
+        projects_bucket=world.get("projects_bucket"),
         state_machine_arn=world.get("state_machine_arn"),
         endpoint_url=world.get("endpoint_url"),
         found_in=f"local world {path} ({world.get('endpoint_url', 'no endpoint')})",
@@ -1084,6 +1088,60 @@ def media_url(res: Resources, key: str) -> str:
     return presigned_url(res, key)
 
 
+@dataclass(frozen=True)
+class Story:
+    """A rendered story, from its record (``videos/<project>_final_video.json``)."""
+
+    project_id: str
+    title: str
+    rendered_at: str
+    duration_s: float
+    size: str
+    segments: int
+    video_key: str
+    sent_to_pipeline: bool
+
+
+STORIES_SHOWN = 20
+
+
+@st.cache_data(ttl=READ_TTL_S, show_spinner=False)
+@aws_call("listing the rendered stories")
+def stories(res: Resources) -> list[Story]:
+    """The newest rendered stories (their records, newest first); none without the bucket."""
+    if not res.projects_bucket:
+        return []
+    s3 = _client(res, "s3")
+    records = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=res.projects_bucket, Prefix="videos/"
+    ):
+        records += [
+            item
+            for item in page.get("Contents", [])
+            if str(item["Key"]).endswith("_final_video.json")
+        ]
+    records.sort(key=lambda item: item["LastModified"], reverse=True)
+    found = []
+    for item in records[:STORIES_SHOWN]:
+        body = s3.get_object(Bucket=res.projects_bucket, Key=item["Key"])["Body"].read()
+        record = json.loads(body)
+        video = record.get("video") or {}
+        found.append(
+            Story(
+                project_id=str(record.get("project_id")),
+                title=str(record.get("title") or record.get("project_id")),
+                rendered_at=str(record.get("rendered_at") or ""),
+                duration_s=float(video.get("duration_s") or 0.0),
+                size=f"{video.get('width')}x{video.get('height')} at {video.get('fps')} fps",
+                segments=len(record.get("segments") or []),
+                video_key=str(video.get("key")),
+                sent_to_pipeline=bool(record.get("pipeline")),
+            )
+        )
+    return found
+
+
 def catalog_changed() -> None:
     """Forget the catalog reads: a run finished, so counters, assets and labels moved."""
     for func in (campaign_counts, campaign_assets, search_label, search_words):
@@ -1101,6 +1159,7 @@ def refresh() -> None:
         search_words,
         labels_document,
         hls_ladder,
+        stories,
     ):
         func.clear()
 

@@ -451,6 +451,31 @@ def player(res: Resources, processed: list[dict[str, Any]]) -> None:
         hls_ladder(res, item)
 
 
+def stories(res: Resources) -> None:
+    """Ken Burns stories rendered from a project's images and narration (the stories unit)."""
+    rendered = data.stories(res)
+    if not rendered:
+        return
+    st.subheader("Stories")
+    by_id = {story.project_id: story for story in rendered}
+    chosen = st.selectbox(
+        "Story",
+        list(by_id),
+        format_func=lambda project: by_id[project].title,
+        key="story_project",
+        help="Videos rendered from a project's images and narration, newest first.",
+    )
+    story = by_id.get(str(chosen), rendered[0])
+    st.video(data.presigned_url(res, story.video_key, res.projects_bucket))
+    facts = [
+        f"{story.duration_s:.1f} s, {story.size}, {story.segments} images",
+        f"Rendered {story.rendered_at}",
+    ]
+    if story.sent_to_pipeline:
+        facts.append("Sent through the pipeline (labels under the uploads campaign)")
+    st.caption("  \n".join(facts) + f"  \n`{story.video_key}`")
+
+
 def hls_ladder(res: Resources, item: dict[str, Any]) -> None:
     key = item.get("hls_key")
     if not key:
@@ -583,6 +608,8 @@ def main() -> None:
     gallery(res, processed)
     player(res, processed)
     photos(res, processed)
+    with section():
+        stories(res)
     summaries(res, processed)
     with section():
         search(res)

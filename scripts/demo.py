@@ -9,7 +9,9 @@ Rekognition Video and MediaConvert:
    takes the image path (renditions, Rekognition's image APIs, its labels.json);
 3. the same upload event delivered twice (one run);
 4. bad input (fails at once with ``InvalidInput``);
-5. a dash cam uploads a clip through the jobs API with the edge uploader (``media_upload``), as
+5. a story: a project's three photographs and a narration, dropped with its manifest last, are
+   rendered into a Ken Burns video (the stories state machine: plan, render chunks, join);
+6. a dash cam uploads a clip through the jobs API with the edge uploader (``media_upload``), as
    an IAM user allowed ``execute-api:Invoke``: the API is served on loopback, the presigned PUT
    goes to the world's moto server, S3's event starts the run; the job's status and its result
    links are printed.
@@ -25,7 +27,7 @@ dashboard reads (``--world``, written atomically) records the endpoint; a pid fi
 ``make stop`` find the process; both are removed when the world stops.
 
 Usage: ``python scripts/demo.py [--serve] [--port 5055] [--world .demo/world.json]``
-(``--only-campaign`` skips scenarios 2-5). ``populate(world)`` runs the same scenarios in any
+(``--only-campaign`` skips scenarios 2-6). ``populate(world)`` runs the same scenarios in any
 ``localworld.World``: the dashboard's tests and benchmark start from it too. The world always runs
 a loopback server (a free port without ``--serve``), since the jobs API and its presigned URLs
 are reached over HTTP.
@@ -57,8 +59,9 @@ from localworld import use_local_environment  # noqa: E402
 
 use_local_environment()
 
-from localworld.media import UPLOAD_ROTATED, render  # noqa: E402
+from localworld.media import UPLOAD_ROTATED, narration, render  # noqa: E402
 from localworld.mediaconvert import JobFailure  # noqa: E402
+from localworld.sources import Still  # noqa: E402
 from localworld.world import PER_ASSET_STATES, RunResult, World, WorldOptions  # noqa: E402
 from localworld.world import count_transitions as count  # noqa: E402
 from scripts.dashboard_world import (  # noqa: E402 - the world files' conventions, in one place
@@ -72,9 +75,27 @@ from scripts.dashboard_world import (  # noqa: E402 - the world files' conventio
 )
 
 UPLOAD_KEY = "uploads/harbour-at-dawn.mp4"
-# Scenario 5: the dash cam's IAM user and the file it uploads through the jobs API.
+# Scenario 6: the dash cam's IAM user and the file it uploads through the jobs API.
 API_DEVICE = "demo-dash-cam"
 API_CLIP = "harbour-at-night.mp4"
+# Scenario 5: a story project, three photographs and a 6 s narration.
+STORY_ID = "demo-story"
+STORY_STILLS = {
+    "images/tram.jpg": Still("tram", 1600, 1200),
+    "images/harbour.jpg": Still("sea", 1280, 853),
+    "images/forest.jpg": Still("forest", 1500, 1000),
+}
+STORY_MANIFEST: dict[str, Any] = {
+    "title": "A day in three pictures",
+    "audio": "audio.m4a",
+    "output": {"width": 640, "height": 360, "fps": 25},
+    "segments": [
+        {"image": "images/tram.jpg", "duration_s": 2, "caption": "Morning in Lisbon"},
+        {"image": "images/harbour.jpg", "duration_s": 2, "zoom": "out"},
+        {"image": "images/forest.jpg", "caption": "Evening in the hills"},
+    ],
+}
+STORY_NARRATION_S = 6.0
 # Scenario 2: the transcode of every Pixabay clip of the nature campaign fails.
 FAILING_INPUT = "/video/pixabay/nature/"
 
@@ -127,10 +148,12 @@ class DemoRuns:
     upload: RunResult | None = None
     bad_input: RunResult | None = None
     upload_answers: list[dict[str, Any]] = field(default_factory=list)
-    # Scenario 5: the job's last answer (GET /jobs/{id}), its result links, and its run.
+    # Scenario 6: the job's last answer (GET /jobs/{id}), its result links, and its run.
     api_job: dict[str, Any] | None = None
     api_result: dict[str, Any] | None = None
     api_run: RunResult | None = None
+    # Scenario 5: the story's render.
+    story: RunResult | None = None
 
     def result(self) -> dict[str, Any]:
         """The demo's last line."""
@@ -203,8 +226,15 @@ def populate(world: World, out: IO[str] | None = None, *, only_campaign: bool = 
         file=out,
     )
 
+    print("\n5. A story: three photographs and a narration, rendered", file=out, flush=True)
+    files = {name: still.body for name, still in STORY_STILLS.items()}
+    files["audio.m4a"] = narration(STORY_NARRATION_S)
+    story = world.drop_project(STORY_ID, files, STORY_MANIFEST)
+    runs.story = world.wait(story["execution_arn"], timeout_s=300)
+    print(outcome(runs.story), file=out)
+
     print(
-        "\n5. A dash cam uploads through the jobs API (media-upload, SigV4)", file=out, flush=True
+        "\n6. A dash cam uploads through the jobs API (media-upload, SigV4)", file=out, flush=True
     )
     if world.api_url is None:
         print("  skipped: the jobs API is served only with a loopback server", file=out)
@@ -214,7 +244,7 @@ def populate(world: World, out: IO[str] | None = None, *, only_campaign: bool = 
 
 
 def upload_through_api(world: World, runs: DemoRuns, out: IO[str]) -> None:
-    """Scenario 5: the edge uploader sends a clip through the served API; the run it starts."""
+    """Scenario 6: the edge uploader sends a clip through the served API; the run it starts."""
     from botocore.credentials import Credentials  # noqa: PLC0415 - only this scenario signs
 
     from localworld.api_gateway import signed_call  # noqa: PLC0415

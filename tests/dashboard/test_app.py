@@ -7,12 +7,15 @@ playlists) when the test asserts, so the page is held to what the pipeline write
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import time
+import urllib.request
 from collections import Counter
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import av
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -58,6 +61,9 @@ def activate(pipeline: Pipeline, campaign: str) -> None:
 def key_of(url: str) -> str:
     """The object key a presigned path-style URL points at (``/<bucket>/<key>``)."""
     return urlsplit(url).path.split("/", 2)[2]
+
+
+STORY_VIDEO = "_final_video.mp4"
 
 
 # -- views ---------------------------------------------------------------------------------------
@@ -114,7 +120,8 @@ def test_page_shows_what_the_pipeline_wrote(pipeline, world_file, app):
     # And the player: the newest clip's MP4 proxy and its HLS ladder, where MediaConvert wrote them
     newest = travel[0]
     assert at.selectbox(key="player_asset").value == newest["asset_id"]
-    (video,) = at.get("video")
+    # (the other <video> on the page is the Stories section's)
+    (video,) = [v for v in at.get("video") if STORY_VIDEO not in v.proto.url]
     assert key_of(video.proto.url) == newest["mp4_key"]
     assert newest["mp4_key"].endswith("/mp4/proxy.mp4")
     # ... with the captions Transcribe wrote for it
@@ -193,6 +200,32 @@ def test_images_show_in_the_gallery_and_the_viewer_with_their_labels(pipeline, w
     assert_label_search(at, pipeline.world.client("dynamodb"), pipeline.world.catalog_table, "Tree")
     hits = at.dataframe[-1].value.set_index("asset")
     assert hits.loc[image["asset_id"], "type"] == "image"
+
+
+def test_a_rendered_story_plays_in_the_stories_section(pipeline, world_file, app):
+    # Given the demo rendered a story from three photographs and a 6 s narration
+    assert pipeline.runs.story is not None and pipeline.runs.story.status == "SUCCEEDED"
+
+    # When the page renders
+    at = app()
+
+    # Then the Stories section offers it and plays its final video from the projects bucket
+    assert not errors(at)
+    assert at.selectbox(key="story_project").value == "demo-story"
+    [video] = [v for v in at.get("video") if STORY_VIDEO in v.proto.url]
+    assert key_of(video.proto.url) == "videos/demo-story_final_video.mp4"
+    assert pipeline.world.projects_bucket in video.proto.url
+    # and the link serves the rendered MP4: the narration's length, at the size asked for
+    with urllib.request.urlopen(video.proto.url, timeout=10) as answer:  # noqa: S310 - loopback
+        body = answer.read()
+    with av.open(io.BytesIO(body)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        size = (stream.codec_context.width, stream.codec_context.height)
+    assert size == (640, 360)
+    assert abs(frames / 25 - 6.0) <= 1 / 25
+    captions = " ".join(c.value for c in at.caption)
+    assert "640x360 at 25 fps, 3 images" in captions
 
 
 def test_failed_assets_show_the_reason_the_pipeline_recorded(pipeline, world_file, app):
@@ -587,7 +620,8 @@ def test_explicit_variables_are_used_and_hls_waits_for_cloudfront(
     assert any("MEDIA_PIPELINE_* variables" in c for c in at.sidebar.caption.values)
     # And the player plays the MP4 proxy, and says why the HLS ladder does not play here yet
     newest = pipeline.assets("travel", "PROCESSED")[0]
-    (video,) = at.get("video")
+    # (the other <video> on the page is the Stories section's)
+    (video,) = [v for v in at.get("video") if STORY_VIDEO not in v.proto.url]
     assert key_of(video.proto.url) == newest["mp4_key"]
     assert not at.get("iframe")
     assert any(i.value == player.HLS_ON_AWS for i in at.info)

@@ -37,6 +37,7 @@ from PIL import Image, ImageStat
 
 from dashboard_app import player
 from scripts.dashboard_world import stop_process
+from scripts.demo import STORY_NARRATION_S
 
 from .conftest import Pipeline, write_world
 
@@ -61,6 +62,11 @@ HLS_VIDEO_JS = (
     "?.contentDocument?.querySelector('video#hls')"
 )
 MP4_VIDEO_JS = "document.querySelector('video[data-testid=\"stVideo\"]')"
+# The Stories section's <video>: the rendered story's final MP4, from the projects bucket.
+STORY_VIDEO_JS = (
+    "[...document.querySelectorAll('video[data-testid=\"stVideo\"]')]"
+    ".find((v) => (v.src || '').includes('_final_video.mp4'))"
+)
 # A thumbnail is a real frame when its pixels vary: a flat placeholder has a deviation of 0.
 MIN_PIXEL_STDDEV = 5.0
 DURATION_TOLERANCE_S = 0.5
@@ -283,6 +289,8 @@ def test_dashboard_plays_what_landed_in_chromium(pipeline, dashboard_url, tmp_pa
         mp4 = playback(devtools, MP4_VIDEO_JS, "MP4 proxy")
         # And the HLS ladder plays through hls.js, from the multivariant playlist, as long
         hls = playback(devtools, HLS_VIDEO_JS, "HLS player")
+        # And the story the demo rendered plays in the Stories section, as long as its narration
+        story = playback(devtools, STORY_VIDEO_JS, "story video")
         # And its captions become a text track holding Transcribe's cues
         wait_for(
             lambda: any(t["cues"] for t in devtools.evaluate(TEXT_TRACKS_JS) or []),
@@ -321,6 +329,8 @@ def test_dashboard_plays_what_landed_in_chromium(pipeline, dashboard_url, tmp_pa
     assert hls.get("readyState", 0) >= 2, f"the HLS ladder did not play: {hls}"
     assert abs(hls["duration"] - duration_s) <= DURATION_TOLERANCE_S, (hls, duration_s)
     assert hls["levels"], hls
+    assert story.get("readyState", 0) >= 2, f"the story did not play: {story}"
+    assert abs(story["duration"] - STORY_NARRATION_S) <= DURATION_TOLERANCE_S, story
     # (the captions: the track is the transcript's language, shown by default, and its first cue
     # is the first cue of the VTT Transcribe wrote, at the same time on the media timeline)
     speech = pipeline.labels(newest)["speech"]
