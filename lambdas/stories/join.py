@@ -173,6 +173,8 @@ def publish(event: Mapping[str, Any], settings: JoinSettings, s3: Any) -> dict[s
                 Key=record_key,
                 Body=json.dumps(record, indent=2).encode(),
                 ContentType="application/json",
+                # So a failure after this point (the status) takes the record back too.
+                Metadata={"project": project_id, "run": run},
             )
         except Exception:
             # A final video never stands without its record: take back the version this run

@@ -136,6 +136,9 @@ def test_a_project_plans_renders_in_chunks_and_publishes_with_its_record(project
     )
     assert record["video"]["sha256"] == published["sha256"] == video["Metadata"]["sha256"]
     assert record["video"]["frames"] == 168 and record["chunks"] == 2
+    # (the record, like the video, names its run: a later failure of the run takes both back)
+    head = s3.head_object(Bucket=BUCKET, Key="videos/p-one_final_video.json")
+    assert head["Metadata"]["run"] == "run-1"
     # the story entered the pipeline as an upload, with the manifest's author
     upload = s3.head_object(Bucket=RAW, Key="uploads/stories/p-one_final_video.mp4")
     assert upload["Metadata"] == {"story": "p-one", "author": "A. Editor"}

@@ -108,6 +108,10 @@ def test_a_failure_records_the_reason_and_takes_back_only_its_own_run(projects):
         Bucket=projects, Key="videos/harbour-1_final_video.mp4", Body=b"new",
         Metadata={"run": "run-2"},
     )  # fmt: skip
+    s3.put_object(
+        Bucket=projects, Key="videos/harbour-1_final_video.json", Body=b"{}",
+        Metadata={"run": "run-2"},
+    )  # fmt: skip
     for name in ("plan.json", "chunk-00000.mp4", "focus/0000.jpg"):
         s3.put_object(Bucket=projects, Key=f"projects/harbour-1/work/run-2/{name}", Body=b"x")
     s3.put_object(Bucket=projects, Key="projects/harbour-1/images/a.jpg", Body=b"keep")
@@ -127,6 +131,8 @@ def test_a_failure_records_the_reason_and_takes_back_only_its_own_run(projects):
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=projects)["Contents"]]
     assert not [k for k in keys if "/work/" in k]
     assert "projects/harbour-1/images/a.jpg" in keys  # the project's own files stay
+    # the record this run wrote is taken back too (there was none before it)
+    assert "videos/harbour-1_final_video.json" not in keys
     current = s3.get_object(Bucket=projects, Key="videos/harbour-1_final_video.mp4")
     assert current["Body"].read() == b"old"
     assert current["VersionId"] == earlier["VersionId"]
