@@ -470,6 +470,16 @@ class DataLake(Construct):
         if delete:
             self.projects.grant_delete(grantee, f"{PROJECTS_PREFIX}*/work/*")
 
+    def grant_story_cleanup(self, grantee: iam.IGrantable) -> None:
+        """What a failed render's clean-up needs and nothing it does not: delete the run's work
+        files and a video version it wrote under ``videos/``, and write the failure into
+        ``status.json`` (the data key for that write)."""
+        self._key_writes(
+            grantee, self.projects.grant_put(grantee, f"{PROJECTS_PREFIX}*/status.json")
+        )
+        self.projects.grant_delete(grantee, f"{PROJECTS_PREFIX}*/work/*")
+        self.projects.grant_delete(grantee, f"{STORY_VIDEOS_PREFIX}*")
+
     def grant_story_videos_read(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.projects.grant_read(grantee, f"{STORY_VIDEOS_PREFIX}*")
 

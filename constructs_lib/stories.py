@@ -201,8 +201,7 @@ class Stories(Unit):
         self.failed = self.add_function(FAILED, StoriesSettings(projects_bucket=bucket))
         lake.grant_projects_read(self.failed.function)
         lake.grant_story_videos_read(self.failed.function)
-        lake.grant_project_work(self.failed.function, delete=True)
-        lake.grant_story_videos_write(self.failed.function)
+        lake.grant_story_cleanup(self.failed.function)
 
         self.state_machine = self._state_machine(timeouts or WorkflowTimeouts(), log_retention_days)
 
@@ -370,5 +369,8 @@ class Stories(Unit):
                 status,
                 videos,
             ],
-            reason + " Removes a failed run's work files and any video it wrote under videos/.",
+            "A failed render's clean-up, per project and run (known at run time): reads "
+            "projects/ and videos/ to find what the run wrote, deletes the run's files under "
+            "projects/<id>/work/ and a video version it wrote under videos/, and writes "
+            "projects/<id>/status.json; nothing else.",
         )

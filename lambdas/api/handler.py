@@ -1142,11 +1142,7 @@ def get_project(project_id: str) -> ProjectView:
     settings, services = _dependencies()
     caller = _caller()
     missing = ApiError(HTTPStatus.NOT_FOUND, f"no project {shown(project_id)}")
-    try:
-        status = read_status(services.s3, settings.projects_bucket, project_id)
-    except ClientError:
-        logger.exception("could not read the project's status")
-        raise
+    status = read_status(services.s3, settings.projects_bucket, project_id)
     if status is None or not caller.may_read(status):
         raise missing
     video_url = None

@@ -23,9 +23,6 @@ their own arenas, so the process would creep towards the sum of the mix of sizes
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import io
 import json
 from collections.abc import Callable
@@ -39,6 +36,7 @@ from PIL import Image, ImageCms
 
 from lambdas.images.facts import ImageFacts, ImageRefused, opened, read_facts
 from lambdas.images.quality import Reference
+from lambdas.shared.memory import release_memory
 
 SETTINGS = Path(__file__).with_name("renditions.json")
 # Rekognition's image APIs read a JPEG or PNG S3 object of at most 15 MB, at least 80 px a side.
@@ -224,23 +222,6 @@ def _rendition(
         psnr_db=None if value == float("inf") else value,
         data=data,
     )
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name) if name else None
-    except OSError:
-        return None
-
-
-def release_memory() -> None:
-    """Return freed heap pages to the system (glibc's ``malloc_trim``; elsewhere nothing)."""
-    libc = _libc()
-    trim = getattr(libc, "malloc_trim", None) if libc is not None else None
-    if trim is not None:
-        trim(0)
 
 
 @dataclass

@@ -15,9 +15,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from lambdas.shared.assets import GONE
+from lambdas.shared.documents import read_json
 from lambdas.shared.story_manifest import status_key
 
-NOT_FOUND = ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
 KEPT = ("owner", "created_at")
 
 
@@ -31,20 +32,13 @@ def head(s3: Any, bucket: str, key: str, *, version_id: str | None = None) -> di
     try:
         return dict(s3.head_object(Bucket=bucket, Key=key, **extra))
     except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in NOT_FOUND:
+        if err.response.get("Error", {}).get("Code") in GONE:
             return None
         raise
 
 
 def read_status(s3: Any, bucket: str, project_id: str) -> dict[str, Any] | None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=status_key(project_id))["Body"].read()
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in NOT_FOUND:
-            return None
-        raise
-    found = json.loads(body)
-    return dict(found) if isinstance(found, dict) else None
+    return read_json(s3, bucket, status_key(project_id))
 
 
 def write_status(s3: Any, bucket: str, project_id: str, status: Mapping[str, Any]) -> None:

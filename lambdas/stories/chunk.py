@@ -19,9 +19,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.shared.entry import Dependencies, Powertools
-from lambdas.shared.errors import InvalidInput
+from lambdas.shared.errors import InvalidInput, require_location
 from lambdas.shared.media_types import MAX_IMAGE_BYTES
-from lambdas.stories.project import download, location, read_json, scratch
+from lambdas.stories.project import download, read_plan, scratch
 from lambdas.stories.render import RenderError, Shot, Timeline, render_video
 from lambdas.stories.settings import StoriesSettings
 
@@ -64,13 +64,13 @@ def visible(plan: Mapping[str, Any], first_frame: int, frame_count: int) -> list
 
 
 def render_chunk(event: Mapping[str, Any], settings: StoriesSettings, s3: Any) -> dict[str, Any]:
-    bucket, plan_key = location(event, "plan")
+    bucket, plan_key = require_location(event, "plan")
     chunk = event.get("chunk")
     if not isinstance(chunk, Mapping) or not all(
         isinstance(chunk.get(k), int) for k in ("index", "first_frame", "frame_count")
     ):
         raise InvalidInput('chunk: must be {"index": n, "first_frame": n, "frame_count": n}')
-    plan = read_json(s3, bucket, plan_key)
+    plan = read_plan(s3, bucket, plan_key)
     index, first, count = int(chunk["index"]), int(chunk["first_frame"]), int(chunk["frame_count"])
     work = plan_key.rsplit("/", 1)[0] + "/"
     with scratch("chunk") as folder:

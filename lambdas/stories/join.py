@@ -29,16 +29,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.shared.entry import Dependencies, Powertools
-from lambdas.shared.errors import InvalidInput
+from lambdas.shared.errors import InvalidInput, require_location
 from lambdas.shared.keys import UPLOADS_PREFIX
 from lambdas.shared.story_manifest import final_record_key, final_video_key
 from lambdas.stories.chunk import timeline_of
 from lambdas.stories.project import (
     delete_prefix,
     download,
-    location,
     now,
-    read_json,
+    read_plan,
     scratch,
     write_status,
 )
@@ -62,8 +61,8 @@ def _chunks(event: Mapping[str, Any], expected: int) -> list[Mapping[str, Any]]:
 
 
 def publish(event: Mapping[str, Any], settings: JoinSettings, s3: Any) -> dict[str, Any]:
-    bucket, plan_key = location(event, "plan")
-    plan = read_json(s3, bucket, plan_key)
+    bucket, plan_key = require_location(event, "plan")
+    plan = read_plan(s3, bucket, plan_key)
     project_id, run = str(plan["project_id"]), str(plan["run"])
     chunks = _chunks(event, len(plan["chunks"]))
     video_key, record_key = final_video_key(project_id), final_record_key(project_id)

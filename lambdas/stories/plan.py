@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from lambdas.shared.entry import Dependencies, Powertools
-from lambdas.shared.errors import InvalidInput, require_strings
+from lambdas.shared.errors import InvalidInput, require_location
 from lambdas.shared.story_manifest import (
     Manifest,
     ManifestError,
@@ -73,29 +73,25 @@ def _manifest(
     event: Mapping[str, Any], settings: PlanSettings, s3: Any
 ) -> tuple[str, Manifest, str | None]:
     project_id = check_project_id(event.get("project_id"))
-    where = event.get("manifest")
-    if not isinstance(where, Mapping):
-        raise InvalidInput('manifest: must be an object such as {"bucket": "...", "key": "..."}')
-    require_strings(where, ("bucket", "key"), "manifest.")
-    if where["bucket"] != settings.projects_bucket or where["key"] != project_key(
-        project_id, "manifest.json"
-    ):
+    bucket, key = require_location(event, "manifest")
+    where = event["manifest"]  # (a mapping: require_location checked it)
+    if bucket != settings.projects_bucket or key != project_key(project_id, "manifest.json"):
         raise InvalidInput(
             f"manifest: expected s3://{settings.projects_bucket}/"
             f"{project_key(project_id, 'manifest.json')}"
         )
     version = where.get("version_id") if isinstance(where.get("version_id"), str) else None
-    found = head(s3, settings.projects_bucket, str(where["key"]), version_id=version)
+    found = head(s3, bucket, key, version_id=version)
     if found is None:
-        raise ManifestError(f"manifest: s3://{settings.projects_bucket}/{where['key']} is missing")
+        raise ManifestError(f"manifest: s3://{bucket}/{key} is missing")
     size = int(found.get("ContentLength", 0))
     if size > settings.max_manifest_bytes:
         raise ManifestError(
             f"manifest: {size} bytes is over the limit of {settings.max_manifest_bytes}"
         )
     body = s3.get_object(
-        Bucket=settings.projects_bucket,
-        Key=str(where["key"]),
+        Bucket=bucket,
+        Key=key,
         **({"VersionId": found["VersionId"]} if found.get("VersionId") else {}),
     )["Body"].read()
     manifest = parse(

@@ -8,14 +8,14 @@ the dashboard show for a project; it is rewritten at each stage.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lambdas.shared.documents import read_json
 from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.projects import head, now, read_status, write_status
 from lambdas.shared.story_manifest import PROJECTS_PREFIX, ManifestError, project_key
@@ -24,10 +24,9 @@ __all__ = [
     "delete_prefix",
     "download",
     "head",
-    "location",
     "now",
     "project_key",
-    "read_json",
+    "read_plan",
     "read_status",
     "scratch",
     "write_status",
@@ -85,18 +84,9 @@ def delete_prefix(s3: Any, bucket: str, prefix: str) -> int:
     return deleted
 
 
-def read_json(s3: Any, bucket: str, key: str) -> dict[str, Any]:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    found = json.loads(body)
-    if not isinstance(found, dict):
-        raise InvalidInput(f"s3://{bucket}/{key} is not a JSON object")
-    return found
-
-
-def location(event: Mapping[str, Any], name: str) -> tuple[str, str]:
-    value = event.get(name)
-    if not isinstance(value, Mapping) or not all(
-        isinstance(value.get(k), str) and value.get(k) for k in ("bucket", "key")
-    ):
-        raise InvalidInput(f'{name}: must be an object such as {{"bucket": "...", "key": "..."}}')
-    return str(value["bucket"]), str(value["key"])
+def read_plan(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+    """The run's plan (``plan.json``, which Plan story wrote before any chunk ran)."""
+    plan = read_json(s3, bucket, key)
+    if plan is None:
+        raise InvalidInput(f"plan: s3://{bucket}/{key} is missing or not a JSON object")
+    return plan

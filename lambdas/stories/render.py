@@ -55,8 +55,6 @@ prove it).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import functools
 import hashlib
 import math
@@ -79,6 +77,7 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from lambdas.shared.media_types import MAX_IMAGE_PIXELS
+from lambdas.shared.memory import release_memory
 
 try:  # HEIC/HEIF (phones' photos); the media layer and requirements-dev.txt both pin it
     from pillow_heif import register_heif_opener
@@ -691,20 +690,6 @@ def _compose(
     return frame
 
 
-def _libc() -> Any:
-    name = ctypes.util.find_library("c")
-    return ctypes.CDLL(name) if name else None
-
-
-def _release_memory() -> None:
-    """Hand freed heap pages back (glibc's ``malloc_trim``): a shot's planes and the decode's
-    buffers are freed in the composing threads' arenas, which glibc would otherwise keep."""
-    libc = _libc()
-    trim = getattr(libc, "malloc_trim", None) if libc is not None else None
-    if trim is not None:
-        trim(0)
-
-
 def render_video(
     timeline: Timeline, out: Path, *, first_frame: int = 0, frame_count: int | None = None
 ) -> RenderedChunk:
@@ -725,7 +710,7 @@ def render_video(
     except BaseException:
         out.unlink(missing_ok=True)  # (never a partial chunk that looks whole)
         raise
-    _release_memory()
+    release_memory()
     return RenderedChunk(out, first_frame, count, out.stat().st_size)
 
 
@@ -775,7 +760,7 @@ def _encode_frames(
                     drain()  # (the frames still drawing them finish first)
                     for k in stale:
                         loaded.pop(k).result()  # re-raises a failed load
-                    _release_memory()
+                    release_memory()
                 for k in sorted(wanted - loaded.keys()):
                     load(k)
                 # The next shot loads while this one shows alone, if a frame here needs it.
