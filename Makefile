@@ -15,8 +15,8 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 PY_SOURCES := app.py stacks constructs_lib lambdas tests benchmarks dashboard_app localworld media_upload \
 	scripts .github/scripts
 
-.PHONY: help setup browser test lint format synth diff deploy bench demo dashboard stop dashboard-stop \
-	clean
+.PHONY: help setup browser test lint format synth diff deploy redrive bench demo dashboard stop \
+	dashboard-stop clean
 
 help:
 	@echo "make test            install everything, then lint, type-check and run every test"
@@ -24,6 +24,8 @@ help:
 	@echo "make diff ENV=dev    cdk diff of one environment against what is deployed"
 	@echo "make deploy ENV=dev  deploy one environment"
 	@echo "make lint / format   ruff + mypy / apply ruff formatting"
+	@echo "make redrive ENV=dev QUEUE=<name> [APPLY=1]"
+	@echo "                     dead-letter queue back to its targets (a dry run unless APPLY=1)"
 	@echo "make bench           run benchmarks, results in benchmarks/results/"
 	@echo "make demo            run the synthesized state machine locally (moto), no AWS needed;"
 	@echo "                     make demo SERVE=1 keeps the world up on 127.0.0.1:$(WORLD_PORT)"
@@ -88,6 +90,14 @@ diff: setup
 
 deploy: setup
 	$(CDK) deploy '$(STAGE)/*' --require-approval never
+
+# A dead-letter queue back to its targets: a dry run unless APPLY=1 (each message at most once).
+# WORLD=.demo/world.json redrives the local demo world's queues instead of a deployment's.
+redrive: setup
+	@test -n "$(QUEUE)" || { echo "error: name the queue: make redrive ENV=$(ENV) QUEUE=<name>" \
+	  "(the queues are in the DeadLetterQueues output of $(STAGE)-Monitoring)" >&2; exit 2; }
+	PYTHONPATH=. $(BIN)/python scripts/redrive.py --env $(ENV) --queue '$(QUEUE)' \
+	  $(if $(APPLY),--apply) $(if $(WORLD),--world $(WORLD))
 
 bench: setup
 	mkdir -p benchmarks/results

@@ -137,7 +137,6 @@ class Analysis(Unit):
         self.undelivered = dead_letter_queue(
             self, "UndeliveredNotices", runtime.key, delivered_by=("sns", "events")
         )
-        self.dead_letter_queues["UndeliveredRekognitionNotices"] = self.undelivered
         catalog_settings = self.settings(CatalogSettings)
         self.callback = self.add_function(
             CALLBACK,
@@ -151,12 +150,24 @@ class Analysis(Unit):
             )
         )
         catalog.grant_read_write(self.callback.function)
+        self.route_dead_letters(
+            "UndeliveredRekognitionNotices",
+            self.undelivered,
+            kind="rekognition-notices",
+            describes="Rekognition Video completion notices the callback did not handle",
+            via="lambda",
+            target=self.callback.function.function_arn,
+        )
 
         # Heartbeat sweep: keeps waiting tasks alive and recovers lost completion notices.
+        # Its own queue: a sweep is redriven by invoking the sweep, not the callback.
+        self.undelivered_sweeps = dead_letter_queue(
+            self, "UndeliveredHeartbeats", runtime.key, delivered_by=("events",)
+        )
         self.heartbeat = self.add_function(
             HEARTBEAT,
             catalog_settings,
-            async_dead_letter_queue=self.undelivered,
+            async_dead_letter_queue=self.undelivered_sweeps,
             reserved_concurrency=concurrency.analysis_heartbeat,
         )
         self.heartbeat.role.add_to_principal_policy(
@@ -171,10 +182,18 @@ class Analysis(Unit):
             targets=[
                 targets.LambdaFunction(
                     self.heartbeat.function,
-                    dead_letter_queue=self.undelivered,
+                    dead_letter_queue=self.undelivered_sweeps,
                     retry_attempts=2,
                 )
             ],
+        )
+        self.route_dead_letters(
+            "UndeliveredHeartbeats",
+            self.undelivered_sweeps,
+            kind="heartbeat-sweeps",
+            describes="Scheduled heartbeat sweeps that did not run (the next one sweeps again)",
+            via="lambda",
+            target=self.heartbeat.function.function_arn,
         )
 
         raw = data_lake.raw.node.default_child

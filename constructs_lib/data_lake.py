@@ -35,6 +35,9 @@ SCRATCH_PREFIX = "scratch/"
 # rendered from them (``lambdas/stories/manifest.py`` names the same prefixes).
 PROJECTS_PREFIX = "projects/"
 STORY_VIDEOS_PREFIX = "videos/"
+# What operations write to the processed bucket: dead-letter summaries and the redrive ledger
+# (lambdas/operations/dead_letters.py OPERATIONS_PREFIX, checked equal by a test).
+DEAD_LETTER_REPORTS_PREFIX = "operations/dead-letters/"
 # Where a rendered story is dropped when its manifest asks for labels (the upload trigger
 # starts the pipeline for anything under uploads/).
 STORY_UPLOADS_PREFIX = f"{UPLOADS_PREFIX}stories/"
@@ -512,6 +515,14 @@ class DataLake(Construct):
 
     def grant_scratch_read_write(self, grantee: iam.IGrantable) -> iam.Grant:
         return self._key_writes(grantee, self.raw.grant_read_write(grantee, f"{SCRATCH_PREFIX}*"))
+
+    def grant_dead_letter_reports(self, grantee: iam.IGrantable) -> iam.Grant:
+        """The dead-letter analyzer reads its last summary and writes the next one (and its
+        history) under ``operations/dead-letters/``; nothing else of the processed zone."""
+        self.processed.grant_read(grantee, f"{DEAD_LETTER_REPORTS_PREFIX}*")
+        return self._key_writes(
+            grantee, self.processed.grant_put(grantee, f"{DEAD_LETTER_REPORTS_PREFIX}*")
+        )
 
     def grant_processed_video_read(self, grantee: iam.IGrantable) -> iam.Grant:
         return self.processed.grant_read(grantee, f"{VIDEO_PREFIX}*")

@@ -75,7 +75,9 @@ class Finalize(Unit):
         min_label_confidence: int = 70,
         top_labels: int = 15,
         delivery_base_url: str = "",
+        slo_clip_max_s: int = 600,
     ) -> None:
+        """``slo_clip_max_s``: clips up to this long are in the time-to-labels objective."""
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake, catalog = runtime.data_lake, runtime.catalog
         # Clips and images are published by the same rules (labels kept, prices, delivery).
@@ -85,6 +87,7 @@ class Finalize(Unit):
             top_labels=top_labels,
             unit_prices=dict(unit_prices or {}),
             delivery_base_url=delivery_base_url,
+            slo_clip_max_s=slo_clip_max_s,
         )
         self.finalize = self.add_function(
             FINALIZE,

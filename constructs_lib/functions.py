@@ -192,7 +192,10 @@ class PipelineFunction(Construct):
         key: kms.IKey,
         async_dead_letter_queue: sqs.IQueue | None = None,
         reserved_concurrency: int | None = None,
+        synchronous_reason: str | None = None,
     ) -> None:
+        """``synchronous_reason`` says why a function without ``async_dead_letter_queue``
+        needs none, when the reason is not the default (Step Functions invokes it)."""
         super().__init__(scope, construct_id)
         self.spec = spec
         self.service = spec.service
@@ -267,7 +270,8 @@ class PipelineFunction(Construct):
             acknowledge_rule(
                 self.function,
                 "Serverless-LambdaDLQ",
-                "Invoked synchronously by Step Functions, which sees every failure and retries "
+                synchronous_reason
+                or "Invoked synchronously by Step Functions, which sees every failure and retries "
                 "or catches it; an async dead-letter queue would never receive a message.",
             )
 

@@ -1,21 +1,26 @@
-"""Operations: failure notices, alarms, the pipeline-and-cost dashboard, budgets.
+"""Operations: failure notices, alarms, the pipeline-and-cost dashboards, budgets.
 
-Every widget is built from ``metric_*`` methods of the constructs that own or emit the metric, so
-a renamed metric breaks synthesis or a test, not a dashboard nobody looks at.
+Per-resource alarms and widgets (state machines, functions, queues, the catalog, the alerts
+topic) come from cdk-monitoring-constructs, which reads each construct's own metrics. Every other
+widget is built from ``metric_*`` methods of the constructs that own or emit the metric, so a
+renamed metric breaks synthesis or a test, not a dashboard nobody looks at.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import aws_cdk as cdk
+import cdk_monitoring_constructs as monitors
+import jsii
 from aws_cdk import aws_budgets as budgets
 from aws_cdk import aws_ce as ce
 from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -26,7 +31,7 @@ from constructs_lib.alerts import EncryptedTopic
 from constructs_lib.data_lake import DataLake
 from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.finalize import Finalize
-from constructs_lib.functions import PipelineFunction
+from constructs_lib.functions import METRICS_NAMESPACE
 from constructs_lib.ingest import Ingest
 from constructs_lib.keys import ServiceKey
 from constructs_lib.principals import service_role
@@ -50,6 +55,10 @@ STORAGE_TYPES = (
 # CloudWatch evaluates at most 7 days of data in one alarm.
 MAX_ALARM_WINDOW_HOURS = 7 * 24
 BILLING_REGION = "us-east-1"
+# The facade's segments are drawn as on the library's detail dashboard (every widget it has):
+# ``DefaultDashboards.DETAIL``'s value, which Python sees only as the member name "DETAIL".
+DETAIL = "Detail"
+RUNS = "Runs"
 
 
 @dataclass(frozen=True)
@@ -192,8 +201,51 @@ class FailureNotices(Construct):
         )
 
 
+@jsii.implements(monitors.IDynamicDashboardFactory)
+class DashboardSections:
+    """The monitoring facade's segments, by section, for ``PipelineDashboard`` to lay out.
+
+    The library's own factory names its dashboards (a replaced one then fails on "already
+    exists") and spreads them over detail, summary and alarm dashboards. Here each segment is a
+    row of its detail widgets, waiting for unnamed dashboards: the ``RUNS`` section goes on the
+    overview, every other one on the resources dashboard.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[list[cloudwatch.IWidget]]] = {}
+        self._title = ""
+
+    def section(self, title: str) -> None:
+        """The facade's segments from now on go under ``title``."""
+        self._title = title
+        self.rows[title] = []
+
+    def add_dynamic_segment(self, segment: monitors.IDynamicDashboardSegment) -> None:
+        self.rows[self._title].append(segment.widgets_for_dashboard(DETAIL))
+
+    def get_dashboard(self, _kind: str) -> cloudwatch.Dashboard | None:
+        return None
+
+
+def _at_least(count: int, alarm_id: str, description: str) -> monitors.ErrorCountThreshold:
+    """Alarm as soon as one 5-minute period reaches ``count``, with the id (stable logical ids
+    in ``cdk diff``) and the description (what the alert says) the alarm had before the library."""
+    return monitors.ErrorCountThreshold(
+        max_error_count=count,
+        comparison_operator_override=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        alarm_name_override=alarm_id,
+        alarm_description_override=description,
+    )
+
+
 class PipelineAlarms(Construct):
-    """Alarms with thresholds from config; every alarm notifies the alerts topic."""
+    """Alarms with thresholds from config; every alarm notifies the alerts topic.
+
+    cdk-monitoring-constructs makes the per-resource alarms (state machines, functions,
+    dead-letter queues) and their dashboard sections (``sections``); plain CloudWatch makes what
+    it cannot express (no successful run for days, the units' event alarms). ``alarms`` lists
+    them all for the status widget; ``add`` takes any later alarm.
+    """
 
     def __init__(
         self,
@@ -202,65 +254,125 @@ class PipelineAlarms(Construct):
         watched: Watched,
         *,
         thresholds: AlarmThresholds,
+        catalog: dynamodb.ITable,
         dead_letter_queues: dict[str, sqs.IQueue] | None = None,
     ) -> None:
-        """Every unit's functions (errors, throttles), dead-letter queues (not empty) and event
-        alarms (one event in 5 minutes); ``dead_letter_queues`` adds queues of monitoring's own."""
+        """``dead_letter_queues`` adds queues of monitoring's own to the units'; ``catalog`` and
+        the alerts topic get dashboard sections, no alarm (the topic cannot report on itself)."""
         super().__init__(scope, construct_id)
         units, alerts = watched.units, watched.alerts
-        functions = units.functions()
-        dead_letter_queues = {**units.dead_letter_queues(), **(dead_letter_queues or {})}
-        action = cw_actions.SnsAction(alerts.topic)
         alerts.grant_publish_to_service("cloudwatch.amazonaws.com")
-        self.alarms: list[cloudwatch.Alarm] = []
+        self.action = cw_actions.SnsAction(alerts.topic)
+        self.sections = DashboardSections()
+        # Logical ids leave out "Default": the facade's alarms keep the ids they had as children
+        # of this construct, so the move shows in ``cdk diff`` as updates, not replacements.
+        # Every alarm's name is overridden with its id, so the (required) prefix names nothing.
+        facade = monitors.MonitoringFacade(
+            self,
+            "Default",
+            alarm_factory_defaults=monitors.AlarmFactoryDefaults(
+                alarm_name_prefix=construct_id,
+                actions_enabled=True,
+                datapoints_to_alarm=1,
+                action=monitors.SnsAlarmActionStrategy(on_alarm_topic=alerts.topic),
+            ),
+            metric_factory_defaults=monitors.MetricFactoryDefaults(namespace=METRICS_NAMESPACE),
+            dashboard_factory=self.sections,
+        )
         machine = watched.workflow.state_machine
-
-        def add(alarm: cloudwatch.Alarm) -> cloudwatch.Alarm:
-            alarm.add_alarm_action(action)
-            self.alarms.append(alarm)
-            return alarm
-
-        def at_least(
-            metric: cloudwatch.Metric, alarm_id: str, description: str, threshold: int
-        ) -> cloudwatch.Alarm:
-            """Alarm as soon as one 5-minute period reaches the threshold; no data is fine."""
-            return add(
-                metric.create_alarm(
-                    self,
-                    alarm_id,
-                    alarm_description=description,
-                    threshold=threshold,
-                    evaluation_periods=1,
-                    comparison_operator=(
-                        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
-                    ),
-                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-                )
+        self.sections.section(RUNS)
+        for name, state_machine, alarm_id, threshold, description in (
+            (
+                "Pipeline",
+                machine,
+                "ExecutionsFailed",
+                thresholds.failed_executions,
+                "A pipeline execution failed (see the alerts for the cause)",
+            ),
+            (
+                "Reprocess",
+                units.one(Reprocess).state_machine,
+                "ReprocessRunsFailed",
+                1,
+                "A reprocess run failed (the asset keeps its previous results; GET "
+                "/assets/{asset_id}/results and the alerts name the cause)",
+            ),
+            (
+                "Stories",
+                units.one(Stories).state_machine,
+                "StoryRunsFailed",
+                1,
+                "A story render failed (GET /projects/{project_id} and the alerts name the "
+                "segment or field; no final video was left)",
+            ),
+        ):
+            facade.monitor_step_function(
+                state_machine=state_machine,
+                alarm_friendly_name=name,
+                human_readable_name=name,
+                add_failed_execution_count_alarm={
+                    "Critical": _at_least(threshold, alarm_id, description)
+                },
             )
-
-        self.failed_executions = at_least(
-            machine.metric_failed(period=cdk.Duration.minutes(5)),
-            "ExecutionsFailed",
-            "A pipeline execution failed (see the alerts for the cause)",
-            thresholds.failed_executions,
+        self.sections.section("Functions")
+        for name, fn in units.functions().items():
+            facade.monitor_lambda_function(
+                lambda_function=fn.function,
+                alarm_friendly_name=name,
+                human_readable_name=name,
+                is_iterator=False,
+                add_fault_count_alarm={
+                    "Critical": _at_least(
+                        thresholds.lambda_errors,
+                        f"{name}Errors",
+                        f"The {name} function reported errors",
+                    )
+                },
+                add_throttles_count_alarm={
+                    "Critical": _at_least(
+                        thresholds.lambda_throttles,
+                        f"{name}Throttles",
+                        f"The {name} function was throttled",
+                    )
+                },
+            )
+        self.sections.section("Dead-letter queues")
+        for name, queue in {**units.dead_letter_queues(), **(dead_letter_queues or {})}.items():
+            facade.monitor_sqs_queue(
+                queue=queue,
+                alarm_friendly_name=name,
+                human_readable_name=name,
+                add_queue_max_size_alarm={
+                    "Critical": monitors.MaxMessageCountThreshold(
+                        max_message_count=0,
+                        alarm_name_override=f"{name}NotEmpty",
+                        alarm_description_override=(
+                            f"Messages are waiting in the {name} dead-letter queue"
+                        ),
+                        treat_missing_data_override=cloudwatch.TreatMissingData.NOT_BREACHING,
+                    )
+                },
+            )
+        self.sections.section("Catalog and alerts")
+        facade.monitor_dynamo_table(
+            table=catalog, alarm_friendly_name="Catalog", human_readable_name="Catalog"
         )
-        self.failed_reprocess = at_least(
-            units.one(Reprocess).state_machine.metric_failed(period=cdk.Duration.minutes(5)),
-            "ReprocessRunsFailed",
-            "A reprocess run failed (the asset keeps its previous results; GET "
-            "/assets/{asset_id}/results and the alerts name the cause)",
-            1,
+        facade.monitor_sns_topic(
+            topic=alerts.topic, alarm_friendly_name="Alerts", human_readable_name="Alerts"
         )
-        self.failed_stories = at_least(
-            units.one(Stories).state_machine.metric_failed(period=cdk.Duration.minutes(5)),
-            "StoryRunsFailed",
-            "A story render failed (GET /projects/{project_id} and the alerts name the segment "
-            "or field; no final video was left)",
-            1,
-        )
+        self.facade = facade
+        # The facade's alarms, read from the construct tree in one call (``created_alarms()``
+        # costs a second of jsii round trips per stage). The library names each; unnamed,
+        # CloudFormation can replace one (the name would exist) and dev and prod share accounts.
+        made = facade.node.find_all()
+        self.alarms: list[cloudwatch.IAlarm] = [a for a in made if isinstance(a, cloudwatch.Alarm)]
+        for resource in made:
+            if isinstance(resource, cloudwatch.CfnAlarm):
+                resource.alarm_name = None
         window_hours = min(thresholds.no_success_hours, MAX_ALARM_WINDOW_HOURS)
         days = max(1, window_hours // 24)
-        self.no_success = add(
+        # The library alarms on too few starts, not on too few successes.
+        self.no_success = self.add(
             machine.metric_succeeded(period=cdk.Duration.days(1)).create_alarm(
                 self,
                 "NoSuccessfulRun",
@@ -275,35 +387,26 @@ class PipelineAlarms(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
             )
         )
-        for name, fn in functions.items():
-            at_least(
-                fn.metric_errors(),
-                f"{name}Errors",
-                f"The {name} function reported errors",
-                thresholds.lambda_errors,
-            )
-            at_least(
-                fn.metric_throttles(),
-                f"{name}Throttles",
-                f"The {name} function was throttled",
-                thresholds.lambda_throttles,
-            )
-        for name, queue in dead_letter_queues.items():
-            at_least(
-                queue.metric_approximate_number_of_messages_visible(
-                    period=cdk.Duration.minutes(5), statistic="Maximum"
-                ),
-                f"{name}NotEmpty",
-                f"Messages are waiting in the {name} dead-letter queue",
-                1,
-            )
         for name, event in units.event_alarms().items():
-            at_least(
-                event.metric.with_(period=cdk.Duration.minutes(5), statistic="Sum"),
-                name,
-                event.description,
-                1,
+            self.add(
+                event.metric.with_(period=cdk.Duration.minutes(5), statistic="Sum").create_alarm(
+                    self,
+                    name,
+                    alarm_description=event.description,
+                    threshold=1,
+                    evaluation_periods=1,
+                    comparison_operator=(
+                        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+                    ),
+                    treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                )
             )
+
+    def add(self, alarm: cloudwatch.AlarmBase) -> cloudwatch.AlarmBase:
+        """``alarm`` notifies the alerts topic and shows in the status widget."""
+        alarm.add_alarm_action(self.action)
+        self.alarms.append(alarm)
+        return alarm
 
 
 def labelled(**metrics: cloudwatch.Metric) -> list[cloudwatch.IMetric]:
@@ -312,7 +415,13 @@ def labelled(**metrics: cloudwatch.Metric) -> list[cloudwatch.IMetric]:
 
 
 class PipelineDashboard(Construct):
-    """Health and cost on one page, in the order an operator reads it."""
+    """Health and cost on one page (``dashboard``), in the order an operator reads it; the
+    monitoring library's section for each function, queue, the catalog and the alerts topic on a
+    second one (``resources``), linked from the first.
+
+    Hundreds of per-resource widgets would bury the overview and slow it down in the console;
+    ``dashboard.add_widgets`` adds rows at the bottom of the overview.
+    """
 
     def __init__(
         self,
@@ -322,68 +431,35 @@ class PipelineDashboard(Construct):
         *,
         data_lake: DataLake,
         campaigns: tuple[str, ...],
-        alarms: list[cloudwatch.Alarm],
+        alarms: Sequence[cloudwatch.IAlarm],
+        sections: DashboardSections,
     ) -> None:
         super().__init__(scope, construct_id)
         units = watched.units
-        functions = units.functions()
         ingest, transcode = units.one(Ingest), units.one(Transcode)
         finalize = units.one(Finalize)
-        machine = watched.workflow.state_machine
-        reprocess = units.one(Reprocess).state_machine
-        stories = units.one(Stories).state_machine
-        hour = cdk.Duration.hours(1)
-        self.dashboard = cloudwatch.Dashboard(
-            self, "Resource", default_interval=cdk.Duration.days(7)
-        )
+        week = cdk.Duration.days(7)
+        self.dashboard = cloudwatch.Dashboard(self, "Resource", default_interval=week)
+        self.resources = cloudwatch.Dashboard(self, "Resources", default_interval=week)
+        region = cdk.Stack.of(self).region
         graph = cloudwatch.GraphWidget
+        rows = dict(sections.rows)
         self.dashboard.add_widgets(
             cloudwatch.TextWidget(
                 markdown=(
-                    "# Media pipeline\nRuns, stages, sources and spend. Alarms notify the "
-                    "alerts topic; the alarm panel at the bottom shows their state."
+                    "# Media pipeline\nRuns, stages, sources and spend. Alarms notify the alerts "
+                    "topic; the panel below shows their state. Every function and queue: "
+                    f"[resources](https://{region}.console.aws.amazon.com/cloudwatch/home?region="
+                    f"{region}#dashboards/dashboard/{self.resources.dashboard_name})."
                 ),
                 width=24,
                 height=2,
             )
         )
         self.dashboard.add_widgets(
-            graph(
-                title="Executions",
-                left=[
-                    machine.metric_started(period=hour),
-                    machine.metric_succeeded(period=hour),
-                    machine.metric_failed(period=hour),
-                ],
-                right=[
-                    reprocess.metric_started(period=hour, label="Reprocess started"),
-                    reprocess.metric_failed(period=hour, label="Reprocess failed"),
-                    stories.metric_succeeded(period=hour, label="Stories rendered"),
-                    stories.metric_failed(period=hour, label="Stories failed"),
-                ],
-                width=12,
-            ),
-            graph(
-                title="Execution duration (p50 / p90 / p99)",
-                left=[machine.metric_time(statistic=s, period=hour) for s in ("p50", "p90", "p99")],
-                width=12,
-            ),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms), width=24, height=6)
         )
-        per_function: dict[str, Callable[[PipelineFunction], cloudwatch.Metric]] = {
-            "Lambda errors per stage": lambda fn: fn.metric_errors(hour),
-            "Lambda throttles per stage": lambda fn: fn.metric_throttles(hour),
-            "Lambda duration p90 per stage": lambda fn: fn.metric_duration(),
-        }
-        self.dashboard.add_widgets(
-            *(
-                graph(
-                    title=title,
-                    left=[metric(fn).with_(label=n) for n, fn in functions.items()],
-                    width=8,
-                )
-                for title, metric in per_function.items()
-            )
-        )
+        _section(self.dashboard, RUNS, rows.pop(RUNS))
         self.dashboard.add_widgets(
             graph(
                 title="MediaConvert jobs",
@@ -462,9 +538,17 @@ class PipelineDashboard(Construct):
                 width=8,
             ),
         )
-        self.dashboard.add_widgets(
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms, width=24, height=4)
-        )
+        for title, section in rows.items():
+            _section(self.resources, title, section)
+
+
+def _section(
+    dashboard: cloudwatch.Dashboard, title: str, rows: Sequence[Sequence[cloudwatch.IWidget]]
+) -> None:
+    """``rows`` under a ``title`` heading, from the next free row on."""
+    dashboard.add_widgets(cloudwatch.TextWidget(markdown=f"## {title}", width=24, height=1))
+    for row in rows:
+        dashboard.add_widgets(*row)
 
 
 class CostControls(Construct):

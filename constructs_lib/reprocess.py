@@ -144,11 +144,18 @@ class Reprocess(Unit):
         self.undelivered = dead_letter_queue(
             self, "UndeliveredRestoreEvents", runtime.key, delivered_by=("events",)
         )
-        self.dead_letter_queues["UndeliveredRestoreEvents"] = self.undelivered
         self.restored = self.add_function(
             RESTORED, self.settings(CatalogSettings), async_dead_letter_queue=self.undelivered
         )
         catalog.grant_read_write(self.restored.function)
+        self.route_dead_letters(
+            "UndeliveredRestoreEvents",
+            self.undelivered,
+            kind="restore-events",
+            describes="S3 'Object Restore Completed' events that did not resume their runs",
+            via="lambda",
+            target=self.restored.function.function_arn,
+        )
         self.restore_rule = events.Rule(
             self,
             "RestoreCompleted",

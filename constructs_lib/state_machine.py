@@ -17,6 +17,7 @@ from constructs_lib.nag import acknowledge
 from constructs_lib.notify import Notify
 from constructs_lib.probe import Probe
 from constructs_lib.resolve import Resolve
+from constructs_lib.summarize import Summarize
 from constructs_lib.transcode import Transcode
 from constructs_lib.transcribe import Transcribe
 from constructs_lib.units import Units
@@ -108,6 +109,10 @@ class PipelineStateMachine(Construct):
         for step in (rendered, finalized_image):
             step.catch(mark_failed.start, result_path="$.error")
         rendered.end.next(finalized_image.start)
+        #        Then (only when the environment turns summaries on) Summarize, after either
+        #        finalize: an editorial summary into labels.json; it never fails the asset
+        #        (throttling retried with backoff, anything else -> No editorial summary).
+        Summarize.after(units, flow, finalized.end, finalized_image.end)
         first = (
             sfn.Choice(self, "Image or video?")
             .when(

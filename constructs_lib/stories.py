@@ -208,7 +208,6 @@ class Stories(Unit):
         self.undelivered = dead_letter_queue(
             self, "UndeliveredManifestEvents", runtime.key, delivered_by=("events",)
         )
-        self.dead_letter_queues["UndeliveredManifestEvents"] = self.undelivered
         self.starter = self.add_function(
             STARTER,
             StarterSettings(
@@ -217,6 +216,14 @@ class Stories(Unit):
             async_dead_letter_queue=self.undelivered,
         )
         self.state_machine.grant_start_execution(self.starter.function)
+        self.route_dead_letters(
+            "UndeliveredManifestEvents",
+            self.undelivered,
+            kind="story-manifests",
+            describes="Story manifests whose arrival did not start a render",
+            via="lambda",
+            target=self.starter.function.function_arn,
+        )
         self.manifests = events.Rule(
             self,
             "Manifests",

@@ -142,7 +142,6 @@ class Transcribe(Unit):
         self.undelivered = dead_letter_queue(
             self, "UndeliveredEvents", runtime.key, delivered_by=("events",)
         )
-        self.dead_letter_queues["UndeliveredTranscribeEvents"] = self.undelivered
         self.callback = self.add_function(
             CALLBACK, self.settings(CatalogSettings), async_dead_letter_queue=self.undelivered
         )
@@ -150,6 +149,14 @@ class Transcribe(Unit):
             iam.PolicyStatement(actions=["transcribe:GetTranscriptionJob"], resources=[jobs])
         )
         catalog.grant_read_write(self.callback.function)
+        self.route_dead_letters(
+            "UndeliveredTranscribeEvents",
+            self.undelivered,
+            kind="transcribe-events",
+            describes="Transcribe job state changes the callback did not handle",
+            via="lambda",
+            target=self.callback.function.function_arn,
+        )
         self.rule = events.Rule(
             self,
             "JobStateChange",

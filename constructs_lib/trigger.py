@@ -69,10 +69,15 @@ class Triggers(Unit):
     ) -> None:
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake = runtime.data_lake
+        # One queue per kind of message: an upload's event and a weekly start are redriven
+        # differently (invoke the starter, start the machine). The uploads keep the queue
+        # they always had (its logical id), so no message in it is lost to a replacement.
         self.dead_letters = dead_letter_queue(
             self, "DeadLetters", runtime.key, delivered_by=("events",)
         )
-        self.dead_letter_queues["TriggerDeadLetters"] = self.dead_letters
+        self.weekly_dead_letters = dead_letter_queue(
+            self, "WeeklyRunDeadLetters", runtime.key, delivered_by=("events",)
+        )
         self.weekly = events.Rule(
             self,
             "Weekly",
@@ -85,7 +90,7 @@ class Triggers(Unit):
                 targets.SfnStateMachine(
                     state_machine,
                     input=events.RuleTargetInput.from_object({}),
-                    dead_letter_queue=self.dead_letters,
+                    dead_letter_queue=self.weekly_dead_letters,
                     retry_attempts=3,
                 )
             ],
@@ -97,6 +102,22 @@ class Triggers(Unit):
             reserved_concurrency=reserved_concurrency,
         )
         state_machine.grant_start_execution(self.starter.function)
+        self.route_dead_letters(
+            "UndeliveredUploadStarts",
+            self.dead_letters,
+            kind="upload-starts",
+            describes="S3 'Object Created' events of uploads/ that did not start a run",
+            via="lambda",
+            target=self.starter.function.function_arn,
+        )
+        self.route_dead_letters(
+            "UndeliveredWeeklyRuns",
+            self.weekly_dead_letters,
+            kind="weekly-runs",
+            describes="Weekly schedule events that EventBridge could not start a run for",
+            via="states",
+            target=state_machine.state_machine_arn,
+        )
         self.uploads = events.Rule(
             self,
             "Uploads",

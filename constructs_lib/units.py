@@ -32,6 +32,7 @@ from constructs import Construct
 from constructs_lib.campaign_config import CampaignConfig
 from constructs_lib.catalog import AssetCatalog
 from constructs_lib.data_lake import DataLake
+from constructs_lib.dead_letters import DeadLetterRoute, Via
 from constructs_lib.functions import (
     METRICS_NAMESPACE,
     DependenciesLayer,
@@ -144,7 +145,27 @@ class Unit(Construct):
         # Monitoring name (alarm and widget ids, stable) -> function, in declaration order.
         self.functions: dict[str, PipelineFunction] = {}
         self.dead_letter_queues: dict[str, sqs.IQueue] = {}
+        # The same queues with what their messages are and where a redrive sends them.
+        self.dead_letter_routes: dict[str, DeadLetterRoute] = {}
         self.event_alarms: dict[str, EventAlarm] = {}
+
+    def route_dead_letters(
+        self,
+        name: str,
+        queue: sqs.IQueue,
+        *,
+        kind: str,
+        describes: str,
+        via: Via,
+        target: str,
+    ) -> sqs.IQueue:
+        """Register ``queue`` under its monitoring ``name`` (alarm ids, the redrive's
+        ``QUEUE=``) as holding one kind of message; a second registration of a name fails."""
+        if name in self.dead_letter_queues:
+            raise ValueError(f"{name}: dead-letter queue declared twice in unit {self.name}")
+        self.dead_letter_queues[name] = queue
+        self.dead_letter_routes[name] = DeadLetterRoute(queue, kind, describes, via, target)
+        return queue
 
     def add_function(
         self,
@@ -247,6 +268,9 @@ class Units:
 
     def dead_letter_queues(self) -> dict[str, sqs.IQueue]:
         return {name: q for unit in self.members for name, q in unit.dead_letter_queues.items()}
+
+    def dead_letter_routes(self) -> dict[str, DeadLetterRoute]:
+        return {name: r for unit in self.members for name, r in unit.dead_letter_routes.items()}
 
     def event_alarms(self) -> dict[str, EventAlarm]:
         return {name: a for unit in self.members for name, a in unit.event_alarms.items()}

@@ -48,6 +48,8 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from lambdas.operations.dead_letters import RegistryError, parse_registry
+from lambdas.operations.redrive import Redrive
 from lambdas.shared.campaign_config import (
     MAX_BATCH,
     MIN_BATCH,
@@ -72,6 +74,8 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     # Story projects and their rendered videos (constructs_lib/stories.py).
     "projects_bucket": ("PROJECTS_BUCKET", "ProjectsBucketName", "Stateful"),
     "state_machine_arn": ("STATE_MACHINE_ARN", "StateMachineArn", "Pipeline"),
+    # The dead-letter queues, where a redrive sends them (constructs_lib/dead_letter_analysis.py).
+    "dead_letter_queues": ("DEAD_LETTER_QUEUES", "DeadLetterQueues", "Monitoring"),
     # CloudFront in front of the processed bucket (constructs_lib/delivery.py), when deployed;
     # a key pair id means a private library: the page signs its links with the key in the
     # secret the stack names (it cannot set cookies for the distribution's domain).
@@ -270,6 +274,8 @@ class Resources:
     state_machine_arn: str | None = None
     endpoint_url: str | None = None
     projects_bucket: str | None = None
+    # JSON {queue name: {url, kind, via, target, ...}}; None without the monitoring stack.
+    dead_letter_queues: str | None = None
     found_in: str = ""
     # A local world (moto) takes any credentials; a fresh laptop has none configured.
     local: bool = False
@@ -341,6 +347,9 @@ def _from_world(path: str) -> Resources:
         projects_bucket=world.get("projects_bucket"),
         state_machine_arn=world.get("state_machine_arn"),
         endpoint_url=world.get("endpoint_url"),
+        dead_letter_queues=(
+            json.dumps(world["dead_letter_queues"]) if world.get("dead_letter_queues") else None
+        ),
         found_in=f"local world {path} ({world.get('endpoint_url', 'no endpoint')})",
         local=True,
     )
@@ -368,6 +377,7 @@ def _named(region: str, found_in: str, values: Mapping[str, str]) -> Resources:
         processed_bucket=values["processed_bucket"],
         raw_bucket=values.get("raw_bucket"),
         state_machine_arn=values.get("state_machine_arn"),
+        dead_letter_queues=values.get("dead_letter_queues"),
         found_in=found_in,
         delivery_domain=values.get("delivery_domain"),
         delivery_key_pair_id=values.get("delivery_key_pair_id"),
@@ -398,7 +408,7 @@ def _discover(snapshot: tuple[tuple[str, str], ...]) -> Resources:
     cfn = client("cloudformation", region, None)
     values: dict[str, str] = {}
     stack_names = []
-    for kind in ("Stateful", "Pipeline"):
+    for kind in ("Stateful", "Pipeline", "Monitoring"):
         stack_name = f"{stage}-{kind}"
         try:
             outputs = aws_call(f"reading the outputs of {stack_name}")(_stack_outputs)(
@@ -1212,3 +1222,44 @@ def source_file(document: Mapping[str, Any]) -> str | None:
     audio = technical.get("audio") or []
     parts.append(f"audio {audio[0].get('codec')}" if audio else "no audio")
     return " · ".join(parts)
+
+
+# -- dead letters ---------------------------------------------------------------------------------
+def _redrive(res: Resources) -> Redrive:
+    if not res.dead_letter_queues:
+        raise NotConfigured(
+            "No dead-letter queues are known.",
+            hint="Deploy the monitoring stack (its DeadLetterQueues output lists them).",
+        )
+    try:
+        routes = parse_registry(res.dead_letter_queues)
+    except RegistryError as err:
+        raise NotConfigured(f"The dead-letter queue registry is unusable: {err}") from None
+    return Redrive(
+        routes,
+        sqs=_client(res, "sqs"),
+        s3=_client(res, "s3"),
+        ledger_bucket=res.processed_bucket,
+        lambda_=_client(res, "lambda"),
+        stepfunctions=_client(res, "stepfunctions"),
+        sns=_client(res, "sns"),
+    )
+
+
+def dead_letter_queues(res: Resources) -> list[str]:
+    """The queue names, in the registry's order (none without the monitoring stack)."""
+    if not res.dead_letter_queues:
+        return []
+    return list(_redrive(res).routes)
+
+
+@aws_call("reading a dead-letter queue")
+def dead_letter_plan(res: Resources, queue: str) -> list[dict[str, Any]]:
+    """The dry run: each message, classified, with what a redrive would do."""
+    return [planned.to_dict() for planned in _redrive(res).plan(queue)]
+
+
+@aws_call("redriving a dead-letter queue")
+def dead_letter_redrive(res: Resources, queue: str) -> list[dict[str, str]]:
+    """Each message sent back at most once (``lambdas/operations/redrive.py``)."""
+    return [outcome.to_dict() for outcome in _redrive(res).apply(queue)]

@@ -568,6 +568,63 @@ def search_speech(res: Resources) -> None:
     )
 
 
+DEAD_LETTER_PLAN = "dead_letter_plan"
+
+
+def dead_letters(res: Resources) -> None:
+    """A dead-letter queue's messages, a dry run of their redrive, and the redrive itself.
+
+    The button to send appears only after a dry run of the same queue, and sends what the
+    redrive decides then (each message at most once: ``lambdas/operations/redrive.py``).
+    """
+    queues = data.dead_letter_queues(res)
+    if not queues:
+        return
+    st.subheader("Dead letters")
+    queue = str(
+        st.selectbox(
+            "Dead-letter queue",
+            queues,
+            key="dead_letter_queue",
+            help="Each queue keeps one kind of message that could not be delivered or handled.",
+        )
+    )
+    if st.button("Dry run", key="dead_letter_dry_run"):
+        st.session_state[DEAD_LETTER_PLAN] = (queue, data.dead_letter_plan(res, queue))
+    planned = st.session_state.get(DEAD_LETTER_PLAN)
+    if not planned or planned[0] != queue:
+        st.caption("A dry run lists the messages and what a redrive would do with each.")
+        return
+    rows = planned[1]
+    if not rows:
+        st.success(f"{queue} is empty.")
+        return
+    st.dataframe(
+        [
+            {
+                "message": r["message_id"],
+                "kept since": r["sent_at"],
+                "error": r["error_class"],
+                "about": r["subject"],
+                "action": r["action"],
+                "why": r["reason"],
+            }
+            for r in rows
+        ],
+        hide_index=True,
+    )
+    sends = sum(r["action"] == "send" for r in rows)
+    if sends and st.button(f"Redrive {sends} message(s)", key="dead_letter_redrive"):
+        outcomes = data.dead_letter_redrive(res, queue)
+        st.session_state.pop(DEAD_LETTER_PLAN, None)
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            counts[outcome["result"]] = counts.get(outcome["result"], 0) + 1
+        summary = ", ".join(f"{n} {result}" for result, n in sorted(counts.items()))
+        _notify("success", f"Redrive of {queue}: {summary or 'nothing to send'}.")
+        st.rerun()
+
+
 def main() -> None:
     st.set_page_config(
         page_title="Media pipeline",
@@ -615,5 +672,7 @@ def main() -> None:
         search(res)
     with section():
         search_speech(res)
+    with section():
+        dead_letters(res)
     with st.expander("Configuration document"):
         st.code(config.to_json(), language="json")

@@ -130,6 +130,8 @@ class Deployer:
         self._zip = _code_zip()
         self.definitions: dict[str, str] = {}
         self.rules: dict[str, dict[str, Any]] = {}
+        # Function ARN -> the queue ARN of its DeadLetterConfig (asynchronous invocations).
+        self.function_queues: dict[str, str] = {}
         # Deployed HTTP APIs by API id, and the buckets with EventBridge notifications on.
         self.http_apis: dict[str, HttpApi] = {}
         self.eventbridge_buckets: set[str] = set()
@@ -214,8 +216,8 @@ class Deployer:
             if pending and not progress:
                 raise RuntimeError(f"{stack}: cannot resolve references: {errors}")
         for name, output in template.get("Outputs", {}).items():
-            if _references(output["Value"]) & _not_served(deployment):
-                continue  # an output of something not served here (a user pool's id)
+            if _references(output["Value"]) & set(deployment.skipped):
+                continue  # an output of something skipped here (a user pool's id, a dashboard)
             deployment.outputs[name] = str(self.resolver.resolve(output["Value"]))
         self.resolver.outputs[stack] = deployment.outputs
         return deployment
@@ -618,6 +620,10 @@ class Deployer:
                 )
             self.permissions.add_function(record)
         arn = lam.create_function(**args)["FunctionArn"]
+        dead_letters = (props.get("DeadLetterConfig") or {}).get("TargetArn")
+        if dead_letters:
+            # moto keeps no dead-letter configuration; localworld.dead_letters sends to it.
+            self.function_queues[arn] = str(self.resolver.resolve(dead_letters))
         self._created(logical_id, name, Arn=arn)
 
     def _subscription(self, logical_id: str, props: dict[str, Any]) -> None:
@@ -698,6 +704,11 @@ class Deployer:
         ]
         if targets:
             events.put_targets(Rule=name, Targets=targets)
+        for target, declared in zip(targets, props.get("Targets", []), strict=True):
+            # Where EventBridge keeps what it cannot deliver, and how often it tries first.
+            for setting in ("DeadLetterConfig", "RetryPolicy"):
+                if setting in declared:
+                    target[setting] = self.resolver.resolve(declared[setting])
         self._created(logical_id, name, Arn=arn)
         self.rules[name] = {
             "arn": arn,

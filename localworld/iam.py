@@ -134,11 +134,12 @@ guessed; condition keys other than those listed are absent; AWS managed policies
 ownership; KMS grants (``CreateGrant``), ``kms:GrantIsForAWSResource``, ``kms:RequestAlias`` and
 ``aws:CalledVia`` (absent); the key use of DynamoDB Streams, PartiQL statements, backups, S3
 replication, a caller's ``CreateSecret`` and a secret's change of key; a log group's key after
-its creation (Logs' later use is not re-checked); the DLQ deliveries of EventBridge and SNS and
-Lambda's own dead-letter sends are not simulated, so those queue policies, the key-policy
-statements for ``events.amazonaws.com``/``sns.amazonaws.com`` and the ``sqs:SendMessage`` grants
-are recorded but never exercised; Step Functions' log delivery and tracing are checked once, at
-``CreateStateMachine``; the weekly cron rule is fired by ``World.fire_rule`` only. The trust
+its creation (Logs' later use is not re-checked); SNS's dead-letter deliveries are not simulated,
+and of EventBridge's only the queue policy is checked, not the key-policy statements for
+``events.amazonaws.com``/``sns.amazonaws.com`` (``localworld/dead_letters.py``; Lambda's own
+dead-letter sends are checked against the function's role and the queue's key); Step Functions'
+log delivery and tracing are checked once, at ``CreateStateMachine``;
+the weekly cron rule is fired by ``World.fire_rule`` only. The trust
 context a service sends is ``aws:SourceAccount`` always, and ``aws:SourceArn`` of the function,
 state machine or rule (MediaConvert and Rekognition: none).
 

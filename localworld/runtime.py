@@ -57,6 +57,7 @@ _LOCAL_ENV: dict[str, dict[str, str]] = {}
 _WORK: dict[str, Callable[[], contextlib.AbstractContextManager[None]]] = {
     "context": contextlib.nullcontext
 }
+_ASYNC: dict[str, Callable[[str, str, Any], bool] | None] = {"failed": None}
 
 
 def local_environment(function_arn: str, values: Mapping[str, str] | None) -> None:
@@ -71,6 +72,13 @@ def local_environment(function_arn: str, values: Mapping[str, str] | None) -> No
         _LOCAL_ENV.pop(function_arn, None)
     else:
         _LOCAL_ENV[function_arn] = dict(values)
+
+
+def set_async_failure(handler: Callable[[str, str, Any], bool] | None) -> None:
+    """What happens to an asynchronous invocation (``InvocationType=Event``) that failed:
+    ``handler(function_arn, body, error_payload)`` (the world's ``DeadLetters.lambda_gave_up``:
+    Lambda's retries, then the function's dead-letter queue); None: it is dropped."""
+    _ASYNC["failed"] = handler
 
 
 def set_work_context(factory: Callable[[], contextlib.AbstractContextManager[None]] | None) -> None:
@@ -311,6 +319,15 @@ def install() -> None:
         payload, errored = run_handler(self, body)
         if errored:
             response_headers["x-amz-function-error"] = "Unhandled"
+            kind = request_headers.get("x-amz-invocation-type") or request_headers.get(
+                "X-Amz-Invocation-Type"
+            )
+            failed = _ASYNC["failed"]
+            if kind == "Event" and failed is not None:
+                # Nobody waits for an asynchronous invocation's answer: Lambda retries it and
+                # then dead-letters it (localworld.dead_letters).
+                text = body.decode() if isinstance(body, bytes) else str(body or "")
+                failed(self.function_arn, text, json.loads(payload))
         return payload
 
     LambdaFunction.invoke = invoke  # type: ignore[method-assign]

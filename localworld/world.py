@@ -75,6 +75,7 @@ from localworld.api_gateway import (
     signed_call,
 )
 from localworld.clock import SimClock
+from localworld.dead_letters import DeadLetters
 from localworld.deploy import Deployer, Deployment
 from localworld.mediaconvert import JobFailure, MediaConvertStandIn
 from localworld.rekognition import RekognitionVideoStandIn
@@ -137,6 +138,9 @@ class WorldOptions:
     # ("lambdas.api.handler.handler"), as a deployment with other settings would have them (a
     # lower multipart threshold, say); what the function's configuration then shows.
     function_environment: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Deploy the monitoring stack too (the dead-letter analyzer and its registry); its alarms,
+    # dashboard and budgets are skipped, as every type the world does not serve.
+    monitoring: bool = False
 
 
 @dataclass
@@ -478,6 +482,13 @@ class World:
         # The deployed HTTP APIs served on loopback, by API id (with server_port).
         self.apis: dict[str, ApiGatewayServer] = {}
         self.deliveries = _Deliveries(self._route_event)
+        # What Lambda and EventBridge give up on goes to the deployed dead-letter queues.
+        self.dead_letters = DeadLetters(
+            client=self.client,
+            region=self.options.region,
+            function_queues={},
+            invoke=self._invoke_once,
+        )
         self._api_lambda: Any = None
         self._local_env: list[str] = []
         self._log_streams: set[tuple[str, str]] = set()
@@ -522,13 +533,16 @@ class World:
                 self.permissions.bind_sts(self.client("sts"))
                 iam.activate(self.permissions)
             self.deployer = Deployer(self._session, self.resolver, self.permissions)
-            for suffix in ("Stateful", "Pipeline"):
+            stacks = ("Stateful", "Pipeline", *(("Monitoring",) if self.options.monitoring else ()))
+            for suffix in stacks:
                 path = f"{self.options.env}/{suffix}"
                 self.deployments[suffix] = self.deployer.deploy(
                     stack_name(path), self.templates[path]
                 )
             self._configure()
             self._apply_function_environment()
+            self.dead_letters.function_queues = self.deployer.function_queues
+            runtime.set_async_failure(self.dead_letters.lambda_gave_up)
             self.mediaconvert = MediaConvertStandIn(
                 clock=self.clock,
                 region=self.options.region,
@@ -580,6 +594,7 @@ class World:
             self.raise_denials()
 
     def _close(self) -> None:
+        runtime.set_async_failure(None)
         # No new requests, then no new arrivals, then the deliveries those already caused.
         for api in self.apis.values():
             api.stop()
@@ -756,6 +771,11 @@ class World:
         def fire() -> None:
             if self._mock is None:
                 return
+            name = rule_arn.rsplit("/", 1)[-1]
+            if self.client("events").describe_rule(Name=name)["State"] != "ENABLED":
+                # A rule disabled after deployment (DisableRule) fires nothing until enabled.
+                self.clock.call_later(period_s, fire)
+                return
             if not self._events_may_invoke(rule_arn, target["Arn"]):
                 self.scheduled.append({"rule": rule_arn, "error": "AccessDenied"})
                 self.clock.call_later(period_s, fire)
@@ -836,6 +856,43 @@ class World:
             return made
 
     state_machine_arn = _StackOutput("Pipeline", "StateMachineArn")
+
+    @property
+    def dead_letter_registry(self) -> dict[str, Any]:
+        """The monitoring stack's ``DeadLetterQueues`` output (``WorldOptions.monitoring``)."""
+        if "Monitoring" not in self.deployments:
+            raise RuntimeError("the monitoring stack is not deployed (WorldOptions.monitoring)")
+        return cast(
+            dict[str, Any], json.loads(self.deployments["Monitoring"].outputs["DeadLetterQueues"])
+        )
+
+    @contextlib.contextmanager
+    def start_execution_outage(self, code: str = "ServiceUnavailable") -> Iterator[None]:
+        """Step Functions refuses every ``StartExecution`` with ``code`` (HTTP 503) while the
+        block runs: an outage that outlasts the starters' and Lambda's retries."""
+        from moto.core.exceptions import JsonRESTError
+        from moto.stepfunctions.models import StepFunctionBackend
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            error = JsonRESTError(code, "Step Functions is unavailable (local world outage)")
+            error.code = 503
+            raise error
+
+        # Both backends: moto answers with the parser's when it executes definitions.
+        classes: list[Any] = [StepFunctionBackend, StepFunctionsParserBackend]
+        originals = [vars(c).get("start_execution") for c in classes]
+        for cls in classes:
+            cls.start_execution = refuse
+        try:
+            yield
+        finally:
+            for cls, original in zip(classes, originals, strict=True):
+                if original is None:
+                    del cls.start_execution
+                else:
+                    cls.start_execution = original
+
     stories_state_machine_arn = _StackOutput("Pipeline", "StoriesStateMachineArn")
     projects_bucket = _StackOutput("Stateful", "ProjectsBucketName")
     alerts_topic_arn = _StackOutput("Pipeline", "AlertsTopicArn")
@@ -912,6 +969,11 @@ class World:
             "processed_bucket": self.processed_bucket,
             "projects_bucket": self.projects_bucket,
             "config_parameter": self.config_parameter,
+            **(
+                {"dead_letter_queues": self.dead_letter_registry}
+                if "Monitoring" in self.deployments
+                else {}
+            ),
         }
 
     # -- runs -------------------------------------------------------------------------------------
@@ -1219,17 +1281,37 @@ class World:
             if ":lambda:" not in target["Arn"]:
                 continue
             if not self._events_may_invoke(rule["arn"], target["Arn"]):
+                self.dead_letters.events_gave_up(
+                    rule["arn"],
+                    target,
+                    payload,
+                    "NO_PERMISSIONS",
+                    "EventBridge is not authorized to invoke the function (resource policy)",
+                )
                 answers.append({"target": target["Arn"], "error": "AccessDenied", "payload": None})
                 continue
+            # EventBridge invokes a function asynchronously: what still fails after Lambda's
+            # retries goes to the function's dead-letter queue (the answer is the first try's).
             reply = lam.invoke(FunctionName=target["Arn"], Payload=payload.encode())
-            answers.append(
-                {
-                    "target": target["Arn"],
-                    "error": reply.get("FunctionError"),
-                    "payload": json.loads(reply["Payload"].read() or b"null"),
-                }
-            )
+            answer = {
+                "target": target["Arn"],
+                "error": reply.get("FunctionError"),
+                "payload": json.loads(reply["Payload"].read() or b"null"),
+            }
+            if answer["error"]:
+                answer["dead_lettered"] = self.dead_letters.lambda_gave_up(
+                    target["Arn"], payload, answer["payload"]
+                )
+            answers.append(answer)
         return answers
+
+    def _invoke_once(self, function_arn: str, body: str) -> tuple[bool, Any]:
+        """One more try of an asynchronous invocation (Lambda's retry): (errored, payload)."""
+        from moto.awslambda.utils import get_backend
+
+        fn = get_backend(self.options.account, self.options.region).get_function(function_arn)
+        raw, errored = runtime.run_handler(fn, body)
+        return errored, json.loads(raw or b"null")
 
     def _start_as_target(
         self, rule: dict[str, Any], target: dict[str, Any], payload: str

@@ -379,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - a script that
         except KeyboardInterrupt:
             return 130
         # A free loopback port when not serving: the jobs API (scenario 5) is reached over HTTP.
-        options = WorldOptions(env="Dev", server_port=args.port if args.serve else 0)
+        options = WorldOptions(
+            env="Dev", server_port=args.port if args.serve else 0, monitoring=True
+        )
         world = World(templates, options)
         try:
             world.__enter__()

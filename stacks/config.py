@@ -21,7 +21,9 @@ from constructs_lib.macie import MacieConfig
 from constructs_lib.monitoring import SlackChannel
 from constructs_lib.props import EMAIL_RE, require
 from constructs_lib.reprocess import ReprocessConfig
+from constructs_lib.slo import SloObjectives
 from constructs_lib.stories import StoriesConfig
+from constructs_lib.summarize import SummariesConfig
 from constructs_lib.transcribe import TranscribeConfig
 from constructs_lib.trigger import WeeklySchedule
 from constructs_lib.units import EventConcurrency
@@ -144,6 +146,10 @@ class EnvironmentConfig:
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
     transcribe: TranscribeConfig = field(default_factory=TranscribeConfig)
     stories: StoriesConfig = field(default_factory=StoriesConfig)
+    # Service-level objectives: time to labels and availability, with burn-rate alarms.
+    slo: SloObjectives = field(default_factory=SloObjectives)
+    # Bedrock editorial summaries in labels.json; off unless an environment turns them on.
+    summaries: SummariesConfig = field(default_factory=SummariesConfig)
     account: str | None = None
     region: str | None = None
 

@@ -7,6 +7,8 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
+from constructs_lib.dead_letter_analysis import DeadLetterAnalysis
+from constructs_lib.dead_letters import DeadLetterRoute
 from constructs_lib.discord import DiscordAlerts
 from constructs_lib.functions import log_group
 from constructs_lib.keys import ServiceKey
@@ -20,6 +22,7 @@ from constructs_lib.monitoring import (
     SlackAlerts,
     Watched,
 )
+from constructs_lib.slo import ServiceLevelObjectives
 from stacks.config import EnvironmentConfig
 from stacks.pipeline import PipelineStack
 from stacks.stateful import StatefulStack
@@ -74,7 +77,11 @@ class MonitoringStack(cdk.Stack):
                 lambda_throttles=monitoring.lambda_throttles_threshold,
                 no_success_hours=schedule.interval_hours + schedule.margin_hours,
             ),
+            catalog=stateful.catalog.table,
             dead_letter_queues={"UndeliveredFailureNotices": notices.dead_letters},
+        )
+        self.slo = ServiceLevelObjectives(
+            self, "Objectives", objectives=config.slo, alerts=watched.alerts
         )
         self.dashboard = PipelineDashboard(
             self,
@@ -82,8 +89,10 @@ class MonitoringStack(cdk.Stack):
             watched,
             data_lake=stateful.data_lake,
             campaigns=config.campaigns.campaigns,
-            alarms=alarms.alarms,
+            alarms=[*alarms.alarms, *self.slo.alarms],
+            sections=alarms.sections,
         )
+        self.dashboard.dashboard.add_widgets(*self.slo.widgets)
         CostControls(
             self,
             "CostControls",
@@ -93,8 +102,18 @@ class MonitoringStack(cdk.Stack):
         )
         if monitoring.slack is not None:
             SlackAlerts(self, "Slack", watched, monitoring.slack)
+        routes = {
+            **pipeline.units.dead_letter_routes(),
+            "UndeliveredFailureNotices": DeadLetterRoute(
+                notices.dead_letters,
+                kind="failure-notices",
+                describes="Failure notices (runs, transcodes, Macie) the alerts topic did not get",
+                via="sns",
+                target=watched.alerts.topic_arn,
+            ),
+        }
         if monitoring.discord is not None:
-            DiscordAlerts(
+            discord = DiscordAlerts(
                 self,
                 "Discord",
                 alerts=watched.alerts,
@@ -103,6 +122,23 @@ class MonitoringStack(cdk.Stack):
                 log_retention_days=config.log_retention_days,
                 deployment=config.deployment_tag,
             )
+            routes["UndeliveredDiscordAlerts"] = DeadLetterRoute(
+                discord.dead_letters,
+                kind="discord-posts",
+                describes="Alerts that did not reach Discord (e-mail subscribers got them)",
+                via="lambda",
+                target=discord.handler.function.function_arn,
+            )
+        self.dead_letter_analysis = DeadLetterAnalysis(
+            self,
+            "DeadLetterAnalysis",
+            routes=routes,
+            data_lake=stateful.data_lake,
+            alerts=watched.alerts,
+            key=self.key,
+            log_retention_days=config.log_retention_days,
+            deployment=config.deployment_tag,
+        )
         cdk.CfnOutput(
             self,
             "DashboardName",

@@ -22,6 +22,7 @@ from constructs_lib.reprocess import Reprocess
 from constructs_lib.resolve import Resolve
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.stories import Stories
+from constructs_lib.summarize import Summarize
 from constructs_lib.transcode import Transcode
 from constructs_lib.transcribe import Transcribe
 from constructs_lib.trigger import Triggers
@@ -98,16 +99,24 @@ class PipelineStack(cdk.Stack):
             runtime=runtime,
             unit_prices=asdict(config.prices),
             delivery_base_url=stateful.delivery.base_url if stateful.delivery else "",
+            slo_clip_max_s=config.slo.clip_minutes_max * 60,
         )
         # In the Finalize construct's scope, where the summary function has always been (its
         # logical ids, and so its log group, stay the same).
         self.notify = Notify(self.finalize, "Summary", runtime=runtime, alerts=self.alerts)
         self.images = Images(self, "Images", runtime=runtime)
+        # Only when the environment turns summaries on: off, nothing of the unit exists.
+        self.summarize = (
+            Summarize(self, "Summarize", runtime=runtime, config=config.summaries)
+            if config.summaries.enabled
+            else None
+        )
         # Workflow order: the state machine composes them, the monitoring stack alarms on and
         # draws every unit's functions.
         self.units = Units(
             [self.resolve_input, self.ingest, self.probe, self.transcode, self.analysis,
-             self.transcribe, self.images, self.finalize, self.notify]
+             self.transcribe, self.images, self.finalize,
+             *([self.summarize] if self.summarize else []), self.notify]
         )  # fmt: skip
         self.workflow = PipelineStateMachine(
             self,

@@ -30,6 +30,7 @@ from lambdas.shared.catalog import Catalog, CatalogError
 from lambdas.shared.causes import root_cause
 from lambdas.shared.entry import Powertools
 from lambdas.shared.errors import bounded
+from lambdas.shared.slo import outcome_of_failure, publish_outcome
 
 tools = Powertools()
 logger, metrics = tools.logger, tools.metrics
@@ -161,6 +162,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if result["asset_id"]:
         metrics.add_metadata(key="asset_id", value=result["asset_id"])
     metrics.add_metric(name="AssetsFailed", unit=MetricUnit.Count, value=1)
+    error = event.get("error") if isinstance(event, dict) else None
+    publish_outcome(outcome_of_failure(error))
     if not result["recorded"]:
         # The catalog (and the dashboard) does not show this failure: the alarm on this metric
         # tells an operator to look at the run summary, which lists it.

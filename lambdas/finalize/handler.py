@@ -54,6 +54,7 @@ from lambdas.shared.errors import InvalidInput, require_strings, shown
 from lambdas.shared.keys import AssetKeys
 from lambdas.shared.metrics import add_metric_with_dimensions
 from lambdas.shared.rekognition import FEATURES, RekognitionVideo
+from lambdas.shared.slo import publish_outcome, publish_time_to_labels, time_to_labels_s
 from lambdas.shared.transcribe import SPEECH
 
 SPEECH_STATUSES = ("COMPLETED", "FAILED", "SKIPPED")
@@ -576,6 +577,8 @@ class FinalizeResult:
     labels_found: int
     label_detections: int
     moderation_flags: int
+    # When the catalog first recorded the asset (the time-to-labels objective's start).
+    created_at: str | None = None
 
 
 def _poster(thumbnails: list[str]) -> str | None:
@@ -759,6 +762,7 @@ def finalize(
         labels_found=labels["label_count"],
         label_detections=labels["label_detections"],
         moderation_flags=len(moderation["flags"]),
+        created_at=(previous or {}).get("created_at"),
     )
 
 
@@ -872,6 +876,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="AssetsReprocessed", unit=MetricUnit.Count, value=1)
     else:
         metrics.add_metric(name="AssetsProcessed", unit=MetricUnit.Count, value=1)
+        publish_outcome("processed")
+        elapsed = time_to_labels_s(result.created_at)
+        if elapsed is not None:
+            in_objective = result.duration_s is None or result.duration_s <= settings.slo_clip_max_s
+            publish_time_to_labels(elapsed, in_objective=in_objective)
     features = len(request.features_run)
     # A transcription this run completed is billed for the clip's audio (even when its
     # transcript could not be read afterwards); a kept one is not.

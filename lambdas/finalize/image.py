@@ -42,6 +42,7 @@ from lambdas.shared.errors import InvalidInput, shown
 from lambdas.shared.keys import AssetKeys
 from lambdas.shared.media_types import IMAGE
 from lambdas.shared.metrics import add_metric_with_dimensions
+from lambdas.shared.slo import publish_outcome, publish_time_to_labels, time_to_labels_s
 
 tools = Powertools()
 logger, metrics = tools.logger, tools.metrics
@@ -201,6 +202,12 @@ def finalize_image(
     return document
 
 
+def _reprocess(event: Mapping[str, Any]) -> bool:
+    """A reprocess run is no new asset: it reports no service-level metrics."""
+    run = event.get("run")
+    return isinstance(run, Mapping) and run.get("kind") == "reprocess"
+
+
 @functools.cache
 def _dependencies() -> tuple[FinalizeSettings, Storage, Catalog]:
     settings = FinalizeSettings.from_env()
@@ -216,6 +223,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metadata(key="asset_id", value=asset["asset_id"])
     metrics.add_metric(name="AssetsProcessed", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="ImagesProcessed", unit=MetricUnit.Count, value=1)
+    if not _reprocess(event):
+        publish_outcome("processed")
+        elapsed = time_to_labels_s((catalog.get_asset(asset["asset_id"]) or {}).get("created_at"))
+        if elapsed is not None:
+            publish_time_to_labels(elapsed, in_objective=True)  # images are always in scope
     metrics.add_metric(name="LabelsFound", unit=MetricUnit.Count, value=summary["label_count"])
     metrics.add_metric(
         name="ModerationFlags", unit=MetricUnit.Count, value=len(summary["moderation"]["labels"])

@@ -23,6 +23,8 @@ class FinalizeSettings(CatalogSettings):
     # ``https://<CloudFront domain>`` when the deployment serves media through CloudFront
     # (``constructs_lib/delivery.py``); empty: labels.json has no delivery URLs.
     delivery_base_url: str = setting(default="")
+    # Clips up to this long are in the time-to-labels objective's scope (lambdas/shared/slo.py).
+    slo_clip_max_s: int = setting(default=600, check=at_least(1))
 
 
 @dataclass(frozen=True)

@@ -910,3 +910,42 @@ def test_client_errors_become_messages(code, kind):
     translated = data.translate(err, "reading")
     assert type(translated) is kind
     assert "Query" in str(translated) or "reading" in str(translated)
+
+
+def test_a_dead_letter_queue_is_dry_run_then_redriven_from_the_page(pipeline, world_file, app):
+    # Given an upload whose start failed after Lambda's retries (a Step Functions outage)
+    world = pipeline.world
+    event = world.upload("uploads/dashboard-redrive.mp4", b"\x00\x00\x00\x18ftypmp42 poisoned")
+    with world.start_execution_outage():
+        (answer,) = world.deliver_event(event)
+    assert answer["dead_lettered"] is True
+    name = "UndeliveredUploadStarts"
+    sqs = world.client("sqs")
+    url = world.dead_letter_registry[name]["url"]
+    before = {e["name"] for e in world.executions()}
+
+    # When the operator picks the queue and asks for a dry run
+    at = app()
+    assert not errors(at)
+    at.selectbox(key="dead_letter_queue").select(name).run()
+    at.button(key="dead_letter_dry_run").click().run()
+
+    # Then the page lists the message and what a redrive would do, and nothing is sent yet
+    assert not errors(at)
+    (table,) = [t for t in at.dataframe if "about" in t.value.columns]
+    rows = table.value.to_dict("records")
+    (row,) = [r for r in rows if r["about"].endswith("uploads/dashboard-redrive.mp4")]
+    assert row["action"] == "send" and row["error"] == "ServiceUnavailable"
+    assert {e["name"] for e in world.executions()} == before
+    sends = sum(r["action"] == "send" for r in rows)
+
+    # When they press the redrive button
+    at.button(key="dead_letter_redrive").click().run()
+
+    # Then the upload starts one run, the queue is empty, and the page says what was sent
+    assert not errors(at)
+    started = {e["name"] for e in world.executions()} - before
+    assert len(started) == 1 and next(iter(started)).startswith("upload-")
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)
+    notices = " ".join(s.value for s in at.success)
+    assert f"Redrive of {name}: {sends} sent" in notices

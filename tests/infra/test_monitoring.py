@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -10,15 +11,30 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from moto.events.models import EventPattern
 
-from scripts.render_dashboard import body_from_template, render_svg
+from lambdas.shared.slo import SLO_SERVICE
+from scripts.render_dashboard import bodies_from_template, render_svg
 from stacks.config import build_environments
 
 ROOT = Path(__file__).resolve().parents[2]
+SLO_SOURCE = (ROOT / "lambdas" / "shared" / "slo.py").read_text()
 LAYOUT_SVG = ROOT / "docs" / "dashboard-layout.svg"
+# One errors and one throttles alarm per function of every unit (resolve, ingest, probe, plan,
+# 3 analysis, 2 transcribe, images and image analysis, finalize and finalize image, mark-failed,
+# summary, upload starter, 4 reprocess, 5 stories, jobs API).
+FUNCTIONS = 26
 
 
 def _monitoring(synthesized, env="Dev") -> dict:
     return synthesized.templates[f"{env}/Monitoring"]
+
+
+def _dashboards(synthesized, env="Dev") -> list[dict]:
+    """The overview first, then the per-resource dashboard."""
+    return list(bodies_from_template(_monitoring(synthesized, env)).values())
+
+
+def _of_type(template: dict, kind: str) -> dict[str, dict]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
 
 
 def _emitted_by_service(pipeline: dict) -> dict[str, set[str]]:
@@ -40,28 +56,78 @@ def _emitted_by_service(pipeline: dict) -> dict[str, set[str]]:
 
 
 def _metric_lines(body: dict) -> list[list]:
+    """``[namespace, name, dimension, value, ...]`` of every metric a widget reads; a math
+    expression (the library's rates) is a line of options only, its metrics are lines of their
+    own (hidden), so they are checked too."""
     lines = []
     for widget in body["widgets"]:
         for line in widget.get("properties", {}).get("metrics", []):
-            lines.append([part for part in line if not isinstance(part, dict)])
+            parts = [part for part in line if not isinstance(part, dict)]
+            if parts:
+                lines.append(parts)
     return lines
+
+
+def _alarm_metric(props: dict) -> dict:
+    """The one metric an alarm watches, in either form CDK renders: plain, or (for a labelled
+    metric, as the monitoring library's are) a ``Metrics`` list of one ``MetricStat``; empty for
+    math expressions."""
+    if "Metrics" not in props:
+        return {k: props.get(k) for k in ("Namespace", "MetricName", "Statistic", "Period")} | {
+            "Dimensions": props.get("Dimensions", [])
+        }
+    if len(props["Metrics"]) != 1 or "MetricStat" not in props["Metrics"][0]:
+        return {}
+    stat = props["Metrics"][0]["MetricStat"]
+    metric = stat["Metric"]
+    return {
+        "Namespace": metric["Namespace"],
+        "MetricName": metric["MetricName"],
+        "Statistic": stat["Stat"],
+        "Period": stat["Period"],
+        "Dimensions": metric.get("Dimensions", []),
+    }
+
+
+def _alarms(template: dict, metric_name: str) -> list[dict]:
+    return [
+        a["Properties"]
+        for a in _of_type(template, "AWS::CloudWatch::Alarm").values()
+        if _alarm_metric(a["Properties"]).get("MetricName") == metric_name
+    ]
+
+
+def _alerts_topic(synthesized, env: str) -> str:
+    (topic,) = [
+        k
+        for k in _of_type(synthesized.templates[f"{env}/Pipeline"], "AWS::SNS::Topic")
+        if k.startswith("AlertsTopic")
+    ]
+    return topic
 
 
 @pytest.mark.parametrize("env", ["Dev", "Prod"])
 def test_every_dashboard_metric_is_emitted_or_owned_by_the_app(synthesized, env):
-    body = body_from_template(_monitoring(synthesized, env))
-    pipeline = synthesized.templates[f"{env}/Pipeline"]["Resources"]
-    stateful = synthesized.templates[f"{env}/Stateful"]["Resources"]
-    functions = {k for k, r in pipeline.items() if r["Type"] == "AWS::Lambda::Function"}
-    machines = {k for k, r in pipeline.items() if r["Type"] == "AWS::StepFunctions::StateMachine"}
-    buckets = {k for k, r in stateful.items() if r["Type"] == "AWS::S3::Bucket"}
-    emitted = _emitted_by_service(pipeline)
-    lines = _metric_lines(body)
-    assert len(lines) >= 30
+    pipeline = synthesized.templates[f"{env}/Pipeline"]
+    stateful = synthesized.templates[f"{env}/Stateful"]
+    functions = set(_of_type(pipeline, "AWS::Lambda::Function"))
+    machines = set(_of_type(pipeline, "AWS::StepFunctions::StateMachine"))
+    buckets = set(_of_type(stateful, "AWS::S3::Bucket"))
+    tables = set(_of_type(stateful, "AWS::DynamoDB::Table"))
+    queues = set(_of_type(pipeline, "AWS::SQS::Queue"))
+    queues |= set(_of_type(_monitoring(synthesized, env), "AWS::SQS::Queue"))
+    emitted = _emitted_by_service(pipeline["Resources"])
+    namespaces = set()
+    lines = [line for body in _dashboards(synthesized, env) for line in _metric_lines(body)]
+    assert len(lines) >= 30 + 10 * FUNCTIONS
     for line in lines:
         namespace, name, *dims = line
+        namespaces.add(namespace)
         pairs = dict(zip(dims[::2], dims[1::2], strict=True))
-        if namespace == "MediaPipeline":
+        if namespace == "MediaPipeline" and pairs.get("service") == SLO_SERVICE:
+            # The service-level metrics, emitted by lambdas/shared/slo.py for any function.
+            assert name in set(re.findall(r'name="([A-Z][A-Za-z]+)"', SLO_SOURCE)), line
+        elif namespace == "MediaPipeline":
             service = pairs["service"]
             assert name in emitted.get(service, set()), f"service {service} never emits {name}"
         elif namespace == "AWS/Lambda":
@@ -70,18 +136,26 @@ def test_every_dashboard_metric_is_emitted_or_owned_by_the_app(synthesized, env)
             assert any(m in pairs["StateMachineArn"] for m in machines), line
         elif namespace == "AWS/S3":
             assert any(b in pairs["BucketName"] for b in buckets), line
+        elif namespace == "AWS/SQS":
+            assert any(q in pairs["QueueName"] for q in queues), line
+        elif namespace == "AWS/DynamoDB":
+            assert any(t in pairs["TableName"] for t in tables), line
+        elif namespace == "AWS/SNS":
+            assert _alerts_topic(synthesized, env) in pairs["TopicName"], line
         elif namespace == "AWS/MediaConvert":
             assert pairs["Queue"].endswith(":queues/Default"), line
         elif namespace == "AWS/Billing":
             assert name == "EstimatedCharges"
         else:
             pytest.fail(f"unexpected namespace {namespace}")
+    # and the monitoring library drew every kind of resource it watches
+    assert {"AWS/Lambda", "AWS/States", "AWS/SQS", "AWS/DynamoDB", "AWS/SNS"} <= namespaces
 
 
 def test_billing_widget_reads_us_east_1_whatever_the_stack_region(synthesized):
-    body = body_from_template(_monitoring(synthesized))
     billing = [
         w
+        for body in _dashboards(synthesized)
         for w in body["widgets"]
         if any("AWS/Billing" in line for line in w.get("properties", {}).get("metrics", []))
     ]
@@ -91,41 +165,142 @@ def test_billing_widget_reads_us_east_1_whatever_the_stack_region(synthesized):
 
 
 def test_handlers_emit_every_custom_metric_the_dashboard_uses(synthesized):
-    body = body_from_template(_monitoring(synthesized))
-    used = {line[1] for line in _metric_lines(body) if line[0] == "MediaPipeline"}
+    overview, _ = _dashboards(synthesized)
+    used = {line[1] for line in _metric_lines(overview) if line[0] == "MediaPipeline"}
     assert used >= {"AssetsIngested", "VideoMinutesAnalyzed", "EstimatedCostUSD", "LabelsFound"}
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_overview_shows_runs_stages_and_spend_and_links_every_resource(synthesized):
+    # Given the two dashboards
+    overview, resources = _dashboards(synthesized)
+    titles = [w["properties"].get("title", "") for w in overview["widgets"]]
+    text = [w["properties"]["markdown"] for w in overview["widgets"] if w["type"] == "text"]
+    # Then the overview has the alarm panel at the top, one section per state machine (from
+    # the library), the stage and cost widgets, and a link to the resources dashboard
+    assert overview["widgets"][1]["type"] == "alarm"
+    assert sum(m.startswith("### State Machine") for m in text) == 3
+    for name in ("Pipeline", "Reprocess", "Stories"):
+        assert any(f"**[{name}](" in m for m in text), name
+    assert {"MediaConvert jobs", "Estimated pipeline cost per asset (USD)"} <= set(titles)
+    (resources_id,) = [
+        k for k in bodies_from_template(_monitoring(synthesized)) if "Resources" in k
+    ]
+    assert f"#dashboards/dashboard/{{{resources_id}}})" in text[0]
+    # and the resources dashboard has one section per function, dead-letter queue, the catalog
+    # and the alerts topic
+    headings = [w["properties"]["markdown"] for w in resources["widgets"] if w["type"] == "text"]
+    families = [h.split("**")[0].removeprefix("### ").strip() for h in headings if "**" in h]
+    queues = len(_alarms(_monitoring(synthesized), "ApproximateNumberOfMessagesVisible"))
+    assert families.count("Lambda Function") == FUNCTIONS
+    assert families.count("SQS Queue") == queues
+    assert families.count("Dynamo Table") == 1
+    assert families.count("SNS Topic") == 1
+
+
+@pytest.mark.parametrize("env", ["Dev", "Prod"])
 def test_alarm_thresholds_follow_config(synthesized, env):
-    config = build_environments()[env]
-    template = Template.from_json(_monitoring(synthesized, env.capitalize()))
-    alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    errors = [a for a in alarms.values() if a["Properties"].get("MetricName") == "Errors"]
-    # one per function of every unit (resolve, ingest, probe, plan, 3 analysis, 2 transcribe,
-    # images and image analysis, finalize and finalize image, mark-failed, summary, upload
-    # starter, 4 reprocess, 5 stories, jobs API)
-    assert len(errors) == 26
-    assert {a["Properties"]["Threshold"] for a in errors} == {
-        config.monitoring.lambda_errors_threshold
-    }
-    for alarm in alarms.values():
-        assert alarm["Properties"]["AlarmActions"], alarm["Properties"].get("AlarmDescription")
-    no_success = [
-        a for a in alarms.values() if a["Properties"].get("MetricName") == "ExecutionsSucceeded"
-    ]
-    assert len(no_success) == 1
-    props = no_success[0]["Properties"]
-    assert props["Period"] * props["EvaluationPeriods"] <= 7 * 24 * 3600
-    assert props["TreatMissingData"] == "breaching"
-    queues = [
+    config = build_environments()[env.lower()]
+    template = _monitoring(synthesized, env)
+    for metric, threshold in (
+        ("Errors", config.monitoring.lambda_errors_threshold),
+        ("Throttles", config.monitoring.lambda_throttles_threshold),
+    ):
+        alarms = _alarms(template, metric)
+        assert len(alarms) == FUNCTIONS, metric
+        for alarm in alarms:
+            # the first 5-minute period that reaches the threshold alarms
+            assert (alarm["Threshold"], alarm["EvaluationPeriods"]) == (threshold, 1)
+            assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+            assert (_alarm_metric(alarm)["Statistic"], _alarm_metric(alarm)["Period"]) == (
+                "Sum",
+                300,
+            )
+    (failed,) = [
         a
-        for a in alarms.values()
-        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        for a in _alarms(template, "ExecutionsFailed")
+        if a["AlarmDescription"].startswith("A pipeline execution failed")
     ]
-    # trigger deliveries, Rekognition notices, Transcribe events, restore completions, story
-    # manifests, the alerts' own
-    assert len(queues) == 6
+    assert failed["Threshold"] == config.monitoring.failed_executions_threshold
+    (no_success,) = _alarms(template, "ExecutionsSucceeded")
+    assert no_success["Period"] * no_success["EvaluationPeriods"] <= 7 * 24 * 3600
+    assert no_success["TreatMissingData"] == "breaching"
+
+
+@pytest.mark.parametrize("env", ["Dev", "Prod"])
+def test_every_alarm_notifies_the_alerts_topic(synthesized, env):
+    # Given every alarm of the monitoring stack
+    template = _monitoring(synthesized, env)
+    topic = _alerts_topic(synthesized, env)
+    composites = _of_type(template, "AWS::CloudWatch::CompositeAlarm")
+    # an alarm that is part of a composite (an SLO burn window) notifies through the composite
+    in_composite = {
+        part
+        for composite in composites.values()
+        for part in re.findall(r"'(\w+)', 'Arn'", str(composite["Properties"]["AlarmRule"]))
+    }
+    alarms = _of_type(template, "AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 2 * FUNCTIONS + 3
+    # Then each one's action (or its composite's) is the alerts topic
+    for logical_id, alarm in [*alarms.items(), *composites.items()]:
+        if logical_id in in_composite:
+            continue
+        props = alarm["Properties"]
+        (action,) = props["AlarmActions"]
+        assert topic in json.dumps(action), logical_id
+        assert props.get("ActionsEnabled", True) is True, logical_id
+
+
+def _logical_id(*path: str) -> str:
+    """CDK's id for the resource at ``path`` in its stack: the path's letters and digits, less
+    "Default" and a trailing "Resource", and an md5 of the path (less "Default")."""
+    kept = [p for p in path if p != "Default"]
+    human = "".join(re.sub(r"[^A-Za-z0-9]", "", p) for p in kept if p != "Resource")
+    digest = hashlib.md5("/".join(kept).encode(), usedforsecurity=False).hexdigest()
+    return human + digest[:8].upper()
+
+
+@pytest.mark.parametrize("env", ["Dev", "Prod"])
+def test_alarms_and_dashboards_have_no_physical_names_and_keep_their_ids(synthesized, env):
+    template = _monitoring(synthesized, env)
+    alarms = _of_type(template, "AWS::CloudWatch::Alarm")
+    # Then CloudFormation names every alarm and dashboard (a replacement never collides)
+    for logical_id, alarm in alarms.items():
+        assert "AlarmName" not in alarm["Properties"], logical_id
+    for logical_id, dashboard in _of_type(template, "AWS::CloudWatch::Dashboard").items():
+        assert "DashboardName" not in dashboard["Properties"], logical_id
+    # and the library's alarms have the logical ids the hand-written ones had ("Alarms/<id>"), so
+    # the move to it is an update in ``cdk diff``, not a replacement
+    errors = {a["AlarmDescription"]: a for a in _alarms(template, "Errors")}
+    ids = {alarm["Properties"]["AlarmDescription"]: k for k, alarm in alarms.items()}
+    for description in errors:
+        name = description.removeprefix("The ").removesuffix(" function reported errors")
+        assert ids[description] == _logical_id("Alarms", f"{name}Errors", "Resource")
+    assert ids["A pipeline execution failed (see the alerts for the cause)"] == (
+        "AlarmsExecutionsFailed3048B83D"
+    )
+    assert "AlarmsUndeliveredFailureNoticesNotEmptyAB22A0B6" in alarms
+
+
+@pytest.mark.parametrize("env", ["Dev", "Prod"])
+def test_every_dead_letter_queue_alarms_as_soon_as_a_message_waits(synthesized, env):
+    # Given every queue of both stacks (each one is a dead-letter queue)
+    template = _monitoring(synthesized, env)
+    queues = set(_of_type(synthesized.templates[f"{env}/Pipeline"], "AWS::SQS::Queue"))
+    queues |= set(_of_type(template, "AWS::SQS::Queue"))
+    alarms = _alarms(template, "ApproximateNumberOfMessagesVisible")
+    watched = set()
+    for alarm in alarms:
+        # Then one message visible at the period's maximum alarms; an idle queue (no data) is fine
+        metric = _alarm_metric(alarm)
+        assert (metric["Statistic"], metric["Period"]) == ("Maximum", 300)
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert "dead-letter queue" in alarm["AlarmDescription"]
+        (dimension,) = metric["Dimensions"]
+        watched |= {q for q in queues if q in json.dumps(dimension["Value"])}
+    # and every queue has its own alarm (Discord's, when configured, comes with its construct)
+    assert watched == queues
+    assert len(alarms) == len(queues)
 
 
 def _rule(template: dict, source: str) -> dict:
@@ -214,8 +389,8 @@ def test_budget_alerts_at_80_and_100_percent_and_anomaly_subscription(synthesize
 
 
 def test_readme_dashboard_picture_is_rendered_from_the_dashboard_body(synthesized):
-    # Given the committed picture, Then it is exactly what the current dashboard body renders.
-    rendered = render_svg(body_from_template(_monitoring(synthesized)))
+    # Given the committed picture, Then it is exactly what the current dashboard bodies render.
+    rendered = render_svg(bodies_from_template(_monitoring(synthesized)))
     assert LAYOUT_SVG.read_text() == rendered, (
         "docs/dashboard-layout.svg is stale: regenerate it with scripts/render_dashboard.py"
     )

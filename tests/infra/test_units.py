@@ -17,8 +17,11 @@ from pathlib import Path
 import pytest
 
 import constructs_lib
+from constructs_lib.dead_letter_analysis import ANALYZER
+from constructs_lib.dead_letter_analysis import HANDLER_FOLDER as OPERATIONS_FOLDER
 from constructs_lib.discord import DISCORD, HANDLER_FOLDER
 from constructs_lib.functions import FunctionSpec
+from constructs_lib.summarize import SUMMARIZE
 from constructs_lib.units import Unit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,9 +62,13 @@ def units(synthesized):
     return {stack: synthesized.stacks[stack].units for stack in STACKS}
 
 
-# Handler folders of optional functions outside the Pipeline stack's units (the monitoring
-# stack's Discord notifier, deployed only when configured), with their specs.
-OUTSIDE_UNITS = {HANDLER_FOLDER: (DISCORD,)}
+# Handler folders of functions outside the Pipeline stack's units, with their specs: the
+# monitoring stack's Discord notifier (deployed only when configured) and its dead-letter
+# analyzer (it reads queues of both stacks, so it lives in the one that may depend on both).
+OUTSIDE_UNITS = {HANDLER_FOLDER: (DISCORD,), OPERATIONS_FOLDER: (ANALYZER,)}
+# Units the default configurations leave out (an environment turns them on), with their specs;
+# tests/infra/test_summaries.py runs these checks on each with it on.
+OPTIONAL_UNITS = {"summarize": (SUMMARIZE,)}
 
 
 def test_every_capability_has_the_same_name_in_both_folders():
@@ -75,7 +82,7 @@ def test_every_capability_has_the_same_name_in_both_folders():
 def test_every_unit_of_the_app_is_deployed_and_every_function_belongs_to_one(synthesized, units):
     for stack in STACKS:
         deployed = {unit.name for unit in units[stack]}
-        assert deployed == set(unit_classes()), stack
+        assert deployed == set(unit_classes()) - set(OPTIONAL_UNITS), stack
         # Every function of the stack is a unit's (CDK's own singleton handlers aside), so every
         # function is alarmed on and drawn by the monitoring stack.
         resources = synthesized.templates[stack]["Resources"]
@@ -188,7 +195,8 @@ def test_every_metric_a_unit_emits_is_declared_and_every_declared_one_is_emitted
             if spec.handler.split(".")[1] == unit
             for metric in spec.metrics
         }
-        declared |= {m for spec in OUTSIDE_UNITS.get(unit, ()) for m in spec.metrics}
+        outside = (*OUTSIDE_UNITS.get(unit, ()), *OPTIONAL_UNITS.get(unit, ()))
+        declared |= {m for spec in outside for m in spec.metrics}
         assert _emitted(unit) == declared, unit
 
 

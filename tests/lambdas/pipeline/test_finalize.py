@@ -364,11 +364,24 @@ def test_handler_writes_the_labels_document_and_updates_the_catalog(
     ]
     # And per-asset metrics were emitted as EMF
     metrics = {}
-    for line in capsys.readouterr().out.splitlines():
-        if '"_aws"' in line:
-            blob = json.loads(line)
-            for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
-                metrics[definition["Name"]] = blob[definition["Name"]][0]
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    for blob in blobs:
+        for definition in blob["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            metrics[definition["Name"]] = blob[definition["Name"]][0]
+    # And the service-level metrics, in their own dimension sets: a processed outcome, and the
+    # time from the catalog record to labels.json (a 93.5 s clip: in the objective's scope)
+    slo = {
+        (
+            b["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"],
+            b.get("outcome") or b.get("scope"),
+        )
+        for b in blobs
+        if b.get("service") == "slo"
+    }
+    assert slo == {("AssetOutcome", "processed"), ("TimeToLabelsSeconds", "objective")}
+    (latency,) = [b for b in blobs if "TimeToLabelsSeconds" in b]
+    assert latency["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] == "Seconds"
+    assert 0 <= latency["TimeToLabelsSeconds"][0] < 600
     assert metrics["VideoMinutesTranscoded"] == pytest.approx(93.5 / 60)
     assert metrics["VideoMinutesAnalyzed"] == pytest.approx(3 * 93.5 / 60)
     assert metrics["LabelsFound"] == 5 and metrics["ModerationFlags"] == 2

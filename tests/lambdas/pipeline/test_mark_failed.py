@@ -534,3 +534,23 @@ def test_cleanup_stops_within_its_budget_and_says_where_it_stopped(
     assert result.left == left
     assert why in (result.not_removed or "")
     assert set(_keys(landed, PROCESSED_BUCKET, KEYS.renditions_prefix)) == set(RENDITIONS)
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        ({"Error": "Unprocessable", "Cause": "no video stream: audio only"}, "refused"),
+        ({"Error": "States.Timeout"}, "failed"),
+        ({"Error": "States.TaskFailed", "Cause": "{}"}, "failed"),
+    ],
+)
+def test_a_refusal_and_a_failure_are_different_outcomes(
+    buckets, committed_asset, catalog, lambda_context, capsys, error, outcome
+):
+    # Given an asset the probe refused, or one that failed
+    handler({"asset": committed_asset, "error": error}, lambda_context)
+    # Then the availability objective's metric counts it as refused (good) or failed (bad)
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    (slo,) = [doc for doc in emitted if doc.get("service") == "slo"]
+    assert slo["outcome"] == outcome and slo["AssetOutcome"] == [1.0]
+    assert slo["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "outcome"]]

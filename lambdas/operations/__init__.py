@@ -1,0 +1,1 @@
+"""Operations on the running pipeline: dead-letter triage and redrive."""
