@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+from lambdas.shared.errors import bounded
+
 # The processed bucket's folder for what operations write (summaries, the redrive ledger).
 OPERATIONS_PREFIX = "operations/dead-letters/"
 SUMMARY_KEY = f"{OPERATIONS_PREFIX}summary.json"
@@ -229,7 +231,7 @@ def classify(message: Message, route: Route) -> Classified:
             message,
             route,
             source="not-json",
-            subject=_bounded(message.body, 80) or "(empty body)",
+            subject=bounded(message.body, 80) or "(empty body)",
             error_class=error_class,
             error_message=error_message,
             delivered_by=delivered_by,
@@ -264,9 +266,20 @@ def _class_name(raw: str) -> str:
     return _UNSAFE_CLASS.sub("-", raw)[:MAX_ERROR_CLASS_LEN] or "unknown"
 
 
-def _bounded(text: str, length: int) -> str:
-    one_line = " ".join(text.split())
-    return one_line if len(one_line) <= length else one_line[: length - 1] + "…"
+def s3_object(event: object) -> tuple[str, str, str | None] | None:
+    """(bucket, key, version id) of an S3 event for EventBridge, its key decoded once (S3
+    form-encodes it: "a b" arrives as "a+b"); None for any other event."""
+    if not isinstance(event, Mapping) or event.get("source") != "aws.s3":
+        return None
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        return None
+    obj = detail.get("object") or {}
+    bucket, key = (detail.get("bucket") or {}).get("name"), obj.get("key")
+    if not isinstance(bucket, str) or not isinstance(key, str):
+        return None
+    version = obj.get("version-id")
+    return bucket, unquote_plus(key), version if isinstance(version, str) and version else None
 
 
 def _source_and_subject(event: object) -> tuple[str, str]:  # noqa: PLR0911 - one per source
@@ -282,11 +295,9 @@ def _source_and_subject(event: object) -> tuple[str, str]:  # noqa: PLR0911 - on
     source = event.get("source")
     detail = event.get("detail")
     if isinstance(source, str) and isinstance(detail, Mapping):
-        if source == "aws.s3":
-            key = (detail.get("object") or {}).get("key")
-            bucket = (detail.get("bucket") or {}).get("name")
-            if isinstance(key, str) and isinstance(bucket, str):
-                return source, f"s3://{bucket}/{unquote_plus(key)}"
+        located = s3_object(event)
+        if located is not None:
+            return source, f"s3://{located[0]}/{located[1]}"
         if source == "aws.transcribe":
             return source, f"transcription job {detail.get('TranscriptionJobName', '?')}"
         if source == "aws.states":
@@ -308,7 +319,7 @@ def _notice_subject(message: object) -> str:
         try:
             notice = json.loads(message)
         except json.JSONDecodeError:
-            return _bounded(message, 80)
+            return bounded(message, 80)
         if isinstance(notice, Mapping) and "JobId" in notice:
             tag = notice.get("JobTag") or "?"
             return f"Rekognition {notice.get('API', 'job')} {notice['JobId']} ({tag})"
@@ -341,7 +352,7 @@ class Group:
             "source": self.source,
             "subject": self.subject,
             "error_class": self.error_class,
-            "error_message": _bounded(self.error_message, MAX_ERROR_MESSAGE_LEN),
+            "error_message": bounded(self.error_message, MAX_ERROR_MESSAGE_LEN),
             "delivered_by": self.delivered_by,
             "first_seen": iso(self.first_seen),
             "last_seen": iso(self.last_seen),
@@ -400,4 +411,4 @@ def iter_lines(groups: Iterable[Group]) -> Iterator[str]:
             f"first {iso(g.first_seen)}, last {iso(g.last_seen)}"
         )
         if g.error_message:
-            yield f"  {_bounded(g.error_message, 200)}"
+            yield f"  {bounded(g.error_message, 200)}"

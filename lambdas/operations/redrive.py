@@ -46,6 +46,7 @@ from lambdas.operations.dead_letters import (
     iso,
     peek,
     release,
+    s3_object,
 )
 
 # Long enough to send a batch, short enough that a crashed redrive's messages return soon.
@@ -167,21 +168,13 @@ class Redrive:
 
     def _object_gone(self, event: Any) -> str:
         """Why an S3 event's object cannot be processed any more ('' when it is there)."""
-        if not isinstance(event, Mapping) or event.get("source") != "aws.s3":
+        located = s3_object(event)
+        if located is None or event.get("detail-type") not in S3_OBJECT_EVENTS:
             return ""
-        if event.get("detail-type") not in S3_OBJECT_EVENTS:
-            return ""
-        detail = event.get("detail") or {}
-        bucket = (detail.get("bucket") or {}).get("name")
-        obj = detail.get("object") or {}
-        key = obj.get("key")
-        if not isinstance(bucket, str) or not isinstance(key, str):
-            return ""
-        from urllib.parse import unquote_plus  # noqa: PLC0415 - only S3 events need it
-
-        params: dict[str, str] = {"Bucket": bucket, "Key": unquote_plus(key)}
-        if isinstance(obj.get("version-id"), str) and obj["version-id"]:
-            params["VersionId"] = obj["version-id"]
+        bucket, key, version_id = located
+        params: dict[str, str] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
         try:
             self.s3.head_object(**params)
         except ClientError as err:
