@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
@@ -23,7 +24,12 @@ from constructs import Construct
 from constructs_lib.alerts import EncryptedTopic
 from constructs_lib.data_lake import DEAD_LETTER_REPORTS_PREFIX, DataLake
 from constructs_lib.dead_letters import DeadLetterRoute
-from constructs_lib.functions import DependenciesLayer, FunctionSpec, PipelineFunction
+from constructs_lib.functions import (
+    METRICS_NAMESPACE,
+    DependenciesLayer,
+    FunctionSpec,
+    PipelineFunction,
+)
 from constructs_lib.keys import ServiceKey
 from constructs_lib.nag import (
     S3_READ_ACTIONS,
@@ -45,6 +51,9 @@ ANALYZER = FunctionSpec(
     metrics=("DeadLetterMessages", "DeadLetterMessagesTotal", "DeadLetterMessagesNew"),
     timeout_sec=120,
 )
+# The dimensions of each per-class count (Powertools adds ``service``): the dashboard finds every
+# queue and class the analyzer reports by SEARCH on exactly this set.
+DEAD_LETTER_CLASS_DIMENSIONS = ("error_class", "queue", "service")
 # What reading without consuming needs: receive, and release (visibility 0) what it received.
 PEEK_ACTIONS = ("sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes")
 
@@ -139,4 +148,16 @@ class DeadLetterAnalysis(Construct):
                 {name: route.registry_entry() for name, route in self.routes.items()}
             ),
             description="Dead-letter queues: URL, kind, and where make redrive sends them",
+        )
+
+    def metric_messages_by_class(self) -> cloudwatch.MathExpression:
+        """One line per queue and error class: what the last analysis counted (a gauge, so the
+        period's Maximum). A SEARCH, because the classes are what arrives, not a fixed list."""
+        dimensions = ",".join((METRICS_NAMESPACE, *DEAD_LETTER_CLASS_DIMENSIONS))
+        return cloudwatch.MathExpression(
+            expression=(
+                f'SEARCH(\'{{{dimensions}}} MetricName="DeadLetterMessages" '
+                f"service=\"{ANALYZER.service}\"', 'Maximum', 900)"
+            ),
+            period=cdk.Duration.minutes(15),
         )

@@ -9,6 +9,7 @@ renamed metric breaks synthesis or a test, not a dashboard nobody looks at.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,9 +30,10 @@ from constructs import Construct
 
 from constructs_lib.alerts import EncryptedTopic
 from constructs_lib.data_lake import DataLake
+from constructs_lib.dead_letter_analysis import DeadLetterAnalysis
 from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.finalize import Finalize
-from constructs_lib.functions import METRICS_NAMESPACE
+from constructs_lib.functions import METRICS_NAMESPACE, PipelineFunction
 from constructs_lib.ingest import Ingest
 from constructs_lib.keys import ServiceKey
 from constructs_lib.principals import service_role
@@ -39,6 +41,7 @@ from constructs_lib.props import require
 from constructs_lib.reprocess import Reprocess
 from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.stories import Stories
+from constructs_lib.summarize import Summarize
 from constructs_lib.transcode import Transcode
 from constructs_lib.units import Units
 
@@ -256,9 +259,11 @@ class PipelineAlarms(Construct):
         thresholds: AlarmThresholds,
         catalog: dynamodb.ITable,
         dead_letter_queues: dict[str, sqs.IQueue] | None = None,
+        functions: dict[str, PipelineFunction] | None = None,
     ) -> None:
-        """``dead_letter_queues`` adds queues of monitoring's own to the units'; ``catalog`` and
-        the alerts topic get dashboard sections, no alarm (the topic cannot report on itself)."""
+        """``dead_letter_queues`` and ``functions`` add monitoring's own (failure notices, the
+        dead-letter analyzer) to the units'; ``catalog`` and the alerts topic get dashboard
+        sections, no alarm (the topic cannot report on itself)."""
         super().__init__(scope, construct_id)
         units, alerts = watched.units, watched.alerts
         alerts.grant_publish_to_service("cloudwatch.amazonaws.com")
@@ -315,7 +320,7 @@ class PipelineAlarms(Construct):
                 },
             )
         self.sections.section("Functions")
-        for name, fn in units.functions().items():
+        for name, fn in {**units.functions(), **(functions or {})}.items():
             facade.monitor_lambda_function(
                 lambda_function=fn.function,
                 alarm_friendly_name=name,
@@ -433,6 +438,7 @@ class PipelineDashboard(Construct):
         campaigns: tuple[str, ...],
         alarms: Sequence[cloudwatch.IAlarm],
         sections: DashboardSections,
+        dead_letters: DeadLetterAnalysis,
     ) -> None:
         super().__init__(scope, construct_id)
         units = watched.units
@@ -528,18 +534,54 @@ class PipelineDashboard(Construct):
             ),
             graph(
                 title="Estimated pipeline cost per asset (USD)",
-                left=[finalize.metric_estimated_cost().with_(label="per asset (avg)")],
+                left=[cost_per_asset(units).with_(label="per asset (avg)")],
                 width=8,
             ),
             graph(
                 title="Estimated pipeline cost per campaign (USD)",
-                left=[finalize.metric_estimated_cost(campaign=c).with_(label=c) for c in campaigns],
+                left=[cost_per_asset(units, campaign=c).with_(label=c) for c in campaigns],
                 stacked=True,
                 width=8,
             ),
         )
+        self.dashboard.add_widgets(
+            graph(
+                title="Dead letters by queue and error class (last analysis)",
+                left=[dead_letters.metric_messages_by_class()],
+                left_y_axis=cloudwatch.YAxisProps(min=0, show_units=False),
+                width=24,
+            )
+        )
         for title, section in rows.items():
             _section(self.resources, title, section)
+
+
+def cost_per_asset(
+    units: Units, *, campaign: str | None = None
+) -> cloudwatch.Metric | cloudwatch.MathExpression:
+    """Finalize's estimate per processed asset (or the campaign's sum), plus the Bedrock tokens
+    of the summaries when the deployment makes them: an asset's cost is both, and an asset the
+    summary skipped adds nothing (FILL), rather than dropping the period from the graph."""
+    finalize, summarize = units.one(Finalize), units.find(Summarize)
+    estimated = finalize.metric_estimated_cost(campaign=campaign)
+    if summarize is None:
+        return estimated
+    summaries = summarize.metric_summary_cost(campaign=campaign).with_(statistic="Sum")
+    if campaign is None:
+        return cloudwatch.MathExpression(
+            expression="(estimated + FILL(summaries, 0)) / assets",
+            using_metrics={
+                "estimated": estimated.with_(statistic="Sum"),
+                "assets": estimated.with_(statistic="SampleCount"),
+                "summaries": summaries,
+            },
+        )
+    # One graph draws every campaign's expression: their metric ids must differ.
+    tag = re.sub(r"\W", "_", campaign)
+    return cloudwatch.MathExpression(
+        expression=f"estimated_{tag} + FILL(summaries_{tag}, 0)",
+        using_metrics={f"estimated_{tag}": estimated, f"summaries_{tag}": summaries},
+    )
 
 
 def _section(

@@ -14,6 +14,8 @@ Its own Standard workflow (one execution per reprocess, started by the jobs API'
    section of the last labels.json.
 4. Finalize (kind ``reprocess``): the new labels.json (the processed bucket is versioned, so
    every run's document stays) and a result version in the catalog; the asset stays PROCESSED.
+5. Only when the deployment turns summaries on: Summarize, as in the pipeline (the old summary
+   described the labels this run replaced; it never fails the run).
 
 Any failure releases the asset and records why (the previous results stay valid; nothing is
 removed, unlike the pipeline's mark-failed) and the run ends FAILED.
@@ -35,6 +37,7 @@ from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.finalize import Finalize
 from constructs_lib.nag import S3_READ_ACTIONS, acknowledge, arn_finding, render
 from constructs_lib.props import require
+from constructs_lib.summarize import Summarize
 from constructs_lib.units import FunctionSpec, Unit, UnitRuntime
 from constructs_lib.workflow import Flow, WorkflowTimeouts, machine_name_arn
 from lambdas.reprocess.settings import RESTORE_TIERS, PrepareSettings, RestoreSettings
@@ -120,7 +123,10 @@ class Reprocess(Unit):
         finalize: Finalize,
         log_retention_days: int,
         timeouts: WorkflowTimeouts | None = None,
+        summarize: Summarize | None = None,
     ) -> None:
+        """``summarize`` (the deployment's, when summaries are on) writes a new editorial summary
+        of the new labels.json: the old one described the labels the reprocess replaced."""
         super().__init__(scope, construct_id, runtime=runtime)
         data_lake, catalog = runtime.data_lake, runtime.catalog
         timeouts = timeouts or WorkflowTimeouts()
@@ -179,7 +185,7 @@ class Reprocess(Unit):
         catalog.grant_read_write(self.failed.function)
 
         self.state_machine = self._state_machine(
-            config, analysis, finalize, timeouts, log_retention_days
+            config, analysis, finalize, timeouts, log_retention_days, summarize=summarize
         )
         analysis.grant_callbacks(self.state_machine)
         self.state_machine.grant_task_response(self.restored.function)
@@ -214,6 +220,8 @@ class Reprocess(Unit):
         finalize: Finalize,
         timeouts: WorkflowTimeouts,
         log_retention_days: int,
+        *,
+        summarize: Summarize | None,
     ) -> sfn.StateMachine:
         path = sfn.JsonPath
         flow = Flow(self, timeouts)
@@ -266,6 +274,8 @@ class Reprocess(Unit):
         finalized.catch(failure, result_path="$.error")
 
         reanalyze.next(finalized.start)
+        if summarize is not None:
+            summarize.follow(flow, finalized.end)
         prepare.next(
             sfn.Choice(self, "Stored video archived?")
             .when(sfn.Condition.boolean_equals("$.restore.needed", True), restore.next(reanalyze))

@@ -208,10 +208,13 @@ class Summarize(Unit):
     def after(units: Units, flow: Flow, *ends: sfn.INextable) -> None:
         """Chain the deployment's Summarize step after each of ``ends`` (both finalize steps);
         nothing when the deployment has no summarize unit (summaries off)."""
-        unit = next((member for member in units if isinstance(member, Summarize)), None)
-        if unit is None:
-            return
-        step = unit.fragment(flow)
+        unit = units.find(Summarize)
+        if unit is not None:
+            unit.follow(flow, *ends)
+
+    def follow(self, flow: Flow, *ends: sfn.INextable) -> None:
+        """Chain this Summarize step after each of ``ends`` in ``flow``'s state machine."""
+        step = self.fragment(flow)
         for end in ends:
             end.next(step.start)
 

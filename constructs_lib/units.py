@@ -256,12 +256,19 @@ class Units:
 
     def one(self, kind: type[U]) -> U:
         """The deployment's unit of this kind (the workflow composes them by kind)."""
+        found = self.find(kind)
+        if found is None:
+            raise ValueError(f"expected one {kind.__name__} unit in the deployment, found 0")
+        return found
+
+    def find(self, kind: type[U]) -> U | None:
+        """The deployment's unit of this kind if the configuration made one (optional units)."""
         found = [unit for unit in self.members if isinstance(unit, kind)]
-        if len(found) != 1:
+        if len(found) > 1:
             raise ValueError(
                 f"expected one {kind.__name__} unit in the deployment, found {len(found)}"
             )
-        return found[0]
+        return found[0] if found else None
 
     def functions(self) -> dict[str, PipelineFunction]:
         return {name: fn for unit in self.members for name, fn in unit.functions.items()}

@@ -772,7 +772,11 @@ class World:
             if self._mock is None:
                 return
             name = rule_arn.rsplit("/", 1)[-1]
-            if self.client("events").describe_rule(Name=name)["State"] != "ENABLED":
+            try:
+                state = self.client("events").describe_rule(Name=name)["State"]
+            except Exception:  # a deleted rule fires nothing; or the world closed meanwhile
+                return
+            if state != "ENABLED":
                 # A rule disabled after deployment (DisableRule) fires nothing until enabled.
                 self.clock.call_later(period_s, fire)
                 return

@@ -7,7 +7,7 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Construct
 
-from constructs_lib.dead_letter_analysis import DeadLetterAnalysis
+from constructs_lib.dead_letter_analysis import ANALYZER, DeadLetterAnalysis
 from constructs_lib.dead_letters import DeadLetterRoute
 from constructs_lib.discord import DiscordAlerts
 from constructs_lib.functions import log_group
@@ -67,41 +67,6 @@ class MonitoringStack(cdk.Stack):
                 deployment=config.deployment_tag,
             )
         monitoring, schedule = config.monitoring, config.schedule
-        alarms = PipelineAlarms(
-            self,
-            "Alarms",
-            watched,
-            thresholds=AlarmThresholds(
-                failed_executions=monitoring.failed_executions_threshold,
-                lambda_errors=monitoring.lambda_errors_threshold,
-                lambda_throttles=monitoring.lambda_throttles_threshold,
-                no_success_hours=schedule.interval_hours + schedule.margin_hours,
-            ),
-            catalog=stateful.catalog.table,
-            dead_letter_queues={"UndeliveredFailureNotices": notices.dead_letters},
-        )
-        self.slo = ServiceLevelObjectives(
-            self, "Objectives", objectives=config.slo, alerts=watched.alerts
-        )
-        self.dashboard = PipelineDashboard(
-            self,
-            "Dashboard",
-            watched,
-            data_lake=stateful.data_lake,
-            campaigns=config.campaigns.campaigns,
-            alarms=[*alarms.alarms, *self.slo.alarms],
-            sections=alarms.sections,
-        )
-        self.dashboard.dashboard.add_widgets(*self.slo.widgets)
-        CostControls(
-            self,
-            "CostControls",
-            watched,
-            monthly_budget_usd=config.monthly_budget_usd,
-            anomaly_threshold_usd=monitoring.anomaly_threshold_usd,
-        )
-        if monitoring.slack is not None:
-            SlackAlerts(self, "Slack", watched, monitoring.slack)
         routes = {
             **pipeline.units.dead_letter_routes(),
             "UndeliveredFailureNotices": DeadLetterRoute(
@@ -139,6 +104,44 @@ class MonitoringStack(cdk.Stack):
             log_retention_days=config.log_retention_days,
             deployment=config.deployment_tag,
         )
+        alarms = PipelineAlarms(
+            self,
+            "Alarms",
+            watched,
+            thresholds=AlarmThresholds(
+                failed_executions=monitoring.failed_executions_threshold,
+                lambda_errors=monitoring.lambda_errors_threshold,
+                lambda_throttles=monitoring.lambda_throttles_threshold,
+                no_success_hours=schedule.interval_hours + schedule.margin_hours,
+            ),
+            catalog=stateful.catalog.table,
+            dead_letter_queues={"UndeliveredFailureNotices": notices.dead_letters},
+            # Its failures alarm like the units' functions' (a schedule tick has no DLQ).
+            functions={ANALYZER.monitoring_name: self.dead_letter_analysis.analyzer},
+        )
+        self.slo = ServiceLevelObjectives(
+            self, "Objectives", objectives=config.slo, alerts=watched.alerts
+        )
+        self.dashboard = PipelineDashboard(
+            self,
+            "Dashboard",
+            watched,
+            data_lake=stateful.data_lake,
+            campaigns=config.campaigns.campaigns,
+            alarms=[*alarms.alarms, *self.slo.alarms],
+            sections=alarms.sections,
+            dead_letters=self.dead_letter_analysis,
+        )
+        self.dashboard.dashboard.add_widgets(*self.slo.widgets)
+        CostControls(
+            self,
+            "CostControls",
+            watched,
+            monthly_budget_usd=config.monthly_budget_usd,
+            anomaly_threshold_usd=monitoring.anomaly_threshold_usd,
+        )
+        if monitoring.slack is not None:
+            SlackAlerts(self, "Slack", watched, monitoring.slack)
         cdk.CfnOutput(
             self,
             "DashboardName",

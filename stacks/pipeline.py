@@ -143,6 +143,7 @@ class PipelineStack(cdk.Stack):
             analysis=self.analysis,
             finalize=self.finalize,
             log_retention_days=config.log_retention_days,
+            summarize=self.summarize,
         )
         self.units.members.append(self.reprocess)
         self.stories = Stories(

@@ -22,7 +22,9 @@ TRANSCRIBE_MIN_S = 15.0
 # synthesized workflow: at most 10 inside the Map (probe, plan, the choice of what to analyse,
 # the proxy job when the source is not Rekognition-readable, the Parallel with the remaining job
 # and the three analyses, finalize; 9 for an H.264 MP4 source; the same for a 1-minute and a
-# 60-minute clip: no polling) plus 6 per run shared by the batch (2 by default).
+# 60-minute clip: no polling) plus 6 per run shared by the batch (2 by default). The optional
+# Summarize step (1 transition and a few seconds of a 256 MB function: ~$0.00004) is not
+# counted; its ``SummaryCostUSD`` counts the tokens, which the dashboard adds to this estimate.
 TRANSITIONS_PER_ASSET = 13
 # GB-seconds of Lambda per asset: probe (1 GB for about a second), plan, three starts, three
 # callbacks, finalize (upper bound).

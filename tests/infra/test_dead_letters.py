@@ -139,6 +139,21 @@ def test_the_analyzer_reads_every_queue_without_the_right_to_delete(synthesized,
     ]
     assert rule["Properties"]["ScheduleExpression"] == "rate(15 minutes)"
     assert DEAD_LETTER_REPORTS_PREFIX == OPERATIONS_PREFIX
+    # and an analysis that fails (a tick has no dead-letter queue) or is throttled alarms
+    (function_id,) = [
+        k
+        for k, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Function" and k.startswith("DeadLetterAnalysisAnalyzer")
+    ]
+    watching = {
+        r["Properties"]["AlarmDescription"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and function_id in json.dumps(r["Properties"])
+    }
+    assert watching == {
+        "The DeadLetterAnalyzer function reported errors",
+        "The DeadLetterAnalyzer function was throttled",
+    }
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -11,6 +11,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from moto.events.models import EventPattern
 
+from constructs_lib.dead_letter_analysis import ANALYZER, DEAD_LETTER_CLASS_DIMENSIONS
 from lambdas.shared.slo import SLO_SERVICE
 from scripts.render_dashboard import bodies_from_template, render_svg
 from stacks.config import build_environments
@@ -20,8 +21,9 @@ SLO_SOURCE = (ROOT / "lambdas" / "shared" / "slo.py").read_text()
 LAYOUT_SVG = ROOT / "docs" / "dashboard-layout.svg"
 # One errors and one throttles alarm per function of every unit (resolve, ingest, probe, plan,
 # 3 analysis, 2 transcribe, images and image analysis, finalize and finalize image, mark-failed,
-# summary, upload starter, 4 reprocess, 5 stories, jobs API).
-FUNCTIONS = 26
+# summary, upload starter, 4 reprocess, 5 stories, jobs API), and the monitoring stack's own
+# dead-letter analyzer.
+FUNCTIONS = 26 + 1
 
 
 def _monitoring(synthesized, env="Dev") -> dict:
@@ -111,6 +113,7 @@ def test_every_dashboard_metric_is_emitted_or_owned_by_the_app(synthesized, env)
     pipeline = synthesized.templates[f"{env}/Pipeline"]
     stateful = synthesized.templates[f"{env}/Stateful"]
     functions = set(_of_type(pipeline, "AWS::Lambda::Function"))
+    functions |= set(_of_type(_monitoring(synthesized, env), "AWS::Lambda::Function"))
     machines = set(_of_type(pipeline, "AWS::StepFunctions::StateMachine"))
     buckets = set(_of_type(stateful, "AWS::S3::Bucket"))
     tables = set(_of_type(stateful, "AWS::DynamoDB::Table"))
@@ -150,6 +153,39 @@ def test_every_dashboard_metric_is_emitted_or_owned_by_the_app(synthesized, env)
             pytest.fail(f"unexpected namespace {namespace}")
     # and the monitoring library drew every kind of resource it watches
     assert {"AWS/Lambda", "AWS/States", "AWS/SQS", "AWS/DynamoDB", "AWS/SNS"} <= namespaces
+
+
+def test_dead_letters_are_graphed_per_queue_and_class_as_the_analyzer_counts_them(synthesized):
+    # Given the overview's dead-letter widget
+    overview, _ = _dashboards(synthesized)
+    (widget,) = [
+        w
+        for w in overview["widgets"]
+        if w["properties"].get("title", "").startswith("Dead letters")
+    ]
+    (line,) = widget["properties"]["metrics"]
+    (options,) = line
+    # Then one SEARCH finds every queue and class with exactly the analyzer's dimensions (the
+    # handler test pins those), at the analyzer's 15-minute pace, as a gauge
+    dimensions = ",".join(("MediaPipeline", *DEAD_LETTER_CLASS_DIMENSIONS))
+    assert options["expression"] == (
+        f'SEARCH(\'{{{dimensions}}} MetricName="DeadLetterMessages" '
+        f"service=\"{ANALYZER.service}\"', 'Maximum', 900)"
+    )
+    assert "DeadLetterMessages" in ANALYZER.metrics
+    assert options["period"] == 900
+
+
+def test_without_summaries_the_cost_per_asset_is_finalize_s_estimate(synthesized):
+    overview, _ = _dashboards(synthesized)
+    (widget,) = [
+        w
+        for w in overview["widgets"]
+        if w["properties"].get("title") == "Estimated pipeline cost per asset (USD)"
+    ]
+    (line,) = widget["properties"]["metrics"]
+    assert line[:2] == ["MediaPipeline", "EstimatedCostUSD"]
+    assert line[-1].get("stat", "Average") == "Average"  # the default, left out
 
 
 def test_billing_widget_reads_us_east_1_whatever_the_stack_region(synthesized):

@@ -19,10 +19,12 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_cloudwatch as cloudwatch
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from constructs_lib.functions import DependenciesLayer
 from constructs_lib.keys import ServiceKey
+from constructs_lib.monitoring import cost_per_asset
 from constructs_lib.props import ConfigError
 from constructs_lib.summarize import SUMMARIZE, SummariesConfig, Summarize
 from constructs_lib.units import UnitRuntime
@@ -124,9 +126,13 @@ def test_without_summaries_no_function_state_or_grant_exists(synthesized, env: s
     }
     assert HANDLER not in handlers
     assert "bedrock:" not in json.dumps(resources)
-    _, machine = pipeline_state_machine(resources)
-    definition = json.dumps(machine["Properties"]["DefinitionString"])
-    assert '\\"Summarize\\"' not in definition and "No editorial summary" not in definition
+    machines = [r for r in resources.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
+    assert len(machines) == 3  # the pipeline, reprocess and stories
+    _, pipeline = pipeline_state_machine(resources)
+    assert pipeline in machines
+    for machine in machines:
+        definition = json.dumps(machine["Properties"]["DefinitionString"])
+        assert '\\"Summarize\\"' not in definition and "No editorial summary" not in definition
 
 
 # -- on: the workflow ----------------------------------------------------------------------------
@@ -167,6 +173,17 @@ def test_summarize_retries_its_throttle_with_backoff_then_cannot_fail_the_asset(
     assert states["No editorial summary"] == {"Type": "Pass", "End": True}
 
 
+def test_a_reprocess_summarizes_its_new_labels_too(pipeline: PipelineStack):
+    # Given summaries on, Then the reprocess machine's Finalize goes on to its own Summarize
+    # step (the old summary described the replaced labels), which cannot fail the run either
+    states = _definition(pipeline, pipeline.reprocess.state_machine)["States"]
+    assert states["Finalize"]["Next"] == "Summarize"
+    assert states["Summarize"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "No editorial summary"}
+    ]
+    assert ["SummaryThrottled"] in [r["ErrorEquals"] for r in states["Summarize"]["Retry"]]
+
+
 # -- on: the function ----------------------------------------------------------------------------
 def test_the_function_may_invoke_the_configured_model_only(pipeline: PipelineStack):
     summarize = pipeline.summarize
@@ -201,6 +218,32 @@ def test_the_unit_is_registered_after_finalize_for_monitoring(pipeline: Pipeline
     names = [unit.name for unit in pipeline.units]
     assert names[names.index("finalize") + 1] == "summarize"
     assert pipeline.units.functions()["Summarize"] is pipeline.summarize.handler  # type: ignore[union-attr]
+
+
+def test_the_summaries_tokens_count_in_the_cost_per_asset(pipeline: PipelineStack):
+    # Given summaries on, Then the overview's cost per asset adds the summary tokens to
+    # finalize's estimate, over the assets finalize estimated (a skipped summary adds nothing)
+    overall = cost_per_asset(pipeline.units)
+    assert isinstance(overall, cloudwatch.MathExpression)
+    assert overall.expression == "(estimated + FILL(summaries, 0)) / assets"
+    used = {
+        name: (metric.metric_name, metric.statistic)  # type: ignore[attr-defined]
+        for name, metric in overall.using_metrics.items()
+    }
+    assert used == {
+        "estimated": ("EstimatedCostUSD", "Sum"),
+        "assets": ("EstimatedCostUSD", "SampleCount"),
+        "summaries": ("SummaryCostUSD", "Sum"),
+    }
+    # and per campaign, each campaign's sums with ids of its own (one graph draws them all)
+    travel = cost_per_asset(pipeline.units, campaign="travel")
+    assert isinstance(travel, cloudwatch.MathExpression)
+    assert travel.expression == "estimated_travel + FILL(summaries_travel, 0)"
+    dims = {
+        name: metric.dimensions["campaign"]  # type: ignore[attr-defined]
+        for name, metric in travel.using_metrics.items()
+    }
+    assert dims == {"estimated_travel": "travel", "summaries_travel": "travel"}
 
 
 # -- on: cdk-nag ---------------------------------------------------------------------------------

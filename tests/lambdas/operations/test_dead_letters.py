@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from constructs_lib.dead_letter_analysis import ANALYZER, DEAD_LETTER_CLASS_DIMENSIONS
 from lambdas.operations import analyzer
 from lambdas.operations.dead_letters import (
     LEDGER_PREFIX,
@@ -240,8 +241,10 @@ def test_an_unreadable_queue_is_reported_and_the_rest_analyzed(aws: dict[str, An
 
 
 def test_the_analyzer_counts_each_class_in_its_own_metric(
-    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given the service name the deployed function has (Powertools makes it a dimension)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", ANALYZER.service)
     put(aws["routes"]["UndeliveredUploadStarts"], json.dumps(S3_EVENT), LAMBDA_ERROR)
     put(aws["routes"]["UndeliveredUploadStarts"], "not json")
     run_analyzer(aws)
@@ -257,6 +260,17 @@ def test_the_analyzer_counts_each_class_in_its_own_metric(
         ("UndeliveredUploadStarts", "ThrottlingException"): 1.0,
         ("UndeliveredUploadStarts", "Undeliverable"): 1.0,
     }
+    # And each count carries exactly the dimensions the dashboard's SEARCH names, so the
+    # per-class graph finds every class the analyzer ever reports
+    dimension_sets = {
+        tuple(sorted(dimensions))
+        for d in documents
+        if "DeadLetterMessages" in d
+        for directive in d["_aws"]["CloudWatchMetrics"]
+        for dimensions in directive["Dimensions"]
+    }
+    assert dimension_sets == {tuple(sorted(DEAD_LETTER_CLASS_DIMENSIONS))}
+    assert {d["service"] for d in documents if "DeadLetterMessages" in d} == {ANALYZER.service}
 
 
 def test_a_dry_run_sends_nothing_and_a_redrive_sends_each_message_once(aws: dict[str, Any]) -> None:
