@@ -224,7 +224,13 @@ class DashboardSections:
         self.rows[title] = []
 
     def add_dynamic_segment(self, segment: monitors.IDynamicDashboardSegment) -> None:
-        self.rows[self._title].append(segment.widgets_for_dashboard(DETAIL))
+        widgets = segment.widgets_for_dashboard(DETAIL)
+        if widgets:  # a segment kept off the dashboards (``add_to_detail_dashboard=False``)
+            self.add_row(widgets)
+
+    def add_row(self, widgets: Sequence[cloudwatch.IWidget]) -> None:
+        """A row of widgets of our own under the current section."""
+        self.rows[self._title].append(list(widgets))
 
     def get_dashboard(self, _kind: str) -> cloudwatch.Dashboard | None:
         return None
@@ -245,9 +251,12 @@ class PipelineAlarms(Construct):
     """Alarms with thresholds from config; every alarm notifies the alerts topic.
 
     cdk-monitoring-constructs makes the per-resource alarms (state machines, functions,
-    dead-letter queues) and their dashboard sections (``sections``); plain CloudWatch makes what
-    it cannot express (no successful run for days, the units' event alarms). ``alarms`` lists
-    them all for the status widget; ``add`` takes any later alarm.
+    dead-letter queues) and the dashboard sections of the state machines, the catalog and the
+    alerts topic (``sections``); the functions and queues, 27 and 10 of them, are drawn as a few
+    tables (``function_tables``, ``queue_tables``) instead of the library's widgets for each,
+    which cost over a second of every synthesis. Plain CloudWatch makes what the library cannot
+    express (no successful run for days, the units' event alarms). ``alarms`` lists them all for
+    the status widget; ``add`` takes any later alarm.
     """
 
     def __init__(
@@ -320,12 +329,19 @@ class PipelineAlarms(Construct):
                 },
             )
         self.sections.section("Functions")
-        for name, fn in {**units.functions(), **(functions or {})}.items():
+        every_function = {**units.functions(), **(functions or {})}
+        for name, fn in every_function.items():
             facade.monitor_lambda_function(
                 lambda_function=fn.function,
                 alarm_friendly_name=name,
                 human_readable_name=name,
                 is_iterator=False,
+                # The library's alarms, not its seven widgets per function: drawn for every
+                # function (27, both environments) they cost about a second of each synthesis
+                # (``cdk diff`` on every pull request); ``function_tables`` draws them instead.
+                add_to_detail_dashboard=False,
+                add_to_summary_dashboard=False,
+                add_to_alarm_dashboard=False,
                 add_fault_count_alarm={
                     "Critical": _at_least(
                         thresholds.lambda_errors,
@@ -341,12 +357,18 @@ class PipelineAlarms(Construct):
                     )
                 },
             )
+        self.sections.add_row(function_tables(every_function))
         self.sections.section("Dead-letter queues")
-        for name, queue in {**units.dead_letter_queues(), **(dead_letter_queues or {})}.items():
+        every_queue = {**units.dead_letter_queues(), **(dead_letter_queues or {})}
+        for name, queue in every_queue.items():
             facade.monitor_sqs_queue(
                 queue=queue,
                 alarm_friendly_name=name,
                 human_readable_name=name,
+                # As the functions: the library's alarm, the queues drawn in three tables.
+                add_to_detail_dashboard=False,
+                add_to_summary_dashboard=False,
+                add_to_alarm_dashboard=False,
                 add_queue_max_size_alarm={
                     "Critical": monitors.MaxMessageCountThreshold(
                         max_message_count=0,
@@ -358,6 +380,7 @@ class PipelineAlarms(Construct):
                     )
                 },
             )
+        self.sections.add_row(queue_tables(every_queue))
         self.sections.section("Catalog and alerts")
         facade.monitor_dynamo_table(
             table=catalog, alarm_friendly_name="Catalog", human_readable_name="Catalog"
@@ -414,17 +437,88 @@ class PipelineAlarms(Construct):
         return alarm
 
 
+def summary_tables(
+    measures: Sequence[tuple[str, cloudwatch.TableSummaryColumn, dict[str, cloudwatch.Metric]]],
+) -> list[cloudwatch.IWidget]:
+    """One table per measure, one row per resource (its name), each cell the measure over the
+    dashboard's time range: which of many resources to look at, in a few widgets."""
+    return [
+        cloudwatch.TableWidget(
+            title=title,
+            metrics=[
+                metric.with_(label=name, period=cdk.Duration.minutes(5))
+                for name, metric in metrics.items()
+            ],
+            layout=cloudwatch.TableLayout.HORIZONTAL,
+            summary=cloudwatch.TableSummaryProps(columns=[column], hide_non_summary_columns=True),
+            full_precision=False,
+            width=24 // len(measures),
+            height=min(2 + len(metrics), 24),
+        )
+        for title, column, metrics in measures
+    ]
+
+
+def function_tables(functions: dict[str, PipelineFunction]) -> list[cloudwatch.IWidget]:
+    """Invocations, errors, throttles and the worst p99 duration of every function (the
+    functions' logs and X-Ray traces show the rest)."""
+    total, worst = cloudwatch.TableSummaryColumn.SUM, cloudwatch.TableSummaryColumn.MAXIMUM
+    fns = {name: fn.function for name, fn in functions.items()}
+    return summary_tables(
+        [
+            ("Invocations", total, {n: f.metric_invocations() for n, f in fns.items()}),
+            ("Errors", total, {n: f.metric_errors() for n, f in fns.items()}),
+            ("Throttles", total, {n: f.metric_throttles() for n, f in fns.items()}),
+            (
+                "Duration, worst 5-min p99 (ms)",
+                worst,
+                {n: f.metric_duration(statistic="p99") for n, f in fns.items()},
+            ),
+        ]
+    )
+
+
+def queue_tables(queues: dict[str, sqs.IQueue]) -> list[cloudwatch.IWidget]:
+    """What waits in each dead-letter queue (the most at once, the oldest) and what arrived."""
+    total, worst = cloudwatch.TableSummaryColumn.SUM, cloudwatch.TableSummaryColumn.MAXIMUM
+    return summary_tables(
+        [
+            (
+                "Messages waiting (most)",
+                worst,
+                {
+                    n: q.metric_approximate_number_of_messages_visible(statistic="Maximum")
+                    for n, q in queues.items()
+                },
+            ),
+            (
+                "Oldest message (s)",
+                worst,
+                {
+                    n: q.metric_approximate_age_of_oldest_message(statistic="Maximum")
+                    for n, q in queues.items()
+                },
+            ),
+            (
+                "Messages arrived",
+                total,
+                {n: q.metric_number_of_messages_sent(statistic="Sum") for n, q in queues.items()},
+            ),
+        ]
+    )
+
+
 def labelled(**metrics: cloudwatch.Metric) -> list[cloudwatch.IMetric]:
     """Each metric drawn under its keyword as the legend label."""
     return [metric.with_(label=label) for label, metric in metrics.items()]
 
 
 class PipelineDashboard(Construct):
-    """Health and cost on one page (``dashboard``), in the order an operator reads it; the
-    monitoring library's section for each function, queue, the catalog and the alerts topic on a
-    second one (``resources``), linked from the first.
+    """Health and cost on one page (``dashboard``), in the order an operator reads it; every
+    function and queue (in tables), the catalog and the alerts topic (the monitoring library's
+    sections) on a second one (``resources``), linked from the first.
 
-    Hundreds of per-resource widgets would bury the overview and slow it down in the console;
+    Per-resource widgets would bury the overview and slow it down in the console;
     ``dashboard.add_widgets`` adds rows at the bottom of the overview.
     """
 

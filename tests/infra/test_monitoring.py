@@ -122,7 +122,7 @@ def test_every_dashboard_metric_is_emitted_or_owned_by_the_app(synthesized, env)
     emitted = _emitted_by_service(pipeline["Resources"])
     namespaces = set()
     lines = [line for body in _dashboards(synthesized, env) for line in _metric_lines(body)]
-    assert len(lines) >= 30 + 10 * FUNCTIONS
+    assert len(lines) >= 30 + 4 * FUNCTIONS
     for line in lines:
         namespace, name, *dims = line
         namespaces.add(namespace)
@@ -222,15 +222,37 @@ def test_the_overview_shows_runs_stages_and_spend_and_links_every_resource(synth
         k for k in bodies_from_template(_monitoring(synthesized)) if "Resources" in k
     ]
     assert f"#dashboards/dashboard/{{{resources_id}}})" in text[0]
-    # and the resources dashboard has one section per function, dead-letter queue, the catalog
-    # and the alerts topic
+    # and the resources dashboard has a table per measure with a row for every function and
+    # dead-letter queue (the alarms name them the same way), and the library's sections of the
+    # catalog and the alerts topic
     headings = [w["properties"]["markdown"] for w in resources["widgets"] if w["type"] == "text"]
     families = [h.split("**")[0].removeprefix("### ").strip() for h in headings if "**" in h]
-    queues = len(_alarms(_monitoring(synthesized), "ApproximateNumberOfMessagesVisible"))
-    assert families.count("Lambda Function") == FUNCTIONS
-    assert families.count("SQS Queue") == queues
-    assert families.count("Dynamo Table") == 1
-    assert families.count("SNS Topic") == 1
+    assert families == ["Dynamo Table", "SNS Topic"]
+    tables = {
+        w["properties"]["title"]: w["properties"]
+        for w in resources["widgets"]
+        if w["properties"].get("view") == "table"
+    }
+    rows = {title: [line[-1]["label"] for line in t["metrics"]] for title, t in tables.items()}
+    functions = {
+        a["AlarmDescription"].removeprefix("The ").removesuffix(" function reported errors")
+        for a in _alarms(_monitoring(synthesized), "Errors")
+    }
+    queues = {
+        a["AlarmDescription"]
+        .removeprefix("Messages are waiting in the ")
+        .removesuffix(" dead-letter queue")
+        for a in _alarms(_monitoring(synthesized), "ApproximateNumberOfMessagesVisible")
+    }
+    assert len(functions) == FUNCTIONS
+    for title in ("Invocations", "Errors", "Throttles", "Duration, worst 5-min p99 (ms)"):
+        assert sorted(rows[title]) == sorted(functions), title
+    for title in ("Messages waiting (most)", "Oldest message (s)", "Messages arrived"):
+        assert sorted(rows[title]) == sorted(queues), title
+    # each cell is one figure over the dashboard's range: the summary column, no time series
+    for title, table in tables.items():
+        assert table["table"]["showTimeSeriesData"] is False, title
+        assert len(table["table"]["summaryColumns"]) == 1, title
 
 
 @pytest.mark.parametrize("env", ["Dev", "Prod"])
