@@ -74,11 +74,16 @@ def render(scope: IConstruct, value: str) -> str:
 
 
 def acknowledge(scope: IConstruct, findings: Iterable[str], reason: str) -> None:
-    """Acknowledge each listed ``AwsSolutions-IAM5`` finding on ``scope`` with one reason."""
-    for finding in findings:
-        cdk.Validations.of(scope).acknowledge(
-            cdk.Acknowledgment(id=f"AwsSolutions-IAM5[{finding}]", reason=reason)
-        )
+    """Acknowledge each listed ``AwsSolutions-IAM5`` finding on ``scope`` with one reason.
+
+    In one call: each jsii round trip costs about half a millisecond, and the app acknowledges
+    over 600 findings per synthesis."""
+    acknowledgments = [
+        cdk.Acknowledgment(id=f"AwsSolutions-IAM5[{finding}]", reason=reason)
+        for finding in findings
+    ]
+    if acknowledgments:
+        cdk.Validations.of(scope).acknowledge(*acknowledgments)
 
 
 def acknowledge_rule(scope: IConstruct, rule_id: str, reason: str) -> None:

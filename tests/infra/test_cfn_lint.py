@@ -34,3 +34,6 @@ def test_lint_silencing_is_limited_to_cdk_generated_handlers(synthesized, rule):
             if ignored:
                 assert ignored == {"ignore_checks": [rule]}, f"{path} {logical_id}"
                 assert resource["Type"] in SILENCED_TYPES, f"{path} {logical_id}"
+            else:
+                # and none of those types is missed, ours (L1 classes) or CDK's (CfnResource)
+                assert resource["Type"] not in SILENCED_TYPES, f"{path} {logical_id}"
