@@ -28,7 +28,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
-from constructs_lib.nag import acknowledge, acknowledge_rule
+from constructs_lib.nag import acknowledge, acknowledge_rules
 from lambdas.shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,11 @@ LAMBDAS = ROOT / "lambdas"
 # (``--only-binary``, so a dependency without 3.12 wheels fails the build, not the deployment);
 # the third-party pins are the same versions the tests use.
 RUNTIME = lambda_.Runtime.PYTHON_3_12
-LAYER_PYTHON_VERSION = RUNTIME.name.removeprefix("python")
+# Read once: every use of a jsii static or property is a round trip to Node.
+RUNTIME_NAME = RUNTIME.name
+ARCHITECTURE = lambda_.Architecture.X86_64
+ALARM_PERIOD = cdk.Duration.minutes(5)
+LAYER_PYTHON_VERSION = RUNTIME_NAME.removeprefix("python")
 # Lambda's Python 3.12 runtime is Amazon Linux 2023 (glibc 2.34), which runs wheels of both
 # tags; PyAV publishes its FFmpeg builds for manylinux_2_28 only.
 PIP_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
@@ -109,7 +113,7 @@ class DependenciesLayer(Construct):
                 ),
             ),
             compatible_runtimes=[RUNTIME],
-            compatible_architectures=[lambda_.Architecture.X86_64],
+            compatible_architectures=[ARCHITECTURE],
             description=description,
         )
 
@@ -213,7 +217,7 @@ class PipelineFunction(Construct):
             "Resource",
             role=self.execution_role,
             runtime=RUNTIME,
-            architecture=lambda_.Architecture.X86_64,
+            architecture=ARCHITECTURE,
             code=unit_code(unit),
             handler=spec.handler,
             layers=[layer.layer for layer in layers],
@@ -257,36 +261,33 @@ class PipelineFunction(Construct):
             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions; "
             "added by tracing=ACTIVE and nothing else uses Resource *.",
         )
-        for rule in ("AwsSolutions-L1", "Serverless-LambdaLatestVersion"):
-            acknowledge_rule(
-                self.function,
-                rule,
-                f"{RUNTIME.name} is pinned on purpose (RUNTIME in constructs_lib/functions.py): "
-                "the oldest Python runtime Lambda offers that is at least the tested interpreter, "
-                "so the deployed code runs as close as possible to what the tests ran; a newer "
-                "runtime would only widen that gap.",
-            )
+        pinned = (
+            f"{RUNTIME_NAME} is pinned on purpose (RUNTIME in constructs_lib/functions.py): "
+            "the oldest Python runtime Lambda offers that is at least the tested interpreter, "
+            "so the deployed code runs as close as possible to what the tests ran; a newer "
+            "runtime would only widen that gap."
+        )
+        reasons = {"AwsSolutions-L1": pinned, "Serverless-LambdaLatestVersion": pinned}
         if async_dead_letter_queue is None:
-            acknowledge_rule(
-                self.function,
-                "Serverless-LambdaDLQ",
+            reasons["Serverless-LambdaDLQ"] = (
                 synchronous_reason
                 or "Invoked synchronously by Step Functions, which sees every failure and retries "
-                "or catches it; an async dead-letter queue would never receive a message.",
+                "or catches it; an async dead-letter queue would never receive a message."
             )
+        acknowledge_rules(self.function, reasons)
 
     @property
     def role(self) -> iam.IRole:
         return self.execution_role
 
     def metric_errors(self, period: cdk.Duration | None = None) -> cloudwatch.Metric:
-        return self.function.metric_errors(period=period or cdk.Duration.minutes(5))
+        return self.function.metric_errors(period=period or ALARM_PERIOD)
 
     def metric_throttles(self, period: cdk.Duration | None = None) -> cloudwatch.Metric:
-        return self.function.metric_throttles(period=period or cdk.Duration.minutes(5))
+        return self.function.metric_throttles(period=period or ALARM_PERIOD)
 
     def metric_duration(self, statistic: str = "p90") -> cloudwatch.Metric:
-        return self.function.metric_duration(statistic=statistic, period=cdk.Duration.minutes(5))
+        return self.function.metric_duration(statistic=statistic, period=ALARM_PERIOD)
 
     @property
     def default_policy(self) -> IConstruct:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import aws_cdk as cdk
 from constructs import IConstruct
@@ -26,24 +27,53 @@ def _unique_id(components: list[str]) -> str:
     return human[:240] + digest[:8].upper()
 
 
+@dataclass(frozen=True)
+class _Producer:
+    stack_ref: str
+    logical_id: str
+    stack_name: str
+    region: object
+
+
+# Per resource, what its findings name: the same buckets and tables are acknowledged hundreds
+# of times per synthesis, and each of these facts is a jsii round trip. Keyed by the jsii
+# reference (a Python proxy of an object made in Node is new each time it is returned; the
+# reference is unique for the life of the jsii process).
+_PRODUCERS: dict[str, _Producer] = {}
+
+
+def _ref(construct: object) -> str:
+    return str(construct.__jsii_ref__.ref)  # type: ignore[attr-defined]
+
+
+def _producer(resource: cdk.CfnResource) -> _Producer:
+    key = _ref(resource)
+    known = _PRODUCERS.get(key)
+    if known is None:
+        stack = cdk.Stack.of(resource)
+        known = _Producer(
+            _ref(stack),
+            stack.get_logical_id(resource),
+            stack.stack_name,
+            # A stack with a concrete region publishes it literally, else as AWS::Region.
+            {"Ref": "AWS::Region"} if cdk.Token.is_unresolved(stack.region) else stack.region,
+        )
+        _PRODUCERS[key] = known
+    return known
+
+
 def arn_finding(consumer: IConstruct, resource: cdk.CfnResource, suffix: str = "") -> str:
     """The ``Resource::`` part of a finding for ``resource.Arn + suffix`` seen from ``consumer``."""
-    producer = cdk.Stack.of(resource)
-    logical_id = producer.get_logical_id(resource)
-    if producer is cdk.Stack.of(consumer):
-        return f"Resource::<{logical_id}.Arn>{suffix}"
-    reference = json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, separators=(",", ":"))
+    producer = _producer(resource)
+    if producer.stack_ref == _ref(cdk.Stack.of(consumer)):
+        return f"Resource::<{producer.logical_id}.Arn>{suffix}"
+    reference = json.dumps({"Fn::GetAtt": [producer.logical_id, "Arn"]}, separators=(",", ":"))
     output = _unique_id(["Publish", f"Output{reference}"])
     rendered = json.dumps(
         {
             "Fn::GetStackOutput": {
                 "StackName": producer.stack_name,
-                # A stack with a concrete region publishes it literally, else as AWS::Region.
-                "Region": (
-                    {"Ref": "AWS::Region"}
-                    if cdk.Token.is_unresolved(producer.region)
-                    else producer.region
-                ),
+                "Region": producer.region,
                 "OutputName": output,
             }
         },
@@ -87,7 +117,14 @@ def acknowledge(scope: IConstruct, findings: Iterable[str], reason: str) -> None
 
 
 def acknowledge_rule(scope: IConstruct, rule_id: str, reason: str) -> None:
-    cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=rule_id, reason=reason))
+    acknowledge_rules(scope, {rule_id: reason})
+
+
+def acknowledge_rules(scope: IConstruct, reasons: Mapping[str, str]) -> None:
+    """Acknowledge each rule on ``scope`` with its reason, in one jsii call."""
+    cdk.Validations.of(scope).acknowledge(
+        *(cdk.Acknowledgment(id=rule, reason=reason) for rule, reason in reasons.items())
+    )
 
 
 # The construct id of CDK's singleton function behind every ``AwsCustomResource`` of a stack.
@@ -110,8 +147,7 @@ def acknowledge_sdk_provider(stack: cdk.Stack) -> None:
         "Serverless-LambdaTracing": "Runs once per deployment inside CloudFormation; its logs "
         "and CloudFormation's events trace it, X-Ray would add nothing.",
     }
-    for rule, reason in reasons.items():
-        acknowledge_rule(provider, rule, reason)
+    acknowledge_rules(provider, reasons)
 
 
 S3_READ_ACTIONS = ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*")

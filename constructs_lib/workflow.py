@@ -45,6 +45,11 @@ class WorkflowTimeouts:
     execution_hours: int = 48
 
 
+# Made once: a Duration is a jsii object, each one a round trip to Node.
+FIRST_RETRY = cdk.Duration.seconds(2)
+LONGEST_RETRY = cdk.Duration.seconds(60)
+
+
 def retry_transient(
     state: sfn.TaskStateBase,
     errors: list[str],
@@ -60,10 +65,10 @@ def retry_transient(
     """
     state.add_retry(
         errors=errors,
-        interval=first or cdk.Duration.seconds(2),
+        interval=first or FIRST_RETRY,
         backoff_rate=2,
         max_attempts=attempts,
-        max_delay=longest or cdk.Duration.seconds(60),
+        max_delay=longest or LONGEST_RETRY,
         jitter_strategy=sfn.JitterType.FULL,
     )
 
