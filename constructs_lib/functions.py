@@ -254,7 +254,8 @@ class PipelineFunction(Construct):
             # Lambda sends what it gives up on with the execution role; CDK grants only the
             # send, and a queue under a customer-managed key needs that key too.
             queue_key.grant(self.execution_role, *DEAD_LETTER_KEY_ACTIONS)
-        policy = self.execution_role.node.find_child("DefaultPolicy")
+        # The log group's grant made it; kept, as units read it often (a round trip each).
+        self._default_policy = policy = self.execution_role.node.find_child("DefaultPolicy")
         acknowledge(
             policy,
             ["Resource::*"],
@@ -292,7 +293,7 @@ class PipelineFunction(Construct):
     @property
     def default_policy(self) -> IConstruct:
         """The role's policy, where grant wildcards are reported and acknowledged."""
-        return self.execution_role.node.find_child("DefaultPolicy")
+        return self._default_policy
 
 
 _RETENTION = {
