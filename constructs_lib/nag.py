@@ -107,7 +107,7 @@ def acknowledge(scope: IConstruct, findings: Iterable[str], reason: str) -> None
     """Acknowledge each listed ``AwsSolutions-IAM5`` finding on ``scope`` with one reason.
 
     In one call: each jsii round trip costs about half a millisecond, and the app acknowledges
-    over 600 findings per synthesis."""
+    about 460 findings per synthesis of both environments (and about 200 rules)."""
     acknowledgments = [
         cdk.Acknowledgment(id=f"AwsSolutions-IAM5[{finding}]", reason=reason)
         for finding in findings
