@@ -160,4 +160,7 @@ class DeadLetterAnalysis(Construct):
                 f"service=\"{ANALYZER.service}\"', 'Maximum', 900)"
             ),
             period=cdk.Duration.minutes(15),
+            # Empty: each line is named by its queue and class alone (CDK's default label, the
+            # expression, would prefix every line with the whole SEARCH).
+            label="",
         )

@@ -277,10 +277,14 @@ class Finalize(Unit):
     def metric_moderation_flags(self) -> cloudwatch.Metric:
         return self.metric(self.finalize, "ModerationFlags")
 
-    def metric_estimated_cost(self, *, campaign: str | None = None) -> cloudwatch.Metric:
-        """Estimated USD per processed asset (Average) or per campaign (Sum by campaign)."""
+    def metric_estimated_cost(
+        self, *, campaign: str | None = None, image: bool = False
+    ) -> cloudwatch.Metric:
+        """Estimated USD per processed clip (or image: ``image``), Average, or per campaign (Sum
+        by campaign). Clips and images are estimated by different functions."""
+        function = self.finalize_image if image else self.finalize
         if campaign is None:
-            return self.metric(self.finalize, "EstimatedCostUSD", statistic="Average")
+            return self.metric(function, "EstimatedCostUSD", statistic="Average")
         return self.metric(
-            self.finalize, "EstimatedCostUSD", dimensions={"campaign": campaign}, statistic="Sum"
+            function, "EstimatedCostUSD", dimensions={"campaign": campaign}, statistic="Sum"
         )

@@ -63,6 +63,8 @@ BILLING_REGION = "us-east-1"
 DETAIL = "Detail"
 RUNS = "Runs"
 FIVE_MINUTES = cdk.Duration.minutes(5)
+# The custom metrics' period (``Unit.metric``); a math expression needs it said again.
+HOUR = cdk.Duration.hours(1)
 
 
 @dataclass(frozen=True)
@@ -253,7 +255,7 @@ class PipelineAlarms(Construct):
 
     cdk-monitoring-constructs makes the per-resource alarms (state machines, functions,
     dead-letter queues) and the dashboard sections of the state machines, the catalog and the
-    alerts topic (``sections``); the functions and queues, 27 and 10 of them, are drawn as a few
+    alerts topic (``sections``); the functions and queues, 27 and 8 of them, are drawn as a few
     tables (``function_tables``, ``queue_tables``) instead of the library's widgets for each,
     which cost over a second of every synthesis. Plain CloudWatch makes what the library cannot
     express (no successful run for days, the units' event alarms). ``alarms`` lists them all for
@@ -478,7 +480,7 @@ def function_tables(functions: dict[str, PipelineFunction]) -> list[cloudwatch.I
                 [f.metric_throttles(label=n, period=every) for n, f in fns.items()],
             ),
             (
-                "Duration, worst 5-min p99 (ms)",
+                "Duration, worst p99 (ms)",
                 worst,
                 [f.metric_duration(label=n, period=every, statistic="p99") for n, f in fns.items()],
             ),
@@ -666,31 +668,39 @@ class PipelineDashboard(Construct):
             _section(self.resources, title, section)
 
 
-def cost_per_asset(
-    units: Units, *, campaign: str | None = None
-) -> cloudwatch.Metric | cloudwatch.MathExpression:
-    """Finalize's estimate per processed asset (or the campaign's sum), plus the Bedrock tokens
-    of the summaries when the deployment makes them: an asset's cost is both, and an asset the
-    summary skipped adds nothing (FILL), rather than dropping the period from the graph."""
+def cost_per_asset(units: Units, *, campaign: str | None = None) -> cloudwatch.MathExpression:
+    """The estimated USD per processed asset, clips and images (or a campaign's sum per hour),
+    plus the Bedrock tokens of the summaries when the deployment makes them.
+
+    Clips, images and summaries are emitted by three functions, so each is FILLed: an hour of
+    images only, or of assets the summary skipped, still counts. Over all assets, an hour
+    without any is left out (``IF``), not drawn as 0/0.
+    """
     finalize, summarize = units.one(Finalize), units.find(Summarize)
-    estimated = finalize.metric_estimated_cost(campaign=campaign)
-    if summarize is None:
-        return estimated
-    summaries = summarize.metric_summary_cost(campaign=campaign).with_(statistic="Sum")
-    if campaign is None:
-        return cloudwatch.MathExpression(
-            expression="(estimated + FILL(summaries, 0)) / assets",
-            using_metrics={
-                "estimated": estimated.with_(statistic="Sum"),
-                "assets": estimated.with_(statistic="SampleCount"),
-                "summaries": summaries,
-            },
-        )
     # One graph draws every campaign's expression: their metric ids must differ.
-    tag = re.sub(r"\W", "_", campaign)
+    tag = "" if campaign is None else "_" + re.sub(r"\W", "_", campaign)
+    parts: dict[str, cloudwatch.IMetric] = {
+        f"clips{tag}": finalize.metric_estimated_cost(campaign=campaign).with_(statistic="Sum"),
+        f"images{tag}": finalize.metric_estimated_cost(campaign=campaign, image=True).with_(
+            statistic="Sum"
+        ),
+    }
+    if summarize is not None:
+        parts[f"summaries{tag}"] = summarize.metric_summary_cost(campaign=campaign).with_(
+            statistic="Sum"
+        )
+    total = " + ".join(f"FILL({name}, 0)" for name in parts)
+    if campaign is not None:
+        return cloudwatch.MathExpression(expression=total, using_metrics=parts, period=HOUR)
+    counts = {
+        "clip_count": finalize.metric_estimated_cost().with_(statistic="SampleCount"),
+        "image_count": finalize.metric_estimated_cost(image=True).with_(statistic="SampleCount"),
+    }
+    assets = "(FILL(clip_count, 0) + FILL(image_count, 0))"
     return cloudwatch.MathExpression(
-        expression=f"estimated_{tag} + FILL(summaries_{tag}, 0)",
-        using_metrics={f"estimated_{tag}": estimated, f"summaries_{tag}": summaries},
+        expression=f"IF({assets} > 0, ({total}) / {assets})",
+        using_metrics={**parts, **counts},
+        period=HOUR,
     )
 
 

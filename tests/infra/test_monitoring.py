@@ -174,18 +174,36 @@ def test_dead_letters_are_graphed_per_queue_and_class_as_the_analyzer_counts_the
     )
     assert "DeadLetterMessages" in ANALYZER.metrics
     assert options["period"] == 900
+    # and each line is named by its queue and class alone, not prefixed with the SEARCH
+    assert "label" not in options
 
 
-def test_without_summaries_the_cost_per_asset_is_finalize_s_estimate(synthesized):
+def test_without_summaries_the_cost_per_asset_is_both_finalize_estimates(synthesized):
     overview, _ = _dashboards(synthesized)
     (widget,) = [
         w
         for w in overview["widgets"]
         if w["properties"].get("title") == "Estimated pipeline cost per asset (USD)"
     ]
-    (line,) = widget["properties"]["metrics"]
-    assert line[:2] == ["MediaPipeline", "EstimatedCostUSD"]
-    assert line[-1].get("stat", "Average") == "Average"  # the default, left out
+    lines = widget["properties"]["metrics"]
+    (expression,) = [line[0] for line in lines if isinstance(line[0], dict)]
+    # Then clips and images (two functions emit them) are summed over both counts, hourly
+    assert expression["expression"] == (
+        "IF((FILL(clip_count, 0) + FILL(image_count, 0)) > 0, "
+        "(FILL(clips, 0) + FILL(images, 0)) / (FILL(clip_count, 0) + FILL(image_count, 0)))"
+    )
+    assert expression["period"] == 3600
+    used = {
+        line[-1]["id"]: (line[1], line[3], line[-1].get("stat"))
+        for line in lines
+        if not isinstance(line[0], dict)
+    }
+    assert used == {
+        "clips": ("EstimatedCostUSD", "finalize", "Sum"),
+        "images": ("EstimatedCostUSD", "finalize-image", "Sum"),
+        "clip_count": ("EstimatedCostUSD", "finalize", "SampleCount"),
+        "image_count": ("EstimatedCostUSD", "finalize-image", "SampleCount"),
+    }
 
 
 def test_billing_widget_reads_us_east_1_whatever_the_stack_region(synthesized):
@@ -245,7 +263,7 @@ def test_the_overview_shows_runs_stages_and_spend_and_links_every_resource(synth
         for a in _alarms(_monitoring(synthesized), "ApproximateNumberOfMessagesVisible")
     }
     assert len(functions) == FUNCTIONS
-    for title in ("Invocations", "Errors", "Throttles", "Duration, worst 5-min p99 (ms)"):
+    for title in ("Invocations", "Errors", "Throttles", "Duration, worst p99 (ms)"):
         assert sorted(rows[title]) == sorted(functions), title
     for title in ("Messages waiting (most)", "Oldest message (s)", "Messages arrived"):
         assert sorted(rows[title]) == sorted(queues), title

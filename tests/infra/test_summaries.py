@@ -19,7 +19,6 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_cloudwatch as cloudwatch
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from constructs_lib.functions import DependenciesLayer
@@ -221,29 +220,41 @@ def test_the_unit_is_registered_after_finalize_for_monitoring(pipeline: Pipeline
 
 
 def test_the_summaries_tokens_count_in_the_cost_per_asset(pipeline: PipelineStack):
-    # Given summaries on, Then the overview's cost per asset adds the summary tokens to
-    # finalize's estimate, over the assets finalize estimated (a skipped summary adds nothing)
+    # Given summaries on, Then the overview's cost per asset adds the summary tokens (of clips
+    # and images alike) to both finalize functions' estimates, over the clips and images they
+    # estimated, hourly as the metrics are
     overall = cost_per_asset(pipeline.units)
-    assert isinstance(overall, cloudwatch.MathExpression)
-    assert overall.expression == "(estimated + FILL(summaries, 0)) / assets"
+    assets = "(FILL(clip_count, 0) + FILL(image_count, 0))"
+    assert overall.expression == (
+        f"IF({assets} > 0, (FILL(clips, 0) + FILL(images, 0) + FILL(summaries, 0)) / {assets})"
+    )
+    assert overall.period.to_seconds() == 3600
     used = {
-        name: (metric.metric_name, metric.statistic)  # type: ignore[attr-defined]
+        name: (metric.metric_name, metric.statistic, metric.dimensions["service"])  # type: ignore[attr-defined]
         for name, metric in overall.using_metrics.items()
     }
     assert used == {
-        "estimated": ("EstimatedCostUSD", "Sum"),
-        "assets": ("EstimatedCostUSD", "SampleCount"),
-        "summaries": ("SummaryCostUSD", "Sum"),
+        "clips": ("EstimatedCostUSD", "Sum", "finalize"),
+        "images": ("EstimatedCostUSD", "Sum", "finalize-image"),
+        "summaries": ("SummaryCostUSD", "Sum", SUMMARIZE.service),
+        "clip_count": ("EstimatedCostUSD", "SampleCount", "finalize"),
+        "image_count": ("EstimatedCostUSD", "SampleCount", "finalize-image"),
     }
-    # and per campaign, each campaign's sums with ids of its own (one graph draws them all)
+    # and per campaign, each campaign's hourly sums with ids of its own (one graph draws them all)
     travel = cost_per_asset(pipeline.units, campaign="travel")
-    assert isinstance(travel, cloudwatch.MathExpression)
-    assert travel.expression == "estimated_travel + FILL(summaries_travel, 0)"
+    assert travel.expression == (
+        "FILL(clips_travel, 0) + FILL(images_travel, 0) + FILL(summaries_travel, 0)"
+    )
+    assert travel.period.to_seconds() == 3600
     dims = {
         name: metric.dimensions["campaign"]  # type: ignore[attr-defined]
         for name, metric in travel.using_metrics.items()
     }
-    assert dims == {"estimated_travel": "travel", "summaries_travel": "travel"}
+    assert dims == {
+        "clips_travel": "travel",
+        "images_travel": "travel",
+        "summaries_travel": "travel",
+    }
 
 
 # -- on: cdk-nag ---------------------------------------------------------------------------------
