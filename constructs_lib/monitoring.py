@@ -33,7 +33,7 @@ from constructs_lib.data_lake import DataLake
 from constructs_lib.dead_letter_analysis import DeadLetterAnalysis
 from constructs_lib.dead_letters import dead_letter_queue
 from constructs_lib.finalize import Finalize
-from constructs_lib.functions import METRICS_NAMESPACE, PipelineFunction
+from constructs_lib.functions import ALARM_PERIOD, METRICS_NAMESPACE, PipelineFunction
 from constructs_lib.ingest import Ingest
 from constructs_lib.keys import ServiceKey
 from constructs_lib.principals import service_role
@@ -43,7 +43,7 @@ from constructs_lib.state_machine import PipelineStateMachine
 from constructs_lib.stories import Stories
 from constructs_lib.summarize import Summarize
 from constructs_lib.transcode import Transcode
-from constructs_lib.units import Units
+from constructs_lib.units import METRIC_PERIOD, Units
 
 SOURCES = ("commons", "pixabay", "upload")
 STORAGE_TYPES = (
@@ -62,9 +62,6 @@ BILLING_REGION = "us-east-1"
 # ``DefaultDashboards.DETAIL``'s value, which Python sees only as the member name "DETAIL".
 DETAIL = "Detail"
 RUNS = "Runs"
-FIVE_MINUTES = cdk.Duration.minutes(5)
-# The custom metrics' period (``Unit.metric``); a math expression needs it said again.
-HOUR = cdk.Duration.hours(1)
 
 
 @dataclass(frozen=True)
@@ -465,7 +462,7 @@ def function_tables(functions: dict[str, PipelineFunction]) -> list[cloudwatch.I
     period, not changed after (``with_``): a jsii round trip less for each of the 108."""
     total, worst = cloudwatch.TableSummaryColumn.SUM, cloudwatch.TableSummaryColumn.MAXIMUM
     fns = {name: fn.function for name, fn in functions.items()}
-    every = FIVE_MINUTES
+    every = ALARM_PERIOD
     return summary_tables(
         [
             (
@@ -491,7 +488,7 @@ def function_tables(functions: dict[str, PipelineFunction]) -> list[cloudwatch.I
 def queue_tables(queues: dict[str, sqs.IQueue]) -> list[cloudwatch.IWidget]:
     """What waits in each dead-letter queue (the most at once, the oldest) and what arrived."""
     total, worst = cloudwatch.TableSummaryColumn.SUM, cloudwatch.TableSummaryColumn.MAXIMUM
-    every = FIVE_MINUTES
+    every = ALARM_PERIOD
     return summary_tables(
         [
             (
@@ -691,7 +688,9 @@ def cost_per_asset(units: Units, *, campaign: str | None = None) -> cloudwatch.M
         )
     total = " + ".join(f"FILL({name}, 0)" for name in parts)
     if campaign is not None:
-        return cloudwatch.MathExpression(expression=total, using_metrics=parts, period=HOUR)
+        return cloudwatch.MathExpression(
+            expression=total, using_metrics=parts, period=METRIC_PERIOD
+        )
     counts = {
         "clip_count": finalize.metric_estimated_cost().with_(statistic="SampleCount"),
         "image_count": finalize.metric_estimated_cost(image=True).with_(statistic="SampleCount"),
@@ -700,7 +699,7 @@ def cost_per_asset(units: Units, *, campaign: str | None = None) -> cloudwatch.M
     return cloudwatch.MathExpression(
         expression=f"IF({assets} > 0, ({total}) / {assets})",
         using_metrics={**parts, **counts},
-        period=HOUR,
+        period=METRIC_PERIOD,
     )
 
 

@@ -44,6 +44,9 @@ from constructs_lib.props import require
 from lambdas.shared.settings import Settings
 
 MAX_RESERVED_CONCURRENCY = 900
+# The period of the units' custom metrics (``Unit.metric``); a math expression over them says
+# it again, as an expression sets its own period.
+METRIC_PERIOD = cdk.Duration.hours(1)
 
 __all__ = ["EventAlarm", "EventConcurrency", "Fragment", "FunctionSpec", "Unit", "UnitRuntime"]
 
@@ -235,7 +238,7 @@ class Unit(Construct):
             metric_name=name,
             dimensions_map={**(dimensions or {}), "service": function.spec.service},
             statistic=statistic,
-            period=cdk.Duration.hours(1),
+            period=METRIC_PERIOD,
         )
 
     def event_alarm(self, alarm_id: str, metric: cloudwatch.Metric, description: str) -> None:
