@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import time
 import urllib.request
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -877,6 +879,11 @@ def test_execution_names_are_unique_readable_and_short():
     names = {data.execution_name("a-very-long-campaign-name-of-forty-chars") for _ in range(50)}
     assert len(names) == 50
     assert all(len(n) <= 80 and n.startswith("dashboard-a-very-long") for n in names)
+    # A campaign too long for the limit is cut; the time and the random part never are
+    at = datetime(2026, 12, 4, 20, 14, 8, tzinfo=UTC)
+    long = data.execution_name("c" * 80, now=at)
+    assert len(long) == 80
+    assert re.fullmatch(r"dashboard-c{44}-20261204T201408Z-[0-9a-f]{8}", long)
 
 
 def test_the_ladder_is_read_from_a_multivariant_playlist():
